@@ -1,0 +1,238 @@
+//! Requests and responses (RFC 3261 §7).
+//!
+//! A message owns its header list and shares the receive buffer through
+//! `Bytes` slices, so it can move between tasks without lifetimes and without
+//! copying the wire text. Typed views of headers are computed on demand by
+//! the accessors here and in [`crate::typed`].
+
+use bytes::Bytes;
+
+use crate::header::{Header, HeaderName, Headers};
+use crate::method::Method;
+use crate::typed::{CSeq, NameAddr, TypedError, Via};
+use crate::uri::Uri;
+
+/// A SIP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method of the request line.
+    pub method: Method,
+    /// The Request-URI.
+    pub uri: Uri,
+    /// Header fields in wire order.
+    pub headers: Headers,
+    /// The body (empty when there is none).
+    pub body: Bytes,
+}
+
+/// A SIP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code, 100–699.
+    pub status: u16,
+    /// Reason phrase as received (may be empty or UTF-8).
+    pub reason: Bytes,
+    /// Header fields in wire order.
+    pub headers: Headers,
+    /// The body (empty when there is none).
+    pub body: Bytes,
+}
+
+/// Either kind of message, as the parser returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+impl Message {
+    /// The header list of either kind.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+
+    /// The body of either kind.
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Message::Request(r) => &r.body,
+            Message::Response(r) => &r.body,
+        }
+    }
+}
+
+/// Accessors for the headers every message must carry (RFC 3261 §8.1.1).
+/// They re-parse on each call; the parser has already validated them, so on
+/// a parsed message they only fail if a caller edited the headers.
+pub trait HeaderAccess {
+    /// The header list.
+    fn header_list(&self) -> &Headers;
+
+    /// The topmost Via value, which names the transaction (RFC 3261 §17.2.3).
+    fn top_via(&self) -> Result<Via, TypedError> {
+        let v = self.header_list().values(HeaderName::Via).next().ok_or(TypedError::Missing(HeaderName::Via))?;
+        Via::parse(&v)
+    }
+
+    /// All Via values in order.
+    fn vias(&self) -> Result<Vec<Via>, TypedError> {
+        self.header_list().values(HeaderName::Via).map(|v| Via::parse(&v)).collect()
+    }
+
+    /// The From header.
+    fn from_hdr(&self) -> Result<NameAddr, TypedError> {
+        single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::parse(&v))
+    }
+
+    /// The To header.
+    fn to_hdr(&self) -> Result<NameAddr, TypedError> {
+        single(self.header_list(), HeaderName::To).and_then(|v| NameAddr::parse(&v))
+    }
+
+    /// The Call-ID.
+    fn call_id(&self) -> Result<Bytes, TypedError> {
+        single(self.header_list(), HeaderName::CallId)
+    }
+
+    /// The CSeq header.
+    fn cseq(&self) -> Result<CSeq, TypedError> {
+        single(self.header_list(), HeaderName::CSeq).and_then(|v| CSeq::parse(&v))
+    }
+}
+
+fn single(h: &Headers, name: HeaderName) -> Result<Bytes, TypedError> {
+    h.value(name).cloned().ok_or(TypedError::Missing(name))
+}
+
+impl HeaderAccess for Request {
+    fn header_list(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+impl HeaderAccess for Response {
+    fn header_list(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+impl Response {
+    /// Builds a response to `req` as a UAS or stateless server must
+    /// (RFC 3261 §8.2.6.2): Via, From, Call-ID and CSeq copied, To copied and
+    /// given `to_tag` if it has none and the status is above 100. The reason
+    /// phrase is the standard one.
+    pub fn to_request(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+        let mut headers = Headers::new();
+        for h in req.headers.iter() {
+            match h.name {
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => headers.push(h.clone()),
+                HeaderName::To => {
+                    let needs_tag = status > 100
+                        && to_tag.is_some()
+                        && NameAddr::parse(&h.value).map(|t| t.tag().is_none()).unwrap_or(false);
+                    match (needs_tag, to_tag) {
+                        (true, Some(tag)) => {
+                            let mut v = h.value.to_vec();
+                            v.extend_from_slice(b";tag=");
+                            v.extend_from_slice(tag.as_bytes());
+                            headers.push(Header { value: Bytes::from(v), ..h.clone() });
+                        }
+                        _ => headers.push(h.clone()),
+                    }
+                }
+                HeaderName::Timestamp if status == 100 => headers.push(h.clone()),
+                _ => {}
+            }
+        }
+        Response {
+            status,
+            reason: Bytes::from_static(reason_phrase(status).as_bytes()),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    /// Replaces the reason phrase, for answers that say what was wrong.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Response {
+        self.reason = Bytes::from(reason.into());
+        self
+    }
+
+    /// The response class: 1 for provisional, 2 for success, and so on.
+    pub fn class(&self) -> u16 {
+        self.status / 100
+    }
+}
+
+/// The standard reason phrase of a status code (RFC 3261 §21 and the event,
+/// publication and conditional-notification RFCs).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Notification",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        305 => "Use Proxy",
+        380 => "Alternative Service",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        412 => "Conditional Request Failed",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        421 => "Extension Required",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        485 => "Ambiguous",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        491 => "Request Pending",
+        493 => "Undecipherable",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => match status / 100 {
+            1 => "Progress",
+            2 => "OK",
+            3 => "Redirection",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}

@@ -1,0 +1,162 @@
+//! The Via header (RFC 3261 §20.42, RFC 3581 rport).
+
+use bytes::Bytes;
+
+use super::TypedError;
+use crate::grammar;
+use crate::header::HeaderName;
+use crate::params::{self, Flavor, Params};
+use crate::uri::{self, Host};
+
+/// The RFC 3261 branch prefix that marks a branch as globally unique, which
+/// is what allows matching by branch alone (§17.2.3).
+pub const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
+
+/// One Via value: `SIP/2.0/UDP host:port;branch=...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// Protocol name and version, normally `SIP/2.0`.
+    pub protocol: Bytes,
+    /// Transport token as written (`UDP`, `TCP`, `TLS`, `WS`, or unknown).
+    pub transport: Bytes,
+    /// The sent-by host.
+    pub host: Host,
+    /// The sent-by port, if given.
+    pub port: Option<u16>,
+    /// branch, received, rport, maddr, ttl and extensions.
+    pub params: Params,
+}
+
+const BAD: TypedError = TypedError::Invalid(HeaderName::Via, "malformed value");
+
+impl Via {
+    /// Parses one Via value (one element of a comma list).
+    pub fn parse(v: &Bytes) -> Result<Via, TypedError> {
+        let s = &v[..];
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport,
+        // with optional LWS around the slashes.
+        let mut i = grammar::skip_ws(s, 0);
+        let name_start = i;
+        i = grammar::scan_token(s, i);
+        let name_end = i;
+        i = slash(s, i)?;
+        let ver_start = i;
+        i = grammar::scan_token(s, i);
+        let ver_end = i;
+        i = slash(s, i)?;
+        let tr_start = i;
+        i = grammar::scan_token(s, i);
+        if name_end == name_start || ver_end == ver_start || i == tr_start {
+            return Err(BAD);
+        }
+        let protocol = if s[name_start..ver_end].iter().any(|&b| b == b' ' || b == b'\t') {
+            Bytes::from([&s[name_start..name_end], b"/", &s[ver_start..ver_end]].concat())
+        } else {
+            v.slice(name_start..ver_end)
+        };
+        let transport = v.slice(tr_start..i);
+        let j = grammar::skip_ws(s, i);
+        if j == i {
+            return Err(TypedError::Invalid(HeaderName::Via, "no space before sent-by"));
+        }
+        let (host, mut k) = uri::parse_host(v, j).map_err(|_| TypedError::Invalid(HeaderName::Via, "bad sent-by host"))?;
+        let mut port = None;
+        let colon = grammar::skip_ws(s, k);
+        if colon < s.len() && s[colon] == b':' {
+            let p = grammar::skip_ws(s, colon + 1);
+            let mut e = p;
+            while e < s.len() && s[e].is_ascii_digit() {
+                e += 1;
+            }
+            let n = grammar::parse_decimal(&s[p..e], u64::from(u16::MAX))
+                .ok_or(TypedError::Invalid(HeaderName::Via, "bad sent-by port"))?;
+            port = Some(n as u16);
+            k = e;
+        }
+        let (params, end) = params::parse(v, k, s.len(), Flavor::Header).map_err(|_| BAD)?;
+        if grammar::skip_ws(s, end) != s.len() {
+            return Err(BAD);
+        }
+        if let Some(Some(rport)) = params.get("rport") {
+            grammar::parse_decimal(rport, u64::from(u16::MAX)).ok_or(TypedError::Invalid(HeaderName::Via, "bad rport"))?;
+        }
+        if let Some(None) = params.get("branch") {
+            return Err(TypedError::Invalid(HeaderName::Via, "empty branch"));
+        }
+        Ok(Via { protocol, transport, host, port, params })
+    }
+
+    /// The branch parameter.
+    pub fn branch(&self) -> Option<&Bytes> {
+        self.params.get("branch").flatten()
+    }
+
+    /// True when the branch carries the RFC 3261 magic cookie, so the
+    /// transaction can be matched by branch alone.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch().is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
+    }
+
+    /// `rport` as requested: `Some(None)` when the client asks for it
+    /// (RFC 3581), `Some(Some(p))` when a server filled it in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| grammar::parse_decimal(p, u64::from(u16::MAX))).map(|p| p as u16))
+    }
+
+    /// The sent-by as `host:port` text, for transaction matching.
+    pub fn sent_by(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.to_string(),
+        }
+    }
+}
+
+fn slash(s: &[u8], i: usize) -> Result<usize, TypedError> {
+    let i = grammar::skip_ws(s, i);
+    if s.get(i) != Some(&b'/') {
+        return Err(BAD);
+    }
+    Ok(grammar::skip_ws(s, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via(s: &'static str) -> Result<Via, TypedError> {
+        Via::parse(&Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn typical_via() {
+        let v = via("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport").unwrap();
+        assert_eq!(v.protocol, "SIP/2.0");
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.port, Some(5060));
+        assert_eq!(v.branch().unwrap(), "z9hG4bK776asdhds");
+        assert!(v.has_rfc3261_branch());
+        assert_eq!(v.rport(), Some(None));
+        assert_eq!(v.sent_by(), "192.0.2.1:5060");
+    }
+
+    #[test]
+    fn lws_around_slashes_and_ipv6() {
+        let v = via("SIP / 2.0 / TCP [2001:db8::9:1];branch=z9hG4bKas3-111;received=192.0.2.1").unwrap();
+        assert_eq!(v.protocol, "SIP/2.0");
+        assert_eq!(v.transport, "TCP");
+        assert_eq!(v.params.value("received").unwrap(), "192.0.2.1");
+    }
+
+    #[test]
+    fn rejects_broken_values() {
+        assert!(via("SIP/2.0/UDP").is_err());
+        assert!(via("SIP/2.0 UDP host").is_err());
+        assert!(via("SIP/2.0/UDP host;branch").is_err());
+        assert!(via("SIP/2.0/UDP host:99999").is_err());
+        assert!(via("SIP/2.0/UDP host;rport=abc").is_err());
+        assert!(via("SIP/2.0/UDP host;;branch=z9hG4bK1").is_err());
+    }
+}

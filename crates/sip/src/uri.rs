@@ -1,0 +1,420 @@
+//! URIs: `sip:`, `sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) and any other
+//! absolute URI, kept opaque.
+//!
+//! A [`Uri`] is immutable and always made by parsing text, so its components
+//! (slices of the same buffer) can never disagree with the bytes that will be
+//! written back: serialization is the original text, which keeps forwarding
+//! and signature-like comparisons exact. Build a new URI by formatting a
+//! string and parsing it.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bytes::Bytes;
+
+use crate::params::{self, Flavor, Params};
+
+/// The scheme of a URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `sip:`
+    Sip,
+    /// `sips:` (TLS on every hop).
+    Sips,
+    /// `tel:` (RFC 3966).
+    Tel,
+    /// Anything else, such as `im:` or `pres:`; see [`Uri::scheme_str`].
+    Other,
+}
+
+/// The host part of a SIP URI or Via sent-by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A domain name, as written (compare case-insensitively).
+    Domain(Bytes),
+    /// A dotted IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference (written in brackets).
+    V6(Ipv6Addr),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(&String::from_utf8_lossy(d)),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Why a URI was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    /// No `scheme:` prefix, or a scheme with forbidden characters.
+    #[error("missing or malformed URI scheme")]
+    Scheme,
+    /// The user or password part has a forbidden character or bad escape.
+    #[error("malformed user part")]
+    User,
+    /// The host is empty or not a valid name or address.
+    #[error("malformed host")]
+    Host,
+    /// The port is not a number from 0 to 65535.
+    #[error("malformed port")]
+    Port,
+    /// A URI parameter is malformed.
+    #[error("malformed URI parameter")]
+    Param,
+    /// The `?headers` part is malformed.
+    #[error("malformed URI headers")]
+    Headers,
+    /// White space or a control character inside the URI.
+    #[error("white space or control character in URI")]
+    Whitespace,
+    /// A telephone number with characters RFC 3966 does not allow.
+    #[error("malformed telephone number")]
+    Telephone,
+}
+
+/// A parsed URI; see the module documentation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Uri {
+    raw: Bytes,
+    scheme: Scheme,
+    user: Option<Bytes>,
+    password: Option<Bytes>,
+    host: Option<Host>,
+    port: Option<u16>,
+    params: Params,
+    headers: Option<Bytes>,
+}
+
+impl Uri {
+    /// Parses a complete URI from a buffer the result will share.
+    pub fn parse(raw: Bytes) -> Result<Uri, UriError> {
+        let s = &raw[..];
+        if s.iter().any(|&b| b <= b' ' || b == 0x7f) {
+            return Err(UriError::Whitespace);
+        }
+        let colon = memchr::memchr(b':', s).ok_or(UriError::Scheme)?;
+        let scheme_bytes = &s[..colon];
+        let valid_scheme = scheme_bytes.first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme_bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if !valid_scheme {
+            return Err(UriError::Scheme);
+        }
+        let scheme = if scheme_bytes.eq_ignore_ascii_case(b"sip") {
+            Scheme::Sip
+        } else if scheme_bytes.eq_ignore_ascii_case(b"sips") {
+            Scheme::Sips
+        } else if scheme_bytes.eq_ignore_ascii_case(b"tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other
+        };
+        let mut uri = Uri {
+            raw: raw.clone(),
+            scheme,
+            user: None,
+            password: None,
+            host: None,
+            port: None,
+            params: Params::default(),
+            headers: None,
+        };
+        match scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(colon + 1)?,
+            Scheme::Tel => uri.parse_tel(colon + 1)?,
+            Scheme::Other => {
+                if colon + 1 >= s.len() {
+                    return Err(UriError::Scheme);
+                }
+            }
+        }
+        Ok(uri)
+    }
+
+    /// Parses a URI from text, copying it; for URIs built by this process.
+    pub fn parse_str(s: &str) -> Result<Uri, UriError> {
+        Uri::parse(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn parse_sip(&mut self, start: usize) -> Result<(), UriError> {
+        let raw = self.raw.clone();
+        let s = &raw[..];
+        let mut i = start;
+        if let Some(at) = memchr::memchr(b'@', &s[start..]).map(|p| start + p) {
+            let userinfo = &s[start..at];
+            let (user_end, pass) = match memchr::memchr(b':', userinfo) {
+                Some(c) => (start + c, Some((start + c + 1, at))),
+                None => (at, None),
+            };
+            if user_end == start || !user_chars_valid(&s[start..user_end]) {
+                return Err(UriError::User);
+            }
+            self.user = Some(raw.slice(start..user_end));
+            if let Some((a, b)) = pass {
+                if !password_chars_valid(&s[a..b]) {
+                    return Err(UriError::User);
+                }
+                self.password = Some(raw.slice(a..b));
+            }
+            i = at + 1;
+        }
+        let (host, after_host) = parse_host(&raw, i)?;
+        self.host = Some(host);
+        i = after_host;
+        if i < s.len() && s[i] == b':' {
+            let pstart = i + 1;
+            let mut pend = pstart;
+            while pend < s.len() && s[pend].is_ascii_digit() {
+                pend += 1;
+            }
+            let port = crate::grammar::parse_decimal(&s[pstart..pend], u64::from(u16::MAX)).ok_or(UriError::Port)?;
+            self.port = Some(port as u16);
+            i = pend;
+        }
+        let (params, after) = params::parse(&raw, i, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
+        self.params = params;
+        i = after;
+        if i < s.len() {
+            if s[i] != b'?' || i + 1 == s.len() {
+                return Err(UriError::Param);
+            }
+            let h = &s[i + 1..];
+            let ok = h.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$%&=".contains(&b))
+                && params::escapes_valid(h);
+            if !ok {
+                return Err(UriError::Headers);
+            }
+            self.headers = Some(raw.slice(i + 1..));
+        }
+        Ok(())
+    }
+
+    fn parse_tel(&mut self, start: usize) -> Result<(), UriError> {
+        let raw = self.raw.clone();
+        let s = &raw[..];
+        let mut end = start;
+        while end < s.len() && s[end] != b';' {
+            end += 1;
+        }
+        let number = &s[start..end];
+        let digits_ok = !number.is_empty()
+            && number.iter().enumerate().all(|(k, &b)| {
+                b.is_ascii_hexdigit() || b"*#-.()pPwW".contains(&b) || (b == b'+' && k == 0)
+            });
+        if !digits_ok {
+            return Err(UriError::Telephone);
+        }
+        self.user = Some(raw.slice(start..end));
+        let (params, after) = params::parse(&raw, end, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
+        if after != s.len() {
+            return Err(UriError::Param);
+        }
+        self.params = params;
+        Ok(())
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The scheme as written (`sip`, `SIP`, `im`, ...).
+    pub fn scheme_str(&self) -> &[u8] {
+        let colon = memchr::memchr(b':', &self.raw).unwrap_or(0);
+        &self.raw[..colon]
+    }
+
+    /// True for `sip:` and `sips:` URIs, the ones with host and parameters.
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+
+    /// The user part (escapes kept); for `tel:` the telephone number.
+    pub fn user(&self) -> Option<&Bytes> {
+        self.user.as_ref()
+    }
+
+    /// The password part, if a client was careless enough to send one.
+    pub fn password(&self) -> Option<&Bytes> {
+        self.password.as_ref()
+    }
+
+    /// The host of a SIP URI.
+    pub fn host(&self) -> Option<&Host> {
+        self.host.as_ref()
+    }
+
+    /// The explicit port of a SIP URI.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// URI parameters (`;transport=tcp;lr`).
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The `?h=v&...` part without the `?`.
+    pub fn headers(&self) -> Option<&Bytes> {
+        self.headers.as_ref()
+    }
+
+    /// The URI text exactly as parsed.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The address-of-record form used to name a presentity: scheme, user and
+    /// host only, with the host lowercased (RFC 3261 §19.1.4 compares hosts
+    /// case-insensitively and users case-sensitively). `tel:` URIs keep the
+    /// number, with visual separators removed (RFC 3966 §4).
+    pub fn aor(&self) -> String {
+        match self.scheme {
+            Scheme::Sip | Scheme::Sips => {
+                let scheme = if self.scheme == Scheme::Sips { "sips" } else { "sip" };
+                let host = self.host.as_ref().map(|h| h.to_string().to_ascii_lowercase()).unwrap_or_default();
+                match &self.user {
+                    Some(u) => format!("{scheme}:{}@{host}", String::from_utf8_lossy(u)),
+                    None => format!("{scheme}:{host}"),
+                }
+            }
+            Scheme::Tel => {
+                let n: String = self
+                    .user
+                    .as_ref()
+                    .map(|u| u.iter().filter(|b| !b"-.()".contains(b)).map(|&b| b as char).collect())
+                    .unwrap_or_default();
+                format!("tel:{n}")
+            }
+            Scheme::Other => String::from_utf8_lossy(&self.raw).into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.raw))
+    }
+}
+
+impl fmt::Debug for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Uri({self})")
+    }
+}
+
+fn user_chars_valid(u: &[u8]) -> bool {
+    u.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,;?/".contains(&b)) && params::escapes_valid(u)
+}
+
+fn password_chars_valid(p: &[u8]) -> bool {
+    p.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,".contains(&b)) && params::escapes_valid(p)
+}
+
+/// Parses a host at `i` (domain, IPv4 or `[IPv6]`); returns it and the
+/// position after it. Shared with the Via sent-by parser.
+pub fn parse_host(raw: &Bytes, i: usize) -> Result<(Host, usize), UriError> {
+    let s = &raw[..];
+    if s.get(i) == Some(&b'[') {
+        let close = memchr::memchr(b']', &s[i..]).map(|p| i + p).ok_or(UriError::Host)?;
+        let text = std::str::from_utf8(&s[i + 1..close]).map_err(|_| UriError::Host)?;
+        let addr: Ipv6Addr = text.parse().map_err(|_| UriError::Host)?;
+        return Ok((Host::V6(addr), close + 1));
+    }
+    let mut end = i;
+    while end < s.len() && (s[end].is_ascii_alphanumeric() || s[end] == b'-' || s[end] == b'.' || s[end] == b'_') {
+        end += 1;
+    }
+    let text = &s[i..end];
+    if text.is_empty() || text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..") {
+        return Err(UriError::Host);
+    }
+    if text.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+        let t = std::str::from_utf8(text).map_err(|_| UriError::Host)?;
+        return t.parse::<Ipv4Addr>().map(|a| (Host::V4(a), end)).map_err(|_| UriError::Host);
+    }
+    // The top label of a domain name starts with a letter (RFC 3261 §25.1).
+    let last = text.strip_suffix(b".").unwrap_or(text);
+    let top = last.rsplit(|&b| b == b'.').next().unwrap_or(last);
+    if !top.first().is_some_and(u8::is_ascii_alphabetic) {
+        return Err(UriError::Host);
+    }
+    Ok((Host::Domain(raw.slice(i..end)), end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Result<Uri, UriError> {
+        Uri::parse_str(s)
+    }
+
+    #[test]
+    fn sip_uri_components() {
+        let uri = u("sip:alice:secret@Example.COM:5070;transport=tcp;lr?subject=x&priority=urgent").unwrap();
+        assert_eq!(uri.scheme(), Scheme::Sip);
+        assert_eq!(uri.user().unwrap(), "alice");
+        assert_eq!(uri.password().unwrap(), "secret");
+        assert_eq!(uri.host(), Some(&Host::Domain(Bytes::from_static(b"Example.COM"))));
+        assert_eq!(uri.port(), Some(5070));
+        assert_eq!(uri.params().value("transport").unwrap(), "tcp");
+        assert!(uri.params().has("lr"));
+        assert_eq!(uri.headers().unwrap(), "subject=x&priority=urgent");
+        assert_eq!(uri.aor(), "sip:alice@example.com");
+    }
+
+    #[test]
+    fn addresses() {
+        let v6 = u("sips:[2001:db8::10]:5061").unwrap();
+        assert_eq!(v6.host(), Some(&Host::V6("2001:db8::10".parse().unwrap())));
+        assert_eq!(v6.port(), Some(5061));
+        let v4 = u("sip:192.0.2.1").unwrap();
+        assert_eq!(v4.host(), Some(&Host::V4("192.0.2.1".parse().unwrap())));
+        assert_eq!(u("sip:256.0.0.1"), Err(UriError::Host));
+        assert_eq!(u("sip:host:70000"), Err(UriError::Port));
+        assert_eq!(u("sip:[::1"), Err(UriError::Host));
+    }
+
+    #[test]
+    fn semicolons_and_escapes_in_user_part() {
+        // RFC 4475 semiuri and esc01.
+        let uri = u("sip:user;par=u%40example.net@example.com").unwrap();
+        assert_eq!(uri.user().unwrap(), "user;par=u%40example.net");
+        assert!(uri.params().is_empty());
+        assert!(u("sip:sips%3Auser%40example.com@example.net").is_ok());
+        assert_eq!(u("sip:us%4ger@example.net"), Err(UriError::User));
+    }
+
+    #[test]
+    fn tel_and_other_schemes() {
+        let t = u("tel:+1-201-555-0123;phone-context=example.com").unwrap();
+        assert_eq!(t.scheme(), Scheme::Tel);
+        assert_eq!(t.aor(), "tel:+12015550123");
+        assert_eq!(t.params().value("phone-context").unwrap(), "example.com");
+        assert_eq!(u("tel:12+3"), Err(UriError::Telephone));
+        let o = u("nobodyknowsthisscheme:totallyopaquecontent").unwrap();
+        assert_eq!(o.scheme(), Scheme::Other);
+        assert_eq!(o.scheme_str(), b"nobodyknowsthisscheme");
+        assert!(u("soap.beep://192.0.2.103:3002").is_ok());
+        assert_eq!(u("1abc:x"), Err(UriError::Scheme));
+        assert_eq!(u("noscheme"), Err(UriError::Scheme));
+    }
+
+    #[test]
+    fn white_space_is_rejected() {
+        assert_eq!(u("sip:user@example.com "), Err(UriError::Whitespace));
+        assert_eq!(u("sip:us er@example.com"), Err(UriError::Whitespace));
+    }
+
+    #[test]
+    fn serialization_is_the_input() {
+        for s in ["sip:a@B.c;X=Y;lr", "SIP:%61lice@example.com", "tel:+31-6-1234;ext=1"] {
+            assert_eq!(u(s).unwrap().to_string(), s);
+        }
+    }
+}
