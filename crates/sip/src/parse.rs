@@ -40,6 +40,9 @@ pub fn parse(buf: Bytes, framing: Framing, limits: &Limits) -> Result<Message, P
     let headers = parse_headers(&buf, &mut lines, limits)?;
     let body = body(&buf, lines.pos, &headers, framing, limits)?;
     let line = &buf[start.0..start.1];
+    if has_control(line) {
+        return Err(ParseError::StartLine("start line: control character"));
+    }
     let message = if line.starts_with(b"SIP/") {
         Message::Response(parse_status_line(&buf, start, headers, body)?)
     } else {
@@ -111,14 +114,24 @@ fn parse_headers(buf: &Bytes, lines: &mut Lines<'_>, limits: &Limits) -> Result<
             return Err(ParseError::HeaderLine);
         }
         let raw_name = buf.slice(a..a + ne);
+        let name = HeaderName::from_bytes(&raw_name);
+        if has_control(&line[colon + 1..]) {
+            return Err(TypedError::Invalid(name, "control character in value").into());
+        }
         let (vs, ve) = grammar::trim(line, colon + 1, line.len());
         let value = if lines.peek_is_fold() {
             unfold(buf, lines, &line[vs..ve], limits)?
         } else {
             buf.slice(a + vs..a + ve)
         };
-        headers.push(Header { name: HeaderName::from_bytes(&raw_name), raw_name, value });
+        headers.push(Header { name, raw_name, value });
     }
+}
+
+/// True when a value holds a control character other than HTAB; a bare CR
+/// or NUL in a header would change the message's meaning when forwarded.
+fn has_control(s: &[u8]) -> bool {
+    s.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 /// Joins a folded header value into one line, each fold becoming a single
@@ -128,6 +141,9 @@ fn unfold(buf: &Bytes, lines: &mut Lines<'_>, first: &[u8], limits: &Limits) -> 
     while lines.peek_is_fold() {
         let (a, b) = lines.next_line().ok_or(ParseError::Incomplete)?;
         let (s, e) = grammar::trim(buf, a, b);
+        if has_control(&buf[s..e]) {
+            return Err(ParseError::HeaderLine);
+        }
         if s < e {
             if !value.is_empty() {
                 value.push(b' ');
