@@ -201,7 +201,8 @@ impl Uri {
             end += 1;
         }
         let number = &s[start..end];
-        let digits_ok = !number.is_empty()
+        // At least one digit: "tel:((" or "tel:+" name nothing (RFC 3966 §3).
+        let digits_ok = number.iter().any(|&b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
             && number.iter().enumerate().all(|(k, &b)| {
                 b.is_ascii_hexdigit() || b"*#-.()pPwW".contains(&b) || (b == b'+' && k == 0)
             });
@@ -397,6 +398,8 @@ mod tests {
         assert_eq!(t.aor(), "tel:+12015550123");
         assert_eq!(t.params().value("phone-context").unwrap(), "example.com");
         assert_eq!(u("tel:12+3"), Err(UriError::Telephone));
+        assert_eq!(u("tel:((("), Err(UriError::Telephone));
+        assert_eq!(u("tel:+"), Err(UriError::Telephone));
         let o = u("nobodyknowsthisscheme:totallyopaquecontent").unwrap();
         assert_eq!(o.scheme(), Scheme::Other);
         assert_eq!(o.scheme_str(), b"nobodyknowsthisscheme");
