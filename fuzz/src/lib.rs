@@ -10,12 +10,20 @@ use sip::{Limits, Message, Uri};
 /// Parses `data` as a datagram and as a stream; whatever parses must
 /// serialize to text that parses to the same headers and body.
 pub fn check_message(data: &[u8]) {
-    if let Ok(m) = parse(Bytes::copy_from_slice(data), Framing::Datagram, &Limits::DEFAULT) {
+    if let Ok(m) = parse(
+        Bytes::copy_from_slice(data),
+        Framing::Datagram,
+        &Limits::DEFAULT,
+    ) {
         let again = parse(Bytes::from(m.encode()), Framing::Stream, &Limits::DEFAULT)
             .unwrap_or_else(|e| panic!("serialized message does not re-parse: {e}"));
         assert_eq!(strip(&again), strip(&m), "headers changed in a round trip");
         assert_eq!(again.body(), m.body(), "body changed in a round trip");
-    } else if let Err(e) = parse(Bytes::copy_from_slice(data), Framing::Datagram, &Limits::DEFAULT) {
+    } else if let Err(e) = parse(
+        Bytes::copy_from_slice(data),
+        Framing::Datagram,
+        &Limits::DEFAULT,
+    ) {
         let answer = sip::rejection::answer_unparsable(data, &e);
         if let Some(a) = answer {
             assert!(a.starts_with(b"SIP/2.0 "), "a rejection is a status line");
@@ -24,17 +32,16 @@ pub fn check_message(data: &[u8]) {
     let mut framer = StreamFramer::new(Limits::DEFAULT);
     for chunk in data.chunks(97) {
         framer.push(chunk);
-        loop {
-            match framer.next_frame() {
-                Ok(Some(Frame::Message(..) | Frame::Ping | Frame::Pong)) => continue,
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(Frame::Message(..) | Frame::Ping | Frame::Pong)) = framer.next_frame() {}
     }
 }
 
 fn strip(m: &Message) -> Vec<sip::Header> {
-    m.headers().iter().filter(|h| h.name != sip::HeaderName::ContentLength).cloned().collect()
+    m.headers()
+        .iter()
+        .filter(|h| h.name != sip::HeaderName::ContentLength)
+        .cloned()
+        .collect()
 }
 
 /// Parses `data` as a URI; a parsed URI prints as its input and re-parses

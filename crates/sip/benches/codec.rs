@@ -71,14 +71,21 @@ Content-Length: {}\r\n\r\n{PIDF}",
 }
 
 fn bench(c: &mut Criterion) {
-    for (name, text) in [("subscribe", subscribe()), ("notify", notify()), ("publish", publish())] {
+    for (name, text) in [
+        ("subscribe", subscribe()),
+        ("notify", notify()),
+        ("publish", publish()),
+    ] {
         let wire = Bytes::from(text);
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Elements(1));
         group.bench_function("parse", |b| {
-            b.iter(|| parse(wire.clone(), Framing::Datagram, &Limits::DEFAULT).expect("valid message"))
+            b.iter(|| {
+                parse(wire.clone(), Framing::Datagram, &Limits::DEFAULT).expect("valid message")
+            })
         });
-        let parsed = parse(wire.clone(), Framing::Datagram, &Limits::DEFAULT).expect("valid message");
+        let parsed =
+            parse(wire.clone(), Framing::Datagram, &Limits::DEFAULT).expect("valid message");
         group.bench_function("serialize", |b| {
             b.iter_batched_ref(
                 || Vec::with_capacity(wire.len() + 64),

@@ -35,10 +35,18 @@ impl Response {
         out.reserve(256 + self.body.len());
         out.extend_from_slice(b"SIP/2.0 ");
         let code = self.status.min(999);
-        out.extend_from_slice(&[b'0' + (code / 100) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8]);
+        out.extend_from_slice(&[
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+        ]);
         out.push(b' ');
         // A reason phrase must not break the status line.
-        out.extend(self.reason.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        out.extend(
+            self.reason
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.extend_from_slice(b"\r\n");
         encode_rest(&self.headers, &self.body, out);
     }
@@ -106,15 +114,27 @@ mod tests {
         let m = parse_datagram(Bytes::from_static(text.as_bytes())).unwrap();
         let again = m.encode();
         // Only the extra space after the colon of X-Odd is normalised.
-        assert_eq!(String::from_utf8(again).unwrap(), text.replace("X-Odd:  spaced", "X-Odd: spaced"));
+        assert_eq!(
+            String::from_utf8(again).unwrap(),
+            text.replace("X-Odd:  spaced", "X-Odd: spaced")
+        );
     }
 
     #[test]
     fn content_length_is_always_true() {
-        let mut r = Response { status: 200, reason: Bytes::from_static(b"OK"), headers: Default::default(), body: Bytes::from_static(b"abc") };
-        assert!(String::from_utf8(r.encode()).unwrap().ends_with("Content-Length: 3\r\n\r\nabc"));
+        let mut r = Response {
+            status: 200,
+            reason: Bytes::from_static(b"OK"),
+            headers: Default::default(),
+            body: Bytes::from_static(b"abc"),
+        };
+        assert!(String::from_utf8(r.encode())
+            .unwrap()
+            .ends_with("Content-Length: 3\r\n\r\nabc"));
         r.headers.push(Header::new(HeaderName::ContentLength, "10"));
-        assert!(String::from_utf8(r.encode()).unwrap().ends_with("Content-Length: 3\r\n\r\nabc"));
+        assert!(String::from_utf8(r.encode())
+            .unwrap()
+            .ends_with("Content-Length: 3\r\n\r\nabc"));
         let _ = Message::Response(r);
     }
 }

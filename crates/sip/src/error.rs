@@ -66,6 +66,11 @@ pub enum ParseError {
     /// The CSeq method differs from the request method (RFC 4475 mismatch01).
     #[error("bad CSeq header: method does not match the request method")]
     CSeqMismatch,
+    /// As `CSeqMismatch`, but the request method is one no element here
+    /// implements: RFC 4475 mismatch02 prefers 501 over 400 then, because
+    /// the method is the more fundamental problem.
+    #[error("method not implemented (and the CSeq method does not match it)")]
+    UnknownMethodCSeqMismatch,
     /// A status code that is not three digits from 100 to 699.
     #[error("malformed status code")]
     Status,
@@ -78,6 +83,7 @@ impl ParseError {
             ParseError::Version => 505,
             ParseError::MessageTooLarge { .. } => 513,
             ParseError::BodyTooLarge { .. } => 413,
+            ParseError::UnknownMethodCSeqMismatch => 501,
             ParseError::RequestUri(UriError::Whitespace) => 400,
             _ => 400,
         }
@@ -98,7 +104,9 @@ impl ParseError {
     pub fn header(&self) -> Option<HeaderName> {
         match self {
             ParseError::Header(e) => Some(e.header()),
-            ParseError::CSeqMismatch => Some(HeaderName::CSeq),
+            ParseError::CSeqMismatch | ParseError::UnknownMethodCSeqMismatch => {
+                Some(HeaderName::CSeq)
+            }
             ParseError::BodyTruncated { .. } => Some(HeaderName::ContentLength),
             _ => None,
         }

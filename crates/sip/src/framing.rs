@@ -15,7 +15,12 @@ use crate::message::Message;
 use crate::parse::{self, Framing};
 
 /// What the framer found next in the stream.
+///
+/// Not boxed although `Message` dwarfs the keep-alive variants: frames are
+/// moved once, straight into the dispatcher, and a box would cost one
+/// allocation per message on the hot path for the sake of rare pings.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Frame {
     /// A complete message, parsed, with its raw bytes for logging.
     Message(Result<Message, ParseError>, Bytes),
@@ -43,7 +48,11 @@ pub struct FramingError(pub ParseError);
 impl StreamFramer {
     /// A framer with the given limits.
     pub fn new(limits: Limits) -> StreamFramer {
-        StreamFramer { buf: BytesMut::with_capacity(4096), limits, scanned: 0 }
+        StreamFramer {
+            buf: BytesMut::with_capacity(4096),
+            limits,
+            scanned: 0,
+        }
     }
 
     /// Adds received bytes.
@@ -77,20 +86,27 @@ impl StreamFramer {
             return Ok(None);
         }
         let from = self.scanned.saturating_sub(3);
-        let Some(end) = memchr::memmem::find(&self.buf[from..], b"\r\n\r\n").map(|p| from + p + 4) else {
+        let Some(end) = memchr::memmem::find(&self.buf[from..], b"\r\n\r\n").map(|p| from + p + 4)
+        else {
             self.scanned = self.buf.len();
             if self.buf.len() > self.limits.max_message_size {
-                return Err(FramingError(ParseError::MessageTooLarge { limit: self.limits.max_message_size }));
+                return Err(FramingError(ParseError::MessageTooLarge {
+                    limit: self.limits.max_message_size,
+                }));
             }
             return Ok(None);
         };
         let body_len = content_length(&self.buf[..end]).map_err(FramingError)?;
         if body_len > self.limits.max_body {
-            return Err(FramingError(ParseError::BodyTooLarge { limit: self.limits.max_body }));
+            return Err(FramingError(ParseError::BodyTooLarge {
+                limit: self.limits.max_body,
+            }));
         }
         let total = end + body_len;
         if total > self.limits.max_message_size {
-            return Err(FramingError(ParseError::MessageTooLarge { limit: self.limits.max_message_size }));
+            return Err(FramingError(ParseError::MessageTooLarge {
+                limit: self.limits.max_message_size,
+            }));
         }
         if self.buf.len() < total {
             self.scanned = end;
@@ -108,7 +124,9 @@ impl StreamFramer {
 fn content_length(head: &[u8]) -> Result<usize, ParseError> {
     let mut found: Option<usize> = None;
     for line in head.split(|&b| b == b'\n') {
-        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
         let (a, b) = grammar::trim(line, 0, colon);
         let name = &line[a..b];
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
@@ -116,7 +134,10 @@ fn content_length(head: &[u8]) -> Result<usize, ParseError> {
             let v = line[va..vb].strip_suffix(b"\r").unwrap_or(&line[va..vb]);
             let v = &v[..grammar::trim(v, 0, v.len()).1];
             let n = grammar::parse_decimal(v, u64::from(u32::MAX)).ok_or(ParseError::Header(
-                crate::typed::TypedError::Invalid(crate::header::HeaderName::ContentLength, "value is not a number in range"),
+                crate::typed::TypedError::Invalid(
+                    crate::header::HeaderName::ContentLength,
+                    "value is not a number in range",
+                ),
             ))? as usize;
             if found.is_some_and(|f| f != n) {
                 return Err(ParseError::Header(crate::typed::TypedError::Multiple(
@@ -151,7 +172,9 @@ mod tests {
         assert!(matches!(frames[0], Frame::Ping));
         assert_eq!(frames.len(), 3);
         for frame in &frames[1..] {
-            let Frame::Message(Ok(m), raw) = frame else { panic!("{frame:?}") };
+            let Frame::Message(Ok(m), raw) = frame else {
+                panic!("{frame:?}")
+            };
             assert_eq!(m.body(), "hi");
             assert_eq!(&raw[..], MSG);
         }
@@ -163,7 +186,10 @@ mod tests {
         let mut f = StreamFramer::new(Limits::DEFAULT);
         f.push(b"OPTIONS sip:h SIP/2.0\r\nContent-Length: -5\r\n\r\n");
         assert!(f.next_frame().is_err());
-        let mut f = StreamFramer::new(Limits { max_message_size: 100, ..Limits::DEFAULT });
+        let mut f = StreamFramer::new(Limits {
+            max_message_size: 100,
+            ..Limits::DEFAULT
+        });
         f.push(&[b'a'; 200]);
         assert!(f.next_frame().is_err());
     }
@@ -173,7 +199,11 @@ mod tests {
         let mut f = StreamFramer::new(Limits::DEFAULT);
         f.push(b"OPTIONS sip:h SIP/2.0\r\nContent-Length: 0\r\n\r\n");
         f.push(MSG);
-        let Some(Frame::Message(Err(_), _)) = f.next_frame().unwrap() else { panic!() };
-        let Some(Frame::Message(Ok(_), _)) = f.next_frame().unwrap() else { panic!() };
+        let Some(Frame::Message(Err(_), _)) = f.next_frame().unwrap() else {
+            panic!()
+        };
+        let Some(Frame::Message(Ok(_), _)) = f.next_frame().unwrap() else {
+            panic!()
+        };
     }
 }

@@ -186,7 +186,10 @@ mod tests {
 
     #[test]
     fn decimals_do_not_wrap() {
-        assert_eq!(parse_decimal(b"4294967295", u32::MAX as u64), Some(4294967295));
+        assert_eq!(
+            parse_decimal(b"4294967295", u32::MAX as u64),
+            Some(4294967295)
+        );
         assert_eq!(parse_decimal(b"4294967296", u32::MAX as u64), None);
         assert_eq!(parse_decimal(b"36893488147419103232", u64::MAX), None);
         assert_eq!(parse_decimal(b"-1", 10), None);

@@ -25,6 +25,7 @@ pub mod method;
 pub mod params;
 pub mod parse;
 pub mod rejection;
+pub mod transaction;
 pub mod typed;
 pub mod uri;
 

@@ -74,22 +74,29 @@ pub trait HeaderAccess {
 
     /// The topmost Via value, which names the transaction (RFC 3261 §17.2.3).
     fn top_via(&self) -> Result<Via, TypedError> {
-        let v = self.header_list().values(HeaderName::Via).next().ok_or(TypedError::Missing(HeaderName::Via))?;
+        let v = self
+            .header_list()
+            .values(HeaderName::Via)
+            .next()
+            .ok_or(TypedError::Missing(HeaderName::Via))?;
         Via::parse(&v)
     }
 
     /// All Via values in order.
     fn vias(&self) -> Result<Vec<Via>, TypedError> {
-        self.header_list().values(HeaderName::Via).map(|v| Via::parse(&v)).collect()
+        self.header_list()
+            .values(HeaderName::Via)
+            .map(|v| Via::parse(&v))
+            .collect()
     }
 
     /// The From header.
-    fn from_hdr(&self) -> Result<NameAddr, TypedError> {
+    fn header_from(&self) -> Result<NameAddr, TypedError> {
         single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::parse(&v))
     }
 
     /// The To header.
-    fn to_hdr(&self) -> Result<NameAddr, TypedError> {
+    fn header_to(&self) -> Result<NameAddr, TypedError> {
         single(self.header_list(), HeaderName::To).and_then(|v| NameAddr::parse(&v))
     }
 
@@ -129,17 +136,24 @@ impl Response {
         let mut headers = Headers::new();
         for h in req.headers.iter() {
             match h.name {
-                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => headers.push(h.clone()),
+                HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                    headers.push(h.clone())
+                }
                 HeaderName::To => {
                     let needs_tag = status > 100
                         && to_tag.is_some()
-                        && NameAddr::parse(&h.value).map(|t| t.tag().is_none()).unwrap_or(false);
+                        && NameAddr::parse(&h.value)
+                            .map(|t| t.tag().is_none())
+                            .unwrap_or(false);
                     match (needs_tag, to_tag) {
                         (true, Some(tag)) => {
                             let mut v = h.value.to_vec();
                             v.extend_from_slice(b";tag=");
                             v.extend_from_slice(tag.as_bytes());
-                            headers.push(Header { value: Bytes::from(v), ..h.clone() });
+                            headers.push(Header {
+                                value: Bytes::from(v),
+                                ..h.clone()
+                            });
                         }
                         _ => headers.push(h.clone()),
                     }

@@ -106,7 +106,10 @@ mod tests {
 
     #[test]
     fn methods_are_case_sensitive() {
-        assert_eq!(Method::from_bytes(Bytes::from_static(b"SUBSCRIBE")), Some(Method::Subscribe));
+        assert_eq!(
+            Method::from_bytes(Bytes::from_static(b"SUBSCRIBE")),
+            Some(Method::Subscribe)
+        );
         assert_eq!(
             Method::from_bytes(Bytes::from_static(b"subscribe")),
             Some(Method::Extension(Bytes::from_static(b"subscribe")))

@@ -133,10 +133,21 @@ fn is_header_value_char(b: u8) -> bool {
 /// empty). White space around `;` and `=` is allowed only in headers.
 /// Returns the list and the position where scanning stopped (a character
 /// that cannot continue a parameter, such as `?` in a URI or `,` in a header).
-pub fn parse(buf: &Bytes, mut i: usize, end: usize, flavor: Flavor) -> Result<(Params, usize), ParamError> {
+pub fn parse(
+    buf: &Bytes,
+    mut i: usize,
+    end: usize,
+    flavor: Flavor,
+) -> Result<(Params, usize), ParamError> {
     let s = &buf[..end];
     let mut list = Vec::new();
-    let ws = |i: usize| if flavor == Flavor::Header { grammar::skip_ws(s, i) } else { i };
+    let ws = |i: usize| {
+        if flavor == Flavor::Header {
+            grammar::skip_ws(s, i)
+        } else {
+            i
+        }
+    };
     loop {
         i = ws(i);
         if i >= end || s[i] != b';' {
@@ -189,7 +200,9 @@ pub fn escapes_valid(s: &[u8]) -> bool {
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'%' {
-            if !(s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+            if !(s.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
                 return false;
             }
             i += 3;

@@ -14,7 +14,10 @@ use crate::header::{Header, HeaderName, Headers};
 use crate::limits::Limits;
 use crate::message::{Message, Request, Response};
 use crate::method::Method;
-use crate::typed::{self, CSeq, ContentType, Event, NameAddr, RetryAfter, SubscriptionState, TypedError, Via, Warning};
+use crate::typed::{
+    self, CSeq, ContentType, Event, NameAddr, RetryAfter, SubscriptionState, TypedError, Via,
+    Warning,
+};
 use crate::uri::Uri;
 
 /// How the message was delimited, which decides what Content-Length means.
@@ -30,12 +33,19 @@ pub enum Framing {
 /// Parses one complete message.
 pub fn parse(buf: Bytes, framing: Framing, limits: &Limits) -> Result<Message, ParseError> {
     if buf.len() > limits.max_message_size {
-        return Err(ParseError::MessageTooLarge { limit: limits.max_message_size });
+        return Err(ParseError::MessageTooLarge {
+            limit: limits.max_message_size,
+        });
     }
-    let mut lines = Lines { buf: &buf, pos: skip_leading_crlf(&buf) };
+    let mut lines = Lines {
+        buf: &buf,
+        pos: skip_leading_crlf(&buf),
+    };
     let start = lines.next_line().ok_or(ParseError::Incomplete)?;
     if start.1 - start.0 > limits.max_header_line {
-        return Err(ParseError::HeaderLineTooLong { limit: limits.max_header_line });
+        return Err(ParseError::HeaderLineTooLong {
+            limit: limits.max_header_line,
+        });
     }
     let headers = parse_headers(&buf, &mut lines, limits)?;
     let body = body(&buf, lines.pos, &headers, framing, limits)?;
@@ -90,7 +100,11 @@ impl Lines<'_> {
     }
 }
 
-fn parse_headers(buf: &Bytes, lines: &mut Lines<'_>, limits: &Limits) -> Result<Headers, ParseError> {
+fn parse_headers(
+    buf: &Bytes,
+    lines: &mut Lines<'_>,
+    limits: &Limits,
+) -> Result<Headers, ParseError> {
     let mut headers = Headers::new();
     loop {
         let (a, b) = lines.next_line().ok_or(ParseError::Incomplete)?;
@@ -98,10 +112,14 @@ fn parse_headers(buf: &Bytes, lines: &mut Lines<'_>, limits: &Limits) -> Result<
             return Ok(headers);
         }
         if b - a > limits.max_header_line {
-            return Err(ParseError::HeaderLineTooLong { limit: limits.max_header_line });
+            return Err(ParseError::HeaderLineTooLong {
+                limit: limits.max_header_line,
+            });
         }
         if headers.len() >= limits.max_headers {
-            return Err(ParseError::TooManyHeaders { limit: limits.max_headers });
+            return Err(ParseError::TooManyHeaders {
+                limit: limits.max_headers,
+            });
         }
         let line = &buf[a..b];
         if line[0] == b' ' || line[0] == b'\t' {
@@ -115,7 +133,7 @@ fn parse_headers(buf: &Bytes, lines: &mut Lines<'_>, limits: &Limits) -> Result<
         }
         let raw_name = buf.slice(a..a + ne);
         let name = HeaderName::from_bytes(&raw_name);
-        if has_control(&line[colon + 1..]) {
+        if value_has_control(&line[colon + 1..]) {
             return Err(TypedError::Invalid(name, "control character in value").into());
         }
         let (vs, ve) = grammar::trim(line, colon + 1, line.len());
@@ -124,7 +142,11 @@ fn parse_headers(buf: &Bytes, lines: &mut Lines<'_>, limits: &Limits) -> Result<
         } else {
             buf.slice(a + vs..a + ve)
         };
-        headers.push(Header { name, raw_name, value });
+        headers.push(Header {
+            name,
+            raw_name,
+            value,
+        });
     }
 }
 
@@ -134,14 +156,46 @@ fn has_control(s: &[u8]) -> bool {
     s.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
+fn value_has_control(s: &[u8]) -> bool {
+    // A quoted-pair inside a quoted string may escape any byte up to 0x7F
+    // except CR and LF (RFC 3261 §25.1), so NUL, BEL and DEL are legal
+    // there (RFC 4475 intmeth); everywhere else they are not.
+    let mut quoted = false;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if quoted && b == b'\\' {
+            match s.get(i + 1) {
+                Some(&n) if n <= 0x7f && n != b'\r' && n != b'\n' => {
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        if b == b'"' {
+            quoted = !quoted;
+        } else if (b < 0x20 && b != b'\t') || b == 0x7f {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Joins a folded header value into one line, each fold becoming a single
 /// space (RFC 3261 §7.3.1). This is the one place a value is copied.
-fn unfold(buf: &Bytes, lines: &mut Lines<'_>, first: &[u8], limits: &Limits) -> Result<Bytes, ParseError> {
+fn unfold(
+    buf: &Bytes,
+    lines: &mut Lines<'_>,
+    first: &[u8],
+    limits: &Limits,
+) -> Result<Bytes, ParseError> {
     let mut value = first.to_vec();
     while lines.peek_is_fold() {
         let (a, b) = lines.next_line().ok_or(ParseError::Incomplete)?;
         let (s, e) = grammar::trim(buf, a, b);
-        if has_control(&buf[s..e]) {
+        if value_has_control(&buf[s..e]) {
             return Err(ParseError::HeaderLine);
         }
         if s < e {
@@ -151,7 +205,9 @@ fn unfold(buf: &Bytes, lines: &mut Lines<'_>, first: &[u8], limits: &Limits) -> 
             value.extend_from_slice(&buf[s..e]);
         }
         if value.len() > limits.max_header_line {
-            return Err(ParseError::HeaderLineTooLong { limit: limits.max_header_line });
+            return Err(ParseError::HeaderLineTooLong {
+                limit: limits.max_header_line,
+            });
         }
     }
     Ok(Bytes::from(value))
@@ -170,17 +226,30 @@ fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
     Ok(found)
 }
 
-fn body(buf: &Bytes, at: usize, headers: &Headers, framing: Framing, limits: &Limits) -> Result<Bytes, ParseError> {
+fn body(
+    buf: &Bytes,
+    at: usize,
+    headers: &Headers,
+    framing: Framing,
+    limits: &Limits,
+) -> Result<Bytes, ParseError> {
     let available = buf.len() - at;
     let declared = content_length(headers)?;
     let len = match (declared, framing) {
-        (Some(n), _) if n > available => return Err(ParseError::BodyTruncated { declared: n, available }),
+        (Some(n), _) if n > available => {
+            return Err(ParseError::BodyTruncated {
+                declared: n,
+                available,
+            })
+        }
         (Some(n), _) => n,
         (None, Framing::Datagram) => available,
         (None, Framing::Stream) => 0,
     };
     if len > limits.max_body {
-        return Err(ParseError::BodyTooLarge { limit: limits.max_body });
+        return Err(ParseError::BodyTooLarge {
+            limit: limits.max_body,
+        });
     }
     Ok(buf.slice(at..at + len))
 }
@@ -197,13 +266,19 @@ fn parse_version(v: &[u8]) -> Result<(), ParseError> {
     if !digits(major) || !digits(minor) {
         return Err(ParseError::StartLine("SIP version"));
     }
-    if major.iter().skip_while(|&&b| b == b'0').ne(b"2".iter()) || minor.iter().any(|&b| b != b'0') {
+    if major.iter().skip_while(|&&b| b == b'0').ne(b"2".iter()) || minor.iter().any(|&b| b != b'0')
+    {
         return Err(ParseError::Version);
     }
     Ok(())
 }
 
-fn parse_request_line(buf: &Bytes, (a, b): (usize, usize), headers: Headers, body: Bytes) -> Result<Request, ParseError> {
+fn parse_request_line(
+    buf: &Bytes,
+    (a, b): (usize, usize),
+    headers: Headers,
+    body: Bytes,
+) -> Result<Request, ParseError> {
     let line = &buf[a..b];
     // Exactly one SP between the three elements (RFC 4475 lwsstart, trws, lwsruri).
     let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::StartLine("request line"))?;
@@ -211,16 +286,27 @@ fn parse_request_line(buf: &Bytes, (a, b): (usize, usize), headers: Headers, bod
     if sp1 == 0 || sp2 <= sp1 + 1 || sp2 + 1 == line.len() || line[sp1 + 1..sp2].contains(&b' ') {
         return Err(ParseError::StartLine("request line"));
     }
-    let method = Method::from_bytes(buf.slice(a..a + sp1)).ok_or(ParseError::StartLine("request method"))?;
+    let method =
+        Method::from_bytes(buf.slice(a..a + sp1)).ok_or(ParseError::StartLine("request method"))?;
     parse_version(&line[sp2 + 1..])?;
     let uri = Uri::parse(buf.slice(a + sp1 + 1..a + sp2)).map_err(ParseError::RequestUri)?;
     if uri.headers().is_some() {
         return Err(ParseError::RequestUriHeaders);
     }
-    Ok(Request { method, uri, headers, body })
+    Ok(Request {
+        method,
+        uri,
+        headers,
+        body,
+    })
 }
 
-fn parse_status_line(buf: &Bytes, (a, b): (usize, usize), headers: Headers, body: Bytes) -> Result<Response, ParseError> {
+fn parse_status_line(
+    buf: &Bytes,
+    (a, b): (usize, usize),
+    headers: Headers,
+    body: Bytes,
+) -> Result<Response, ParseError> {
     let line = &buf[a..b];
     let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::StartLine("status line"))?;
     parse_version(&line[..sp1])?;
@@ -230,9 +316,16 @@ fn parse_status_line(buf: &Bytes, (a, b): (usize, usize), headers: Headers, body
     if code.len() != 3 {
         return Err(ParseError::Status);
     }
-    let status = grammar::parse_decimal(code, 699).filter(|&c| c >= 100).ok_or(ParseError::Status)? as u16;
+    let status = grammar::parse_decimal(code, 699)
+        .filter(|&c| c >= 100)
+        .ok_or(ParseError::Status)? as u16;
     let reason_start = (a + sp1 + 1 + code_end + 1).min(b);
-    Ok(Response { status, reason: buf.slice(reason_start..b), headers, body })
+    Ok(Response {
+        status,
+        reason: buf.slice(reason_start..b),
+        headers,
+        body,
+    })
 }
 
 /// Checks the headers this crate models, so errors name the header at fault.
@@ -254,8 +347,14 @@ fn validate(message: &Message) -> Result<(), ParseError> {
         }
     }
     if let Message::Request(req) = message {
-        let cseq = headers.value(HeaderName::CSeq).map(CSeq::parse).transpose()?;
+        let cseq = headers
+            .value(HeaderName::CSeq)
+            .map(CSeq::parse)
+            .transpose()?;
         if cseq.is_some_and(|c| c.method != req.method) {
+            if matches!(req.method, Method::Extension(_)) {
+                return Err(ParseError::UnknownMethodCSeqMismatch);
+            }
             return Err(ParseError::CSeqMismatch);
         }
     }
@@ -321,13 +420,11 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
             typed::parse_delta(h.name, v, U32)?;
             seen.once(h.name)?;
         }
-        HeaderName::Contact => {
-            if &v[..] != b"*" {
-                for part in split(h)? {
-                    let c = NameAddr::parse_for(h.name, &part)?;
-                    if let Some(e) = c.params.value("expires") {
-                        typed::parse_delta(h.name, &e, U32)?;
-                    }
+        HeaderName::Contact if &v[..] != b"*" => {
+            for part in split(h)? {
+                let c = NameAddr::parse_for(h.name, &part)?;
+                if let Some(e) = c.params.value("expires") {
+                    typed::parse_delta(h.name, &e, U32)?;
                 }
             }
         }
@@ -343,11 +440,10 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
             ContentType::parse(v)?;
             seen.once(h.name)?;
         }
-        HeaderName::Accept => {
-            if !v.is_empty() {
-                for part in split(h)? {
-                    ContentType::parse(&part).map_err(|_| TypedError::Invalid(h.name, "malformed media range"))?;
-                }
+        HeaderName::Accept if !v.is_empty() => {
+            for part in split(h)? {
+                ContentType::parse(&part)
+                    .map_err(|_| TypedError::Invalid(h.name, "malformed media range"))?;
             }
         }
         HeaderName::Require
@@ -355,12 +451,12 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
         | HeaderName::Supported
         | HeaderName::Unsupported
         | HeaderName::Allow
-        | HeaderName::AllowEvents => {
-            if !v.is_empty() {
-                for part in split(h)? {
-                    if !grammar::is_token_str(&part) {
-                        return Err(TypedError::Invalid(h.name, "expected a list of tokens"));
-                    }
+        | HeaderName::AllowEvents
+            if !v.is_empty() =>
+        {
+            for part in split(h)? {
+                if !grammar::is_token_str(&part) {
+                    return Err(TypedError::Invalid(h.name, "expected a list of tokens"));
                 }
             }
         }
@@ -394,7 +490,8 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
 }
 
 fn split(h: &Header) -> Result<Vec<Bytes>, TypedError> {
-    let parts = grammar::split_commas(&h.value).map_err(|_| TypedError::Invalid(h.name, "unbalanced quotes or brackets"))?;
+    let parts = grammar::split_commas(&h.value)
+        .map_err(|_| TypedError::Invalid(h.name, "unbalanced quotes or brackets"))?;
     parts
         .into_iter()
         .map(|(a, b)| {
@@ -441,7 +538,9 @@ Content-Length: 0\n\n";
 
     #[test]
     fn parses_a_subscribe() {
-        let Message::Request(r) = req(OK).unwrap() else { panic!("not a request") };
+        let Message::Request(r) = req(OK).unwrap() else {
+            panic!("not a request")
+        };
         assert_eq!(r.method, Method::Subscribe);
         assert_eq!(r.uri.to_string(), "sip:bob@example.com");
         assert_eq!(r.headers.len(), 8);
@@ -450,7 +549,9 @@ Content-Length: 0\n\n";
 
     #[test]
     fn folded_and_compact_headers() {
-        let text = OK.replace("Event: presence\n", "o:\n presence\n").replace("Expires: 600", "Expires:\n\t600");
+        let text = OK
+            .replace("Event: presence\n", "o:\n presence\n")
+            .replace("Expires: 600", "Expires:\n\t600");
         let m = req(&text).unwrap();
         assert_eq!(m.headers().value(HeaderName::Event).unwrap(), "presence");
         assert_eq!(m.headers().value(HeaderName::Expires).unwrap(), "600");
@@ -459,12 +560,33 @@ Content-Length: 0\n\n";
     #[test]
     fn errors_name_what_broke() {
         let cases = [
-            (OK.replace("CSeq: 1 SUBSCRIBE", "CSeq: 1 NOTIFY"), "Bad CSeq header: method does not match the request method"),
-            (OK.replace("Call-ID: c1@127.0.0.1\n", ""), "Missing Call-ID header"),
-            (OK.replace("Expires: 600", "Expires: 10000000000000000"), "Bad Expires header: value is not a number in range"),
-            (OK.replace("SIP/2.0\n", "SIP/7.0\n"), "SIP version not supported"),
-            (OK.replace("Content-Length: 0", "Content-Length: 10"), "Content-Length 10 exceeds the 0 body bytes received"),
-            (OK.replace("To: <sip:bob@example.com>\n", "To: <sip:bob@example.com>\nTo: <sip:carol@example.com>\n"), "Multiple To headers"),
+            (
+                OK.replace("CSeq: 1 SUBSCRIBE", "CSeq: 1 NOTIFY"),
+                "Bad CSeq header: method does not match the request method",
+            ),
+            (
+                OK.replace("Call-ID: c1@127.0.0.1\n", ""),
+                "Missing Call-ID header",
+            ),
+            (
+                OK.replace("Expires: 600", "Expires: 10000000000000000"),
+                "Bad Expires header: value is not a number in range",
+            ),
+            (
+                OK.replace("SIP/2.0\n", "SIP/7.0\n"),
+                "SIP version not supported",
+            ),
+            (
+                OK.replace("Content-Length: 0", "Content-Length: 10"),
+                "Content-Length 10 exceeds the 0 body bytes received",
+            ),
+            (
+                OK.replace(
+                    "To: <sip:bob@example.com>\n",
+                    "To: <sip:bob@example.com>\nTo: <sip:carol@example.com>\n",
+                ),
+                "Multiple To headers",
+            ),
         ];
         for (text, reason) in cases {
             assert_eq!(req(&text).unwrap_err().reason(), reason);
@@ -473,16 +595,30 @@ Content-Length: 0\n\n";
 
     #[test]
     fn limits_are_enforced() {
-        let small = Limits { max_headers: 3, ..Limits::DEFAULT };
-        let e = parse(Bytes::from(OK.replace('\n', "\r\n")), Framing::Datagram, &small).unwrap_err();
+        let small = Limits {
+            max_headers: 3,
+            ..Limits::DEFAULT
+        };
+        let e = parse(
+            Bytes::from(OK.replace('\n', "\r\n")),
+            Framing::Datagram,
+            &small,
+        )
+        .unwrap_err();
         assert_eq!(e, ParseError::TooManyHeaders { limit: 3 });
-        let tiny = Limits { max_message_size: 10, ..Limits::DEFAULT };
+        let tiny = Limits {
+            max_message_size: 10,
+            ..Limits::DEFAULT
+        };
         assert!(matches!(
             parse(Bytes::from(OK), Framing::Datagram, &tiny),
             Err(ParseError::MessageTooLarge { .. })
         ));
         let long = OK.replace("Event: presence", &format!("X-Long: {}", "a".repeat(9000)));
-        assert!(matches!(req(&long), Err(ParseError::HeaderLineTooLong { .. })));
+        assert!(matches!(
+            req(&long),
+            Err(ParseError::HeaderLineTooLong { .. })
+        ));
     }
 
     #[test]
@@ -496,10 +632,17 @@ Content-Length: 0\n\n";
     #[test]
     fn status_lines() {
         let resp = "SIP/2.0 200 OK\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: x\nCSeq: 1 OPTIONS\n\n";
-        let Message::Response(r) = req(resp).unwrap() else { panic!("not a response") };
+        let Message::Response(r) = req(resp).unwrap() else {
+            panic!("not a response")
+        };
         assert_eq!((r.status, &r.reason[..]), (200, &b"OK"[..]));
-        assert_eq!(req(&resp.replace("200 OK", "4294967301 better not break")).unwrap_err(), ParseError::Status);
-        let Message::Response(r) = req(&resp.replace("200 OK", "100 ")).unwrap() else { panic!() };
+        assert_eq!(
+            req(&resp.replace("200 OK", "4294967301 better not break")).unwrap_err(),
+            ParseError::Status
+        );
+        let Message::Response(r) = req(&resp.replace("200 OK", "100 ")).unwrap() else {
+            panic!()
+        };
         assert!(r.reason.is_empty());
     }
 }

@@ -18,17 +18,27 @@ pub fn answer_unparsable(buf: &[u8], err: &ParseError) -> Option<Vec<u8>> {
     let buf = &buf[start..];
     let head_end = memchr::memmem::find(buf, b"\r\n\r\n").unwrap_or(buf.len());
     let head = &buf[..head_end];
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let request_line = lines.next()?;
     let method_end = memchr::memchr(b' ', request_line)?;
     let method = &request_line[..method_end];
     if request_line.starts_with(b"SIP/") || !grammar::is_token_str(method) || method == b"ACK" {
         return None;
     }
-    let wanted = [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq];
+    let wanted = [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ];
     let mut kept: Vec<(HeaderName, &[u8])> = Vec::new();
     for line in lines {
-        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
         let name = HeaderName::from_bytes(&line[..grammar::trim(line, 0, colon).1]);
         if wanted.contains(&name) {
             let (a, b) = grammar::trim(line, colon + 1, line.len());
@@ -68,7 +78,10 @@ mod tests {
         let text = b"SUBSCRIBE sip:bob@h SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK9\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:bob@h>\r\nCall-ID: z\r\nCSeq: 3 SUBSCRIBE\r\nExpires: soon\r\n\r\n";
         let err = parse_datagram(Bytes::from_static(text)).unwrap_err();
         let answer = String::from_utf8(answer_unparsable(text, &err).unwrap()).unwrap();
-        assert!(answer.starts_with("SIP/2.0 400 Bad Expires header"), "{answer}");
+        assert!(
+            answer.starts_with("SIP/2.0 400 Bad Expires header"),
+            "{answer}"
+        );
         assert!(answer.contains("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK9\r\n"));
         assert!(answer.contains("To: <sip:bob@h>;tag=rejected\r\n"));
         let parsed = parse_datagram(Bytes::from(answer.into_bytes())).unwrap();
@@ -79,7 +92,11 @@ mod tests {
     fn never_answers_responses_acks_or_headless_requests() {
         let err = ParseError::HeaderLine;
         assert!(answer_unparsable(b"SIP/2.0 200 OK\r\n\r\n", &err).is_none());
-        assert!(answer_unparsable(b"ACK sip:a SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n", &err).is_none());
+        assert!(answer_unparsable(
+            b"ACK sip:a SIP/2.0\r\nVia: x\r\nFrom: a\r\nTo: b\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n",
+            &err
+        )
+        .is_none());
         assert!(answer_unparsable(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n", &err).is_none());
     }
 }

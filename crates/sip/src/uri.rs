@@ -100,7 +100,9 @@ impl Uri {
         let colon = memchr::memchr(b':', s).ok_or(UriError::Scheme)?;
         let scheme_bytes = &s[..colon];
         let valid_scheme = scheme_bytes.first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme_bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+            && scheme_bytes
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
         if !valid_scheme {
             return Err(UriError::Scheme);
         }
@@ -171,11 +173,13 @@ impl Uri {
             while pend < s.len() && s[pend].is_ascii_digit() {
                 pend += 1;
             }
-            let port = crate::grammar::parse_decimal(&s[pstart..pend], u64::from(u16::MAX)).ok_or(UriError::Port)?;
+            let port = crate::grammar::parse_decimal(&s[pstart..pend], u64::from(u16::MAX))
+                .ok_or(UriError::Port)?;
             self.port = Some(port as u16);
             i = pend;
         }
-        let (params, after) = params::parse(&raw, i, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
+        let (params, after) =
+            params::parse(&raw, i, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
         self.params = params;
         i = after;
         if i < s.len() {
@@ -183,7 +187,9 @@ impl Uri {
                 return Err(UriError::Param);
             }
             let h = &s[i + 1..];
-            let ok = h.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$%&=".contains(&b))
+            let ok = h
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$%&=".contains(&b))
                 && params::escapes_valid(h);
             if !ok {
                 return Err(UriError::Headers);
@@ -202,7 +208,9 @@ impl Uri {
         }
         let number = &s[start..end];
         // At least one digit: "tel:((" or "tel:+" name nothing (RFC 3966 §3).
-        let digits_ok = number.iter().any(|&b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+        let digits_ok = number
+            .iter()
+            .any(|&b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
             && number.iter().enumerate().all(|(k, &b)| {
                 b.is_ascii_hexdigit() || b"*#-.()pPwW".contains(&b) || (b == b'+' && k == 0)
             });
@@ -210,7 +218,8 @@ impl Uri {
             return Err(UriError::Telephone);
         }
         self.user = Some(raw.slice(start..end));
-        let (params, after) = params::parse(&raw, end, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
+        let (params, after) =
+            params::parse(&raw, end, s.len(), Flavor::Uri).map_err(|_| UriError::Param)?;
         if after != s.len() {
             return Err(UriError::Param);
         }
@@ -276,8 +285,16 @@ impl Uri {
     pub fn aor(&self) -> String {
         match self.scheme {
             Scheme::Sip | Scheme::Sips => {
-                let scheme = if self.scheme == Scheme::Sips { "sips" } else { "sip" };
-                let host = self.host.as_ref().map(|h| h.to_string().to_ascii_lowercase()).unwrap_or_default();
+                let scheme = if self.scheme == Scheme::Sips {
+                    "sips"
+                } else {
+                    "sip"
+                };
+                let host = self
+                    .host
+                    .as_ref()
+                    .map(|h| h.to_string().to_ascii_lowercase())
+                    .unwrap_or_default();
                 match &self.user {
                     Some(u) => format!("{scheme}:{}@{host}", String::from_utf8_lossy(u)),
                     None => format!("{scheme}:{host}"),
@@ -287,7 +304,12 @@ impl Uri {
                 let n: String = self
                     .user
                     .as_ref()
-                    .map(|u| u.iter().filter(|b| !b"-.()".contains(b)).map(|&b| b as char).collect())
+                    .map(|u| {
+                        u.iter()
+                            .filter(|b| !b"-.()".contains(b))
+                            .map(|&b| b as char)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 format!("tel:{n}")
             }
@@ -309,11 +331,15 @@ impl fmt::Debug for Uri {
 }
 
 fn user_chars_valid(u: &[u8]) -> bool {
-    u.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,;?/".contains(&b)) && params::escapes_valid(u)
+    u.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,;?/".contains(&b))
+        && params::escapes_valid(u)
 }
 
 fn password_chars_valid(p: &[u8]) -> bool {
-    p.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,".contains(&b)) && params::escapes_valid(p)
+    p.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-_.!~*'()%&=+$,".contains(&b))
+        && params::escapes_valid(p)
 }
 
 /// Parses a host at `i` (domain, IPv4 or `[IPv6]`); returns it and the
@@ -321,22 +347,30 @@ fn password_chars_valid(p: &[u8]) -> bool {
 pub fn parse_host(raw: &Bytes, i: usize) -> Result<(Host, usize), UriError> {
     let s = &raw[..];
     if s.get(i) == Some(&b'[') {
-        let close = memchr::memchr(b']', &s[i..]).map(|p| i + p).ok_or(UriError::Host)?;
+        let close = memchr::memchr(b']', &s[i..])
+            .map(|p| i + p)
+            .ok_or(UriError::Host)?;
         let text = std::str::from_utf8(&s[i + 1..close]).map_err(|_| UriError::Host)?;
         let addr: Ipv6Addr = text.parse().map_err(|_| UriError::Host)?;
         return Ok((Host::V6(addr), close + 1));
     }
     let mut end = i;
-    while end < s.len() && (s[end].is_ascii_alphanumeric() || s[end] == b'-' || s[end] == b'.' || s[end] == b'_') {
+    while end < s.len()
+        && (s[end].is_ascii_alphanumeric() || s[end] == b'-' || s[end] == b'.' || s[end] == b'_')
+    {
         end += 1;
     }
     let text = &s[i..end];
-    if text.is_empty() || text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..") {
+    if text.is_empty() || text[0] == b'.' || text[0] == b'-' || text.windows(2).any(|w| w == b"..")
+    {
         return Err(UriError::Host);
     }
     if text.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
         let t = std::str::from_utf8(text).map_err(|_| UriError::Host)?;
-        return t.parse::<Ipv4Addr>().map(|a| (Host::V4(a), end)).map_err(|_| UriError::Host);
+        return t
+            .parse::<Ipv4Addr>()
+            .map(|a| (Host::V4(a), end))
+            .map_err(|_| UriError::Host);
     }
     // The top label of a domain name starts with a letter (RFC 3261 §25.1).
     let last = text.strip_suffix(b".").unwrap_or(text);
@@ -357,11 +391,15 @@ mod tests {
 
     #[test]
     fn sip_uri_components() {
-        let uri = u("sip:alice:secret@Example.COM:5070;transport=tcp;lr?subject=x&priority=urgent").unwrap();
+        let uri = u("sip:alice:secret@Example.COM:5070;transport=tcp;lr?subject=x&priority=urgent")
+            .unwrap();
         assert_eq!(uri.scheme(), Scheme::Sip);
         assert_eq!(uri.user().unwrap(), "alice");
         assert_eq!(uri.password().unwrap(), "secret");
-        assert_eq!(uri.host(), Some(&Host::Domain(Bytes::from_static(b"Example.COM"))));
+        assert_eq!(
+            uri.host(),
+            Some(&Host::Domain(Bytes::from_static(b"Example.COM")))
+        );
         assert_eq!(uri.port(), Some(5070));
         assert_eq!(uri.params().value("transport").unwrap(), "tcp");
         assert!(uri.params().has("lr"));
@@ -416,7 +454,11 @@ mod tests {
 
     #[test]
     fn serialization_is_the_input() {
-        for s in ["sip:a@B.c;X=Y;lr", "SIP:%61lice@example.com", "tel:+31-6-1234;ext=1"] {
+        for s in [
+            "sip:a@B.c;X=Y;lr",
+            "SIP:%61lice@example.com",
+            "tel:+31-6-1234;ext=1",
+        ] {
             assert_eq!(u(s).unwrap().to_string(), s);
         }
     }

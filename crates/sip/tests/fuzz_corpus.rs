@@ -11,7 +11,9 @@ fn replay(dir: &str, check: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut count = 0;
     for sub in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(sub).join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(sub).join(dir)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let data = std::fs::read(entry.path()).expect("readable corpus file");
             check(&data);

@@ -18,7 +18,8 @@ fn token() -> impl Strategy<Value = String> {
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z][a-z0-9-]{0,8}(\\.[a-z][a-z0-9]{0,6}){0,2}",
-        (1u8..=254, 0u8..=255, 0u8..=255, 1u8..=254).prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        (1u8..=254, 0u8..=255, 0u8..=255, 1u8..=254)
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
         Just("[2001:db8::1]".to_string()),
         Just("[::1]".to_string()),
     ]
@@ -28,7 +29,8 @@ fn uri_param() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(";lr".to_string()),
         prop_oneof![Just("udp"), Just("tcp"), Just("tls")].prop_map(|t| format!(";transport={t}")),
-        ("[a-z]{1,6}", "[a-zA-Z0-9%]{0,0}[a-zA-Z0-9_.~-]{1,8}").prop_map(|(n, v)| format!(";{n}={v}")),
+        ("[a-z]{1,6}", "[a-zA-Z0-9%]{0,0}[a-zA-Z0-9_.~-]{1,8}")
+            .prop_map(|(n, v)| format!(";{n}={v}")),
     ]
 }
 
@@ -59,7 +61,7 @@ fn any_uri() -> impl Strategy<Value = String> {
     prop_oneof![
         8 => sip_uri(),
         1 => "\\+[0-9]{3,12}".prop_map(|n| format!("tel:{n}")),
-        1 => "[a-z]{2,6}:[a-z0-9]{1,10}@[a-z]{1,8}\\.com".prop_map(|s| s.replacen(':', ":", 1)),
+        1 => "[a-z]{2,6}:[a-z0-9]{1,10}@[a-z]{1,8}\\.com",
     ]
 }
 
@@ -72,19 +74,25 @@ fn display_name() -> impl Strategy<Value = Option<String>> {
 }
 
 fn name_addr(tag: bool) -> impl Strategy<Value = String> {
-    (display_name(), sip_uri(), proptest::option::of(token()), any::<bool>()).prop_map(move |(d, uri, t, bare)| {
-        let mut s = match (d, bare) {
-            (None, true) if !uri.contains([';', ',', '?']) => uri,
-            (None, _) => format!("<{uri}>"),
-            (Some(d), _) => format!("{d} <{uri}>"),
-        };
-        if tag {
-            if let Some(t) = t {
-                s.push_str(&format!(";tag={t}"));
+    (
+        display_name(),
+        sip_uri(),
+        proptest::option::of(token()),
+        any::<bool>(),
+    )
+        .prop_map(move |(d, uri, t, bare)| {
+            let mut s = match (d, bare) {
+                (None, true) if !uri.contains([';', ',', '?']) => uri,
+                (None, _) => format!("<{uri}>"),
+                (Some(d), _) => format!("{d} <{uri}>"),
+            };
+            if tag {
+                if let Some(t) = t {
+                    s.push_str(&format!(";tag={t}"));
+                }
             }
-        }
-        s
-    })
+            s
+        })
 }
 
 fn method() -> impl Strategy<Value = String> {
@@ -113,12 +121,27 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
         name_addr(true),
         "[a-zA-Z0-9.!%*_+-]{1,20}(@[a-z0-9.]{1,12})?",
         0u32..(1 << 31),
-        (any::<bool>(), proptest::collection::vec(extension_header(), 0..4)),
+        (
+            any::<bool>(),
+            proptest::collection::vec(extension_header(), 0..4),
+        ),
         proptest::collection::vec(any::<u8>(), 0..64),
         (100u16..700, "[ -~]{0,20}"),
     )
         .prop_map(
-            |((is_request, method, uri), via_host, via_port, branch, from, to, call_id, seq, (compact, ext), body, (status, reason))| {
+            |(
+                (is_request, method, uri),
+                via_host,
+                via_port,
+                branch,
+                from,
+                to,
+                call_id,
+                seq,
+                (compact, ext),
+                body,
+                (status, reason),
+            )| {
                 let mut m = String::new();
                 if is_request {
                     m.push_str(&format!("{method} {uri} SIP/2.0\r\n"));
@@ -126,9 +149,17 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
                     m.push_str(&format!("SIP/2.0 {status} {reason}\r\n"));
                 }
                 let port = via_port.map(|p| format!(":{p}")).unwrap_or_default();
-                let (v, f, t, i, l) = if compact { ("v", "f", "t", "i", "l") } else { ("Via", "From", "To", "Call-ID", "Content-Length") };
-                m.push_str(&format!("{v}: SIP/2.0/UDP {via_host}{port};branch=z9hG4bK{branch};rport\r\n"));
-                m.push_str(&format!("{f}: {from}\r\n{t}: {to}\r\n{i}: {call_id}\r\nCSeq: {seq} {method}\r\n"));
+                let (v, f, t, i, l) = if compact {
+                    ("v", "f", "t", "i", "l")
+                } else {
+                    ("Via", "From", "To", "Call-ID", "Content-Length")
+                };
+                m.push_str(&format!(
+                    "{v}: SIP/2.0/UDP {via_host}{port};branch=z9hG4bK{branch};rport\r\n"
+                ));
+                m.push_str(&format!(
+                    "{f}: {from}\r\n{t}: {to}\r\n{i}: {call_id}\r\nCSeq: {seq} {method}\r\n"
+                ));
                 for h in ext {
                     m.push_str(&h);
                     m.push_str("\r\n");

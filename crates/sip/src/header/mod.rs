@@ -49,7 +49,8 @@ impl Header {
     pub fn is(&self, name: &str) -> bool {
         let n = HeaderName::from_bytes(name.as_bytes());
         if n == HeaderName::Other {
-            self.name == HeaderName::Other && grammar::eq_ignore_case(&self.raw_name, name.as_bytes())
+            self.name == HeaderName::Other
+                && grammar::eq_ignore_case(&self.raw_name, name.as_bytes())
         } else {
             self.name == n
         }
@@ -65,7 +66,9 @@ pub struct Headers {
 impl Headers {
     /// An empty header list with room for a typical message.
     pub fn new() -> Headers {
-        Headers { list: Vec::with_capacity(12) }
+        Headers {
+            list: Vec::with_capacity(12),
+        }
     }
 
     /// Number of header lines.
@@ -157,7 +160,9 @@ impl<'a> IntoIterator for &'a Headers {
 
 impl FromIterator<Header> for Headers {
     fn from_iter<I: IntoIterator<Item = Header>>(iter: I) -> Self {
-        Headers { list: iter.into_iter().collect() }
+        Headers {
+            list: iter.into_iter().collect(),
+        }
     }
 }
 
@@ -191,7 +196,10 @@ mod tests {
         h.push(Header::new(HeaderName::Expires, "20"));
         h.set(HeaderName::Expires, "30");
         let names: Vec<_> = h.iter().map(|h| h.name).collect();
-        assert_eq!(names, vec![HeaderName::Via, HeaderName::Expires, HeaderName::CallId]);
+        assert_eq!(
+            names,
+            vec![HeaderName::Via, HeaderName::Expires, HeaderName::CallId]
+        );
         assert_eq!(h.value(HeaderName::Expires).unwrap(), "30");
     }
 

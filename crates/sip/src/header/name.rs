@@ -331,12 +331,20 @@ mod tests {
         assert_eq!(HeaderName::from_bytes(b"u"), HeaderName::AllowEvents);
         assert_eq!(HeaderName::from_bytes(b"sip-etag"), HeaderName::SipEtag);
         assert_eq!(HeaderName::from_bytes(b"X-Custom"), HeaderName::Other);
-        assert_eq!(HeaderName::from_bytes(b"a-very-long-header-name-beyond-the-buffer"), HeaderName::Other);
+        assert_eq!(
+            HeaderName::from_bytes(b"a-very-long-header-name-beyond-the-buffer"),
+            HeaderName::Other
+        );
     }
 
     #[test]
     fn canonical_names_round_trip() {
-        for name in [HeaderName::Via, HeaderName::WwwAuthenticate, HeaderName::SubscriptionState, HeaderName::CSeq] {
+        for name in [
+            HeaderName::Via,
+            HeaderName::WwwAuthenticate,
+            HeaderName::SubscriptionState,
+            HeaderName::CSeq,
+        ] {
             assert_eq!(HeaderName::from_bytes(name.as_str().as_bytes()), name);
         }
     }

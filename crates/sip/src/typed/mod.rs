@@ -10,7 +10,9 @@ mod scalar;
 mod via;
 
 pub use name_addr::NameAddr;
-pub use scalar::{parse_date, parse_delta, CSeq, ContentType, Event, RetryAfter, SubscriptionState, Warning};
+pub use scalar::{
+    parse_date, parse_delta, CSeq, ContentType, Event, RetryAfter, SubscriptionState, Warning,
+};
 pub use via::Via;
 
 use crate::header::HeaderName;

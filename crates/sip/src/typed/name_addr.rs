@@ -48,7 +48,8 @@ impl NameAddr {
         let mut display = None;
         let (uri_start, uri_end, after);
         if s.get(start) == Some(&b'"') {
-            let q_end = grammar::scan_quoted(s, start).ok_or(bad("unterminated quoted display name"))?;
+            let q_end =
+                grammar::scan_quoted(s, start).ok_or(bad("unterminated quoted display name"))?;
             display = Some(v.slice(start..q_end));
             let lt = grammar::skip_ws(s, q_end);
             if s.get(lt) != Some(&b'<') {
@@ -60,7 +61,10 @@ impl NameAddr {
             let (a, b) = grammar::trim(s, start, lt);
             if a < b {
                 let name = &s[a..b];
-                if !name.iter().all(|&c| grammar::is_token(c) || c == b' ' || c == b'\t') {
+                if !name
+                    .iter()
+                    .all(|&c| grammar::is_token(c) || c == b' ' || c == b'\t')
+                {
                     return Err(bad("display name has characters that need quoting"));
                 }
                 display = Some(v.slice(a..b));
@@ -79,11 +83,16 @@ impl NameAddr {
             (uri_start, uri_end, after) = (start, end, end);
         }
         let uri = Uri::parse(v.slice(uri_start..uri_end)).map_err(|_| bad("malformed URI"))?;
-        let (params, end) = params::parse(v, after, s.len(), Flavor::Header).map_err(|_| bad("malformed parameter"))?;
+        let (params, end) = params::parse(v, after, s.len(), Flavor::Header)
+            .map_err(|_| bad("malformed parameter"))?;
         if grammar::skip_ws(s, end) != s.len() {
             return Err(bad("unexpected text after address"));
         }
-        Ok(NameAddr { display, uri, params })
+        Ok(NameAddr {
+            display,
+            uri,
+            params,
+        })
     }
 
     /// The `tag` parameter of From/To, which identifies a dialog.
@@ -98,7 +107,9 @@ impl NameAddr {
 }
 
 fn find_gt(s: &[u8], lt: usize) -> Result<usize, TypedError> {
-    memchr::memchr(b'>', &s[lt..]).map(|p| lt + p).ok_or(bad("< without >"))
+    memchr::memchr(b'>', &s[lt..])
+        .map(|p| lt + p)
+        .ok_or(bad("< without >"))
 }
 
 #[cfg(test)]
@@ -111,7 +122,8 @@ mod tests {
 
     #[test]
     fn forms() {
-        let a = na("\"Alice \\\"A\\\"\" <sip:alice@example.com;transport=tcp>;tag=1928301774").unwrap();
+        let a =
+            na("\"Alice \\\"A\\\"\" <sip:alice@example.com;transport=tcp>;tag=1928301774").unwrap();
         assert_eq!(a.display_name().unwrap(), "Alice \"A\"");
         assert_eq!(a.tag().unwrap(), "1928301774");
         assert_eq!(a.uri.params().value("transport").unwrap(), "tcp");

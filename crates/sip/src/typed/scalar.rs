@@ -29,21 +29,28 @@ impl CSeq {
         while i < s.len() && s[i].is_ascii_digit() {
             i += 1;
         }
-        let seq = grammar::parse_decimal(&s[..i], CSEQ_MAX)
-            .ok_or(TypedError::Invalid(HeaderName::CSeq, "sequence number is not a number below 2^31"))?;
+        let seq = grammar::parse_decimal(&s[..i], CSEQ_MAX).ok_or(TypedError::Invalid(
+            HeaderName::CSeq,
+            "sequence number is not a number below 2^31",
+        ))?;
         let m = grammar::skip_ws(s, i);
         if m == i {
             return Err(TypedError::Invalid(HeaderName::CSeq, "malformed value"));
         }
-        let method = Method::from_bytes(v.slice(m..)).ok_or(TypedError::Invalid(HeaderName::CSeq, "malformed method"))?;
-        Ok(CSeq { seq: seq as u32, method })
+        let method = Method::from_bytes(v.slice(m..))
+            .ok_or(TypedError::Invalid(HeaderName::CSeq, "malformed method"))?;
+        Ok(CSeq {
+            seq: seq as u32,
+            method,
+        })
     }
 }
 
 /// Parses delta-seconds (Expires, Min-Expires, Max-Forwards bounds differ):
 /// a decimal no larger than `max`, naming `name` in the error.
 pub fn parse_delta(name: HeaderName, v: &[u8], max: u64) -> Result<u64, TypedError> {
-    grammar::parse_decimal(v, max).ok_or(TypedError::Invalid(name, "value is not a number in range"))
+    grammar::parse_decimal(v, max)
+        .ok_or(TypedError::Invalid(name, "value is not a number in range"))
 }
 
 /// `Content-Type: type/subtype;params` (RFC 3261 §20.15).
@@ -77,13 +84,21 @@ impl ContentType {
         if grammar::skip_ws(s, end) != s.len() {
             return Err(bad);
         }
-        Ok(ContentType { kind: v.slice(a..ae), subtype: v.slice(b..be), params })
+        Ok(ContentType {
+            kind: v.slice(a..ae),
+            subtype: v.slice(b..be),
+            params,
+        })
     }
 
     /// True when this is `kind/subtype` (case-insensitive); `*` matches any.
     pub fn matches(&self, kind: &str, subtype: &str) -> bool {
-        let k = &self.kind[..] == b"*" || kind == "*" || self.kind.eq_ignore_ascii_case(kind.as_bytes());
-        let s = &self.subtype[..] == b"*" || subtype == "*" || self.subtype.eq_ignore_ascii_case(subtype.as_bytes());
+        let k = &self.kind[..] == b"*"
+            || kind == "*"
+            || self.kind.eq_ignore_ascii_case(kind.as_bytes());
+        let s = &self.subtype[..] == b"*"
+            || subtype == "*"
+            || self.subtype.eq_ignore_ascii_case(subtype.as_bytes());
         k && s
     }
 }
@@ -111,7 +126,10 @@ impl Event {
         if grammar::skip_ws(s, end) != s.len() {
             return Err(bad);
         }
-        Ok(Event { package: v.slice(a..e), params })
+        Ok(Event {
+            package: v.slice(a..e),
+            params,
+        })
     }
 
     /// The `id` parameter.
@@ -146,7 +164,10 @@ impl SubscriptionState {
         if let Some(x) = params.value("expires") {
             parse_delta(HeaderName::SubscriptionState, &x, u64::from(u32::MAX))?;
         }
-        Ok(SubscriptionState { state: v.slice(a..e), params })
+        Ok(SubscriptionState {
+            state: v.slice(a..e),
+            params,
+        })
     }
 }
 
@@ -216,9 +237,13 @@ impl Warning {
         let bad = TypedError::Invalid(HeaderName::Warning, "malformed value");
         let s = &v[..];
         if s.len() < 4 || !s[..3].iter().all(u8::is_ascii_digit) || s[3] != b' ' {
-            return Err(TypedError::Invalid(HeaderName::Warning, "warn-code is not three digits"));
+            return Err(TypedError::Invalid(
+                HeaderName::Warning,
+                "warn-code is not three digits",
+            ));
         }
-        let code = (u16::from(s[0] - b'0')) * 100 + u16::from(s[1] - b'0') * 10 + u16::from(s[2] - b'0');
+        let code =
+            (u16::from(s[0] - b'0')) * 100 + u16::from(s[1] - b'0') * 10 + u16::from(s[2] - b'0');
         let a = grammar::skip_ws(s, 4);
         let mut e = a;
         while e < s.len() && s[e] != b' ' && s[e] != b'\t' {
@@ -232,7 +257,11 @@ impl Warning {
         if grammar::skip_ws(s, qe) != s.len() {
             return Err(bad);
         }
-        Ok(Warning { code, agent: v.slice(a..e), text: v.slice(q..qe) })
+        Ok(Warning {
+            code,
+            agent: v.slice(a..e),
+            text: v.slice(q..qe),
+        })
     }
 }
 
@@ -247,7 +276,13 @@ const MONTHS: [&[u8]; 12] = [
 pub fn parse_date(v: &[u8]) -> Result<u64, TypedError> {
     let bad = TypedError::Invalid(HeaderName::Date, "not an RFC 1123 date in GMT");
     // "Sat, 13 Nov 2010 23:29:00 GMT" is exactly 29 bytes.
-    if v.len() != 29 || &v[3..5] != b", " || v[7] != b' ' || v[11] != b' ' || v[16] != b' ' || &v[25..] != b" GMT" {
+    if v.len() != 29
+        || &v[3..5] != b", "
+        || v[7] != b' '
+        || v[11] != b' '
+        || v[16] != b' '
+        || &v[25..] != b" GMT"
+    {
         return Err(bad);
     }
     if !WKDAYS.contains(&&v[..3]) {
@@ -265,7 +300,11 @@ pub fn parse_date(v: &[u8]) -> Result<u64, TypedError> {
         return Err(bad);
     }
     // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month < 2 { (year - 1, month + 10) } else { (year, month - 2) };
+    let (y, mo) = if month < 2 {
+        (year - 1, month + 10)
+    } else {
+        (year, month - 2)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * mo + 2) / 5 + day - 1;
@@ -306,7 +345,12 @@ mod tests {
     fn subscription_state_and_retry_after() {
         let s = SubscriptionState::parse(&b("terminated;reason=timeout")).unwrap();
         assert_eq!(s.params.value("reason").unwrap(), "timeout");
-        assert_eq!(RetryAfter::parse(&b("120 (I'm in a meeting);duration=60")).unwrap().seconds, 120);
+        assert_eq!(
+            RetryAfter::parse(&b("120 (I'm in a meeting);duration=60"))
+                .unwrap()
+                .seconds,
+            120
+        );
         assert!(RetryAfter::parse(&b("949302838503028349304023988")).is_err());
     }
 
@@ -320,7 +364,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_date(b"Thu, 01 Jan 1970 00:00:00 GMT").unwrap(), 0);
-        assert_eq!(parse_date(b"Sat, 13 Nov 2010 23:29:00 GMT").unwrap(), 1_289_690_940);
+        assert_eq!(
+            parse_date(b"Sat, 13 Nov 2010 23:29:00 GMT").unwrap(),
+            1_289_690_940
+        );
         assert!(parse_date(b"Fri, 01 Jan 2010 16:00:00 EST").is_err());
     }
 }

@@ -49,7 +49,10 @@ impl Via {
         if name_end == name_start || ver_end == ver_start || i == tr_start {
             return Err(BAD);
         }
-        let protocol = if s[name_start..ver_end].iter().any(|&b| b == b' ' || b == b'\t') {
+        let protocol = if s[name_start..ver_end]
+            .iter()
+            .any(|&b| b == b' ' || b == b'\t')
+        {
             Bytes::from([&s[name_start..name_end], b"/", &s[ver_start..ver_end]].concat())
         } else {
             v.slice(name_start..ver_end)
@@ -57,9 +60,13 @@ impl Via {
         let transport = v.slice(tr_start..i);
         let j = grammar::skip_ws(s, i);
         if j == i {
-            return Err(TypedError::Invalid(HeaderName::Via, "no space before sent-by"));
+            return Err(TypedError::Invalid(
+                HeaderName::Via,
+                "no space before sent-by",
+            ));
         }
-        let (host, mut k) = uri::parse_host(v, j).map_err(|_| TypedError::Invalid(HeaderName::Via, "bad sent-by host"))?;
+        let (host, mut k) = uri::parse_host(v, j)
+            .map_err(|_| TypedError::Invalid(HeaderName::Via, "bad sent-by host"))?;
         let mut port = None;
         let colon = grammar::skip_ws(s, k);
         if colon < s.len() && s[colon] == b':' {
@@ -78,12 +85,19 @@ impl Via {
             return Err(BAD);
         }
         if let Some(Some(rport)) = params.get("rport") {
-            grammar::parse_decimal(rport, u64::from(u16::MAX)).ok_or(TypedError::Invalid(HeaderName::Via, "bad rport"))?;
+            grammar::parse_decimal(rport, u64::from(u16::MAX))
+                .ok_or(TypedError::Invalid(HeaderName::Via, "bad rport"))?;
         }
         if let Some(None) = params.get("branch") {
             return Err(TypedError::Invalid(HeaderName::Via, "empty branch"));
         }
-        Ok(Via { protocol, transport, host, port, params })
+        Ok(Via {
+            protocol,
+            transport,
+            host,
+            port,
+            params,
+        })
     }
 
     /// The branch parameter.
@@ -94,15 +108,17 @@ impl Via {
     /// True when the branch carries the RFC 3261 magic cookie, so the
     /// transaction can be matched by branch alone.
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch().is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
+        self.branch()
+            .is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
     }
 
     /// `rport` as requested: `Some(None)` when the client asks for it
     /// (RFC 3581), `Some(Some(p))` when a server filled it in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(|p| grammar::parse_decimal(p, u64::from(u16::MAX))).map(|p| p as u16))
+        self.params.get("rport").map(|v| {
+            v.and_then(|p| grammar::parse_decimal(p, u64::from(u16::MAX)))
+                .map(|p| p as u16)
+        })
     }
 
     /// The sent-by as `host:port` text, for transaction matching.
@@ -144,7 +160,8 @@ mod tests {
 
     #[test]
     fn lws_around_slashes_and_ipv6() {
-        let v = via("SIP / 2.0 / TCP [2001:db8::9:1];branch=z9hG4bKas3-111;received=192.0.2.1").unwrap();
+        let v = via("SIP / 2.0 / TCP [2001:db8::9:1];branch=z9hG4bKas3-111;received=192.0.2.1")
+            .unwrap();
         assert_eq!(v.protocol, "SIP/2.0");
         assert_eq!(v.transport, "TCP");
         assert_eq!(v.params.value("received").unwrap(), "192.0.2.1");

@@ -1,0 +1,501 @@
+//! The table of live transactions and the one entry point the runtime
+//! drives.
+//!
+//! Transactions sit in a `HashMap` by [`Key`], so matching a message is one
+//! hash lookup. Each transaction with an armed timer has exactly one entry
+//! in a `BTreeMap` ordered by `(deadline, id)`: its earliest timer. That
+//! makes [`Layer::poll_timeout`] the first entry and [`Layer::handle_timeout`]
+//! a pop per due transaction, O(log n) each, which is what lets one core
+//! keep 100 000 transactions without scanning them (the mini-redis expiry
+//! index, keyed by deadline).
+//!
+//! Driving order, for the runtime: feed every input through
+//! [`Layer::handle`] (or the checked [`Layer::send_request`] /
+//! [`Layer::send_response`]), carry out the returned outputs in order, and
+//! whenever the clock passes [`Layer::poll_timeout`] call
+//! [`Layer::handle_timeout`]. Recompute the next wake-up after every call,
+//! since any call may arm or disarm timers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::client_invite::ClientInvite;
+use super::client_non_invite::ClientNonInvite;
+use super::server_invite::{AckFate, ServerInvite};
+use super::server_non_invite::ServerNonInvite;
+use super::{Config, Event, Input, Key, Output, Role, State, TransactionError};
+use crate::message::{HeaderAccess, Message, Request, Response};
+use crate::method::Method;
+
+/// All transactions of one SIP endpoint, generic over the peer identity `A`
+/// (a socket address, or a flow handle that also names the connection).
+///
+/// Sans-IO: it never reads a clock or touches a socket. See the module
+/// documentation for how to drive it.
+#[derive(Debug)]
+pub struct Layer<A> {
+    config: Config,
+    transactions: HashMap<Key, Entry<A>>,
+    /// One entry per transaction with an armed timer: its earliest.
+    timers: BTreeMap<(Instant, u64), Key>,
+    /// Source of the unique ids that keep equal deadlines apart.
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Entry<A> {
+    /// The key as stored in the map. Outputs and the timer index use this
+    /// copy rather than the one computed from an incoming message, which
+    /// would keep that message's buffer alive.
+    key: Key,
+    /// Tie-breaker in the timer index, unique for the layer's lifetime.
+    id: u64,
+    /// Where requests (client) or responses (server) go.
+    peer: A,
+    machine: Machine,
+    /// This transaction's slot in the timer index, if any.
+    wake: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Machine {
+    InviteClient(ClientInvite),
+    NonInviteClient(ClientNonInvite),
+    InviteServer(ServerInvite),
+    NonInviteServer(ServerNonInvite),
+}
+
+impl Machine {
+    fn state(&self) -> State {
+        match self {
+            Machine::InviteClient(m) => m.state(),
+            Machine::NonInviteClient(m) => m.state(),
+            Machine::InviteServer(m) => m.state(),
+            Machine::NonInviteServer(m) => m.state(),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Machine::InviteClient(m) => m.next_deadline(),
+            Machine::NonInviteClient(m) => m.next_deadline(),
+            Machine::InviteServer(m) => m.next_deadline(),
+            Machine::NonInviteServer(m) => m.next_deadline(),
+        }
+    }
+
+    fn on_timeout(&mut self, config: &Config, now: Instant, out: &mut Vec<Event>) {
+        match self {
+            Machine::InviteClient(m) => m.on_timeout(now, out),
+            Machine::NonInviteClient(m) => m.on_timeout(config, now, out),
+            Machine::InviteServer(m) => m.on_timeout(config, now, out),
+            Machine::NonInviteServer(m) => m.on_timeout(now, out),
+        }
+    }
+}
+
+impl<A: Clone + Eq + Hash + Debug> Layer<A> {
+    /// An empty layer with these timer values.
+    pub fn new(config: Config) -> Self {
+        Layer {
+            config,
+            transactions: HashMap::new(),
+            timers: BTreeMap::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Feeds one input; returns what to do, in order. Never fails: inputs
+    /// that name no transaction come back as [`Output::Stray`] (received
+    /// messages) or produce nothing (TU inputs; use the `send_*` methods to
+    /// learn why).
+    pub fn handle(&mut self, input: Input<A>, now: Instant) -> Vec<Output<A>> {
+        match input {
+            Input::Received {
+                msg: Message::Request(req),
+                from,
+                reliable,
+            } => self.received_request(req, from, reliable, now),
+            Input::Received {
+                msg: Message::Response(resp),
+                from,
+                ..
+            } => self.received_response(resp, from, now),
+            Input::SendRequest { req, to, .. } if req.method == Method::Ack => {
+                // The TU's ACK for a 2xx is not a transaction (§13.2.2.4,
+                // §17.1.1.3): it only goes on the wire.
+                vec![Output::Transmit {
+                    to,
+                    bytes: Bytes::from(req.encode()),
+                }]
+            }
+            Input::SendRequest { req, to, reliable } => self
+                .send_request(req, to, reliable, now)
+                .map(|(_, out)| out)
+                .unwrap_or_default(),
+            Input::SendResponse { key, resp } => {
+                self.send_response(key, resp, now).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`, earliest first (ties in the order
+    /// the transactions were created). Each due transaction fires once per
+    /// call, so no timer arithmetic can trap the caller in a loop; a timer
+    /// that came due again meanwhile shows in [`Layer::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output<A>> {
+        let mut due = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        let mut out = Vec::new();
+        for key in due {
+            let Some(tx) = self.transactions.get_mut(&key) else {
+                continue;
+            };
+            tx.wake = None;
+            let mut events = Vec::new();
+            tx.machine.on_timeout(&self.config, now, &mut events);
+            self.apply(&key, events, &mut out);
+        }
+        out
+    }
+
+    /// The earliest instant at which [`Layer::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first_key_value().map(|(&(at, _), _)| at)
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.transactions.len()
+    }
+
+    /// True when no transaction is alive.
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+    }
+
+    /// Starts a client transaction, returning its key (to correlate the
+    /// [`Output::Response`]s) and the outputs (the first transmission).
+    ///
+    /// The request must carry a top Via with an RFC 3261 branch and a CSeq
+    /// naming its method; the layer adds nothing to it. ACK is refused:
+    /// send the ACK for a 2xx through [`Input::SendRequest`], which only
+    /// transmits it.
+    pub fn send_request(
+        &mut self,
+        req: Request,
+        to: A,
+        reliable: bool,
+        now: Instant,
+    ) -> Result<(Key, Vec<Output<A>>), TransactionError> {
+        if req.method == Method::Ack {
+            return Err(TransactionError::Ack);
+        }
+        let key = Key::for_client_request(&req)?;
+        if self.transactions.contains_key(&key) {
+            return Err(TransactionError::Duplicate(key));
+        }
+        let cseq = req.cseq()?.seq;
+        let encoded = Bytes::from(req.encode());
+        let mut events = Vec::new();
+        let machine = if req.method == Method::Invite {
+            Machine::InviteClient(ClientInvite::start(
+                req,
+                encoded,
+                cseq,
+                reliable,
+                &self.config,
+                now,
+                &mut events,
+            ))
+        } else {
+            Machine::NonInviteClient(ClientNonInvite::start(
+                encoded,
+                reliable,
+                &self.config,
+                now,
+                &mut events,
+            ))
+        };
+        self.insert(key.clone(), to, machine);
+        let mut out = Vec::new();
+        self.apply(&key, events, &mut out);
+        Ok((key, out))
+    }
+
+    /// The TU answers server transaction `key`. A response the state no
+    /// longer allows (a second final response, a provisional after the
+    /// final) is discarded, which is `Ok` with no outputs (§17.2.1,
+    /// §17.2.2).
+    pub fn send_response(
+        &mut self,
+        key: Key,
+        resp: Response,
+        now: Instant,
+    ) -> Result<Vec<Output<A>>, TransactionError> {
+        if !(100..=699).contains(&resp.status) {
+            return Err(TransactionError::InvalidStatus(resp.status));
+        }
+        let Some(tx) = self.transactions.get_mut(&key) else {
+            return Err(TransactionError::UnknownTransaction(key));
+        };
+        let encoded = Bytes::from(resp.encode());
+        let mut events = Vec::new();
+        match &mut tx.machine {
+            Machine::InviteServer(m) => {
+                m.on_tu_response(&resp, encoded, &self.config, now, &mut events)
+            }
+            Machine::NonInviteServer(m) => {
+                m.on_tu_response(resp.status, encoded, &self.config, now, &mut events)
+            }
+            Machine::InviteClient(_) | Machine::NonInviteClient(_) => {
+                return Err(TransactionError::UnknownTransaction(key));
+            }
+        }
+        let mut out = Vec::new();
+        self.apply(&key, events, &mut out);
+        Ok(out)
+    }
+
+    /// The runtime could not send a message of transaction `key`.
+    ///
+    /// A client transaction reports [`Output::TransportError`] and ends
+    /// (§17.1.4): the request never left, so the TU should treat it as a
+    /// failure (503, §8.1.3.1). A server transaction reports it and stays
+    /// in its state (RFC 6026 §8.8, amending §17.2.4): it must go on
+    /// absorbing the client's retransmissions, or a retransmitted request
+    /// would be processed twice; a 2xx in Accepted may still get through
+    /// on the TU's next retransmission (RFC 6026 §7.1). Its own timers end
+    /// it. Unknown keys yield nothing. `now` is taken for symmetry with the
+    /// other inputs; no timer depends on it today.
+    pub fn transport_error(&mut self, key: Key, _now: Instant) -> Vec<Output<A>> {
+        let Some(tx) = self.transactions.get(&key) else {
+            return Vec::new();
+        };
+        let mut out = vec![Output::TransportError {
+            key: tx.key.clone(),
+        }];
+        if key.role() == Role::Client {
+            self.apply(&key, vec![Event::Terminated], &mut out);
+        }
+        out
+    }
+
+    /// The INVITE server transaction a CANCEL names (§9.2: the same
+    /// matching as §17.2.3 except for the method), for the TU to answer it
+    /// with 487 after answering the CANCEL itself with 200. `None` means
+    /// the TU answers the CANCEL with 481.
+    pub fn find_invite_for_cancel(&self, cancel: &Request) -> Option<Key> {
+        if cancel.method != Method::Cancel {
+            return None;
+        }
+        let key = Key::for_server_request(cancel)
+            .ok()?
+            .with_method(Method::Invite);
+        match self.transactions.get(&key)?.machine {
+            Machine::InviteServer(_) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The state of a live transaction.
+    pub fn state(&self, key: &Key) -> Option<State> {
+        self.transactions.get(key).map(|tx| tx.machine.state())
+    }
+
+    /// The peer of a live transaction: where its messages go.
+    pub fn peer(&self, key: &Key) -> Option<&A> {
+        self.transactions.get(key).map(|tx| &tx.peer)
+    }
+
+    fn received_request(
+        &mut self,
+        req: Request,
+        from: A,
+        reliable: bool,
+        now: Instant,
+    ) -> Vec<Output<A>> {
+        let Ok(key) = Key::for_server_request(&req) else {
+            return vec![Output::Stray {
+                msg: Message::Request(req),
+                from,
+            }];
+        };
+        if req.method == Method::Ack {
+            return self.received_ack(req, key, from, now);
+        }
+        let mut out = Vec::new();
+        if let Some(tx) = self.transactions.get_mut(&key) {
+            // A retransmission (§17.2.3): the machine decides what to resend.
+            let mut events = Vec::new();
+            match &mut tx.machine {
+                Machine::InviteServer(m) => m.on_request(&mut events),
+                Machine::NonInviteServer(m) => m.on_request(&mut events),
+                Machine::InviteClient(_) | Machine::NonInviteClient(_) => {}
+            }
+            self.apply(&key, events, &mut out);
+            return out;
+        }
+        let machine = if req.method == Method::Invite {
+            Machine::InviteServer(ServerInvite::new(&req, reliable, &self.config, now))
+        } else {
+            Machine::NonInviteServer(ServerNonInvite::new(reliable))
+        };
+        self.insert(key.clone(), from.clone(), machine);
+        out.push(Output::Request { key, req, from });
+        out
+    }
+
+    /// An ACK belongs to the INVITE server transaction it matches, or to
+    /// the TU as a stray (the ACK for a 2xx, §17.2.3, or a late one).
+    fn received_ack(&mut self, ack: Request, key: Key, from: A, now: Instant) -> Vec<Output<A>> {
+        let Some(key) = self.ack_target(key) else {
+            return vec![Output::Stray {
+                msg: Message::Request(ack),
+                from,
+            }];
+        };
+        let mut out = Vec::new();
+        let mut events = Vec::new();
+        if let Some(tx) = self.transactions.get_mut(&key) {
+            if let Machine::InviteServer(m) = &mut tx.machine {
+                if m.on_ack(&self.config, now, &mut events) == AckFate::ToTu {
+                    out.push(Output::Request {
+                        key: tx.key.clone(),
+                        req: ack,
+                        from,
+                    });
+                }
+            }
+        }
+        self.apply(&key, events, &mut out);
+        out
+    }
+
+    /// The INVITE server transaction an ACK's key designates. RFC 2543
+    /// ACKs carry the To tag of our response while the INVITE usually had
+    /// none, so they are also tried against the untagged key, provided the
+    /// tag is the one our final response carried (§17.2.3).
+    fn ack_target(&self, key: Key) -> Option<Key> {
+        if let Some(tx) = self.transactions.get(&key) {
+            return matches!(tx.machine, Machine::InviteServer(_)).then_some(key);
+        }
+        let (untagged, tag) = key.untagged_invite()?;
+        match &self.transactions.get(&untagged)?.machine {
+            Machine::InviteServer(m) if m.final_to_tag() == Some(&tag) => Some(untagged),
+            _ => None,
+        }
+    }
+
+    fn received_response(&mut self, resp: Response, from: A, now: Instant) -> Vec<Output<A>> {
+        let key = Key::for_response(&resp)
+            .ok()
+            .filter(|k| self.transactions.contains_key(k));
+        let Some(key) = key else {
+            return vec![Output::Stray {
+                msg: Message::Response(resp),
+                from,
+            }];
+        };
+        let mut events = Vec::new();
+        if let Some(tx) = self.transactions.get_mut(&key) {
+            match &mut tx.machine {
+                Machine::InviteClient(m) => m.on_response(resp, &self.config, now, &mut events),
+                Machine::NonInviteClient(m) => m.on_response(resp, &self.config, now, &mut events),
+                Machine::InviteServer(_) | Machine::NonInviteServer(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        self.apply(&key, events, &mut out);
+        out
+    }
+
+    fn insert(&mut self, key: Key, peer: A, machine: Machine) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.transactions.insert(
+            key.clone(),
+            Entry {
+                key: key.clone(),
+                id,
+                peer,
+                machine,
+                wake: None,
+            },
+        );
+        self.reschedule(&key);
+    }
+
+    /// Turns a machine's events into outputs, then either forgets the
+    /// transaction (Terminated) or moves its slot in the timer index.
+    fn apply(&mut self, key: &Key, events: Vec<Event>, out: &mut Vec<Output<A>>) {
+        let Some(tx) = self.transactions.get(key) else {
+            return;
+        };
+        let mut terminated = false;
+        for event in events {
+            out.push(match event {
+                Event::Transmit(bytes) => Output::Transmit {
+                    to: tx.peer.clone(),
+                    bytes,
+                },
+                Event::Response(resp) => Output::Response {
+                    key: tx.key.clone(),
+                    resp,
+                },
+                Event::Timeout => Output::Timeout {
+                    key: tx.key.clone(),
+                },
+                Event::Terminated => {
+                    terminated = true;
+                    Output::Terminated {
+                        key: tx.key.clone(),
+                    }
+                }
+            });
+        }
+        if terminated {
+            if let Some(tx) = self.transactions.remove(key) {
+                if let Some(at) = tx.wake {
+                    self.timers.remove(&(at, tx.id));
+                }
+            }
+        } else {
+            self.reschedule(key);
+        }
+    }
+
+    /// Puts the transaction's earliest timer into the index, replacing its
+    /// previous slot.
+    fn reschedule(&mut self, key: &Key) {
+        let Some(tx) = self.transactions.get_mut(key) else {
+            return;
+        };
+        let next = tx.machine.next_deadline();
+        if next == tx.wake {
+            return;
+        }
+        if let Some(at) = tx.wake {
+            self.timers.remove(&(at, tx.id));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, tx.id), tx.key.clone());
+        }
+        tx.wake = next;
+    }
+}
+
+impl<A: Clone + Eq + Hash + Debug> Default for Layer<A> {
+    fn default() -> Self {
+        Layer::new(Config::default())
+    }
+}

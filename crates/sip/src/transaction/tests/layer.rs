@@ -1,0 +1,240 @@
+//! The layer itself: TU input validation, transport errors and the timer
+//! index across many transactions.
+
+use std::time::Duration;
+
+use super::*;
+use crate::header::HeaderName;
+use crate::transaction::TransactionError;
+
+#[test]
+fn send_request_requires_an_rfc3261_branch() {
+    let mut h = Harness::new();
+    let old = NOTIFY.replace("branch=z9hG4bKnotify1", "branch=notify1");
+    let err = h
+        .layer
+        .send_request(request(&old), PEER, UDP, h.at(0))
+        .unwrap_err();
+    assert_eq!(err, TransactionError::MissingBranch);
+    let none = NOTIFY.replace(";branch=z9hG4bKnotify1", "");
+    let err = h
+        .layer
+        .send_request(request(&none), PEER, UDP, h.at(0))
+        .unwrap_err();
+    assert_eq!(err, TransactionError::MissingBranch);
+    // Through `handle` the request is dropped, not sent with an invented
+    // branch.
+    let input = Input::SendRequest {
+        req: request(&old),
+        to: PEER,
+        reliable: UDP,
+    };
+    assert!(h.layer.handle(input, h.at(0)).is_empty());
+    assert!(h.layer.is_empty());
+}
+
+#[test]
+fn send_request_refuses_a_live_duplicate_and_a_cseq_mismatch() {
+    let mut h = Harness::new();
+    let (key, _) = h.send(NOTIFY, UDP, 0);
+    let err = h
+        .layer
+        .send_request(request(NOTIFY), PEER, UDP, h.at(1))
+        .unwrap_err();
+    assert_eq!(err, TransactionError::Duplicate(key));
+    let mut odd = request(NOTIFY.replace("z9hG4bKnotify1", "z9hG4bKnotify9").as_str());
+    odd.headers.set(HeaderName::CSeq, "2 SUBSCRIBE");
+    assert_eq!(
+        h.layer.send_request(odd, PEER, UDP, h.at(1)).unwrap_err(),
+        TransactionError::CSeqMismatch
+    );
+    assert_eq!(h.layer.len(), 1);
+}
+
+#[test]
+fn an_ack_for_a_2xx_is_only_transmitted() {
+    let mut h = Harness::new();
+    let ack = request(ACK_2XX_IN);
+    let out = h.layer.handle(
+        Input::SendRequest {
+            req: ack.clone(),
+            to: PEER,
+            reliable: UDP,
+        },
+        h.at(0),
+    );
+    assert_eq!(kinds(&out), ["transmit"]);
+    assert_eq!(start_line(&out[0]), "ACK sip:room1@198.51.100.1 SIP/2.0");
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+    assert_eq!(
+        h.layer.send_request(ack, PEER, UDP, h.at(0)).unwrap_err(),
+        TransactionError::Ack
+    );
+}
+
+#[test]
+fn send_response_for_unknown_or_terminated_keys_does_nothing() {
+    let mut h = Harness::new();
+    let key = h.recv_new(SUBSCRIBE, TCP, 0);
+    assert_eq!(
+        kinds(&h.respond(&key, answer(SUBSCRIBE, 200), 10)),
+        ["transmit", "terminated"]
+    );
+    // Terminated: no panic, no output; the checked call says why.
+    assert!(h.respond(&key, answer(SUBSCRIBE, 200), 20).is_empty());
+    let err = h
+        .layer
+        .send_response(key.clone(), answer(SUBSCRIBE, 200), h.at(20))
+        .unwrap_err();
+    assert_eq!(err, TransactionError::UnknownTransaction(key));
+    // A client key is not something the TU answers.
+    let (client, _) = h.send(NOTIFY, UDP, 30);
+    assert!(h.respond(&client, answer(NOTIFY, 200), 40).is_empty());
+    assert_eq!(h.state(&client), Some(State::Trying));
+    // Nor is a status outside 100-699.
+    let key = h.recv_new(SUBSCRIBE, UDP, 50);
+    let mut bad = answer(SUBSCRIBE, 200);
+    bad.status = 700;
+    assert_eq!(
+        h.layer.send_response(key, bad, h.at(60)).unwrap_err(),
+        TransactionError::InvalidStatus(700)
+    );
+}
+
+#[test]
+fn transport_errors_end_client_transactions_only() {
+    let mut h = Harness::new();
+    let (client, _) = h.send(NOTIFY, UDP, 0);
+    let out = h.layer.transport_error(client.clone(), h.at(1));
+    assert_eq!(
+        out,
+        [
+            Output::TransportError {
+                key: client.clone()
+            },
+            Output::Terminated {
+                key: client.clone()
+            }
+        ]
+    );
+    assert_eq!(kinds(&h.recv(NOTIFY_200, UDP, 2)), ["stray"]);
+    // Unknown keys: nothing.
+    assert!(h.layer.transport_error(client, h.at(3)).is_empty());
+
+    // RFC 6026 §8.8: a server transaction stays and keeps absorbing
+    // retransmissions; its timer ends it.
+    let server = h.recv_new(SUBSCRIBE, UDP, 10);
+    h.respond(&server, answer(SUBSCRIBE, 200), 10);
+    assert_eq!(
+        kinds(&h.layer.transport_error(server.clone(), h.at(11))),
+        ["transport-error"]
+    );
+    assert_eq!(h.state(&server), Some(State::Completed));
+    assert_eq!(kinds(&h.recv(SUBSCRIBE, UDP, 12)), ["transmit"]);
+
+    // RFC 6026 §7.1: an accepted INVITE outlives a failed 2xx send.
+    let invite = h.recv_new(INVITE_IN, UDP, 20);
+    h.respond(&invite, answer(INVITE_IN, 200), 20);
+    assert_eq!(
+        kinds(&h.layer.transport_error(invite.clone(), h.at(21))),
+        ["transport-error"]
+    );
+    assert_eq!(h.state(&invite), Some(State::Accepted));
+    assert_eq!(times(&h.run_until(100_000), "terminated"), [32_010, 32_020]);
+}
+
+#[test]
+fn zero_timer_config_cannot_spin() {
+    let zero = Config {
+        t1: Duration::ZERO,
+        t2: Duration::ZERO,
+        t4: Duration::ZERO,
+        auto_100_trying: true,
+    };
+    let mut h = Harness::with(zero);
+    h.send(NOTIFY, UDP, 0);
+    let log = h.run_until(1_000);
+    // T1 clamps to 1 ms: retransmissions every ms, Timer F at 64 ms.
+    assert_eq!(times(&log, "transmit").len(), 63);
+    assert_eq!(times(&log, "timeout"), [64]);
+}
+
+/// [`NOTIFY`] with branch number `i`.
+fn notify(template: &Request, i: usize) -> Request {
+    let mut req = template.clone();
+    req.headers.set(
+        HeaderName::Via,
+        format!("SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK-n{i}"),
+    );
+    req
+}
+
+#[test]
+fn poll_timeout_orders_deadlines_across_many_transactions() {
+    let mut h = Harness::new();
+    let template = request(NOTIFY);
+    let n = 1_000;
+    // Start transactions at shuffled instants (7919 is prime to n), mixing
+    // client NOTIFYs (Timer F) and answered SUBSCRIBEs (Timer J).
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let start = (i as u64 * 7_919) % n as u64;
+        let key = if i % 2 == 0 {
+            h.layer
+                .send_request(notify(&template, i), PEER, TCP, h.at(start))
+                .expect("accepted")
+                .0
+        } else {
+            let text = SUBSCRIBE.replace("branch=z9hG4bKsub1", &format!("branch=z9hG4bK-s{i}"));
+            let key = h.recv_new(&text, UDP, start);
+            h.respond(&key, answer(&text, 200), start);
+            key
+        };
+        // Both end 64*T1 after they start; ties go by creation order.
+        expected.push((start + 32_000, i, key));
+    }
+    expected.sort_by_key(|(at, i, _)| (*at, *i));
+    assert_eq!(h.layer.len(), n);
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(32_000)));
+
+    let mut ended = Vec::new();
+    while let Some(due) = h.layer.poll_timeout() {
+        for o in h.layer.handle_timeout(due) {
+            if let Output::Terminated { key } = o {
+                ended.push(((due - h.t0).as_millis() as u64, key));
+            }
+        }
+    }
+    let want: Vec<(u64, Key)> = expected.into_iter().map(|(at, _, key)| (at, key)).collect();
+    assert_eq!(ended, want);
+    assert!(h.layer.is_empty());
+}
+
+#[test]
+fn handle_timeout_before_the_deadline_does_nothing() {
+    let mut h = Harness::new();
+    h.send(NOTIFY, UDP, 0);
+    assert!(h.layer.handle_timeout(h.at(499)).is_empty());
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(500)));
+    assert_eq!(kinds(&h.layer.handle_timeout(h.at(500))), ["transmit"]);
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(1_500)));
+}
+
+#[test]
+fn one_hundred_thousand_transactions() {
+    let mut h = Harness::new();
+    let template = request(NOTIFY);
+    let n = 100_000;
+    for i in 0..n {
+        h.layer
+            .send_request(notify(&template, i), PEER, TCP, h.at(i as u64 % 1_000))
+            .expect("accepted");
+    }
+    assert_eq!(h.layer.len(), n);
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(32_000)));
+    let out = h.layer.handle_timeout(h.at(40_000));
+    assert_eq!(out.iter().filter(|o| kind(o) == "timeout").count(), n);
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+}
