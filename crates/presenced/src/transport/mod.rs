@@ -1,0 +1,414 @@
+//! SIP over sockets: UDP, TCP and TLS (RFC 3261 §18).
+//!
+//! Transport tasks own the sockets. They cut bytes into messages, parse
+//! them, answer what cannot be parsed, and hand the rest to the core task
+//! through one bounded queue (the [`Intake`]). The core never touches a
+//! socket either: it sends through the [`Connections`] table, which maps the
+//! [`Flow`] a request arrived on to the socket or connection that carries
+//! its responses back (RFC 3261 §18.2.2: over the same connection for
+//! streams, to the `received`/`rport` address for UDP).
+//!
+//! Every message that is not delivered produces exactly one `dropped
+//! message` log line with the transport, the peer and the reason.
+
+pub mod tcp;
+pub mod tls;
+pub mod udp;
+pub mod via;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use bytes::Bytes;
+use sip::{Header, HeaderName, Message, ParseError, Request, Response};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub use crate::config::TransportKind;
+use crate::endpoint::ToTags;
+
+/// Identifies one socket (UDP) or one connection (TCP, TLS) for the life of
+/// the process; never reused, so a late response cannot leak onto a newer
+/// connection that happens to come from the same address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The peer end of a message: the address type the transaction layer is
+/// generic over. It names both who sent a request and how to reach them:
+/// for UDP, `remote` is where responses go (RFC 3581) and `conn` the local
+/// socket to send from; for streams, `conn` is the connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// The transport the message came over.
+    pub transport: TransportKind,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The socket or connection.
+    pub conn: ConnId,
+}
+
+impl Flow {
+    /// True for TCP and TLS, where the transaction layer does not retransmit.
+    pub fn is_reliable(&self) -> bool {
+        self.transport.is_reliable()
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.transport {
+            TransportKind::Udp => write!(f, "udp:{}", self.remote),
+            kind => write!(f, "{kind}:{}#{}", self.remote, self.conn),
+        }
+    }
+}
+
+/// Why bytes the core wanted sent were not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The connection closed, or the socket is gone (shutting down).
+    /// RFC 3261 §18.2.2 would open a new connection to the Via address; this
+    /// server does not make outbound connections yet.
+    #[error("connection {0} is closed")]
+    Closed(ConnId),
+    /// The connection's write queue is full: the peer does not read.
+    #[error("connection {0} write queue is full")]
+    Backlogged(ConnId),
+    /// The socket refused the datagram.
+    #[error("send failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How bytes reach one socket or connection.
+#[derive(Debug, Clone)]
+enum Link {
+    /// A UDP socket, shared by every peer that talks to it.
+    Datagram(Arc<UdpSocket>),
+    /// The write queue of one TCP or TLS connection task.
+    Stream(mpsc::Sender<Bytes>),
+}
+
+/// The connection table: every live socket and connection by [`ConnId`].
+/// Cloning shares the table.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    inner: Arc<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    next: AtomicU64,
+    links: RwLock<HashMap<ConnId, Link>>,
+}
+
+impl Connections {
+    fn insert(&self, link: Link) -> ConnId {
+        let id = ConnId(self.inner.next.fetch_add(1, Ordering::Relaxed));
+        self.inner
+            .links
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, link);
+        id
+    }
+
+    /// Registers a UDP socket; it stays for the life of the process.
+    pub fn add_socket(&self, socket: Arc<UdpSocket>) -> ConnId {
+        self.insert(Link::Datagram(socket))
+    }
+
+    /// Registers a connection's write queue; the registration ends when the
+    /// returned guard drops, however the connection task ends.
+    pub fn add_stream(&self, writer: mpsc::Sender<Bytes>) -> Registration {
+        Registration {
+            id: self.insert(Link::Stream(writer)),
+            table: self.clone(),
+        }
+    }
+
+    /// Number of registered sockets and connections.
+    pub fn len(&self) -> usize {
+        self.inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// True when nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends bytes on a flow without waiting: the core must never block on
+    /// one slow peer. A full queue or socket buffer is an error to log.
+    pub fn send(&self, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+        let link = self
+            .inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow.conn)
+            .cloned();
+        match link {
+            Some(Link::Datagram(socket)) => {
+                socket.try_send_to(&bytes, flow.remote)?;
+                Ok(())
+            }
+            Some(Link::Stream(writer)) => writer.try_send(bytes).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Backlogged(flow.conn),
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed(flow.conn),
+            }),
+            None => Err(SendError::Closed(flow.conn)),
+        }
+    }
+}
+
+/// Keeps a connection in the [`Connections`] table while alive.
+#[derive(Debug)]
+pub struct Registration {
+    id: ConnId,
+    table: Connections,
+}
+
+impl Registration {
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.table
+            .inner
+            .links
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// One received message on its way to the core.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The parsed message; requests already carry `received`/`rport`.
+    pub msg: Message,
+    /// Where it came from and where its responses go.
+    pub flow: Flow,
+}
+
+/// What a transport must do after handing a message to the [`Intake`].
+#[derive(Debug)]
+pub enum Admission {
+    /// The core has it.
+    Queued,
+    /// Send these bytes back to the peer (a 400 or a 503); the message
+    /// itself was dropped and logged.
+    Answer {
+        /// Where a datagram answer goes; streams answer on the connection.
+        to: SocketAddr,
+        /// The response.
+        bytes: Bytes,
+    },
+    /// Dropped and logged; nothing to send.
+    Dropped,
+}
+
+/// The transports' side of the core's bounded inbound queue. When the queue
+/// is full the transport answers 503 with Retry-After itself instead of
+/// queueing (the overload answer of RFC 3261 §21.5.4), so memory stays
+/// bounded and clients back off instead of retransmitting into the backlog.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    queue: mpsc::Sender<Inbound>,
+    retry_after_secs: u32,
+    tags: ToTags,
+}
+
+impl Intake {
+    /// An intake feeding `queue`.
+    pub fn new(queue: mpsc::Sender<Inbound>, retry_after_secs: u32, tags: ToTags) -> Intake {
+        Intake {
+            queue,
+            retry_after_secs,
+            tags,
+        }
+    }
+
+    /// Takes one message a transport has framed and parsed, from `source`.
+    pub fn admit(
+        &self,
+        parsed: Result<Message, ParseError>,
+        raw: &[u8],
+        transport: TransportKind,
+        conn: ConnId,
+        source: SocketAddr,
+    ) -> Admission {
+        let msg = match parsed {
+            Ok(msg) => msg,
+            Err(e) => return reject_unparsable(raw, &e, transport, source),
+        };
+        let (msg, remote) = match msg {
+            Message::Request(mut req) => {
+                let remote = match transport {
+                    TransportKind::Udp => via::udp_reply_addr(&req, source),
+                    _ => source,
+                };
+                via::stamp_received(&mut req, source);
+                (Message::Request(req), remote)
+            }
+            response => (response, source),
+        };
+        let flow = Flow {
+            transport,
+            remote,
+            conn,
+        };
+        match self.queue.try_send(Inbound { msg, flow }) {
+            Ok(()) => Admission::Queued,
+            Err(mpsc::error::TrySendError::Full(inbound)) => self.overloaded(inbound),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                log_drop(transport, source, "server shutting down", None);
+                Admission::Dropped
+            }
+        }
+    }
+
+    fn overloaded(&self, inbound: Inbound) -> Admission {
+        let Inbound { msg, flow } = inbound;
+        match msg {
+            Message::Request(req) if req.method != sip::Method::Ack => {
+                let resp = overload_answer(&req, self.retry_after_secs, &self.tags);
+                log_drop(
+                    flow.transport,
+                    flow.remote,
+                    "core queue full (overload)",
+                    Some(503),
+                );
+                Admission::Answer {
+                    to: flow.remote,
+                    bytes: Bytes::from(resp.encode()),
+                }
+            }
+            _ => {
+                log_drop(
+                    flow.transport,
+                    flow.remote,
+                    "core queue full (overload)",
+                    None,
+                );
+                Admission::Dropped
+            }
+        }
+    }
+}
+
+/// The 503 a transport sends when the core cannot take more work.
+pub fn overload_answer(req: &Request, retry_after_secs: u32, tags: &ToTags) -> Response {
+    let mut resp = Response::to_request(req, 503, Some(&tags.for_request(req)));
+    resp.headers.push(Header::new(
+        HeaderName::RetryAfter,
+        retry_after_secs.to_string(),
+    ));
+    resp
+}
+
+/// Logs an unparsable message and builds the 400 (or 413, 505, 513) that
+/// names what broke, when the request carries enough to be answered.
+fn reject_unparsable(
+    raw: &[u8],
+    e: &ParseError,
+    transport: TransportKind,
+    source: SocketAddr,
+) -> Admission {
+    match sip::rejection::answer_unparsable(raw, e) {
+        Some(answer) => {
+            log_drop(transport, source, e, Some(e.status()));
+            Admission::Answer {
+                to: source,
+                bytes: Bytes::from(answer),
+            }
+        }
+        None => {
+            log_drop(transport, source, e, None);
+            Admission::Dropped
+        }
+    }
+}
+
+/// The one log line for a message that goes no further. `answered` is the
+/// status sent back instead, if any.
+pub fn log_drop(
+    transport: TransportKind,
+    peer: SocketAddr,
+    reason: impl fmt::Display,
+    answered: Option<u16>,
+) {
+    match answered {
+        Some(status) => {
+            tracing::warn!(%transport, %peer, %reason, answered = status, "dropped message")
+        }
+        None => tracing::warn!(%transport, %peer, %reason, "dropped message"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: &[u8] = b"OPTIONS sip:p@h SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:p@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n";
+
+    fn intake(depth: usize) -> (Intake, mpsc::Receiver<Inbound>) {
+        let (tx, rx) = mpsc::channel(depth);
+        (Intake::new(tx, 7, ToTags::new()), rx)
+    }
+
+    fn admit(intake: &Intake, raw: &'static [u8]) -> Admission {
+        let parsed = sip::parse::parse_datagram(Bytes::from_static(raw));
+        let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        intake.admit(parsed, raw, TransportKind::Udp, ConnId(0), src)
+    }
+
+    #[test]
+    fn full_queue_answers_503_with_retry_after() {
+        let (intake, mut rx) = intake(1);
+        assert!(matches!(admit(&intake, OPTIONS), Admission::Queued));
+        let Admission::Answer { to, bytes } = admit(&intake, OPTIONS) else {
+            panic!("expected a 503")
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.starts_with("SIP/2.0 503 Service Unavailable\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nRetry-After: 7\r\n"), "{text}");
+        assert!(text.contains(";received=127.0.0.1"), "{text}");
+        assert_eq!(to, "127.0.0.1:40000".parse().unwrap());
+        let queued = rx.try_recv().unwrap();
+        assert_eq!(queued.flow.to_string(), "udp:127.0.0.1:40000");
+    }
+
+    #[test]
+    fn unparsable_requests_get_a_precise_400() {
+        let (intake, _rx) = intake(1);
+        let raw = b"OPTIONS sip:p@h SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:p@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nExpires: soon\r\n\r\n";
+        let Admission::Answer { bytes, .. } = admit(&intake, raw) else {
+            panic!("expected a 400")
+        };
+        assert!(bytes.starts_with(b"SIP/2.0 400 Bad Expires header"));
+        assert!(matches!(
+            admit(&intake, b"garbage\r\n\r\n"),
+            Admission::Dropped
+        ));
+    }
+}

@@ -1,0 +1,256 @@
+//! SIP over byte streams: TCP, and TLS on top of it (RFC 3261 §18.3).
+//!
+//! One task per connection reads, frames (`sip::framing::StreamFramer`)
+//! and writes. The code is generic over `AsyncRead + AsyncWrite`, so TLS
+//! connections run exactly the same loop once the handshake is done. A
+//! connection is registered in the [`Connections`] table while it lives, so
+//! responses and later requests to that peer go back over it, and it is
+//! closed when nothing crosses it for the idle timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip::framing::{Frame, FramingError, StreamFramer};
+use sip::Limits;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::{sleep, timeout, Instant};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{log_drop, Admission, ConnId, Connections, Intake, TransportKind};
+
+/// Responses waiting to be written on one connection; beyond this the peer
+/// is not reading and further sends fail (and are logged) at once.
+const WRITE_QUEUE: usize = 256;
+
+/// Longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many bytes a read asks for at least.
+const READ_CHUNK: usize = 8192;
+
+/// The answer to a CRLFCRLF keep-alive ping (RFC 5626 §3.5.1).
+const PONG: &[u8] = b"\r\n";
+
+/// What every connection task of a listener shares.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    /// Where parsed messages go.
+    pub intake: Intake,
+    /// The table connections register in.
+    pub connections: Connections,
+    /// Parser and framer bounds.
+    pub limits: Limits,
+    /// Connections silent this long are closed.
+    pub idle_timeout: Duration,
+    /// Permits for open connections, shared by every stream listener.
+    pub slots: Arc<Semaphore>,
+}
+
+/// Binds a listening TCP socket; IPv6 sockets are IPv6-only so that
+/// `tcp:0.0.0.0:5060` and `tcp:[::]:5060` can both be configured.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Lets a restarted server bind while old connections linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Accepts connections until cancelled; `tls` makes this a TLS listener.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    ctx: StreamContext,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let kind = if tls.is_some() {
+        TransportKind::Tls
+    } else {
+        TransportKind::Tcp
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, typically: wait instead of spinning.
+                tracing::warn!(transport = %kind, error = %e, "accept failed");
+                sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = ctx.slots.clone().try_acquire_owned() else {
+            tracing::warn!(transport = %kind, %peer, "refused connection: too many open connections");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (ctx, cancel, tls) = (ctx.clone(), cancel.clone(), tls.clone());
+        tracker.spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => run(stream, peer, TransportKind::Tcp, ctx, cancel).await,
+                Some(acceptor) => handshake(acceptor, stream, peer, ctx, cancel).await,
+            }
+        });
+    }
+}
+
+async fn handshake(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: StreamContext,
+    cancel: CancellationToken,
+) {
+    let limit = HANDSHAKE_TIMEOUT.min(ctx.idle_timeout);
+    let result = tokio::select! {
+        _ = cancel.cancelled() => return,
+        r = timeout(limit, acceptor.accept(stream)) => r,
+    };
+    match result {
+        Ok(Ok(tls)) => run(tls, peer, TransportKind::Tls, ctx, cancel).await,
+        Ok(Err(e)) => tracing::warn!(transport = "tls", %peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::warn!(transport = "tls", %peer, "TLS handshake timed out"),
+    }
+}
+
+/// Why a connection loop ended, for the closing log line.
+#[derive(Debug)]
+enum Close {
+    Shutdown,
+    Idle,
+    PeerClosed,
+    Io(std::io::Error),
+    Framing,
+    WriteStalled,
+}
+
+/// Serves one connection until it closes, idles out or the server stops.
+async fn run<S>(
+    stream: S,
+    peer: SocketAddr,
+    kind: TransportKind,
+    ctx: StreamContext,
+    cancel: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (tx, mut outgoing) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+    let registration = ctx.connections.add_stream(tx);
+    let conn = registration.id();
+    tracing::debug!(transport = %kind, %peer, %conn, "connection open");
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut framer = StreamFramer::new(ctx.limits);
+    let idle = sleep(ctx.idle_timeout);
+    tokio::pin!(idle);
+
+    let close = loop {
+        framer.buffer_mut().reserve(READ_CHUNK);
+        tokio::select! {
+            _ = cancel.cancelled() => break Close::Shutdown,
+            _ = &mut idle => break Close::Idle,
+            out = outgoing.recv() => {
+                // The table holds a sender while this task lives, so `None`
+                // cannot happen; treat it as shutdown all the same.
+                let Some(bytes) = out else { break Close::Shutdown };
+                idle.as_mut().reset(Instant::now() + ctx.idle_timeout);
+                if let Err(close) = write(&mut writer, &bytes, ctx.idle_timeout).await {
+                    break close;
+                }
+            }
+            read = reader.read_buf(framer.buffer_mut()) => {
+                match read {
+                    Ok(0) => break Close::PeerClosed,
+                    Ok(_) => {}
+                    Err(e) => break Close::Io(e),
+                }
+                idle.as_mut().reset(Instant::now() + ctx.idle_timeout);
+                if let Err(close) = drain(&mut framer, &mut writer, &ctx, kind, conn, peer).await {
+                    break close;
+                }
+            }
+        }
+    };
+    drop(registration);
+    match close {
+        Close::Idle => {
+            tracing::info!(transport = %kind, %peer, %conn, idle_secs = ctx.idle_timeout.as_secs(), "closing idle connection")
+        }
+        Close::Io(e) => {
+            tracing::debug!(transport = %kind, %peer, %conn, error = %e, "connection failed")
+        }
+        other => {
+            tracing::debug!(transport = %kind, %peer, %conn, reason = ?other, "connection closed")
+        }
+    }
+    let _ = timeout(Duration::from_secs(1), writer.shutdown()).await;
+}
+
+/// Handles every complete frame in the framer.
+async fn drain<W: AsyncWrite + Unpin>(
+    framer: &mut StreamFramer,
+    writer: &mut W,
+    ctx: &StreamContext,
+    kind: TransportKind,
+    conn: ConnId,
+    peer: SocketAddr,
+) -> Result<(), Close> {
+    loop {
+        match framer.next_frame() {
+            Ok(None) => return Ok(()),
+            Ok(Some(Frame::Ping)) => write(writer, PONG, ctx.idle_timeout).await?,
+            Ok(Some(Frame::Pong)) => {}
+            Ok(Some(Frame::Message(parsed, raw))) => {
+                if let Admission::Answer { bytes, .. } =
+                    ctx.intake.admit(parsed, &raw, kind, conn, peer)
+                {
+                    write(writer, &bytes, ctx.idle_timeout).await?;
+                }
+            }
+            Err(FramingError(e)) => {
+                // The next message boundary is lost: answer if the head is
+                // readable (413/513 name the limit), then close.
+                let answer = sip::rejection::answer_unparsable(framer.buffer_mut(), &e);
+                log_drop(
+                    kind,
+                    peer,
+                    format_args!("{e}; closing connection"),
+                    answer.as_ref().map(|_| e.status()),
+                );
+                if let Some(answer) = answer {
+                    write(writer, &answer, ctx.idle_timeout).await?;
+                }
+                return Err(Close::Framing);
+            }
+        }
+    }
+}
+
+/// Writes all of `bytes`, giving up on a peer that stops reading.
+async fn write<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<(), Close> {
+    match timeout(limit, writer.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Close::Io(e)),
+        Err(_) => Err(Close::WriteStalled),
+    }
+}
