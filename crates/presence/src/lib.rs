@@ -1,0 +1,62 @@
+//! The presence domain of presenced, sans-IO.
+//!
+//! This crate knows what presence *is* and how it is written; it never
+//! touches a socket, a clock or a store. The runtime feeds it bodies and
+//! publication metadata and gets documents and bytes back, so every rule
+//! here is a plain unit test.
+//!
+//! - [`document`]: the presence document model, RFC 3863 (PIDF) + RFC 4479
+//!   (data model) + RFC 4480 (RPID), with [`Activity`] tokens and lossless
+//!   [`Extension`]s for everything else;
+//! - [`pidf`]: the `application/pidf+xml` codec, bounded by [`XmlLimits`];
+//! - [`composition`]: many publications of one presentity → one document
+//!   (RFC 3903 §4's server policy);
+//! - [`summary`]: open/closed, activities and the leading note, which the
+//!   availability mapping starts from.
+//!
+//! Subscriptions and publications (their state machines, expiry and
+//! entity-tags) will join this crate; they use the model and codecs here.
+//!
+//! ```
+//! use presence::{compose, pidf, Activity, Basic, PublicationRef, XmlLimits};
+//!
+//! let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+//! <presence xmlns="urn:ietf:params:xml:ns:pidf"
+//!     xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+//!     xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:alice@example.com">
+//!   <tuple id="t1"><status><basic>open</basic></status></tuple>
+//!   <dm:person id="p1"><rpid:activities><rpid:busy/></rpid:activities></dm:person>
+//! </presence>"#;
+//! let published = pidf::parse(body, &XmlLimits::DEFAULT)?;
+//! let etag = PublicationRef { etag: "a1".into(), published_at: 1 };
+//! let state = compose("sip:alice@example.com", &[(etag, &published)]);
+//! let summary = state.summary();
+//! assert_eq!(summary.basic, Basic::Open);
+//! assert_eq!(summary.activities, [Activity::Busy]);
+//! let notify_body = pidf::render(&state);
+//! assert!(notify_body.contains("<rpid:busy/>"));
+//! # Ok::<(), presence::PidfError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod activity;
+pub mod composition;
+pub mod document;
+pub mod extension;
+pub mod limits;
+pub mod namespace;
+pub mod pidf;
+pub mod summary;
+mod xml;
+
+pub use activity::Activity;
+pub use composition::{compose, PublicationRef};
+pub use document::{
+    Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
+};
+pub use extension::Extension;
+pub use limits::XmlLimits;
+pub use pidf::PidfError;
+pub use summary::Summary;
+pub use xml::XmlError;

@@ -1,0 +1,242 @@
+//! Property: `parse(render(doc)) == doc` for generated documents, with text
+//! full of markup characters, whitespace controls and non-ASCII, every
+//! optional part present or absent, and extensions of several shapes.
+
+use presence::pidf;
+use presence::{
+    Activity, Basic, Contact, Device, Extension, Mood, Note, Person, PlaceIs, PresenceDocument,
+    RpidToken, Tuple, XmlLimits,
+};
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+
+/// Free text: markup characters, quotes, whitespace controls, non-ASCII.
+fn text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 <>&'\"\t\r\n;:/éß€😀]{0,16}"
+}
+
+/// Token-like values (URIs, timestamps, device ids), which the reader trims.
+fn token() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9][a-zA-Z0-9:@.;=+&<>-]{0,15}"
+}
+
+/// Element names for RPID tokens; `note` and `other` have meanings of their own.
+fn ncname() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,10}".prop_filter("reserved", |s| s != "note" && s != "other")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\r', "&#13;")
+        .replace('\t', "&#9;")
+        .replace('\n', "&#10;")
+}
+
+fn extension() -> impl Strategy<Value = Extension> {
+    (0..3u8, ncname(), text(), text(), any::<bool>()).prop_map(
+        |(ns, name, attr, content, nested)| {
+            let xml = if nested {
+                format!(
+                    r#"<{name} xmlns="urn:example:d{ns}" a="{}"><c>{}</c><c/></{name}>"#,
+                    escape(&attr),
+                    escape(&content)
+                )
+            } else {
+                format!(
+                    r#"<x:{name} xmlns:x="urn:example:x{ns}" x:a="{}">{}</x:{name}>"#,
+                    escape(&attr),
+                    escape(&content)
+                )
+            };
+            Extension::parse(&xml).unwrap()
+        },
+    )
+}
+
+fn note() -> impl Strategy<Value = Note> {
+    (option::of("[a-z]{2}(-[A-Z]{2})?"), text()).prop_map(|(lang, text)| Note { lang, text })
+}
+
+fn notes() -> impl Strategy<Value = Vec<Note>> {
+    vec(note(), 0..3)
+}
+
+fn extensions() -> impl Strategy<Value = Vec<Extension>> {
+    vec(extension(), 0..3)
+}
+
+fn basic() -> impl Strategy<Value = Basic> {
+    prop_oneof![Just(Basic::Open), Just(Basic::Closed)]
+}
+
+fn contact() -> impl Strategy<Value = Contact> {
+    (token(), option::of(0..=1000u32)).prop_map(|(uri, p)| Contact {
+        uri,
+        priority: p.map(|p| p as f32 / 1000.0),
+    })
+}
+
+fn tuple() -> impl Strategy<Value = Tuple> {
+    (
+        (text(), option::of(basic()), option::of(contact()), notes()),
+        (
+            option::of(token()),
+            vec(token(), 0..3),
+            extensions(),
+            extensions(),
+        ),
+    )
+        .prop_map(
+            |((id, basic, contact, notes), (timestamp, device_ids, status_ext, ext))| Tuple {
+                id,
+                basic,
+                contact,
+                notes,
+                timestamp,
+                device_ids,
+                status_extensions: status_ext,
+                extensions: ext,
+            },
+        )
+}
+
+fn activity() -> impl Strategy<Value = Activity> {
+    let tokens: Vec<Activity> = Activity::all_tokens().collect();
+    prop_oneof![
+        3 => proptest::sample::select(tokens),
+        1 => text().prop_map(Activity::Other),
+    ]
+}
+
+fn rpid_token() -> impl Strategy<Value = RpidToken> {
+    prop_oneof![
+        ncname().prop_map(RpidToken::Token),
+        text().prop_map(RpidToken::Other)
+    ]
+}
+
+fn mood() -> impl Strategy<Value = Mood> {
+    (vec(rpid_token(), 0..3), notes()).prop_map(|(values, notes)| Mood { values, notes })
+}
+
+fn place_is() -> impl Strategy<Value = PlaceIs> {
+    (
+        option::of(ncname()),
+        option::of(ncname()),
+        option::of(ncname()),
+        notes(),
+    )
+        .prop_map(|(audio, video, text, notes)| PlaceIs {
+            audio,
+            video,
+            text,
+            notes,
+        })
+}
+
+fn person() -> impl Strategy<Value = Person> {
+    (
+        (
+            text(),
+            vec(activity(), 0..4),
+            notes(),
+            option::of(token()),
+            option::of(token()),
+        ),
+        (
+            option::of(mood()),
+            option::of(place_is()),
+            notes(),
+            option::of(token()),
+            extensions(),
+        ),
+    )
+        .prop_map(
+            |(
+                (id, activities, activities_notes, from, until),
+                (mood, place_is, notes, ts, ext),
+            )| {
+                Person {
+                    id,
+                    activities,
+                    activities_notes,
+                    activities_from: from,
+                    activities_until: until,
+                    mood,
+                    place_is,
+                    notes,
+                    timestamp: ts,
+                    extensions: ext,
+                }
+            },
+        )
+}
+
+fn device() -> impl Strategy<Value = Device> {
+    (
+        text(),
+        option::of(token()),
+        notes(),
+        option::of(token()),
+        extensions(),
+    )
+        .prop_map(|(id, device_id, notes, timestamp, extensions)| Device {
+            id,
+            device_id,
+            notes,
+            timestamp,
+            extensions,
+        })
+}
+
+fn document() -> impl Strategy<Value = PresenceDocument> {
+    (
+        text(),
+        vec(tuple(), 0..3),
+        vec(person(), 0..2),
+        vec(device(), 0..2),
+        notes(),
+        extensions(),
+    )
+        .prop_map(
+            |(entity, tuples, persons, devices, notes, extensions)| PresenceDocument {
+                entity,
+                tuples,
+                persons,
+                devices,
+                notes,
+                extensions,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn parse_inverts_render(doc in document()) {
+        let rendered = pidf::render(&doc);
+        let parsed = pidf::parse(rendered.as_bytes(), &XmlLimits::DEFAULT);
+        prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed, rendered);
+        prop_assert_eq!(parsed.unwrap(), doc, "{}", rendered);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
+        let _ = pidf::parse(&bytes, &XmlLimits::DEFAULT);
+    }
+
+    #[test]
+    fn mangled_documents_never_panic(doc in document(), cut in 0usize..4096, byte in any::<u8>()) {
+        let mut bytes = pidf::render(&doc).into_bytes();
+        if !bytes.is_empty() {
+            let at = cut % bytes.len();
+            bytes[at] = byte;
+            let _ = pidf::parse(&bytes, &XmlLimits::DEFAULT);
+            bytes.truncate(at);
+            let _ = pidf::parse(&bytes, &XmlLimits::DEFAULT);
+        }
+    }
+}
