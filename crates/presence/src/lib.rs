@@ -44,9 +44,11 @@ pub mod activity;
 pub mod composition;
 pub mod document;
 pub mod extension;
+pub mod flow;
 pub mod limits;
 pub mod namespace;
 pub mod pidf;
+pub mod store;
 pub mod summary;
 mod xml;
 
@@ -56,7 +58,9 @@ pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
 };
 pub use extension::Extension;
+pub use flow::Flow;
 pub use limits::XmlLimits;
 pub use pidf::PidfError;
+pub use store::{PublicationRecord, StoreOp, SubscriptionRecord};
 pub use summary::Summary;
 pub use xml::XmlError;
