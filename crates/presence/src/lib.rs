@@ -41,26 +41,40 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod authorization;
 pub mod composition;
 pub mod document;
+pub mod engine;
 pub mod extension;
 pub mod flow;
 pub mod limits;
 pub mod namespace;
+pub mod notify;
 pub mod pidf;
+pub mod presentity;
+pub mod publication;
 pub mod store;
+pub mod subscription;
 pub mod summary;
+pub mod winfo;
 mod xml;
 
 pub use activity::Activity;
+pub use authorization::{Authorization, Decision, Unlisted};
 pub use composition::{compose, PublicationRef};
 pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
+};
+pub use engine::{
+    Action, Engine, EngineConfig, Input, NotifyId, NotifyOutcome, Stats, UnknownPresentity,
 };
 pub use extension::Extension;
 pub use flow::Flow;
 pub use limits::XmlLimits;
 pub use pidf::PidfError;
+pub use presentity::{presentity_key, PresentityState, Presentities};
+pub use publication::{Expired, PublicationConfig, PublishOutcome};
 pub use store::{PublicationRecord, StoreOp, SubscriptionRecord};
+pub use subscription::{Package, Reason, SubState, Subscription, SubscriptionConfig};
 pub use summary::Summary;
 pub use xml::XmlError;

@@ -21,6 +21,9 @@
 //! t2_ms = 4000
 //! t4_ms = 5000
 //! ```
+//!
+//! `[store]`, `[http]` ([`runtime`]) and `[presence]` ([`presence`]) are
+//! validated in their own files; docs/config.md lists every key.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -31,8 +34,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod presence;
+mod runtime;
+
+pub use presence::{
+    AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
+};
+pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
+
 /// The transports SIP runs over (RFC 3261 §18).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TransportKind {
     /// Datagrams, one message each.
     Udp,
@@ -154,6 +166,12 @@ pub struct Config {
     pub retry_after_secs: u32,
     /// Transaction timers.
     pub timers: Timers,
+    /// The durable store.
+    pub store: StoreSettings,
+    /// The metrics and health endpoint.
+    pub http: HttpSettings,
+    /// The presence service.
+    pub presence: PresenceSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -191,6 +209,12 @@ const DEFAULT_LISTEN: [&str; 2] = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"];
 struct RawConfig {
     #[serde(default)]
     sip: RawSip,
+    #[serde(default)]
+    store: runtime::RawStore,
+    #[serde(default)]
+    http: runtime::RawHttp,
+    #[serde(default)]
+    presence: presence::RawPresence,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +266,7 @@ impl Default for Config {
         let source = Source {
             path: Path::new("<defaults>"),
             text: "",
+            anchor: None,
         };
         // The defaults pass every check; a failure here is a bug in this file.
         source
@@ -263,7 +288,11 @@ impl Config {
     /// Validates configuration text; `path` names it in errors and anchors
     /// relative certificate paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let source = Source { path, text };
+        let source = Source {
+            path,
+            text,
+            anchor: path.parent(),
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let message = e.message().to_owned();
             source.error(e.span().map_or(0, |s| s.start), "", message)
@@ -292,12 +321,33 @@ impl Config {
         self.listen = listen;
         Ok(self)
     }
+
+    /// Replaces the data directory (`--data-dir`, relative to the cwd).
+    pub fn with_data_dir(mut self, dir: PathBuf) -> Config {
+        self.store.data_dir = dir;
+        self
+    }
+
+    /// Keeps nothing on disk (`--memory`).
+    pub fn with_memory(mut self) -> Config {
+        self.store.mode = StoreMode::Memory;
+        self
+    }
+
+    /// Replaces the HTTP listen address (`--http-listen`); `None` is off.
+    pub fn with_http_listen(mut self, listen: Option<SocketAddr>) -> Config {
+        self.http.listen = listen;
+        self
+    }
 }
 
 /// The text being validated, for turning byte offsets into lines.
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Where relative paths start: the file's directory, `None` for the
+    /// built-in defaults (then the cwd).
+    anchor: Option<&'a Path>,
 }
 
 impl Source<'_> {
@@ -342,8 +392,8 @@ impl Source<'_> {
 
     fn path(&self, p: &Spanned<PathBuf>) -> PathBuf {
         let file = p.get_ref();
-        match self.path.parent() {
-            Some(dir) if file.is_relative() && !self.text.is_empty() => dir.join(file),
+        match self.anchor {
+            Some(dir) if file.is_relative() => dir.join(file),
             _ => file.clone(),
         }
     }
@@ -418,7 +468,13 @@ impl Source<'_> {
             max_body: max_message_size,
             ..sip::Limits::DEFAULT
         };
+        let store = self.store(raw.store)?;
+        let http = self.http(raw.http)?;
+        let presence = self.presence(raw.presence)?;
         Ok(Config {
+            store,
+            http,
+            presence,
             listen: listen.into_iter().map(|(spec, _)| spec).collect(),
             tls,
             idle_timeout: Duration::from_secs(idle),
@@ -451,7 +507,13 @@ mod tests {
         assert_eq!(c.listen[1].to_string(), "tcp:127.0.0.1:5060");
         assert_eq!(c.idle_timeout, Duration::from_secs(300));
         assert_eq!(c.timers.t1, Duration::from_millis(500));
-        assert_eq!(parse("").unwrap(), c);
+        // A file, even empty, anchors the data directory beside itself.
+        let from_file = parse("").unwrap();
+        assert_eq!(
+            from_file.store.data_dir,
+            Path::new("/etc/presenced/presenced-data")
+        );
+        assert_eq!(from_file.with_data_dir("presenced-data".into()), c);
     }
 
     #[test]

@@ -7,14 +7,21 @@
 //! - [`server`]: binds the listeners and starts the tasks;
 //! - [`transport`]: UDP, TCP and TLS tasks, the connection table, the
 //!   bounded queue into the core (503 under overload);
-//! - [`sip_core`]: the task that drives the transaction layer;
+//! - [`sip_core`]: the task that drives the transaction layer and the
+//!   presence engine (`presence::Engine`), holding each 2xx until the store
+//!   has made its change durable;
+//! - [`outbound`]: Via, branch and Contact of the NOTIFYs we send;
 //! - [`endpoint`]: what the core answers on its own (OPTIONS, 405, 420,
 //!   481, 501...);
-//! - [`application`]: the seam where the presence server plugs in.
+//! - [`store`]: the durable store (redb), group-committed;
+//! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
-pub mod application;
 pub mod config;
 pub mod endpoint;
+pub mod http;
+pub mod metrics;
+pub mod outbound;
 pub mod server;
 pub mod sip_core;
+pub mod store;
 pub mod transport;

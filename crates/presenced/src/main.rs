@@ -1,4 +1,11 @@
 //! The `presenced` command: serve, or check a configuration file.
+//!
+//! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
+//! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
+//! options override the file. SIGTERM or Ctrl-C shuts down gracefully:
+//! SIP stops (the core answers what waited for a commit), the store
+//! flushes and closes, HTTP stops, `shutdown complete` is logged and the
+//! exit code is 0.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -10,17 +17,25 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing_subscriber::EnvFilter;
 
-use presenced::application::NotYetPresence;
-use presenced::config::{Config, ListenSpec};
-use presenced::server::Server;
+use presenced::config::{parse_http_listen, Config, ListenSpec};
+use presenced::server::{self, Server};
 
 /// How long tasks get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A SIP presence server.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The options of `serve`, also accepted without the subcommand.
+#[derive(Debug, Clone, clap::Args)]
+struct ServeArgs {
     /// Configuration file (TOML); built-in defaults without it.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -28,12 +43,30 @@ struct Cli {
     /// repeatable; replaces the file's sip.listen.
     #[arg(long, value_name = "SPEC")]
     listen: Vec<ListenSpec>,
-    #[command(subcommand)]
-    command: Option<Command>,
+    /// Directory of the durable store; replaces store.data_dir.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep state in memory only (nothing survives a restart); replaces
+    /// store.mode.
+    #[arg(long)]
+    memory: bool,
+    /// Address for /metrics and /health, or "off"; replaces http.listen.
+    #[arg(long, value_name = "ADDR", value_parser = http_listen)]
+    http_listen: Option<HttpListen>,
+}
+
+/// `--http-listen`: an address, or `None` for off.
+#[derive(Debug, Clone, Copy)]
+struct HttpListen(Option<std::net::SocketAddr>);
+
+fn http_listen(s: &str) -> Result<HttpListen, String> {
+    parse_http_listen(s).map(HttpListen)
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the server (the default).
+    Serve(ServeArgs),
     /// Validates a configuration file (including the TLS files) and exits.
     CheckConfig {
         /// The file to check.
@@ -46,7 +79,8 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
-        None => serve(cli.config, cli.listen),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
     }
 }
 
@@ -78,23 +112,41 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config: Option<PathBuf>, listen: Vec<ListenSpec>) -> anyhow::Result<()> {
-    let mut config = load(config.as_deref())?;
-    if !listen.is_empty() {
-        config = config.with_listen(listen)?;
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load(args.config.as_deref())?;
+    if !args.listen.is_empty() {
+        config = config.with_listen(args.listen)?;
+    }
+    if let Some(dir) = args.data_dir {
+        config = config.with_data_dir(dir);
+    }
+    if args.memory {
+        config = config.with_memory();
+    }
+    if let Some(HttpListen(listen)) = args.http_listen {
+        config = config.with_http_listen(listen);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        let store = server::open_store(&config.store)?;
+        let http = server::bind_http(&config.http)?;
         let server = Server::bind(config)?;
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
         }
+        // HTTP has its own token: it stops last, after the store is flushed.
+        let http_cancel = CancellationToken::new();
+        let http_tracker = TaskTracker::new();
+        if let Some(http) = http {
+            http.spawn(http_cancel.clone(), &http_tracker);
+        }
+        http_tracker.close();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        server.spawn(NotYetPresence, &cancel, &tracker);
+        server.spawn(store.clone(), &cancel, &tracker)?;
         tracker.close();
         shutdown_signal().await?;
         tracing::info!("shutting down");
@@ -105,6 +157,21 @@ fn serve(config: Option<PathBuf>, listen: Vec<ListenSpec>) -> anyhow::Result<()>
         {
             tracing::warn!(tasks = tracker.len(), "tasks still running at exit");
         }
+        // The core flushes as it stops; this covers a core that ended early,
+        // and is a no-op otherwise.
+        store
+            .flush_and_close()
+            .await
+            .context("flushing the store")?;
+        drop(store);
+        http_cancel.cancel();
+        if tokio::time::timeout(SHUTDOWN_GRACE, http_tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("http still running at exit");
+        }
+        tracing::info!("shutdown complete");
         Ok(())
     })
 }

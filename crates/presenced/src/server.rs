@@ -14,10 +14,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::application::Application;
 use crate::config::{Config, ListenSpec, TransportKind};
 use crate::endpoint::{Endpoint, ToTags};
-use crate::sip_core::SipCore;
+use crate::config::{AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers};
+use crate::sip_core::{CoreParts, SipCore};
+use crate::config::{HttpSettings, StoreMode, StoreSettings};
+use crate::http::{HttpError, HttpServer};
+use crate::store::{Store, StoreError};
 use crate::transport::tcp::StreamContext;
 use crate::transport::tls::TlsError;
 use crate::transport::{self, Connections, Intake};
@@ -108,17 +111,19 @@ impl Server {
 
     /// Starts the core and every transport task; they stop when `cancel`
     /// fires, and `tracker` waits for them.
-    pub fn spawn<App: Application + 'static>(
+    pub fn spawn(
         self,
-        app: App,
+        store: Store,
         cancel: &CancellationToken,
         tracker: &TaskTracker,
-    ) {
+    ) -> Result<(), StoreError> {
         let Server { config, listeners } = self;
         let tags = ToTags::new();
         let connections = Connections::default();
         let (queue, inbound) = mpsc::channel(config.queue_depth);
-        let intake = Intake::new(queue, config.retry_after_secs, tags.clone());
+        let (close_notices, closed) = mpsc::unbounded_channel();
+        let intake = Intake::new(queue, config.retry_after_secs, tags.clone())
+            .with_close_notices(close_notices);
         let streams = StreamContext {
             intake: intake.clone(),
             connections: connections.clone(),
@@ -152,7 +157,86 @@ impl Server {
                 }
             }
         }
-        let core = SipCore::new(config.timers, Endpoint::new(tags), app, connections);
-        tracker.spawn(core.run(inbound, cancel.clone()));
+        let engine = presence::Engine::new(engine_config(&config.presence), seed());
+        let mut core = SipCore::new(CoreParts {
+            timers: config.timers,
+            endpoint: Endpoint::new(tags),
+            engine,
+            store,
+            connections,
+        });
+        core.restore()?;
+        tracker.spawn(core.run(inbound, closed, cancel.clone()));
+        Ok(())
     }
+}
+
+/// The engine's configuration from the validated `[presence]` section.
+pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
+    presence::EngineConfig {
+        subscription: presence::SubscriptionConfig {
+            min_expires: settings.subscribe_min_expires,
+            max_expires: settings.subscribe_max_expires,
+            default_expires: settings.subscribe_default_expires,
+            max_per_watcher: settings.max_subscriptions_per_watcher,
+        },
+        publication: presence::PublicationConfig {
+            min_expires: settings.publish_min_expires,
+            max_expires: settings.publish_max_expires,
+            default_expires: settings.publish_default_expires,
+            flow_grace: settings.flow_grace,
+            ..presence::PublicationConfig::default()
+        },
+        unknown_presentity: match settings.unknown_presentity {
+            UnknownPresentityPolicy::Closed => presence::UnknownPresentity::Closed,
+            UnknownPresentityPolicy::Reject => presence::UnknownPresentity::Reject,
+        },
+        provisioned: settings.provisioned.clone(),
+        authorization: match &settings.authorization {
+            AuthorizationPolicy::AllowAll => presence::Authorization::AllowAll,
+            AuthorizationPolicy::SameDomain => presence::Authorization::SameDomain,
+            AuthorizationPolicy::AllowList { allow, unlisted } => {
+                presence::Authorization::AllowList {
+                    allow: allow.clone(),
+                    unlisted: match unlisted {
+                        UnlistedWatchers::Reject => presence::Unlisted::Reject,
+                        UnlistedWatchers::Pending => presence::Unlisted::Pending,
+                    },
+                }
+            }
+        },
+    }
+}
+
+/// A per-process seed for the engine's tags and entity-tags: the engine
+/// draws no random numbers itself (it is deterministic under test).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}
+
+/// Opens the store `[store]` asks for: the redb file, or nothing at all in
+/// memory mode (said loudly, since state will not survive a restart).
+pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
+    match settings.mode {
+        StoreMode::Durable => Store::open(&settings.data_dir, settings.commit_window),
+        StoreMode::Memory => {
+            tracing::warn!("store in memory mode: state will not survive a restart");
+            Ok(Store::memory())
+        }
+    }
+}
+
+/// Binds the `/metrics` and `/health` listener unless `[http] listen` is
+/// "off"; binding before anything runs makes an address in use a start-up
+/// error.
+pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpError> {
+    settings.listen.map(HttpServer::bind).transpose()
 }

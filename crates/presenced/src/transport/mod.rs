@@ -33,8 +33,22 @@ use crate::endpoint::ToTags;
 /// Identifies one socket (UDP) or one connection (TCP, TLS) for the life of
 /// the process; never reused, so a late response cannot leak onto a newer
 /// connection that happens to come from the same address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Ids also differ across restarts (each process starts its count at a
+/// random-ish base), because flows are persisted with subscriptions: a flow
+/// stored by the previous process must not name a new process's connection.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ConnId(u64);
+
+impl ConnId {
+    /// A fixed id, for tests that build flows by hand.
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> ConnId {
+        ConnId(n)
+    }
+}
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,12 +60,16 @@ impl fmt::Display for ConnId {
 /// generic over. It names both who sent a request and how to reach them:
 /// for UDP, `remote` is where responses go (RFC 3581) and `conn` the local
 /// socket to send from; for streams, `conn` is the connection itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Flow {
     /// The transport the message came over.
     pub transport: TransportKind,
     /// The peer's address.
     pub remote: SocketAddr,
+    /// Our address on the flow: what our Contact and Via name, and, for
+    /// UDP, which socket to send from when the flow's socket id is from an
+    /// earlier process.
+    pub local: SocketAddr,
     /// The socket or connection.
     pub conn: ConnId,
 }
@@ -99,15 +117,34 @@ enum Link {
 
 /// The connection table: every live socket and connection by [`ConnId`].
 /// Cloning shares the table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Connections {
     inner: Arc<Table>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Table {
     next: AtomicU64,
     links: RwLock<HashMap<ConnId, Link>>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        // The high bits come from the start time, so ids of different
+        // processes (persisted with subscriptions) do not collide; 2^32 ids
+        // per process before they could meet the next boot's.
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or_default()
+            << 32;
+        Connections {
+            inner: Arc::new(Table {
+                next: AtomicU64::new(base),
+                links: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
 }
 
 impl Connections {
@@ -168,8 +205,42 @@ impl Connections {
                 mpsc::error::TrySendError::Full(_) => SendError::Backlogged(flow.conn),
                 mpsc::error::TrySendError::Closed(_) => SendError::Closed(flow.conn),
             }),
+            None if flow.transport == TransportKind::Udp => match self.udp_socket(flow.local) {
+                // A flow persisted by an earlier process: UDP needs no
+                // connection, only a socket on the same local address.
+                Some(socket) => {
+                    socket.try_send_to(&bytes, flow.remote)?;
+                    Ok(())
+                }
+                None => Err(SendError::Closed(flow.conn)),
+            },
             None => Err(SendError::Closed(flow.conn)),
         }
+    }
+
+    /// True when the flow's socket or connection is still open.
+    pub fn is_open(&self, flow: &Flow) -> bool {
+        self.inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&flow.conn)
+            || (flow.transport == TransportKind::Udp && self.udp_socket(flow.local).is_some())
+    }
+
+    /// The UDP socket bound to `local`, if one is.
+    fn udp_socket(&self, local: SocketAddr) -> Option<Arc<UdpSocket>> {
+        self.inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find_map(|link| match link {
+                Link::Datagram(socket) if socket.local_addr().ok() == Some(local) => {
+                    Some(socket.clone())
+                }
+                _ => None,
+            })
     }
 }
 
@@ -233,6 +304,7 @@ pub struct Intake {
     queue: mpsc::Sender<Inbound>,
     retry_after_secs: u32,
     tags: ToTags,
+    closed: Option<mpsc::UnboundedSender<Flow>>,
 }
 
 impl Intake {
@@ -242,6 +314,25 @@ impl Intake {
             queue,
             retry_after_secs,
             tags,
+            closed: None,
+        }
+    }
+
+    /// Also tells `closed` about every TCP/TLS connection that ends, so the
+    /// presence engine can end publications tied to it (Kamailio #864: a
+    /// publisher whose connection dropped must not stay online until its
+    /// publication expires). Unbounded on purpose: a close notice must never
+    /// be dropped, and there is at most one per connection.
+    pub fn with_close_notices(mut self, closed: mpsc::UnboundedSender<Flow>) -> Intake {
+        self.closed = Some(closed);
+        self
+    }
+
+    /// Reports that a stream flow has closed (see [`Intake::with_close_notices`]).
+    pub fn flow_closed(&self, flow: Flow) {
+        if let Some(closed) = &self.closed {
+            // Fails only when the core is gone (shutdown): nothing to tell.
+            let _ = closed.send(flow);
         }
     }
 
@@ -252,6 +343,7 @@ impl Intake {
         raw: &[u8],
         transport: TransportKind,
         conn: ConnId,
+        local: SocketAddr,
         source: SocketAddr,
     ) -> Admission {
         let msg = match parsed {
@@ -272,6 +364,7 @@ impl Intake {
         let flow = Flow {
             transport,
             remote,
+            local,
             conn,
         };
         match self.queue.try_send(Inbound { msg, flow }) {
@@ -376,7 +469,7 @@ mod tests {
     fn admit(intake: &Intake, raw: &'static [u8]) -> Admission {
         let parsed = sip::parse::parse_datagram(Bytes::from_static(raw));
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        intake.admit(parsed, raw, TransportKind::Udp, ConnId(0), src)
+        intake.admit(parsed, raw, TransportKind::Udp, ConnId(0), src, src)
     }
 
     #[test]

@@ -100,31 +100,47 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                tracing::debug!(transport = %kind, %peer, error = %e, "accepted connection already gone");
+                continue;
+            }
+        };
+        let ends = Ends { peer, local };
         let (ctx, cancel, tls) = (ctx.clone(), cancel.clone(), tls.clone());
         tracker.spawn(async move {
             let _permit = permit;
             match tls {
-                None => run(stream, peer, TransportKind::Tcp, ctx, cancel).await,
-                Some(acceptor) => handshake(acceptor, stream, peer, ctx, cancel).await,
+                None => run(stream, ends, TransportKind::Tcp, ctx, cancel).await,
+                Some(acceptor) => handshake(acceptor, stream, ends, ctx, cancel).await,
             }
         });
     }
 }
 
+/// The two addresses of a connection.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
 async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
-    peer: SocketAddr,
+    ends: Ends,
     ctx: StreamContext,
     cancel: CancellationToken,
 ) {
+    let peer = ends.peer;
     let limit = HANDSHAKE_TIMEOUT.min(ctx.idle_timeout);
     let result = tokio::select! {
         _ = cancel.cancelled() => return,
         r = timeout(limit, acceptor.accept(stream)) => r,
     };
     match result {
-        Ok(Ok(tls)) => run(tls, peer, TransportKind::Tls, ctx, cancel).await,
+        Ok(Ok(tls)) => run(tls, ends, TransportKind::Tls, ctx, cancel).await,
         Ok(Err(e)) => tracing::warn!(transport = "tls", %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::warn!(transport = "tls", %peer, "TLS handshake timed out"),
     }
@@ -144,13 +160,14 @@ enum Close {
 /// Serves one connection until it closes, idles out or the server stops.
 async fn run<S>(
     stream: S,
-    peer: SocketAddr,
+    ends: Ends,
     kind: TransportKind,
     ctx: StreamContext,
     cancel: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Ends { peer, local } = ends;
     let (tx, mut outgoing) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let registration = ctx.connections.add_stream(tx);
     let conn = registration.id();
@@ -181,13 +198,21 @@ async fn run<S>(
                     Err(e) => break Close::Io(e),
                 }
                 idle.as_mut().reset(Instant::now() + ctx.idle_timeout);
-                if let Err(close) = drain(&mut framer, &mut writer, &ctx, kind, conn, peer).await {
+                if let Err(close) = drain(&mut framer, &mut writer, &ctx, kind, conn, ends).await {
                     break close;
                 }
             }
         }
     };
     drop(registration);
+    if !matches!(close, Close::Shutdown) {
+        ctx.intake.flow_closed(super::Flow {
+            transport: kind,
+            remote: peer,
+            local,
+            conn,
+        });
+    }
     match close {
         Close::Idle => {
             tracing::info!(transport = %kind, %peer, %conn, idle_secs = ctx.idle_timeout.as_secs(), "closing idle connection")
@@ -209,8 +234,9 @@ async fn drain<W: AsyncWrite + Unpin>(
     ctx: &StreamContext,
     kind: TransportKind,
     conn: ConnId,
-    peer: SocketAddr,
+    ends: Ends,
 ) -> Result<(), Close> {
+    let Ends { peer, local } = ends;
     loop {
         match framer.next_frame() {
             Ok(None) => return Ok(()),
@@ -218,7 +244,7 @@ async fn drain<W: AsyncWrite + Unpin>(
             Ok(Some(Frame::Pong)) => {}
             Ok(Some(Frame::Message(parsed, raw))) => {
                 if let Admission::Answer { bytes, .. } =
-                    ctx.intake.admit(parsed, &raw, kind, conn, peer)
+                    ctx.intake.admit(parsed, &raw, kind, conn, local, peer)
                 {
                     write(writer, &bytes, ctx.idle_timeout).await?;
                 }

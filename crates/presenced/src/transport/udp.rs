@@ -38,6 +38,13 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let mut buf = vec![0u8; DATAGRAM_BUFFER];
+    let local = match socket.local_addr() {
+        Ok(local) => local,
+        Err(e) => {
+            tracing::error!(error = %e, "udp socket has no local address");
+            return;
+        }
+    };
     loop {
         let received = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -61,7 +68,7 @@ pub async fn serve(
         let raw = Bytes::copy_from_slice(datagram);
         let parsed = parse::parse(raw.clone(), Framing::Datagram, &limits);
         if let Admission::Answer { to, bytes } =
-            intake.admit(parsed, &raw, TransportKind::Udp, conn, source)
+            intake.admit(parsed, &raw, TransportKind::Udp, conn, local, source)
         {
             if let Err(e) = socket.send_to(&bytes, to).await {
                 log_drop(

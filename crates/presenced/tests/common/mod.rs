@@ -53,8 +53,17 @@ impl Presenced {
     }
 
     fn start_in(dir: tempfile::TempDir, args: &[&str], listeners: usize) -> Presenced {
+        // The working directory is the test's own, so the default data
+        // directory (`presenced-data`) never lands in the source tree.
+        // HTTP takes a free port unless asked otherwise: servers running in
+        // parallel must not all want the default 127.0.0.1:8088.
+        let mut args: Vec<&str> = args.to_vec();
+        if !args.contains(&"--http-listen") {
+            args.extend(["--http-listen", "127.0.0.1:0"]);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_presenced"))
-            .args(args)
+            .current_dir(dir.path())
+            .args(&args)
             .env("RUST_LOG", "info,presenced=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

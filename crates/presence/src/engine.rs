@@ -1,0 +1,432 @@
+//! The presence engine: publications, subscriptions and notifications in
+//! one sans-IO state machine.
+//!
+//! The runtime feeds it [`Input`]s (requests the SIP core handed over,
+//! outcomes of NOTIFYs, closed connections) and the current time, and
+//! carries out the [`Action`]s it returns, **in order**: a
+//! [`Action::Store`] is committed before any later action leaves, which is
+//! how a 2xx never promises what a crash could lose (../shared/DESIGN.md,
+//! "Nothing lost"). Timers follow quinn-proto's driver loop: sleep until
+//! [`Engine::poll_timeout`], then call [`Engine::handle_timeout`].
+//!
+//! The pieces: [`Presentities`] (publications and composed state, RFC 3903)
+//! answers PUBLISH; the subscription table (RFC 6665 dialogs, see
+//! [`crate::subscription`]) answers SUBSCRIBE; every change of a
+//! presentity's state pokes its watchers, each of which has at most one
+//! NOTIFY in flight, and the newest state goes out when it completes.
+//!
+//! Record lifetime: a terminated subscription's record is deleted from the
+//! store at once (with the [`Action::Store`] that precedes the 200 of an
+//! unsubscribe, or at expiry), while the in-memory subscription lives on
+//! until its final NOTIFY completes. A crash in between loses only that
+//! final NOTIFY, which the watcher's own expiry timer covers.
+
+mod notifying;
+mod subscribe;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::SystemTime;
+
+use sip::header::Header;
+use sip::{HeaderName, Method, Response};
+
+use crate::authorization::Authorization;
+use crate::flow::Flow;
+use crate::presentity::Presentities;
+use crate::publication::PublicationConfig;
+use crate::store::{PublicationRecord, StoreOp, SubscriptionRecord};
+use crate::subscription::{
+    to_millis, DialogKey, Package, Reason, SubState, Subscription, SubscriptionConfig,
+};
+use crate::winfo::WatcherEvent;
+
+pub use crate::notify::NotifyId;
+
+/// What to do with a SUBSCRIBE to a presentity nobody publishes for and
+/// nobody provisioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownPresentity {
+    /// Accept it and show the presentity offline (a closed tuple), as most
+    /// deployments want: the watcher's buddy list shows the contact, and it
+    /// comes online with the first PUBLISH.
+    #[default]
+    Closed,
+    /// Answer 404, for servers that must not confirm which addresses exist.
+    Reject,
+}
+
+/// The engine's configuration, filled by the runtime from `[presence]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EngineConfig {
+    /// SUBSCRIBE bounds.
+    pub subscription: SubscriptionConfig,
+    /// PUBLISH bounds.
+    pub publication: PublicationConfig,
+    /// What an unknown presentity gets.
+    pub unknown_presentity: UnknownPresentity,
+    /// Presentity AORs that exist without publications (rooms, lines).
+    pub provisioned: Vec<String>,
+    /// Who may watch whom.
+    pub authorization: Authorization,
+}
+
+/// What the runtime tells the engine.
+#[derive(Debug, Clone)]
+pub enum Input<F> {
+    /// A new request the SIP core hands over (SUBSCRIBE or PUBLISH, in or
+    /// out of dialog).
+    Request {
+        /// Opaque, echoed in [`Action::Respond`].
+        txn: u64,
+        /// The request.
+        req: sip::Request,
+        /// The flow it came in on.
+        flow: F,
+        /// Whether that flow is TCP/TLS.
+        reliable: bool,
+        /// A fresh tag for the To of a response that creates a dialog (or
+        /// of an error response).
+        to_tag: String,
+        /// This server's URI on that flow, for Contact of 2xx and NOTIFYs.
+        contact: sip::Uri,
+    },
+    /// The final outcome of a NOTIFY the engine asked for.
+    NotifyOutcome {
+        /// Which NOTIFY.
+        id: NotifyId,
+        /// How it ended.
+        outcome: NotifyOutcome,
+    },
+    /// A TCP/TLS connection closed (its publications start their grace
+    /// period).
+    FlowClosed {
+        /// The closed flow.
+        flow: F,
+    },
+}
+
+/// How a NOTIFY's client transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// A final response with this status.
+    Response(u16),
+    /// Timer F fired.
+    Timeout,
+    /// The transport could not send it.
+    TransportError,
+}
+
+/// What the engine asks the runtime to do, in the order returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action<F> {
+    /// Make these durable. Every action after a Store in the same returned
+    /// Vec (and in later Vecs) waits until it has committed.
+    Store(Vec<StoreOp<F>>),
+    /// Send this response in the server transaction `txn`.
+    Respond {
+        /// From [`Input::Request`].
+        txn: u64,
+        /// The response.
+        resp: Response,
+    },
+    /// Send this NOTIFY (no Via yet: the runtime adds Via/branch and
+    /// Max-Forwards). Request-URI = remote target, Route = route set.
+    /// `flow` is the flow the subscription was last refreshed on; the
+    /// runtime uses it when it is still open, else resolves the next hop
+    /// from Route/Request-URI.
+    Notify {
+        /// Echoed in [`Input::NotifyOutcome`].
+        id: NotifyId,
+        /// The request.
+        req: sip::Request,
+        /// The preferred flow.
+        flow: F,
+        /// Whether that flow is TCP/TLS.
+        reliable: bool,
+    },
+}
+
+/// Counts for metrics and the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Active presence subscriptions.
+    pub subscriptions_active: usize,
+    /// Pending presence subscriptions.
+    pub subscriptions_pending: usize,
+    /// Live presence.winfo subscriptions.
+    pub winfo: usize,
+    /// Presentities with live publications.
+    pub presentities: usize,
+    /// Live publications.
+    pub publications: usize,
+    /// NOTIFYs sent and not yet completed.
+    pub notifies_in_flight: usize,
+}
+
+/// The engine; see the module documentation.
+#[derive(Debug)]
+pub struct Engine<F> {
+    config: EngineConfig,
+    presentities: Presentities<F>,
+    provisioned: HashSet<String>,
+    subs: HashMap<DialogKey, Subscription<F>>,
+    /// Presentity → its subscriptions (both packages), ordered so that
+    /// NOTIFYs go out in a deterministic order.
+    by_presentity: HashMap<String, BTreeSet<DialogKey>>,
+    /// Watcher AOR → live subscriptions, for `max_per_watcher`.
+    per_watcher: HashMap<String, usize>,
+    /// Expiry index (the mini-redis pattern): the first entry is the next
+    /// subscription to expire.
+    deadlines: BTreeSet<(SystemTime, DialogKey)>,
+    in_flight: HashMap<NotifyId, DialogKey>,
+    next_notify: u64,
+    /// Decisions made through [`Engine::authorize`], keyed by (presentity,
+    /// watcher); they override the configured policy.
+    decisions: HashMap<(String, String), bool>,
+}
+
+impl<F: Flow> Engine<F> {
+    /// An engine with nothing in it; `seed` makes entity-tags unique per
+    /// process without drawing random numbers here.
+    pub fn new(config: EngineConfig, seed: u64) -> Self {
+        let mut presentities = Presentities::new(config.publication.clone(), seed);
+        for p in &config.provisioned {
+            presentities.provision(p);
+        }
+        Engine {
+            provisioned: config.provisioned.iter().cloned().collect(),
+            config,
+            presentities,
+            subs: HashMap::new(),
+            by_presentity: HashMap::new(),
+            per_watcher: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            in_flight: HashMap::new(),
+            next_notify: 0,
+            decisions: HashMap::new(),
+        }
+    }
+
+    /// The publications, for inspection (`presenced explain`).
+    pub fn presentities(&self) -> &Presentities<F> {
+        &self.presentities
+    }
+
+    /// After a restart: reloads the records; expired (or unreadable) ones
+    /// are dropped with Store deletes, and every live subscription gets a
+    /// NOTIFY with the current state. Publications go first, so those
+    /// NOTIFYs carry the restored state.
+    pub fn restore(
+        &mut self,
+        publications: Vec<PublicationRecord<F>>,
+        subscriptions: Vec<SubscriptionRecord<F>>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let mut deletes = Vec::new();
+        for record in publications {
+            let (presentity, etag) = (record.presentity.clone(), record.etag.clone());
+            if !self.presentities.restore(record, now) {
+                deletes.push(StoreOp::DeletePublication { presentity, etag });
+            }
+        }
+        let mut restored = Vec::new();
+        for record in subscriptions {
+            let id = record.id.clone();
+            if record.expires_at_ms <= to_millis(now) {
+                deletes.push(StoreOp::DeleteSubscription { id });
+                continue;
+            }
+            match Subscription::from_record(record, now) {
+                Ok(sub) => {
+                    restored.push(sub.key.clone());
+                    self.insert(sub);
+                }
+                Err(_) => deletes.push(StoreOp::DeleteSubscription { id }),
+            }
+        }
+        let mut out = Vec::new();
+        if !deletes.is_empty() {
+            out.push(Action::Store(deletes));
+        }
+        for key in restored {
+            self.send_next(&key, now, &mut out);
+        }
+        out
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input<F>, now: SystemTime) -> Vec<Action<F>> {
+        match input {
+            Input::Request {
+                txn,
+                req,
+                flow,
+                reliable,
+                to_tag,
+                contact,
+            } => match req.method {
+                Method::Subscribe => {
+                    let ctx = subscribe::Context {
+                        txn,
+                        flow,
+                        reliable,
+                        to_tag,
+                        contact,
+                    };
+                    self.subscribe(&req, ctx, now)
+                }
+                Method::Publish => self.publish(txn, &req, &flow, reliable, &to_tag, now),
+                _ => {
+                    let mut resp = Response::to_request(&req, 405, Some(&to_tag));
+                    resp.headers
+                        .push(Header::new(HeaderName::Allow, "SUBSCRIBE, PUBLISH"));
+                    vec![Action::Respond { txn, resp }]
+                }
+            },
+            Input::NotifyOutcome { id, outcome } => {
+                let mut out = Vec::new();
+                self.notify_outcome(id, outcome, now, &mut out);
+                out
+            }
+            Input::FlowClosed { flow } => {
+                self.presentities.flow_closed(&flow, now);
+                Vec::new()
+            }
+        }
+    }
+
+    fn publish(
+        &mut self,
+        txn: u64,
+        req: &sip::Request,
+        flow: &F,
+        reliable: bool,
+        to_tag: &str,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let outcome = self.presentities.publish(req, flow, reliable, to_tag, now);
+        let mut out = Vec::new();
+        if !outcome.store.is_empty() {
+            out.push(Action::Store(outcome.store));
+        }
+        out.push(Action::Respond {
+            txn,
+            resp: outcome.response,
+        });
+        if let Some(presentity) = outcome.changed {
+            self.presentity_changed(&presentity, now, &mut out);
+        }
+        out
+    }
+
+    /// The earliest time [`Engine::handle_timeout`] has work: a
+    /// publication's or a subscription's expiry.
+    pub fn poll_timeout(&self) -> Option<SystemTime> {
+        let subs = self.deadlines.first().map(|(t, _)| *t);
+        match (self.presentities.poll_timeout(), subs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires what is due at `now`: publications (their watchers are
+    /// notified of the new state) and subscriptions (a final NOTIFY with
+    /// `terminated;reason=timeout`).
+    pub fn handle_timeout(&mut self, now: SystemTime) -> Vec<Action<F>> {
+        let mut out = Vec::new();
+        let expired = self.presentities.handle_timeout(now);
+        if !expired.store.is_empty() {
+            out.push(Action::Store(expired.store));
+        }
+        for presentity in expired.changed {
+            self.presentity_changed(&presentity, now, &mut out);
+        }
+        while let Some((at, key)) = self.deadlines.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.end_subscription(&key, Reason::Timeout, now, &mut out);
+        }
+        out
+    }
+
+    /// Decides a watcher's pending subscriptions to `presentity`: `allow`
+    /// makes them active (NOTIFY with the state), otherwise they end with
+    /// `terminated;reason=rejected`. The decision is remembered for later
+    /// SUBSCRIBEs of the same watcher (in memory only; a subscription
+    /// already made active is stored as active).
+    pub fn authorize(
+        &mut self,
+        presentity: &str,
+        watcher: &str,
+        allow: bool,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        self.decisions
+            .insert((presentity.to_owned(), watcher.to_owned()), allow);
+        let keys: Vec<DialogKey> = self
+            .by_presentity
+            .get(presentity)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if sub.package != Package::Presence
+                || sub.watcher != watcher
+                || sub.state != SubState::Pending
+            {
+                continue;
+            }
+            if allow {
+                sub.state = SubState::Active;
+                sub.dirty = true;
+                out.push(Action::Store(vec![StoreOp::PutSubscription(
+                    sub.to_record(),
+                )]));
+                self.send_next(&key, now, &mut out);
+                self.watcher_changed(&key, WatcherEvent::Approved, now, &mut out);
+            } else {
+                self.end_subscription(&key, Reason::Rejected, now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Whether an in-dialog request belongs to a live subscription, for the
+    /// SIP core's 481 check.
+    pub fn contains_dialog(&self, call_id: &[u8], local_tag: &[u8], remote_tag: &[u8]) -> bool {
+        let key = DialogKey {
+            call_id: String::from_utf8_lossy(call_id).into_owned(),
+            local_tag: String::from_utf8_lossy(local_tag).into_owned(),
+            remote_tag: String::from_utf8_lossy(remote_tag).into_owned(),
+        };
+        self.subs.get(&key).is_some_and(|s| !s.is_terminated())
+    }
+
+    /// The subscription of a dialog, for inspection.
+    pub fn subscription(&self, key: &DialogKey) -> Option<&Subscription<F>> {
+        self.subs.get(key)
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            presentities: self.presentities.presentities().len(),
+            publications: self.presentities.len(),
+            notifies_in_flight: self.in_flight.len(),
+            ..Stats::default()
+        };
+        for sub in self.subs.values() {
+            match (sub.package, sub.state) {
+                (_, SubState::Terminated(_)) => {}
+                (Package::Winfo, _) => stats.winfo += 1,
+                (Package::Presence, SubState::Active) => stats.subscriptions_active += 1,
+                (Package::Presence, SubState::Pending) => stats.subscriptions_pending += 1,
+            }
+        }
+        stats
+    }
+}

@@ -1,0 +1,346 @@
+//! The subscription table and the NOTIFY pump.
+//!
+//! Every reason to notify (a new subscription, a refresh, a state change,
+//! an authorization, a termination) marks the subscription dirty and calls
+//! [`Engine::send_next`], which sends only when no NOTIFY of that dialog is
+//! in flight. When one completes, [`Engine::notify_outcome`] sends again if
+//! the subscription became dirty meanwhile, and what it sends is built from
+//! the state *at that moment*: intermediate states coalesce, the last
+//! NOTIFY a watcher gets always carries the final state, and NOTIFYs of one
+//! dialog never overtake each other.
+
+use std::time::SystemTime;
+
+use super::{Action, Engine, NotifyId, NotifyOutcome};
+use crate::flow::Flow;
+use crate::notify::{self, Body};
+use crate::store::StoreOp;
+use crate::subscription::{DialogKey, Package, Reason, SubState, Subscription};
+use crate::winfo::{self, DocumentState, Watcher, WatcherEvent, WatcherStatus};
+
+impl<F: Flow> Engine<F> {
+    /// Adds a subscription to the table and its indexes.
+    pub(super) fn insert(&mut self, sub: Subscription<F>) {
+        let key = sub.key.clone();
+        self.by_presentity
+            .entry(sub.presentity.clone())
+            .or_default()
+            .insert(key.clone());
+        if !sub.is_terminated() {
+            *self.per_watcher.entry(sub.watcher.clone()).or_default() += 1;
+            self.deadlines.insert((sub.expires_at, key.clone()));
+        }
+        self.subs.insert(key, sub);
+    }
+
+    /// Takes a subscription out of the table and every index.
+    pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
+        let sub = self.subs.remove(key)?;
+        if let Some(set) = self.by_presentity.get_mut(&sub.presentity) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_presentity.remove(&sub.presentity);
+            }
+        }
+        if !sub.is_terminated() {
+            self.release_watcher(&sub.watcher);
+            self.deadlines.remove(&(sub.expires_at, key.clone()));
+        }
+        if let Some(id) = sub.in_flight {
+            self.in_flight.remove(&NotifyId(id));
+        }
+        Some(sub)
+    }
+
+    fn release_watcher(&mut self, watcher: &str) {
+        if let Some(n) = self.per_watcher.get_mut(watcher) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_watcher.remove(watcher);
+            }
+        }
+    }
+
+    /// Moves a subscription to terminated: it leaves the expiry index and
+    /// the watcher's count, its next NOTIFY is the last one, and its record
+    /// is deleted (the returned op, which the caller places in order).
+    pub(super) fn terminate(&mut self, key: &DialogKey, reason: Reason) -> Option<StoreOp<F>> {
+        let sub = self.subs.get_mut(key)?;
+        if sub.is_terminated() {
+            return None;
+        }
+        sub.final_with_body = reason == Reason::Timeout && sub.state == SubState::Active;
+        sub.state = SubState::Terminated(reason);
+        sub.dirty = true;
+        let (at, watcher) = (sub.expires_at, sub.watcher.clone());
+        self.deadlines.remove(&(at, key.clone()));
+        self.release_watcher(&watcher);
+        Some(StoreOp::DeleteSubscription { id: key.id() })
+    }
+
+    /// Ends a subscription on the server's initiative (expiry, rejection):
+    /// delete its record, send the final NOTIFY, tell the winfo watchers.
+    pub(super) fn end_subscription(
+        &mut self,
+        key: &DialogKey,
+        reason: Reason,
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) {
+        if let Some(op) = self.terminate(key, reason) {
+            out.push(Action::Store(vec![op]));
+            self.send_next(key, now, out);
+            self.watcher_changed(key, watcher_event(reason), now, out);
+        }
+    }
+
+    /// Pokes every presence watcher of `presentity` after its state changed.
+    pub(super) fn presentity_changed(
+        &mut self,
+        presentity: &str,
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) {
+        let keys: Vec<DialogKey> = match self.by_presentity.get(presentity) {
+            Some(set) => set.iter().cloned().collect(),
+            None => return,
+        };
+        for key in keys {
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if sub.package == Package::Presence && !sub.is_terminated() {
+                sub.dirty = true;
+                self.send_next(&key, now, out);
+            }
+        }
+    }
+
+    /// Tells the presence.winfo watchers of the subscription's presentity
+    /// that this watcher changed (RFC 3857 §3.9).
+    pub(super) fn watcher_changed(
+        &mut self,
+        key: &DialogKey,
+        event: WatcherEvent,
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) {
+        let Some(sub) = self.subs.get(key) else {
+            return;
+        };
+        if sub.package != Package::Presence {
+            return;
+        }
+        let watcher = watcher_entry(sub, event, now);
+        let keys: Vec<DialogKey> = match self.by_presentity.get(&sub.presentity) {
+            Some(set) => set.iter().cloned().collect(),
+            None => return,
+        };
+        for key in keys {
+            let Some(w) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if w.package == Package::Winfo && !w.is_terminated() {
+                w.winfo_pending.push(watcher.clone());
+                w.dirty = true;
+                self.send_next(&key, now, out);
+            }
+        }
+    }
+
+    /// Sends the subscription's next NOTIFY if it has news and none is in
+    /// flight.
+    pub(super) fn send_next(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
+        let (body, etag) = match self.subs.get(key) {
+            Some(sub) if sub.dirty && sub.in_flight.is_none() => self.notify_body(key, now),
+            _ => return,
+        };
+        let Some(sub) = self.subs.get_mut(key) else {
+            return;
+        };
+        sub.dirty = false;
+        if !sub.is_terminated() && sub.cseq_needs_persist() {
+            out.push(Action::Store(vec![StoreOp::PutSubscription(
+                sub.to_record(),
+            )]));
+        }
+        let cseq = sub.next_cseq();
+        match notify::build(sub, cseq, now, body, etag.as_deref()) {
+            Ok(req) => {
+                self.next_notify += 1;
+                let id = NotifyId(self.next_notify);
+                sub.in_flight = Some(id.0);
+                out.push(Action::Notify {
+                    id,
+                    req,
+                    flow: sub.flow.clone(),
+                    reliable: sub.reliable,
+                });
+                self.in_flight.insert(id, key.clone());
+            }
+            Err(_) => {
+                // An unusable remote target: nobody can be notified, so the
+                // subscription goes (a damaged record is the only source).
+                let was_live = !sub.is_terminated();
+                self.remove(key);
+                if was_live {
+                    out.push(Action::Store(vec![StoreOp::DeleteSubscription {
+                        id: key.id(),
+                    }]));
+                }
+            }
+        }
+    }
+
+    /// The body and SIP-ETag of the subscription's next NOTIFY.
+    fn notify_body(&mut self, key: &DialogKey, now: SystemTime) -> (Option<Body>, Option<String>) {
+        let Some(sub) = self.subs.get(key) else {
+            return (None, None);
+        };
+        let carries_state = match sub.state {
+            SubState::Active => true,
+            SubState::Pending => false,
+            SubState::Terminated(_) => sub.final_with_body,
+        };
+        if !carries_state {
+            return (None, None);
+        }
+        match sub.package {
+            Package::Presence => {
+                let presentity = sub.presentity.clone();
+                let state = self.presentities.state(&presentity);
+                let Some(sub) = self.subs.get_mut(key) else {
+                    return (None, None);
+                };
+                let suppress = sub
+                    .suppress_etag
+                    .take()
+                    .is_some_and(|e| e == "*" || e == state.etag);
+                sub.last_etag = Some(state.etag.clone());
+                let body = (!suppress).then(|| Body {
+                    content_type: crate::pidf::CONTENT_TYPE,
+                    bytes: state.body,
+                });
+                (body, Some(state.etag))
+            }
+            Package::Winfo => (Some(self.winfo_body(key, now)), None),
+        }
+    }
+
+    /// The next watcherinfo document: full the first time (and when there
+    /// is nothing specific to report, e.g. a refresh), else partial with
+    /// the watchers that changed since the last one.
+    fn winfo_body(&mut self, key: &DialogKey, now: SystemTime) -> Body {
+        let Some(sub) = self.subs.get(key) else {
+            return Body {
+                content_type: winfo::CONTENT_TYPE,
+                bytes: Default::default(),
+            };
+        };
+        let full = !sub.winfo_started || sub.winfo_pending.is_empty();
+        let watchers: Vec<Watcher> = if full {
+            self.by_presentity
+                .get(&sub.presentity)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| self.subs.get(k))
+                .filter(|s| s.package == Package::Presence && !s.is_terminated())
+                .map(|s| {
+                    let event = match s.state {
+                        SubState::Active => WatcherEvent::Approved,
+                        _ => WatcherEvent::Subscribe,
+                    };
+                    watcher_entry(s, event, now)
+                })
+                .collect()
+        } else {
+            sub.winfo_pending.clone()
+        };
+        let presentity = sub.presentity.clone();
+        let Some(sub) = self.subs.get_mut(key) else {
+            return Body {
+                content_type: winfo::CONTENT_TYPE,
+                bytes: Default::default(),
+            };
+        };
+        sub.winfo_pending.clear();
+        sub.winfo_started = true;
+        let version = sub.winfo_version;
+        sub.winfo_version += 1;
+        let state = if full {
+            DocumentState::Full
+        } else {
+            DocumentState::Partial
+        };
+        Body {
+            content_type: winfo::CONTENT_TYPE,
+            bytes: winfo::render(version, state, &presentity, "presence", &watchers),
+        }
+    }
+
+    /// A NOTIFY completed. Success sends the coalesced newest state if
+    /// there is one (or retires a terminated subscription); failure
+    /// removes the subscription (RFC 6665 §4.2.2: a 481, a timeout, or any
+    /// error response means the watcher is gone).
+    pub(super) fn notify_outcome(
+        &mut self,
+        id: NotifyId,
+        outcome: NotifyOutcome,
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) {
+        let Some(key) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return;
+        };
+        sub.in_flight = None;
+        let dirty = sub.dirty;
+        let failed = match outcome {
+            NotifyOutcome::Response(status) => status >= 300,
+            NotifyOutcome::Timeout | NotifyOutcome::TransportError => true,
+        };
+        if failed {
+            if let Some(op) = self.terminate(&key, Reason::Timeout) {
+                out.push(Action::Store(vec![op]));
+                self.watcher_changed(&key, WatcherEvent::Timeout, now, out);
+            }
+            self.remove(&key);
+        } else if dirty {
+            self.send_next(&key, now, out);
+        } else if self.subs.get(&key).is_some_and(|s| s.is_terminated()) {
+            self.remove(&key);
+        }
+    }
+}
+
+/// The winfo event a termination reason is reported as.
+pub(super) fn watcher_event(reason: Reason) -> WatcherEvent {
+    match reason {
+        Reason::Timeout => WatcherEvent::Timeout,
+        Reason::Deactivated => WatcherEvent::Deactivated,
+        Reason::Rejected => WatcherEvent::Rejected,
+        Reason::Noresource => WatcherEvent::Noresource,
+        Reason::Giveup => WatcherEvent::Giveup,
+    }
+}
+
+/// A presence subscription as a `<watcher>` entry.
+fn watcher_entry<F>(sub: &Subscription<F>, event: WatcherEvent, now: SystemTime) -> Watcher {
+    let status = match sub.state {
+        SubState::Active => WatcherStatus::Active,
+        SubState::Pending => WatcherStatus::Pending,
+        SubState::Terminated(_) => WatcherStatus::Terminated,
+    };
+    Watcher {
+        id: winfo::watcher_id(&sub.key.id()),
+        uri: sub.watcher.clone(),
+        status,
+        event,
+        duration_subscribed: now
+            .duration_since(sub.created_at)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
+}

@@ -1,0 +1,241 @@
+//! SUBSCRIBE (RFC 6665 §4.2.1, RFC 3856 §6): new subscriptions, fetches,
+//! refreshes and unsubscribes.
+//!
+//! Checks run in the order that gives the most useful answer: the request's
+//! own form (489, 406, 400), then the dialog (481, 500), then Expires (423),
+//! then policy (403, 404). A 2xx that creates, refreshes or ends a
+//! subscription follows the [`Action::Store`] that makes it durable, and
+//! the NOTIFY it triggers follows the 2xx (RFC 6665 §4.2.1.1 lets it
+//! arrive first, but many clients handle that badly).
+
+use std::time::{Duration, SystemTime};
+
+use sip::header::Header;
+use sip::{HeaderName, Request, Response, Uri};
+
+use super::{Action, Engine, UnknownPresentity};
+use crate::authorization::Decision;
+use crate::flow::Flow;
+use crate::notify;
+use crate::store::StoreOp;
+use crate::subscription::{
+    negotiate_expires, Expires, Package, Reason, SubState, SubscribeError, SubscribeRequest,
+    Subscription,
+};
+use crate::winfo::WatcherEvent;
+
+/// The per-request facts [`Engine::subscribe`] needs besides the request.
+pub(super) struct Context<F> {
+    pub(super) txn: u64,
+    pub(super) flow: F,
+    pub(super) reliable: bool,
+    pub(super) to_tag: String,
+    pub(super) contact: Uri,
+}
+
+impl<F> Context<F> {
+    fn reply(&self, resp: Response) -> Action<F> {
+        Action::Respond {
+            txn: self.txn,
+            resp,
+        }
+    }
+}
+
+/// A response to `req` with a reason phrase saying what was wrong.
+fn error(req: &Request, status: u16, to_tag: &str, reason: Option<&str>) -> Response {
+    let resp = Response::to_request(req, status, Some(to_tag));
+    match reason {
+        Some(r) => resp.with_reason(r),
+        None => resp,
+    }
+}
+
+impl<F: Flow> Engine<F> {
+    /// One SUBSCRIBE.
+    pub(super) fn subscribe(
+        &mut self,
+        req: &Request,
+        ctx: Context<F>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let parsed = match SubscribeRequest::parse(req) {
+            Ok(p) => p,
+            Err(e) => return vec![ctx.reply(rejection(req, &ctx.to_tag, &e))],
+        };
+        match parsed.to_tag.clone() {
+            Some(tag) => self.in_dialog(req, parsed, &tag, ctx, now),
+            None => self.create(req, parsed, ctx, now),
+        }
+    }
+
+    /// A SUBSCRIBE outside any dialog: a new subscription or a fetch.
+    fn create(
+        &mut self,
+        req: &Request,
+        parsed: SubscribeRequest,
+        ctx: Context<F>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let fail =
+            |status, reason: &str| vec![ctx.reply(error(req, status, &ctx.to_tag, Some(reason)))];
+        let expires = match negotiate_expires(parsed.expires, &self.config.subscription) {
+            Expires::Granted(e) => e,
+            Expires::TooBrief(min) => return vec![ctx.reply(too_brief(req, &ctx.to_tag, min))],
+        };
+        let Some(remote_target) = parsed.remote_target.clone() else {
+            return fail(400, "SUBSCRIBE without Contact");
+        };
+        let decision = match parsed.package {
+            // RFC 3857 §5.1: only the presentity may see its watchers.
+            Package::Winfo if parsed.watcher != parsed.presentity => {
+                return fail(403, "Only the presentity may watch its watchers");
+            }
+            Package::Winfo => Decision::Allow,
+            Package::Presence => {
+                if self.config.unknown_presentity == UnknownPresentity::Reject
+                    && !self.provisioned.contains(&parsed.presentity)
+                    && !self.presentities.is_known(&parsed.presentity)
+                {
+                    return fail(404, "No such presentity");
+                }
+                let remembered = self
+                    .decisions
+                    .get(&(parsed.presentity.clone(), parsed.watcher.clone()));
+                match remembered {
+                    Some(true) => Decision::Allow,
+                    Some(false) => Decision::Deny,
+                    None => self
+                        .config
+                        .authorization
+                        .decide(&parsed.watcher, &parsed.presentity),
+                }
+            }
+        };
+        if decision == Decision::Deny {
+            return fail(403, "Watcher not authorized");
+        }
+        let state = match decision {
+            Decision::Pending => SubState::Pending,
+            _ => SubState::Active,
+        };
+        let ok = notify::subscribe_ok(req, &ctx.to_tag, &ctx.contact, expires);
+        let mut sub = Subscription::new(
+            &parsed,
+            &ctx.to_tag,
+            remote_target,
+            ctx.contact.to_string(),
+            state,
+            expires,
+            ctx.flow.clone(),
+            ctx.reliable,
+            now,
+        );
+        let key = sub.key.clone();
+        let mut out = Vec::new();
+        if expires == 0 {
+            // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, no
+            // subscription to keep, nothing to store.
+            sub.final_with_body = state == SubState::Active;
+            sub.state = SubState::Terminated(Reason::Timeout);
+            self.insert(sub);
+            out.push(ctx.reply(ok));
+            self.send_next(&key, now, &mut out);
+            return out;
+        }
+        // 403 rather than 503: the bound is a policy on this watcher that
+        // retrying will not change, while 503 tells clients to retry
+        // (elsewhere or after Retry-After) and would invite a storm.
+        let held = self.per_watcher.get(&parsed.watcher).copied().unwrap_or(0);
+        if held >= self.config.subscription.max_per_watcher {
+            return fail(403, "Too many subscriptions from this watcher");
+        }
+        out.push(Action::Store(vec![StoreOp::PutSubscription(
+            sub.to_record(),
+        )]));
+        out.push(ctx.reply(ok));
+        self.insert(sub);
+        self.send_next(&key, now, &mut out);
+        self.watcher_changed(&key, WatcherEvent::Subscribe, now, &mut out);
+        out
+    }
+
+    /// A SUBSCRIBE inside a dialog: a refresh, or Expires: 0 to end it.
+    fn in_dialog(
+        &mut self,
+        req: &Request,
+        parsed: SubscribeRequest,
+        local_tag: &str,
+        ctx: Context<F>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let fail =
+            |status, reason: &str| vec![ctx.reply(error(req, status, local_tag, Some(reason)))];
+        let key = parsed.key(local_tag);
+        let Some(sub) = self.subs.get_mut(&key).filter(|s| !s.is_terminated()) else {
+            return fail(481, "Subscription does not exist");
+        };
+        if sub.package != parsed.package || sub.event_id != parsed.event_id {
+            return fail(481, "No such subscription in this dialog");
+        }
+        if !sub.accept_remote_cseq(parsed.cseq) {
+            return fail(500, "CSeq out of order");
+        }
+        let expires = match negotiate_expires(parsed.expires, &self.config.subscription) {
+            Expires::Granted(e) => e,
+            Expires::TooBrief(min) => return vec![ctx.reply(too_brief(req, local_tag, min))],
+        };
+        // RFC 6665 §4.1.2.1 / RFC 3261 §12.2: a refresh may move the target.
+        if let Some(target) = parsed.remote_target.clone() {
+            sub.remote_target = target;
+        }
+        sub.flow = ctx.flow.clone();
+        sub.reliable = ctx.reliable;
+        sub.suppress_etag = parsed.suppress_if_match.clone();
+        let ok = notify::subscribe_ok(req, local_tag, &ctx.contact, expires);
+        let mut out = Vec::new();
+        if expires == 0 {
+            if let Some(op) = self.terminate(&key, Reason::Timeout) {
+                out.push(Action::Store(vec![op]));
+            }
+            out.push(ctx.reply(ok));
+            self.send_next(&key, now, &mut out);
+            self.watcher_changed(&key, WatcherEvent::Timeout, now, &mut out);
+            return out;
+        }
+        let old = (sub.expires_at, key.clone());
+        sub.expires_at = now + Duration::from_secs(u64::from(expires));
+        sub.dirty = true;
+        let record = sub.to_record();
+        let new = (sub.expires_at, key.clone());
+        self.deadlines.remove(&old);
+        self.deadlines.insert(new);
+        out.push(Action::Store(vec![StoreOp::PutSubscription(record)]));
+        out.push(ctx.reply(ok));
+        self.send_next(&key, now, &mut out);
+        out
+    }
+}
+
+/// The response to a SUBSCRIBE that cannot be read or served.
+fn rejection(req: &Request, to_tag: &str, e: &SubscribeError) -> Response {
+    let mut resp = error(req, e.status(), to_tag, None);
+    match e {
+        SubscribeError::Malformed(reason) => resp = resp.with_reason(reason.clone()),
+        SubscribeError::BadEvent => resp
+            .headers
+            .push(Header::new(HeaderName::AllowEvents, Package::ALLOW_EVENTS)),
+        SubscribeError::NotAcceptable(wanted) => {
+            resp.headers.push(Header::new(HeaderName::Accept, *wanted))
+        }
+    }
+    resp
+}
+
+/// 423 with the shortest Expires we accept (RFC 6665 §4.2.1.1).
+fn too_brief(req: &Request, to_tag: &str, min: u32) -> Response {
+    let mut resp = error(req, 423, to_tag, None);
+    resp.headers
+        .push(Header::new(HeaderName::MinExpires, min.to_string()));
+    resp
+}

@@ -1,0 +1,577 @@
+//! Subscriptions: the RFC 6665 notifier side of one watcher's dialog.
+//!
+//! A [`Subscription`] is what the engine keeps per dialog: who watches what,
+//! how to reach the watcher (remote target, route set, flow), where the
+//! dialog's two CSeq spaces stand, when it expires, and whether a NOTIFY is
+//! on the wire. The engine owns the collection and the timers; this module
+//! holds the rules of one dialog, so each is a small unit test:
+//!
+//! - Expires negotiation (RFC 6665 §4.2.1.1, RFC 3261 §10.2.8's 423);
+//! - the `Subscription-State` value (RFC 6665 §8.2.3);
+//! - CSeq: the watcher's must increase (RFC 3261 §12.2.2), ours is
+//!   persisted at least every [`CSEQ_PERSIST_EVERY`] NOTIFYs and restarts
+//!   that far above the stored value, so it never goes backwards across a
+//!   crash;
+//! - at most one NOTIFY in flight: changes while one is outstanding only
+//!   mark the subscription dirty, and the newest state goes out when the
+//!   outstanding one completes (RFC 6665 §4.2.2 forbids overlapping
+//!   NOTIFYs in a dialog from reordering state).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::store::SubscriptionRecord;
+use crate::winfo::Watcher;
+
+mod request;
+
+pub use request::{SubscribeError, SubscribeRequest};
+
+/// Our CSeq is written to the store at least this often, and a restored
+/// subscription continues this far above the stored value: every NOTIFY
+/// sent after the last write had a CSeq below that, so the watcher never
+/// sees a CSeq go backwards (it would answer 500, RFC 3261 §12.2.2).
+pub const CSEQ_PERSIST_EVERY: u32 = 1000;
+
+/// CSeq numbers stay below 2^31 (RFC 3261 §8.1.1.5).
+const CSEQ_MAX: u32 = (1 << 31) - 1;
+
+/// The subscription bounds of `[presence]` in the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionConfig {
+    /// Shortest Expires accepted; a shorter non-zero one gets 423 with
+    /// Min-Expires. Default 60.
+    pub min_expires: u32,
+    /// Longest Expires granted; a longer request is granted this. Default
+    /// 3600.
+    pub max_expires: u32,
+    /// Expires granted when the SUBSCRIBE has none: 3600, the presence
+    /// package's default (RFC 3856 §6.4).
+    pub default_expires: u32,
+    /// Most live subscriptions one watcher AOR may hold (default 1000), so
+    /// one client cannot fill the server's memory and store.
+    pub max_per_watcher: usize,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        SubscriptionConfig {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_per_watcher: 1000,
+        }
+    }
+}
+
+/// The outcome of Expires negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expires {
+    /// The duration granted, in seconds; 0 means fetch or unsubscribe.
+    Granted(u32),
+    /// Too short: answer 423 with this Min-Expires.
+    TooBrief(u32),
+}
+
+/// Negotiates a SUBSCRIBE's Expires (RFC 6665 §4.2.1.1): absent gives the
+/// default, 0 stays 0, below the minimum is refused, above the maximum is
+/// shortened.
+pub fn negotiate_expires(requested: Option<u64>, config: &SubscriptionConfig) -> Expires {
+    match requested {
+        None => Expires::Granted(config.default_expires),
+        Some(0) => Expires::Granted(0),
+        Some(n) if n < u64::from(config.min_expires) => Expires::TooBrief(config.min_expires),
+        Some(n) => Expires::Granted(n.min(u64::from(config.max_expires)) as u32),
+    }
+}
+
+/// The event packages this server is a notifier for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Package {
+    /// `presence` (RFC 3856), bodies `application/pidf+xml`.
+    Presence,
+    /// `presence.winfo` (RFC 3857), bodies `application/watcherinfo+xml`.
+    Winfo,
+}
+
+impl Package {
+    /// The Allow-Events value of a 489 (RFC 6665 §8.2.2).
+    pub const ALLOW_EVENTS: &'static str = "presence, presence.winfo";
+
+    /// The package named by an Event header's type (case-insensitive,
+    /// RFC 6665 §8.2.1 compares event types as tokens).
+    pub fn from_token(token: &[u8]) -> Option<Package> {
+        if token.eq_ignore_ascii_case(b"presence") {
+            Some(Package::Presence)
+        } else if token.eq_ignore_ascii_case(b"presence.winfo") {
+            Some(Package::Winfo)
+        } else {
+            None
+        }
+    }
+
+    /// The event type as written in Event headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Package::Presence => "presence",
+            Package::Winfo => "presence.winfo",
+        }
+    }
+
+    /// The body type NOTIFYs of this package carry.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Package::Presence => crate::pidf::CONTENT_TYPE,
+            Package::Winfo => crate::winfo::CONTENT_TYPE,
+        }
+    }
+}
+
+/// Why a subscription ended (RFC 6665 §4.1.3 reason codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Expired, or ended by the watcher with Expires: 0.
+    Timeout,
+    /// Ended by the server; the watcher may resubscribe at once.
+    Deactivated,
+    /// The presentity refused the watcher.
+    Rejected,
+    /// The presentity no longer exists.
+    Noresource,
+    /// Authorization took too long.
+    Giveup,
+}
+
+impl Reason {
+    /// The `reason` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Deactivated => "deactivated",
+            Reason::Rejected => "rejected",
+            Reason::Noresource => "noresource",
+            Reason::Giveup => "giveup",
+        }
+    }
+}
+
+/// Where a subscription stands (RFC 6665 §4.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubState {
+    /// Waiting for authorization; NOTIFYs carry no state.
+    Pending,
+    /// Authorized; NOTIFYs carry the state.
+    Active,
+    /// Over; the next NOTIFY is the last one.
+    Terminated(Reason),
+}
+
+/// A dialog's identity from the notifier's side (RFC 3261 §12): the key
+/// of every table of subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DialogKey {
+    /// Call-ID.
+    pub call_id: String,
+    /// Our tag (To of the SUBSCRIBE).
+    pub local_tag: String,
+    /// The watcher's tag (From of the SUBSCRIBE).
+    pub remote_tag: String,
+}
+
+impl DialogKey {
+    /// The store key, [`SubscriptionRecord::id`]: the three parts joined by
+    /// newlines, which none of them can contain.
+    pub fn id(&self) -> String {
+        format!("{}\n{}\n{}", self.call_id, self.local_tag, self.remote_tag)
+    }
+}
+
+/// Why a stored record could not be brought back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The `event` field names no package we serve.
+    #[error("unknown event package {0:?}")]
+    Event(String),
+    /// The `state` field is neither `active` nor `pending`.
+    #[error("unknown subscription state {0:?}")]
+    State(String),
+}
+
+/// One watcher's subscription; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Subscription<F> {
+    pub(crate) key: DialogKey,
+    pub(crate) package: Package,
+    pub(crate) event_id: Option<String>,
+    pub(crate) presentity: String,
+    pub(crate) watcher: String,
+    pub(crate) remote_party: String,
+    pub(crate) local_party: String,
+    pub(crate) remote_target: String,
+    pub(crate) route_set: Vec<String>,
+    pub(crate) contact: String,
+    pub(crate) local_cseq: u32,
+    /// The CSeq value last written to the store.
+    pub(crate) persisted_cseq: u32,
+    pub(crate) remote_cseq: u32,
+    pub(crate) expires_at: SystemTime,
+    pub(crate) state: SubState,
+    pub(crate) last_etag: Option<String>,
+    pub(crate) flow: F,
+    pub(crate) reliable: bool,
+    /// winfo only: the version of the next document (the record stores the
+    /// last one sent).
+    pub(crate) winfo_version: u64,
+    /// When it began (this process's view), for winfo duration-subscribed.
+    pub(crate) created_at: SystemTime,
+    /// The NOTIFY on the wire, if any.
+    pub(crate) in_flight: Option<u64>,
+    /// Something changed that the watcher has not been told.
+    pub(crate) dirty: bool,
+    /// RFC 5839: leave the body out of the next NOTIFY if the state's
+    /// entity-tag still equals this (or this is `*`).
+    pub(crate) suppress_etag: Option<String>,
+    /// winfo only: watcher changes not yet sent (the next partial document).
+    pub(crate) winfo_pending: Vec<Watcher>,
+    /// winfo only: a full document went out in this process, so changes
+    /// may be sent as partial ones.
+    pub(crate) winfo_started: bool,
+    /// The final NOTIFY carries the state (an unsubscribe or expiry of an
+    /// authorized subscription, RFC 6665 §4.2.1.4), rather than nothing
+    /// (rejected, pending).
+    pub(crate) final_with_body: bool,
+}
+
+impl<F: Clone> Subscription<F> {
+    /// A subscription created by `req`, accepted with `expires` seconds.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        req: &SubscribeRequest,
+        local_tag: &str,
+        remote_target: String,
+        contact: String,
+        state: SubState,
+        expires: u32,
+        flow: F,
+        reliable: bool,
+        now: SystemTime,
+    ) -> Self {
+        Subscription {
+            key: req.key(local_tag),
+            package: req.package,
+            event_id: req.event_id.clone(),
+            presentity: req.presentity.clone(),
+            watcher: req.watcher.clone(),
+            remote_party: req.remote_party.clone(),
+            local_party: req.local_party.clone(),
+            remote_target,
+            route_set: req.route_set.clone(),
+            contact,
+            local_cseq: 0,
+            persisted_cseq: 0,
+            remote_cseq: req.cseq,
+            expires_at: now + Duration::from_secs(u64::from(expires)),
+            state,
+            last_etag: None,
+            flow,
+            reliable,
+            winfo_version: 0,
+            created_at: now,
+            in_flight: None,
+            dirty: true,
+            suppress_etag: req.suppress_if_match.clone(),
+            winfo_pending: Vec::new(),
+            winfo_started: false,
+            final_with_body: false,
+        }
+    }
+
+    /// Brings a stored subscription back after a restart. Our CSeq resumes
+    /// [`CSEQ_PERSIST_EVERY`] above the stored value (see there).
+    pub fn from_record(
+        record: SubscriptionRecord<F>,
+        now: SystemTime,
+    ) -> Result<Self, RecordError> {
+        let (package_token, event_id) = match record.event.split_once(";id=") {
+            Some((p, id)) => (p.to_owned(), Some(id.to_owned())),
+            None => (record.event.clone(), None),
+        };
+        let package = Package::from_token(package_token.as_bytes())
+            .ok_or_else(|| RecordError::Event(record.event.clone()))?;
+        let state = match record.state.as_str() {
+            "active" => SubState::Active,
+            "pending" => SubState::Pending,
+            other => return Err(RecordError::State(other.to_owned())),
+        };
+        let local_cseq = record
+            .local_cseq
+            .saturating_add(CSEQ_PERSIST_EVERY)
+            .min(CSEQ_MAX);
+        Ok(Subscription {
+            key: DialogKey {
+                call_id: record.call_id,
+                local_tag: record.local_tag,
+                remote_tag: record.remote_tag,
+            },
+            package,
+            event_id,
+            presentity: record.presentity,
+            watcher: record.watcher,
+            remote_party: record.remote_party,
+            local_party: record.local_party,
+            remote_target: record.remote_target,
+            route_set: record.route_set,
+            contact: record.contact,
+            local_cseq,
+            persisted_cseq: record.local_cseq,
+            remote_cseq: record.remote_cseq,
+            expires_at: from_millis(record.expires_at_ms),
+            state,
+            last_etag: record.last_etag,
+            flow: record.flow,
+            reliable: record.reliable,
+            // Internally the version of the *next* document.
+            winfo_version: record.winfo_version.saturating_add(1),
+            created_at: now,
+            in_flight: None,
+            dirty: true,
+            suppress_etag: None,
+            winfo_pending: Vec::new(),
+            winfo_started: false,
+            final_with_body: false,
+        })
+    }
+
+    /// The record to store, which also counts as persisting our CSeq.
+    pub(crate) fn to_record(&mut self) -> SubscriptionRecord<F> {
+        self.persisted_cseq = self.local_cseq;
+        let event = match &self.event_id {
+            Some(id) => format!("{};id={id}", self.package.as_str()),
+            None => self.package.as_str().to_owned(),
+        };
+        SubscriptionRecord {
+            id: self.key.id(),
+            event,
+            presentity: self.presentity.clone(),
+            watcher: self.watcher.clone(),
+            call_id: self.key.call_id.clone(),
+            local_tag: self.key.local_tag.clone(),
+            remote_tag: self.key.remote_tag.clone(),
+            remote_party: self.remote_party.clone(),
+            local_party: self.local_party.clone(),
+            remote_target: self.remote_target.clone(),
+            route_set: self.route_set.clone(),
+            contact: self.contact.clone(),
+            local_cseq: self.local_cseq,
+            remote_cseq: self.remote_cseq,
+            expires_at_ms: to_millis(self.expires_at),
+            state: match self.state {
+                SubState::Pending => "pending".into(),
+                _ => "active".into(),
+            },
+            content_type: self.package.content_type().into(),
+            last_etag: self.last_etag.clone(),
+            flow: self.flow.clone(),
+            reliable: self.reliable,
+            winfo_version: self.winfo_version.saturating_sub(1),
+        }
+    }
+}
+
+impl<F> Subscription<F> {
+    /// The dialog.
+    pub fn key(&self) -> &DialogKey {
+        &self.key
+    }
+
+    /// The event package.
+    pub fn package(&self) -> Package {
+        self.package
+    }
+
+    /// The watched presentity's key.
+    pub fn presentity(&self) -> &str {
+        &self.presentity
+    }
+
+    /// The watcher's AOR.
+    pub fn watcher(&self) -> &str {
+        &self.watcher
+    }
+
+    /// Pending, active or terminated.
+    pub fn state(&self) -> SubState {
+        self.state
+    }
+
+    /// When it expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// Whole seconds left, as `Subscription-State: ...;expires=` says.
+    pub fn remaining(&self, now: SystemTime) -> u32 {
+        let left = self.expires_at.duration_since(now).unwrap_or_default();
+        u32::try_from(left.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// The `Subscription-State` value for a NOTIFY sent `now`.
+    pub fn state_header(&self, now: SystemTime) -> String {
+        match self.state {
+            SubState::Active => format!("active;expires={}", self.remaining(now)),
+            SubState::Pending => format!("pending;expires={}", self.remaining(now)),
+            SubState::Terminated(r) => format!("terminated;reason={}", r.as_str()),
+        }
+    }
+
+    /// Takes the CSeq for the next NOTIFY.
+    pub(crate) fn next_cseq(&mut self) -> u32 {
+        self.local_cseq = (self.local_cseq + 1).min(CSEQ_MAX);
+        self.local_cseq
+    }
+
+    /// Whether the next NOTIFY's CSeq must be written to the store first.
+    pub(crate) fn cseq_needs_persist(&self) -> bool {
+        self.local_cseq + 1 >= self.persisted_cseq.saturating_add(CSEQ_PERSIST_EVERY)
+    }
+
+    /// Checks an in-dialog SUBSCRIBE's CSeq and records it: it must be
+    /// above the last one (RFC 3261 §12.2.2, else 500).
+    pub(crate) fn accept_remote_cseq(&mut self, cseq: u32) -> bool {
+        if cseq <= self.remote_cseq {
+            return false;
+        }
+        self.remote_cseq = cseq;
+        true
+    }
+
+    /// Whether it is over (waiting only for its last NOTIFY to finish).
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, SubState::Terminated(_))
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub(crate) fn to_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The inverse of [`to_millis`].
+pub(crate) fn from_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sip::Request;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn expires_negotiation() {
+        let c = SubscriptionConfig::default();
+        assert_eq!(negotiate_expires(None, &c), Expires::Granted(3600));
+        assert_eq!(negotiate_expires(Some(0), &c), Expires::Granted(0));
+        assert_eq!(negotiate_expires(Some(59), &c), Expires::TooBrief(60));
+        assert_eq!(negotiate_expires(Some(60), &c), Expires::Granted(60));
+        assert_eq!(negotiate_expires(Some(1 << 40), &c), Expires::Granted(3600));
+    }
+
+    fn request(text: &str) -> Request {
+        match sip::parse::parse_datagram(Bytes::from(text.replace('\n', "\r\n"))) {
+            Ok(sip::Message::Request(r)) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    const SUB: &str = "SUBSCRIBE sip:alice@Example.com SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1
+From: \"Bob\" <sip:bob@example.com>;tag=b1
+To: <sip:alice@example.com>
+Call-ID: c1
+CSeq: 7 SUBSCRIBE
+Contact: <sip:bob@192.0.2.1:5070;transport=udp>
+Record-Route: <sip:p2.example.com;lr>, <sip:p1.example.com;lr>
+Event: presence;id=3
+Expires: 600
+Max-Forwards: 70
+Content-Length: 0
+
+";
+
+    #[test]
+    fn record_round_trip_moves_cseq_on() {
+        let s = SubscribeRequest::parse(&request(SUB)).unwrap();
+        let mut sub = Subscription::new(
+            &s,
+            "n1",
+            "sip:bob@192.0.2.1".into(),
+            "sip:pres@192.0.2.9".into(),
+            SubState::Active,
+            600,
+            7u32,
+            false,
+            at(1000),
+        );
+        assert_eq!(sub.state_header(at(1100)), "active;expires=500");
+        assert_eq!(sub.next_cseq(), 1);
+        let record = sub.to_record();
+        assert_eq!(record.id, "c1\nn1\nb1");
+        assert_eq!(record.event, "presence;id=3");
+        assert_eq!(record.expires_at_ms, 1_600_000);
+        let back = Subscription::from_record(record, at(1200)).unwrap();
+        assert_eq!(back.local_cseq, 1 + CSEQ_PERSIST_EVERY);
+        assert_eq!(back.event_id.as_deref(), Some("3"));
+        assert_eq!(back.expires_at, at(1600));
+        assert_eq!(back.state, SubState::Active);
+    }
+
+    #[test]
+    fn remote_cseq_must_increase() {
+        let s = SubscribeRequest::parse(&request(SUB)).unwrap();
+        let mut sub = Subscription::new(
+            &s,
+            "n1",
+            String::new(),
+            String::new(),
+            SubState::Pending,
+            60,
+            (),
+            false,
+            at(0),
+        );
+        assert!(!sub.accept_remote_cseq(7));
+        assert!(sub.accept_remote_cseq(8));
+        assert_eq!(sub.state_header(at(0)), "pending;expires=60");
+        sub.state = SubState::Terminated(Reason::Rejected);
+        assert_eq!(sub.state_header(at(0)), "terminated;reason=rejected");
+    }
+
+    #[test]
+    fn cseq_is_persisted_in_time() {
+        let s = SubscribeRequest::parse(&request(SUB)).unwrap();
+        let mut sub = Subscription::new(
+            &s,
+            "n1",
+            String::new(),
+            String::new(),
+            SubState::Active,
+            60,
+            (),
+            false,
+            at(0),
+        );
+        for _ in 0..CSEQ_PERSIST_EVERY - 1 {
+            assert!(!sub.cseq_needs_persist());
+            sub.next_cseq();
+        }
+        assert!(sub.cseq_needs_persist());
+        let _ = sub.to_record();
+        assert!(!sub.cseq_needs_persist());
+    }
+}

@@ -1,0 +1,192 @@
+//! The HTTP side: `GET /metrics` (Prometheus text format) and
+//! `GET /health`, for monitoring and for load balancers.
+//!
+//! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
+//! metrics are not published to the world by accident) and a separate
+//! shutdown: the server stops it last, so the final state stays scrapable
+//! while SIP drains and the store flushes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often histograms are folded even when nobody scrapes, so their
+/// raw samples do not pile up.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// The Prometheus text exposition format, version 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why the HTTP server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The listen address could not be bound.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+}
+
+/// An HTTP listener, bound and ready to serve.
+pub struct HttpServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    metrics: PrometheusHandle,
+}
+
+impl HttpServer {
+    /// Binds `addr` and installs the metrics recorder. Must be called
+    /// inside a tokio runtime; binding here, not in the task, makes an
+    /// address in use a start-up error.
+    pub fn bind(addr: SocketAddr) -> Result<HttpServer, HttpError> {
+        let err = |source| HttpError::Bind { addr, source };
+        let std_listener = std::net::TcpListener::bind(addr).map_err(err)?;
+        std_listener.set_nonblocking(true).map_err(err)?;
+        let listener = TcpListener::from_std(std_listener).map_err(err)?;
+        let addr = listener.local_addr().map_err(err)?;
+        let metrics = crate::metrics::install()?;
+        Ok(HttpServer {
+            listener,
+            addr,
+            metrics,
+        })
+    }
+
+    /// The bound address, with the real port when 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `cancel` fires, then finishes the requests in flight.
+    /// Logs `http listening addr=...` first, which tests and operators
+    /// look for.
+    pub fn spawn(self, cancel: CancellationToken, tracker: &TaskTracker) {
+        let HttpServer {
+            listener,
+            addr,
+            metrics,
+        } = self;
+        tracing::info!(%addr, "http listening");
+        let upkeep = metrics.clone();
+        let stop = cancel.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => upkeep.run_upkeep(),
+                }
+            }
+        });
+        let app = router(metrics);
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(%addr, error = %e, "http server failed");
+            }
+            tracing::debug!(%addr, "http stopped");
+        });
+    }
+}
+
+/// The routes; anything else is 404.
+fn router(metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/health", get(health))
+        .with_state(metrics)
+}
+
+async fn render_metrics(State(metrics): State<PrometheusHandle>) -> impl IntoResponse {
+    metrics.run_upkeep();
+    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], metrics.render())
+}
+
+/// Liveness: the process runs and its runtime answers.
+async fn health() -> &'static str {
+    "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A plain HTTP/1.1 GET; returns status line and body.
+    async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status, body.to_owned())
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_and_health_then_stops() {
+        let server = HttpServer::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let addr = server.local_addr();
+        assert_ne!(addr.port(), 0);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        server.spawn(cancel.clone(), &tracker);
+        tracker.close();
+
+        crate::metrics::notify_sent();
+        crate::metrics::message_received(crate::config::TransportKind::Udp);
+        crate::metrics::store_committed(Duration::from_micros(300));
+
+        let (status, body) = get(addr, "/health").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert_eq!(body, "ok");
+
+        let (status, body) = get(addr, "/metrics").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        for name in [
+            "presenced_subscriptions{state=\"active\"}",
+            "presenced_subscriptions{state=\"pending\"}",
+            "presenced_publications",
+            "presenced_presentities",
+            "presenced_notify_sent_total",
+            "presenced_notify_failed_total",
+            "presenced_messages_received_total{transport=\"udp\"}",
+            "presenced_messages_dropped_total{reason=\"overload\"}",
+            "presenced_store_commits_total",
+            "presenced_store_commit_seconds_bucket",
+            "# HELP presenced_notify_sent_total NOTIFY requests sent.",
+        ] {
+            assert!(body.contains(name), "{name} missing from:\n{body}");
+        }
+
+        let (status, _) = get(addr, "/nothing").await;
+        assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .expect("http stops on cancel");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! How requests this server originates (NOTIFYs) leave it.
+//!
+//! The presence engine builds a NOTIFY as a dialog request (Request-URI,
+//! Route, From/To, CSeq) but knows nothing of sockets; this module adds
+//! what depends on the flow it goes out on: the Via with a fresh branch
+//! (RFC 3261 §8.1.1.7), Max-Forwards (§8.1.1.6), and the choice of flow:
+//! the one the subscription came in on while it is open (connection reuse,
+//! which is also what reaches watchers behind NAT), else whatever the
+//! route names.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+
+use sip::{Header, HeaderName, Request};
+
+use crate::transport::{Flow, TransportKind};
+
+/// The Max-Forwards of requests this server originates (RFC 3261 §8.1.1.6).
+const MAX_FORWARDS: &str = "70";
+
+/// Makes Via branches: the RFC 3261 magic cookie and a keyed hash of a
+/// counter. Unique within the process by the counter, across processes by
+/// the random key, and unguessable, so a stray response cannot be forged
+/// onto a transaction (RFC 3261 §8.1.1.7 asks for global uniqueness).
+#[derive(Debug)]
+pub struct Branches {
+    key: RandomState,
+    next: u64,
+}
+
+impl Default for Branches {
+    fn default() -> Self {
+        Branches {
+            key: RandomState::new(),
+            next: 0,
+        }
+    }
+}
+
+impl Branches {
+    /// The next branch value.
+    pub fn next_branch(&mut self) -> String {
+        self.next += 1;
+        let mut h = self.key.build_hasher();
+        h.write_u64(self.next);
+        format!("z9hG4bK{:016x}{:x}", h.finish(), self.next)
+    }
+}
+
+/// Gives `req` its top Via for `flow` with `branch`, and Max-Forwards.
+/// `rport` asks a UDP peer to answer to the port we sent from (RFC 3581),
+/// which is our listening port anyway.
+pub fn stamp(req: &mut Request, flow: &Flow, branch: &str) {
+    let via = format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        flow.transport.as_str().to_ascii_uppercase(),
+        host_port(flow.local)
+    );
+    req.headers.push_front(Header::new(HeaderName::Via, via));
+    if req.headers.get(HeaderName::MaxForwards).is_none() {
+        req.headers
+            .push(Header::new(HeaderName::MaxForwards, MAX_FORWARDS));
+    }
+}
+
+/// Our own URI on a flow, for Contact headers: where the peer sends
+/// requests in the dialog (RFC 3261 §8.1.1.8). Stream transports say so in
+/// a `transport` parameter; TLS uses `sips:` (RFC 5630).
+pub fn contact(flow: &Flow) -> String {
+    let hp = host_port(flow.local);
+    match flow.transport {
+        TransportKind::Udp => format!("sip:{hp}"),
+        TransportKind::Tcp => format!("sip:{hp};transport=tcp"),
+        TransportKind::Tls => format!("sips:{hp}"),
+    }
+}
+
+/// `host:port` with IPv6 addresses in brackets, as SIP writes them.
+fn host_port(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::ConnId;
+    use sip::HeaderAccess;
+
+    fn flow(transport: TransportKind, local: &str) -> Flow {
+        Flow {
+            transport,
+            remote: "127.0.0.1:5090".parse().unwrap(),
+            local: local.parse().unwrap(),
+            conn: ConnId::for_tests(7),
+        }
+    }
+
+    #[test]
+    fn branches_are_rfc3261_and_unique() {
+        let mut b = Branches::default();
+        let (x, y) = (b.next_branch(), b.next_branch());
+        assert!(x.starts_with("z9hG4bK") && y.starts_with("z9hG4bK"));
+        assert_ne!(x, y);
+    }
+
+    #[test]
+    fn stamped_request_parses_with_our_via() {
+        // Parsed with a placeholder Via (the parser insists on one), which
+        // is removed: the engine hands over NOTIFYs without a Via.
+        let text = "NOTIFY sip:bob@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKx\r\n\
+            From: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:bob@127.0.0.1>;tag=b\r\n\
+            Call-ID: c1\r\nCSeq: 2 NOTIFY\r\nEvent: presence\r\n\
+            Subscription-State: active;expires=60\r\nContent-Length: 0\r\n\r\n";
+        let sip::Message::Request(mut req) =
+            sip::parse::parse_datagram(bytes::Bytes::from_static(text.as_bytes())).unwrap()
+        else {
+            panic!("a request")
+        };
+        req.headers.remove(HeaderName::Via);
+        stamp(
+            &mut req,
+            &flow(TransportKind::Tcp, "[::1]:5060"),
+            "z9hG4bKabc",
+        );
+        let sip::Message::Request(again) =
+            sip::parse::parse_datagram(bytes::Bytes::from(req.encode())).unwrap()
+        else {
+            panic!("a request")
+        };
+        let via = again.top_via().unwrap();
+        assert_eq!(via.sent_by(), "[::1]:5060");
+        assert_eq!(via.branch().unwrap().as_ref(), b"z9hG4bKabc");
+        assert_eq!(
+            again.headers.value(HeaderName::MaxForwards).unwrap(),
+            "70"
+        );
+    }
+
+    #[test]
+    fn contacts_name_the_transport() {
+        assert_eq!(
+            contact(&flow(TransportKind::Udp, "127.0.0.1:5060")),
+            "sip:127.0.0.1:5060"
+        );
+        assert_eq!(
+            contact(&flow(TransportKind::Tcp, "127.0.0.1:5060")),
+            "sip:127.0.0.1:5060;transport=tcp"
+        );
+        assert_eq!(
+            contact(&flow(TransportKind::Tls, "[::1]:5061")),
+            "sips:[::1]:5061"
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! The presence server on the wire: the real binary, raw SIP over UDP,
+//! every exchange checked header by header. The interop tests
+//! (`interop_presence.rs`) do the same with real clients; these pin down
+//! what the clients do not exercise: error statuses, ordering under
+//! concurrent publishers, and a SIGKILL restart.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Presenced, WAIT};
+use sip::{HeaderName, Message, Request, Response};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, Mutex};
+
+static UNIQUE: AtomicU64 = AtomicU64::new(1);
+
+fn unique() -> u64 {
+    UNIQUE.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A PIDF document with one tuple, an RPID activity and a note.
+fn pidf(entity: &str, tuple: &str, basic: &str, activity: Option<&str>, note: &str) -> String {
+    let person = activity
+        .map(|a| {
+            format!(
+                "<dm:person id=\"p-{tuple}\"><rpid:activities><rpid:{a}/></rpid:activities></dm:person>"
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+         xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+         xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"{entity}\">\
+         <tuple id=\"{tuple}\"><status><basic>{basic}</basic></status></tuple>\
+         {person}<note>{note}</note></presence>"
+    )
+}
+
+/// A SIP user agent on one UDP socket. A background task answers every
+/// NOTIFY with 200, as a real watcher must, and sorts what arrives into
+/// NOTIFYs and responses.
+struct Ua {
+    socket: Arc<UdpSocket>,
+    server: SocketAddr,
+    user: String,
+    notifies: Mutex<mpsc::UnboundedReceiver<Request>>,
+    responses: Mutex<mpsc::UnboundedReceiver<Response>>,
+}
+
+impl Ua {
+    async fn new(server: SocketAddr, user: &str) -> Ua {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind ua"));
+        Ua::on(socket, server, user)
+    }
+
+    fn on(socket: Arc<UdpSocket>, server: SocketAddr, user: &str) -> Ua {
+        let (ntx, nrx) = mpsc::unbounded_channel();
+        let (rtx, rrx) = mpsc::unbounded_channel();
+        let reader = socket.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = reader.recv_from(&mut buf).await {
+                match sip::parse::parse_datagram(Bytes::copy_from_slice(&buf[..n])) {
+                    Ok(Message::Request(req)) => {
+                        let ok = Response::to_request(&req, 200, None);
+                        let _ = reader.send_to(&ok.encode(), from).await;
+                        if ntx.send(req).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Message::Response(resp)) => {
+                        if rtx.send(resp).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => panic!("server sent an unparsable message: {e}"),
+                }
+            }
+        });
+        Ua {
+            socket,
+            server,
+            user: user.to_owned(),
+            notifies: Mutex::new(nrx),
+            responses: Mutex::new(rrx),
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.socket.local_addr().expect("local addr").port()
+    }
+
+    fn aor(&self) -> String {
+        format!("sip:{}@127.0.0.1", self.user)
+    }
+
+    /// Sends a request and returns its final response.
+    async fn send(&self, text: String) -> Response {
+        self.socket
+            .send_to(text.as_bytes(), self.server)
+            .await
+            .expect("send");
+        let mut responses = self.responses.lock().await;
+        loop {
+            let resp = tokio::time::timeout(WAIT, responses.recv())
+                .await
+                .expect("a response in time")
+                .expect("reader alive");
+            if resp.status >= 200 {
+                return resp;
+            }
+        }
+    }
+
+    async fn next_notify(&self) -> Request {
+        tokio::time::timeout(WAIT, self.notifies.lock().await.recv())
+            .await
+            .expect("a NOTIFY in time")
+            .expect("reader alive")
+    }
+
+    /// NOTIFYs arriving within `quiet` of each other, until none does.
+    async fn drain_notifies(&self, quiet: Duration) -> Vec<Request> {
+        let mut got = Vec::new();
+        let mut rx = self.notifies.lock().await;
+        while let Ok(Some(n)) = tokio::time::timeout(quiet, rx.recv()).await {
+            got.push(n);
+        }
+        got
+    }
+
+    fn head(&self, method: &str, target: &str, dialog: &Dialog, cseq: u32) -> String {
+        let to_tag = dialog
+            .remote_tag
+            .as_ref()
+            .map(|t| format!(";tag={t}"))
+            .unwrap_or_default();
+        format!(
+            "{method} {target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-t{b};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <{aor}>;tag={tag}\r\n\
+             To: <{target}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n",
+            port = self.port(),
+            b = unique(),
+            aor = self.aor(),
+            tag = dialog.local_tag,
+            call_id = dialog.call_id,
+        )
+    }
+
+    fn subscribe(&self, target: &str, dialog: &Dialog, cseq: u32, expires: u32, extra: &str) -> String {
+        format!(
+            "{}Contact: <sip:{}@127.0.0.1:{}>\r\nEvent: presence\r\n\
+             Accept: application/pidf+xml\r\nExpires: {expires}\r\n{extra}Content-Length: 0\r\n\r\n",
+            self.head("SUBSCRIBE", target, dialog, cseq),
+            self.user,
+            self.port()
+        )
+    }
+
+    fn publish(&self, dialog: &Dialog, cseq: u32, expires: u32, if_match: Option<&str>, body: Option<&str>) -> String {
+        let mut text = self.head("PUBLISH", &self.aor(), dialog, cseq);
+        text.push_str(&format!("Event: presence\r\nExpires: {expires}\r\n"));
+        if let Some(etag) = if_match {
+            text.push_str(&format!("SIP-If-Match: {etag}\r\n"));
+        }
+        match body {
+            Some(body) => text.push_str(&format!(
+                "Content-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )),
+            None => text.push_str("Content-Length: 0\r\n\r\n"),
+        }
+        text
+    }
+}
+
+/// One side's view of a dialog (or of a PUBLISH sequence, which has none).
+#[derive(Debug, Clone)]
+struct Dialog {
+    call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+}
+
+impl Dialog {
+    fn new() -> Dialog {
+        let n = unique();
+        Dialog {
+            call_id: format!("c{n}@wire-test"),
+            local_tag: format!("t{n}"),
+            remote_tag: None,
+        }
+    }
+
+    /// Learns the server's tag from a 2xx.
+    fn established(&mut self, resp: &Response) {
+        let to = sip::typed::NameAddr::parse(resp.headers.value(HeaderName::To).expect("To"))
+            .expect("To parses");
+        self.remote_tag = to.tag().map(|t| String::from_utf8_lossy(&t).into_owned());
+    }
+}
+
+fn text(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn value(headers: &sip::Headers, name: HeaderName) -> String {
+    headers.value(name).map(text).unwrap_or_default()
+}
+
+fn server_udp(server: &Presenced) -> SocketAddr {
+    server.addr("udp", false)
+}
+
+fn start() -> Presenced {
+    Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"off\"\n\
+         [presence]\nsubscribe_min_expires = 5\npublish_min_expires = 5\n",
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_publish_notify_unsubscribe() {
+    let server = start();
+    let addr = server_udp(&server);
+    let alice = Ua::new(addr, "alice").await;
+    let bob = Ua::new(addr, "bob").await;
+
+    // SUBSCRIBE: 200 with Expires, Contact and a tag; an immediate NOTIFY
+    // with the (unknown, closed) state.
+    let mut sub = Dialog::new();
+    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 1, 60, "")).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    assert_eq!(value(&ok.headers, HeaderName::Expires), "60");
+    assert!(value(&ok.headers, HeaderName::Contact).contains("127.0.0.1"));
+    sub.established(&ok);
+    let first = bob.next_notify().await;
+    assert_eq!(value(&first.headers, HeaderName::Event), "presence");
+    assert!(value(&first.headers, HeaderName::SubscriptionState).starts_with("active;expires="));
+    assert!(text(&first.body).contains("<basic>closed</basic>"));
+    assert_eq!(
+        value(&first.headers, HeaderName::ContentType),
+        "application/pidf+xml"
+    );
+
+    // PUBLISH busy: 200 with SIP-ETag; Bob is told.
+    let mut publ = Dialog::new();
+    let body = pidf(&alice.aor(), "pc", "open", Some("busy"), "In a meeting");
+    let ok = alice.send(alice.publish(&publ, 1, 60, None, Some(&body))).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    let etag = value(&ok.headers, HeaderName::SipEtag);
+    assert!(!etag.is_empty());
+    let busy = bob.next_notify().await;
+    let busy_body = text(&busy.body);
+    assert!(busy_body.contains("<basic>open</basic>") && busy_body.contains("busy"), "{busy_body}");
+    assert!(busy_body.contains("In a meeting"));
+
+    // Refresh without a body: a new entity-tag, no change to watch.
+    publ.call_id = format!("{}-r", publ.call_id);
+    let ok = alice.send(alice.publish(&publ, 2, 60, Some(&etag), None)).await;
+    assert_eq!(ok.status, 200);
+    let etag2 = value(&ok.headers, HeaderName::SipEtag);
+    assert_ne!(etag, etag2, "RFC 3903 §4.1: a new entity-tag on every success");
+    // The old one is gone: 412.
+    let stale = alice.send(alice.publish(&publ, 3, 60, Some(&etag), None)).await;
+    assert_eq!(stale.status, 412);
+    // Too short: 423 with Min-Expires.
+    let short = alice.send(alice.publish(&publ, 4, 1, Some(&etag2), None)).await;
+    assert_eq!(short.status, 423);
+    assert_eq!(value(&short.headers, HeaderName::MinExpires), "5");
+    // Unsupported body: 415 with Accept.
+    let mut xpidf = alice.publish(&publ, 5, 60, None, Some("<presence/>"));
+    xpidf = xpidf.replace("application/pidf+xml", "application/xpidf+xml");
+    let unsupported = alice.send(xpidf).await;
+    assert_eq!(unsupported.status, 415);
+    assert!(value(&unsupported.headers, HeaderName::Accept).contains("application/pidf+xml"));
+    // Unknown event package: 489 with Allow-Events.
+    let winfo = bob
+        .send(bob.subscribe(&alice.aor(), &Dialog::new(), 1, 60, "").replace("Event: presence", "Event: dialog"))
+        .await;
+    assert_eq!(winfo.status, 489);
+    assert!(value(&winfo.headers, HeaderName::AllowEvents).contains("presence"));
+    // An in-dialog SUBSCRIBE for a dialog that does not exist: 481.
+    let mut ghost = Dialog::new();
+    ghost.remote_tag = Some("nope".into());
+    let ghost = bob.send(bob.subscribe(&alice.aor(), &ghost, 2, 60, "")).await;
+    assert_eq!(ghost.status, 481);
+
+    // Remove the publication: Bob sees Alice closed.
+    let gone = alice.send(alice.publish(&publ, 6, 0, Some(&etag2), None)).await;
+    assert_eq!(gone.status, 200);
+    let closed = bob.next_notify().await;
+    assert!(text(&closed.body).contains("<basic>closed</basic>"), "{}", text(&closed.body));
+
+    // Unsubscribe: 200, then the final NOTIFY.
+    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 2, 0, "")).await;
+    assert_eq!(ok.status, 200);
+    let last = bob.next_notify().await;
+    assert_eq!(
+        value(&last.headers, HeaderName::SubscriptionState),
+        "terminated;reason=timeout"
+    );
+    // And the dialog is gone.
+    let after = bob.send(bob.subscribe(&alice.aor(), &sub, 3, 60, "")).await;
+    assert_eq!(after.status, 481);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_short_subscription_gets_423() {
+    let server = start();
+    let bob = Ua::new(server_udp(&server), "bob").await;
+    let resp = bob
+        .send(bob.subscribe("sip:alice@127.0.0.1", &Dialog::new(), 1, 2, ""))
+        .await;
+    assert_eq!(resp.status, 423);
+    assert_eq!(value(&resp.headers, HeaderName::MinExpires), "5");
+}
+
+/// Several publishers change one presentity at once while several
+/// watchers watch it: every watcher's last NOTIFY must be the final state
+/// (no reordering, no stale NOTIFY last: Kamailio #3192, OpenSIPS #2249).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishers_leave_every_watcher_with_the_final_state() {
+    const PUBLISHERS: usize = 4;
+    const CHANGES: usize = 25;
+    const WATCHERS: usize = 3;
+    let server = start();
+    let addr = server_udp(&server);
+    let target = "sip:carol@127.0.0.1";
+
+    let mut watchers = Vec::new();
+    for i in 0..WATCHERS {
+        let w = Ua::new(addr, &format!("w{i}")).await;
+        let mut d = Dialog::new();
+        let ok = w.send(w.subscribe(target, &d, 1, 120, "")).await;
+        assert_eq!(ok.status, 200);
+        d.established(&ok);
+        w.next_notify().await;
+        watchers.push(w);
+    }
+
+    let mut tasks = Vec::new();
+    for p in 0..PUBLISHERS {
+        tasks.push(tokio::spawn(async move {
+            let ua = Ua::new(addr, "carol").await;
+            let d = Dialog::new();
+            let mut etag: Option<String> = None;
+            let activities = ["busy", "away", "on-the-phone", "meal"];
+            for n in 0..CHANGES {
+                let body = pidf(
+                    target,
+                    &format!("device{p}"),
+                    if n % 2 == 0 { "open" } else { "closed" },
+                    Some(activities[(n + p) % activities.len()]),
+                    &format!("publisher {p} change {n}"),
+                );
+                let resp = ua
+                    .send(ua.publish(&d, n as u32 + 1, 120, etag.as_deref(), Some(&body)))
+                    .await;
+                assert_eq!(resp.status, 200, "{}", text(&resp.reason));
+                etag = Some(value(&resp.headers, HeaderName::SipEtag));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("publisher");
+    }
+
+    // The final state, fetched by a new watcher (Expires: 0).
+    let fetcher = Ua::new(addr, "fetcher").await;
+    let ok = fetcher
+        .send(fetcher.subscribe(target, &Dialog::new(), 1, 0, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    let fetched = fetcher.next_notify().await;
+    let final_state = text(&fetched.body);
+    for p in 0..PUBLISHERS {
+        assert!(
+            final_state.contains(&format!("publisher {p} change {}", CHANGES - 1))
+                || final_state.contains(&format!("device{p}")),
+            "final state lacks publisher {p}: {final_state}"
+        );
+    }
+
+    let mut counts = HashMap::new();
+    for (i, w) in watchers.iter().enumerate() {
+        let got = w.drain_notifies(Duration::from_millis(700)).await;
+        assert!(!got.is_empty(), "watcher {i} got no NOTIFY");
+        let mut last_cseq = 0;
+        for n in &got {
+            let cseq: u32 = value(&n.headers, HeaderName::CSeq)
+                .split_whitespace()
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("CSeq");
+            assert!(cseq > last_cseq, "NOTIFYs out of order for watcher {i}");
+            last_cseq = cseq;
+        }
+        let last = got.last().map(|n| text(&n.body)).unwrap_or_default();
+        assert_eq!(last, final_state, "watcher {i}'s last NOTIFY is not the final state");
+        counts.insert(i, got.len());
+    }
+    eprintln!("NOTIFYs per watcher after the initial one: {counts:?}");
+}
+
+/// A subscription and a publication acknowledged with 200 survive SIGKILL:
+/// the restarted server notifies the watcher of the current state, and the
+/// watcher's refresh in the old dialog is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_sigkill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let config = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n[http]\nlisten = \"off\"\n\
+         [store]\ndata_dir = \"{}\"\n\
+         [presence]\nsubscribe_min_expires = 5\npublish_min_expires = 5\n",
+        dir.path().join("data").display()
+    );
+    let server = Presenced::with_config(&config, 1);
+    let addr = server_udp(&server);
+    let alice = Ua::new(addr, "alice").await;
+    let bob = Ua::new(addr, "bob").await;
+
+    let mut sub = Dialog::new();
+    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 1, 300, "")).await;
+    assert_eq!(ok.status, 200);
+    sub.established(&ok);
+    let initial = bob.next_notify().await;
+    let before_cseq = value(&initial.headers, HeaderName::CSeq);
+
+    let body = pidf(&alice.aor(), "pc", "open", Some("busy"), "Back at 3");
+    let ok = alice
+        .send(alice.publish(&Dialog::new(), 1, 300, None, Some(&body)))
+        .await;
+    assert_eq!(ok.status, 200);
+    let etag = value(&ok.headers, HeaderName::SipEtag);
+    let busy = bob.next_notify().await;
+    assert!(text(&busy.body).contains("Back at 3"));
+
+    // SIGKILL: no chance to flush anything.
+    drop(server);
+    let restarted = Presenced::with_config(&config, 1);
+    assert_eq!(server_udp(&restarted), addr);
+
+    // The restarted server tells Bob the current state, in order.
+    let after = bob.next_notify().await;
+    assert!(text(&after.body).contains("Back at 3"), "{}", text(&after.body));
+    assert!(value(&after.headers, HeaderName::SubscriptionState).starts_with("active"));
+    let cseq = |s: &str| s.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    assert!(cseq(&value(&after.headers, HeaderName::CSeq)) > cseq(&before_cseq));
+
+    // Bob's refresh in the same dialog works (no 481), and so does
+    // Alice's refresh of her publication.
+    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 2, 300, "")).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    let ok = alice
+        .send(alice.publish(&Dialog::new(), 1, 300, Some(&etag), None))
+        .await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    drop(restarted);
+}
