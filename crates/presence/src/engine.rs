@@ -71,6 +71,10 @@ pub struct EngineConfig {
 }
 
 /// What the runtime tells the engine.
+// A request is far larger than the other inputs, but every input is moved
+// once and consumed at once; boxing it would cost an allocation per message
+// for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Input<F> {
     /// A new request the SIP core hands over (SUBSCRIBE or PUBLISH, in or
@@ -117,6 +121,8 @@ pub enum NotifyOutcome {
 }
 
 /// What the engine asks the runtime to do, in the order returned.
+// As with `Input`: actions are carried out once, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action<F> {
     /// Make these durable. Every action after a Store in the same returned
@@ -384,7 +390,7 @@ impl<F: Flow> Engine<F> {
                 sub.state = SubState::Active;
                 sub.dirty = true;
                 out.push(Action::Store(vec![StoreOp::PutSubscription(
-                    sub.to_record(),
+                    sub.checkpoint(),
                 )]));
                 self.send_next(&key, now, &mut out);
                 self.watcher_changed(&key, WatcherEvent::Approved, now, &mut out);

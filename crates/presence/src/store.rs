@@ -11,6 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 /// One change to the durable state.
+// The records are large next to the deletes, but ops are built, committed
+// and dropped; boxing them would only add an allocation per write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StoreOp<F> {
     /// Create or replace a publication.

@@ -341,8 +341,8 @@ impl<F: Clone> Subscription<F> {
         })
     }
 
-    /// The record to store, which also counts as persisting our CSeq.
-    pub(crate) fn to_record(&mut self) -> SubscriptionRecord<F> {
+    /// The record to store; writing it persists our CSeq, hence `&mut`.
+    pub(crate) fn checkpoint(&mut self) -> SubscriptionRecord<F> {
         self.persisted_cseq = self.local_cseq;
         let event = match &self.event_id {
             Some(id) => format!("{};id={id}", self.package.as_str()),
@@ -520,7 +520,7 @@ Content-Length: 0
         );
         assert_eq!(sub.state_header(at(1100)), "active;expires=500");
         assert_eq!(sub.next_cseq(), 1);
-        let record = sub.to_record();
+        let record = sub.checkpoint();
         assert_eq!(record.id, "c1\nn1\nb1");
         assert_eq!(record.event, "presence;id=3");
         assert_eq!(record.expires_at_ms, 1_600_000);
@@ -571,7 +571,7 @@ Content-Length: 0
             sub.next_cseq();
         }
         assert!(sub.cseq_needs_persist());
-        let _ = sub.to_record();
+        let _ = sub.checkpoint();
         assert!(!sub.cseq_needs_persist());
     }
 }

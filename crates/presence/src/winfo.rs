@@ -227,7 +227,7 @@ mod tests {
             DocumentState::Full,
             "sip:alice@example.com",
             "presence",
-            &[w.clone()],
+            std::slice::from_ref(&w),
         );
         let text = std::str::from_utf8(&doc).unwrap();
         assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));

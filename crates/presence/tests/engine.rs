@@ -340,3 +340,97 @@ fn every_subscription_persists_and_reloads_equal() {
     assert_eq!(r.remote_party, "<sip:bob@example.com>;tag=w-c1");
     assert_eq!(r.expires_at_ms, 1_700_000_600_000);
 }
+
+#[test]
+fn subscribe_without_contact_gets_400() {
+    let mut h = harness();
+    let actions = h.request(Sub::new(BOB, ALICE, "c1").contact(None).request(), at(0));
+    assert_eq!(kinds(&actions), ["respond"]);
+    assert_eq!(status(&actions), 400);
+}
+
+#[test]
+fn other_methods_get_405() {
+    let mut h = harness();
+    let req = parse(
+        "MESSAGE sip:alice@example.com SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKm\n\
+         From: <sip:bob@example.com>;tag=1\nTo: <sip:alice@example.com>\nCall-ID: m\n\
+         CSeq: 1 MESSAGE\nMax-Forwards: 70",
+        "",
+    );
+    let actions = h.request(req, at(0));
+    assert_eq!(status(&actions), 405);
+    assert_eq!(
+        header(&responses(&actions)[0].headers, HeaderName::Allow),
+        "SUBSCRIBE, PUBLISH"
+    );
+}
+
+#[test]
+fn refresh_may_move_the_remote_target() {
+    let mut h = harness();
+    let sub = Sub::new(BOB, ALICE, "c1");
+    let tag = h.subscribed(&sub, at(0));
+    let moved = sub
+        .in_dialog(&tag, 2)
+        .contact(Some("sip:watcher@198.51.100.7:5080"));
+    let actions = h.request(moved.request(), at(10));
+    let (id, n) = notifies(&actions)[0];
+    assert_eq!(n.uri.to_string(), "sip:watcher@198.51.100.7:5080");
+    h.outcome(id, NotifyOutcome::Response(200), at(10));
+    // Later NOTIFYs go there too.
+    let actions = h.request(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(20));
+    assert_eq!(
+        notifies(&actions)[0].1.uri.to_string(),
+        "sip:watcher@198.51.100.7:5080"
+    );
+}
+
+#[test]
+fn an_expired_publication_notifies_the_watchers() {
+    let mut h = harness();
+    h.published(publish(ALICE, None, &pidf(ALICE, "open", "here"), 1), at(0));
+    let sub = Sub::new(BOB, ALICE, "c1").expires(Some(3600));
+    h.subscribed(&sub, at(100));
+    // The publication (3600 s from 0) ends before the subscription (3700).
+    assert_eq!(h.engine.poll_timeout(), Some(at(3600)));
+    let actions = h.engine.handle_timeout(at(3600));
+    assert_eq!(kinds(&actions), ["store", "notify"]);
+    assert!(matches!(
+        stores(&actions)[..],
+        [StoreOp::DeletePublication { .. }]
+    ));
+    let (_, n) = notifies(&actions)[0];
+    assert!(body(n).contains("<basic>closed</basic>"), "{}", body(n));
+    assert_eq!(
+        header(&n.headers, HeaderName::SubscriptionState),
+        "active;expires=100"
+    );
+    assert_eq!(h.engine.poll_timeout(), Some(at(3700)));
+}
+
+#[test]
+fn our_cseq_is_checkpointed_before_it_runs_past_the_stored_value() {
+    let mut h = harness();
+    let sub = Sub::new(BOB, ALICE, "c1").expires(Some(3600));
+    h.subscribed(&sub, at(0));
+    let mut etag: Option<String> = None;
+    let mut checkpoints = Vec::new();
+    for i in 0..1100u64 {
+        let note = format!("n{i}");
+        let (e, actions) = h.published(
+            publish(ALICE, etag.as_deref(), &pidf(ALICE, "open", &note), i + 1),
+            at(1),
+        );
+        etag = Some(e);
+        for op in stores(&actions) {
+            if let StoreOp::PutSubscription(r) = op {
+                checkpoints.push(r.local_cseq);
+            }
+        }
+        h.ok_all(&actions, at(1));
+    }
+    // NOTIFY 1 went out with the create (stored cseq 0); 1101 NOTIFYs in
+    // all, so exactly one checkpoint, taken before NOTIFY 1000.
+    assert_eq!(checkpoints, [999]);
+}

@@ -221,3 +221,41 @@ fn winfo_owner_gets_full_then_partial_documents() {
     );
     assert_eq!(h.engine.stats().winfo, 1);
 }
+
+#[test]
+fn winfo_reports_watchers_that_leave_or_vanish() {
+    let mut h = with(EngineConfig::default());
+    let bob = Sub::new(BOB, ALICE, "c1");
+    let bob_tag = h.subscribed(&bob, at(0));
+    h.subscribed(&Sub::new(CAROL, ALICE, "c2"), at(0));
+    h.subscribed(&Sub::new(ALICE, ALICE, "w1").event("presence.winfo"), at(1));
+
+    // Bob unsubscribes: a partial document with Bob terminated (timeout).
+    let actions = h.request(bob.in_dialog(&bob_tag, 2).expires(Some(0)).request(), at(2));
+    let sent = notifies(&actions);
+    assert_eq!(sent.len(), 2);
+    let doc = body(sent[1].1);
+    assert!(doc.contains("state=\"partial\""), "{doc}");
+    assert!(
+        doc.contains("status=\"terminated\" event=\"timeout\""),
+        "{doc}"
+    );
+    assert!(doc.contains(">sip:bob@example.com</watcher>"));
+    h.ok_all(&actions, at(2));
+
+    // Carol's NOTIFY times out: she is gone, and the owner hears of it.
+    let actions = h.request(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(3));
+    let (to_carol, _) = notifies(&actions)[0];
+    let after = h.outcome(to_carol, NotifyOutcome::Timeout, at(4));
+    assert!(matches!(
+        stores(&after)[..],
+        [StoreOp::DeleteSubscription { .. }]
+    ));
+    let doc = body(notifies(&after)[0].1);
+    assert!(
+        doc.contains("status=\"terminated\" event=\"timeout\""),
+        "{doc}"
+    );
+    assert!(doc.contains(">sip:carol@example.org</watcher>"));
+    assert_eq!(h.engine.stats().subscriptions_active, 0);
+}

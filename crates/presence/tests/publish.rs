@@ -257,6 +257,26 @@ fn unknown_entity_tag_gets_412() {
 }
 
 #[test]
+fn an_entity_tag_belongs_to_one_presentity() {
+    let mut ps = server();
+    let bob = "sip:bob@127.0.0.1";
+    let out = ps.publish(
+        &initial(bob, &pidf("pjsua2-2.15.1-busy.xml"), None),
+        &1,
+        false,
+        TAG,
+        at(0),
+    );
+    refused(
+        &mut ps,
+        &conditional(ALICE, &etag_of(&out), b"", None),
+        412,
+        at(1),
+    );
+    assert_eq!(ps.publications(bob).len(), 1);
+}
+
+#[test]
 fn other_media_types_get_415_with_accept() {
     let mut ps = server();
     let mut req = client("pjsua2-publish-1.sip");

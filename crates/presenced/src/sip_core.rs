@@ -40,6 +40,9 @@ use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
+/// How often the gauges (subscriptions, publications) are refreshed.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 
@@ -86,6 +89,8 @@ pub struct SipCore {
     next_ticket: u64,
     /// Engine actions from the current step, not yet carried out.
     actions: VecDeque<Action<Flow>>,
+    /// When the gauges are refreshed next.
+    next_stats: Instant,
 }
 
 impl SipCore {
@@ -112,6 +117,7 @@ impl SipCore {
             held: VecDeque::new(),
             next_ticket: 0,
             actions: VecDeque::new(),
+            next_stats: Instant::now(),
         }
     }
 
@@ -177,8 +183,14 @@ impl SipCore {
                     self.carry_out(outputs, now);
                 }
             }
-            self.step(Instant::now());
-            self.publish_stats();
+            let now = Instant::now();
+            self.step(now);
+            if now >= self.next_stats {
+                // The counts walk the engine's tables: refreshed at a
+                // scrape-like pace, never per message.
+                self.publish_stats();
+                self.next_stats = now + STATS_INTERVAL;
+            }
         }
         self.drain(commits).await;
     }

@@ -474,3 +474,48 @@ async fn state_survives_sigkill() {
     assert_eq!(ok.status, 200, "{}", text(&ok.reason));
     drop(restarted);
 }
+
+/// A publisher whose TCP connection drops does not stay online until its
+/// publication expires (Kamailio #864): the publication ends
+/// `flow_grace_secs` after the close, and watchers see the presentity
+/// closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publication_ends_with_its_tcp_connection() {
+    let server = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n[http]\nlisten = \"off\"\n\
+         [store]\nmode = \"memory\"\n\
+         [presence]\npublish_min_expires = 5\nflow_grace_secs = 1\n",
+        2,
+    );
+    let bob = Ua::new(server_udp(&server), "bob").await;
+    let target = "sip:dave@127.0.0.1";
+    let ok = bob.send(bob.subscribe(target, &Dialog::new(), 1, 120, "")).await;
+    assert_eq!(ok.status, 200);
+    bob.next_notify().await;
+
+    let mut tcp = tokio::net::TcpStream::connect(server.addr("tcp", false))
+        .await
+        .expect("connect");
+    let port = tcp.local_addr().expect("local").port();
+    let body = pidf(target, "desk", "open", Some("busy"), "on TCP");
+    let publish = format!(
+        "PUBLISH {target} SIP/2.0\r\n\
+         Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-tcp{n}\r\n\
+         Max-Forwards: 70\r\nFrom: <{target}>;tag=d{n}\r\nTo: <{target}>\r\n\
+         Call-ID: tcp{n}@wire-test\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 3600\r\n\
+         Content-Type: application/pidf+xml\r\nContent-Length: {len}\r\n\r\n{body}",
+        n = unique(),
+        len = body.len()
+    );
+    common::send(&mut tcp, publish.as_bytes()).await;
+    let ok = common::StreamReader::default().response(&mut tcp).await;
+    assert_eq!(ok.status, 200);
+    let online = bob.next_notify().await;
+    assert!(text(&online.body).contains("on TCP"));
+
+    drop(tcp);
+    // An hour of Expires left, but the connection is gone: closed within
+    // the grace period (1 s), well inside WAIT.
+    let closed = bob.next_notify().await;
+    assert!(text(&closed.body).contains("<basic>closed</basic>"), "{}", text(&closed.body));
+}

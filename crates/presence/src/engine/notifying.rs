@@ -161,7 +161,7 @@ impl<F: Flow> Engine<F> {
         sub.dirty = false;
         if !sub.is_terminated() && sub.cseq_needs_persist() {
             out.push(Action::Store(vec![StoreOp::PutSubscription(
-                sub.to_record(),
+                sub.checkpoint(),
             )]));
         }
         let cseq = sub.next_cseq();

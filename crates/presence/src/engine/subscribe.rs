@@ -151,7 +151,7 @@ impl<F: Flow> Engine<F> {
             return fail(403, "Too many subscriptions from this watcher");
         }
         out.push(Action::Store(vec![StoreOp::PutSubscription(
-            sub.to_record(),
+            sub.checkpoint(),
         )]));
         out.push(ctx.reply(ok));
         self.insert(sub);
@@ -206,7 +206,7 @@ impl<F: Flow> Engine<F> {
         let old = (sub.expires_at, key.clone());
         sub.expires_at = now + Duration::from_secs(u64::from(expires));
         sub.dirty = true;
-        let record = sub.to_record();
+        let record = sub.checkpoint();
         let new = (sub.expires_at, key.clone());
         self.deadlines.remove(&old);
         self.deadlines.insert(new);

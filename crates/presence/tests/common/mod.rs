@@ -43,6 +43,8 @@ pub struct Sub {
     pub cseq: u32,
     pub event: String,
     pub expires: Option<u32>,
+    /// The Contact URI; `None` leaves the header out.
+    pub contact: Option<String>,
     pub extra: Vec<String>,
 }
 
@@ -57,6 +59,7 @@ impl Sub {
             cseq: 1,
             event: "presence".into(),
             expires: Some(600),
+            contact: Some("sip:watcher@192.0.2.1:5070".into()),
             extra: Vec::new(),
         }
     }
@@ -68,6 +71,11 @@ impl Sub {
 
     pub fn expires(mut self, expires: Option<u32>) -> Sub {
         self.expires = expires;
+        self
+    }
+
+    pub fn contact(mut self, contact: Option<&str>) -> Sub {
+        self.contact = contact.map(str::to_owned);
         self
     }
 
@@ -95,7 +103,7 @@ impl Sub {
         let mut head = format!(
             "SUBSCRIBE {p} SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK{c}{n}\n\
              Max-Forwards: 70\nFrom: <{w}>;tag={ft}\nTo: <{p}>{to_tag}\nCall-ID: {c}\n\
-             CSeq: {n} SUBSCRIBE\nContact: <sip:watcher@192.0.2.1:5070>\nEvent: {e}\n",
+             CSeq: {n} SUBSCRIBE\nEvent: {e}\n",
             p = self.presentity,
             w = self.watcher,
             c = self.call_id,
@@ -103,6 +111,9 @@ impl Sub {
             ft = self.from_tag,
             e = self.event,
         );
+        if let Some(c) = &self.contact {
+            head.push_str(&format!("Contact: <{c}>\n"));
+        }
         if let Some(x) = self.expires {
             head.push_str(&format!("Expires: {x}\n"));
         }
