@@ -35,12 +35,14 @@ Output: JSON lines on stdout, each with "t", read from baresip's `-s` SIP trace:
     {"event": "publish", "status": 200, "reason": "OK", "etag": "...", "expires": 60,
      "req_expires": "60", "if_match": null, "has_body": true, "basic": "open"}
     {"event": "subscribe", "expires": 600, "in_dialog": false}
-    {"event": "subscribe-response", "status": 200, "expires": 10, "in_dialog": true}
+    {"event": "subscribe-response", "status": 200, "expires": 10, "in_dialog": false}
     {"event": "notify", "subscription_state": "active;expires=10", "state": "active",
      "expires": 10, "reason": null, "has_body": true, "basic": "open",
      "activities": ["busy"], "note": "...", "etag": null}
     {"event": "notify-response", "status": 200}
-plus {"event": "ready"}, {"event": "command"}, {"event": "exit"}.
+plus {"event": "ready"}, {"event": "command"}, {"event": "exit"}. "in_dialog"
+of a subscribe-response tells whether the SUBSCRIBE it answers had a To tag
+(a refresh or an un-SUBSCRIBE).
 --dump-dir writes every traced SIP message into that directory.
 Exit status 0, or 3 on a setup error. Only loopback addresses are used.
 """
@@ -128,6 +130,7 @@ def main():
     pos = 0
     count = 0
     requests = {}  # (call-id, cseq) -> request info, PUBLISH
+    sent_in_dialog = {}  # (call-id, cseq) -> whether the SUBSCRIBE had a To tag
     cons = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     def handle(src, dst, raw):
@@ -164,13 +167,15 @@ def main():
             ev.update(requests.get(key, {}))
             emit(ev)
         elif method == "SUBSCRIBE" and not is_resp:
+            sent_in_dialog[key] = in_dialog
             exp = pjsip_log.header(raw, "expires")
             emit({"event": "subscribe", "cseq": cseq, "expires": int(exp) if exp and exp.isdigit() else None,
                   "in_dialog": in_dialog})
         elif method == "SUBSCRIBE" and status >= 200:
             exp = pjsip_log.header(raw, "expires")
             emit({"event": "subscribe-response", "status": status, "reason": reason, "cseq": cseq,
-                  "expires": int(exp) if exp and exp.isdigit() else None, "in_dialog": in_dialog})
+                  "expires": int(exp) if exp and exp.isdigit() else None,
+                  "in_dialog": sent_in_dialog.get(key)})
         elif method == "NOTIFY" and not is_resp:
             ss = pjsip_log.header(raw, "subscription-state")
             doc = pjsip_log.parse_pidf(text) or {}

@@ -38,6 +38,8 @@ and what pjsua2 makes of it (Buddy.onBuddyState / onBuddyEvSubState):
      "note": "...", "sub_state": "ACTIVE", "term_code": 200, "term_reason": ""}
     {"event": "substate", "sub_state": "TERMINATED", "term_code": 200, "term_reason": "timeout"}
 and {"event": "ready"}, {"event": "command", "cmd": ...}, {"event": "exit", ...}.
+"in_dialog" of a subscribe-response tells whether the SUBSCRIBE it answers
+had a To tag (a refresh or an un-SUBSCRIBE).
 
 pjsua2 itself knows only the RPID activities away and busy; "activities" in
 the notify events lists every RPID activity element of the PIDF (e.g.
@@ -85,6 +87,8 @@ def main():
         out.write(json.dumps(doc) + "\n")
         out.flush()
 
+    sent_in_dialog = {}  # SUBSCRIBE CSeq -> whether the request had a To tag
+
     def on_message(direction, kind, info, raw):
         parts = (pjsip_log.header(raw, "cseq") or "").split()
         if len(parts) != 2:
@@ -93,6 +97,7 @@ def main():
         in_dialog = pjsip_log.param(pjsip_log.header(raw, "to"), "tag") is not None
         first = raw.split("\r\n", 1)[0]
         if method == "SUBSCRIBE" and direction == "TX" and kind == "Request":
+            sent_in_dialog[cseq] = in_dialog
             emit({"event": "subscribe", "cseq": cseq, "expires": to_int(pjsip_log.header(raw, "expires")),
                   "in_dialog": in_dialog})
         elif method == "SUBSCRIBE" and direction == "RX" and kind == "Response":
@@ -101,7 +106,7 @@ def main():
                 emit({"event": "subscribe-response", "status": status,
                       "reason": first.split(" ", 2)[2] if first.count(" ") >= 2 else "",
                       "cseq": cseq, "expires": to_int(pjsip_log.header(raw, "expires")),
-                      "in_dialog": in_dialog})
+                      "in_dialog": sent_in_dialog.get(cseq)})
         elif method == "NOTIFY" and direction == "RX" and kind == "Request":
             ss = pjsip_log.header(raw, "subscription-state")
             text = pjsip_log.body(raw)

@@ -14,8 +14,15 @@
 //! - [`summary`]: open/closed, activities and the leading note, which the
 //!   availability mapping starts from.
 //!
-//! Subscriptions and publications (their state machines, expiry and
-//! entity-tags) will join this crate; they use the model and codecs here.
+//! - [`publication`], [`presentity`]: RFC 3903 publications (entity-tags,
+//!   expiry, flow binding) and each presentity's composed state, rendered
+//!   once per change with a version;
+//! - [`subscription`], [`notify`], [`winfo`], [`authorization`]: RFC 6665
+//!   dialogs, NOTIFY construction, watcher information (RFC 3857/3858) and
+//!   who may watch whom;
+//! - [`engine`]: all of the above behind one `handle(input, now)` that
+//!   returns ordered actions (store, respond, notify) for the runtime;
+//! - [`store`], [`flow`]: what the runtime persists, and its flows.
 //!
 //! ```
 //! use presence::{compose, pidf, Activity, Basic, PublicationRef, XmlLimits};

@@ -18,7 +18,8 @@
 //!   `presenced serve --listen udp:127.0.0.1:P --listen tcp:127.0.0.1:P
 //!   --data-dir DIR/data --http-listen 127.0.0.1:0 --config DIR/presenced.toml`
 //!   where the TOML has `[presence]` subscribe/publish min expiries of 5 s
-//!   and max expiries of 12 s, so the clients refresh within seconds;
+//!   and max and default expiries of 12 s, so the clients refresh within
+//!   seconds;
 //! - `PRESENCED_INTEROP_SERVER=kamailio`: Kamailio 5.6 with
 //!   `tests/peers/kamailio/presence.cfg` (install as root: `apt-get install
 //!   -y --no-install-recommends kamailio kamailio-presence-modules`). It
@@ -286,24 +287,50 @@ impl Drop for Driver {
 
 fn pjsua_publisher(server_port: u16, user: &str) -> Driver {
     let args = [
-        "--transport", "udp", "--server-port", &server_port.to_string(), "--local-port",
-        &free_port().to_string(), "--user", user, "--duration", "60",
+        "--transport",
+        "udp",
+        "--server-port",
+        &server_port.to_string(),
+        "--local-port",
+        &free_port().to_string(),
+        "--user",
+        user,
+        "--duration",
+        "60",
     ];
     Driver::start("pjsua_publisher.py", &args.map(String::from))
 }
 
 fn pjsua_watcher(server_port: u16, user: &str, target: &str) -> Driver {
     let args = [
-        "--transport", "udp", "--server-port", &server_port.to_string(), "--local-port",
-        &free_port().to_string(), "--user", user, "--target", target, "--duration", "60",
+        "--transport",
+        "udp",
+        "--server-port",
+        &server_port.to_string(),
+        "--local-port",
+        &free_port().to_string(),
+        "--user",
+        user,
+        "--target",
+        target,
+        "--duration",
+        "60",
     ];
     Driver::start("pjsua_watcher.py", &args.map(String::from))
 }
 
 fn baresip(server_port: u16, user: &str, publish: bool, watch: Option<&str>) -> Driver {
     let mut args: Vec<String> = [
-        "--transport", "udp", "--server-port", &server_port.to_string(), "--local-port",
-        &free_port().to_string(), "--user", user, "--duration", "60",
+        "--transport",
+        "udp",
+        "--server-port",
+        &server_port.to_string(),
+        "--local-port",
+        &free_port().to_string(),
+        "--user",
+        user,
+        "--duration",
+        "60",
     ]
     .map(String::from)
     .to_vec();
@@ -355,8 +382,10 @@ impl Server {
                     "[presence]\n\
                      subscribe_min_expires = 5\n\
                      subscribe_max_expires = {MAX_EXPIRES}\n\
+                     subscribe_default_expires = {MAX_EXPIRES}\n\
                      publish_min_expires = 5\n\
-                     publish_max_expires = {MAX_EXPIRES}\n"
+                     publish_max_expires = {MAX_EXPIRES}\n\
+                     publish_default_expires = {MAX_EXPIRES}\n"
                 ),
             )
             .expect("write config");
@@ -384,13 +413,22 @@ impl Server {
                 let data = dir.join("data");
                 let config = dir.join("presenced.toml");
                 let args = [
-                    "serve", "--listen", &udp, "--listen", &tcp, "--data-dir",
-                    data.to_str().unwrap(), "--http-listen", "127.0.0.1:0", "--config",
+                    "serve",
+                    "--listen",
+                    &udp,
+                    "--listen",
+                    &tcp,
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "--http-listen",
+                    "127.0.0.1:0",
+                    "--config",
                     config.to_str().unwrap(),
                 ];
                 let mut child = Command::new(env!("CARGO_BIN_EXE_presenced"))
                     .args(args)
                     .env("RUST_LOG", "info,presenced=debug")
+                    .env("RUST_LIB_BACKTRACE", "0")
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::piped())
@@ -402,7 +440,9 @@ impl Server {
                 std::thread::spawn(move || {
                     for line in BufReader::new(stderr).lines() {
                         let Ok(line) = line else { break };
-                        sink.lock().unwrap().push(format!("[run {start_no}] {line}"));
+                        sink.lock()
+                            .unwrap()
+                            .push(format!("[run {start_no}] {line}"));
                     }
                 });
                 self.logs.lock().unwrap().push(format!(
@@ -455,7 +495,10 @@ impl Server {
                     "Kamailio did not start: {text}{}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-                self.logs.lock().unwrap().push(format!("[run {}] {text}", self.starts));
+                self.logs
+                    .lock()
+                    .unwrap()
+                    .push(format!("[run {}] {text}", self.starts));
             }
         }
     }
@@ -483,7 +526,8 @@ impl Server {
     fn log_text(&self) -> String {
         let mut text = self.logs.lock().unwrap().join("\n");
         if self.kind == ServerKind::Kamailio {
-            let log = std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default();
             let lines: Vec<&str> = log.lines().filter(|l| !l.contains("SO_RCVBUF")).collect();
             text.push_str("\n--- kamailio.log (tail):\n");
             text.push_str(&lines[lines.len().saturating_sub(80)..].join("\n"));
@@ -518,22 +562,42 @@ fn notify_shows(v: &Value, basic: &str, activities: &[&str]) -> bool {
     is(v, "notify")
         && v["state"] == "active"
         && v["basic"] == basic
-        && v["activities"]
-            .as_array()
-            .is_some_and(|a| a.len() == activities.len() && activities.iter().all(|x| a.contains(&Value::from(*x))))
+        && v["activities"].as_array().is_some_and(|a| {
+            a.len() == activities.len() && activities.iter().all(|x| a.contains(&Value::from(*x)))
+        })
+}
+
+/// Seconds since the Unix epoch, as the drivers stamp their events ("t").
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// The event was stamped after `unix` (seconds).
+fn after(v: &Value, unix: f64) -> bool {
+    v["t"].as_f64().is_some_and(|t| t > unix)
 }
 
 fn publish_ok(v: &Value) -> bool {
-    is(v, "publish") && v["status"].as_u64().is_some_and(|s| (200..300).contains(&s))
+    is(v, "publish")
+        && v["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s))
 }
 
 /// Sends a command to the publisher, waits for its PUBLISH to get a 2xx.
 fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
     let mark = publisher.len();
     publisher.send(command);
-    let (_, v) = publisher.wait_for(mark, WAIT, &format!("PUBLISH for `{command}` answered"), ctx, |v| {
-        is(v, "publish") || is(v, "error")
-    });
+    let (_, v) = publisher.wait_for(
+        mark,
+        WAIT,
+        &format!("PUBLISH for `{command}` answered"),
+        ctx,
+        |v| is(v, "publish") || is(v, "error"),
+    );
     assert!(
         publish_ok(&v) || v["status"] == 412,
         "PUBLISH for `{command}` answered {v}\n{}\n{}",
@@ -543,7 +607,13 @@ fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
     if v["status"] == 412 {
         // pjsua's entity-tag was replaced by the on-the-phone publication:
         // it starts over, and the driver then has to see a 2xx.
-        publisher.wait_for(mark, WAIT, &format!("a 2xx PUBLISH after `{command}`"), ctx, publish_ok);
+        publisher.wait_for(
+            mark,
+            WAIT,
+            &format!("a 2xx PUBLISH after `{command}`"),
+            ctx,
+            publish_ok,
+        );
     }
 }
 
@@ -556,16 +626,39 @@ fn expect_state(
     ctx: &dyn Fn() -> String,
 ) -> usize {
     let what = format!("watcher sees NOTIFY basic={basic} activities={activities:?}");
-    watcher.wait_for(from, WAIT, &what, ctx, |v| notify_shows(v, basic, activities)).0
+    watcher
+        .wait_for(from, WAIT, &what, ctx, |v| {
+            notify_shows(v, basic, activities)
+        })
+        .0
+}
+
+/// With `PRESENCED_INTEROP_VERBOSE=1`, prints every event the drivers saw
+/// (run with `-- --nocapture`).
+fn show(drivers: &[&Driver]) {
+    if std::env::var("PRESENCED_INTEROP_VERBOSE").is_ok_and(|v| v == "1") {
+        for d in drivers {
+            let events: Vec<String> = d.events().iter().map(|v| v.to_string()).collect();
+            eprintln!("--- events of {}:\n{}", d.name, events.join("\n"));
+        }
+    }
 }
 
 fn no_failed_notify(watcher: &Driver, ctx: &dyn Fn() -> String) {
     for v in watcher.events() {
         if is(&v, "notify-response") && v["status"] != 200 {
-            panic!("the watcher answered a NOTIFY with {v}\n{}\n{}", watcher.report(), ctx());
+            panic!(
+                "the watcher answered a NOTIFY with {v}\n{}\n{}",
+                watcher.report(),
+                ctx()
+            );
         }
         if is(&v, "notify") && v["pidf_error"].is_string() {
-            panic!("a NOTIFY carried a bad PIDF: {v}\n{}\n{}", watcher.report(), ctx());
+            panic!(
+                "a NOTIFY carried a bad PIDF: {v}\n{}\n{}",
+                watcher.report(),
+                ctx()
+            );
         }
     }
 }
@@ -574,11 +667,22 @@ fn wait_subscribed(watcher: &Driver, ctx: &dyn Fn() -> String) {
     let (_, v) = watcher.wait_for(0, WAIT, "SUBSCRIBE answered", ctx, |v| {
         is(v, "subscribe-response") || is(v, "error")
     });
-    assert_eq!(v["status"], 200, "SUBSCRIBE answered {v}\n{}\n{}", watcher.report(), ctx());
+    assert_eq!(
+        v["status"],
+        200,
+        "SUBSCRIBE answered {v}\n{}\n{}",
+        watcher.report(),
+        ctx()
+    );
     if let Some(expires) = v["expires"].as_u64() {
-        assert!(expires <= MAX_EXPIRES as u64, "SUBSCRIBE granted {expires} s > {MAX_EXPIRES}: {v}");
+        assert!(
+            expires <= MAX_EXPIRES as u64,
+            "SUBSCRIBE granted {expires} s > {MAX_EXPIRES}: {v}"
+        );
     }
-    watcher.wait_for(0, WAIT, "the first NOTIFY (active)", ctx, |v| is(v, "notify") && v["state"] == "active");
+    watcher.wait_for(0, WAIT, "the first NOTIFY (active)", ctx, |v| {
+        is(v, "notify") && v["state"] == "active"
+    });
 }
 
 fn unsubscribe_gets_terminated(watcher: &Driver, ctx: &dyn Fn() -> String) {
@@ -587,10 +691,20 @@ fn unsubscribe_gets_terminated(watcher: &Driver, ctx: &dyn Fn() -> String) {
     let (_, v) = watcher.wait_for(mark, WAIT, "un-SUBSCRIBE answered", ctx, |v| {
         is(v, "subscribe-response")
     });
-    assert_eq!(v["status"], 200, "un-SUBSCRIBE answered {v}\n{}\n{}", watcher.report(), ctx());
-    let (_, v) = watcher.wait_for(mark, WAIT, "NOTIFY Subscription-State: terminated", ctx, |v| {
-        is(v, "notify") && v["state"] == "terminated"
-    });
+    assert_eq!(
+        v["status"],
+        200,
+        "un-SUBSCRIBE answered {v}\n{}\n{}",
+        watcher.report(),
+        ctx()
+    );
+    let (_, v) = watcher.wait_for(
+        mark,
+        WAIT,
+        "NOTIFY Subscription-State: terminated",
+        ctx,
+        |v| is(v, "notify") && v["state"] == "terminated",
+    );
     eprintln!("terminated NOTIFY: {}", v["subscription_state"]);
 }
 
@@ -625,7 +739,10 @@ fn pjsua_watcher_sees_every_published_state_then_terminated() {
     }
     // the note travels too
     assert!(
-        watcher.events().iter().any(|v| notify_shows(v, "open", &["busy"]) && v["note"] == "In a meeting"),
+        watcher
+            .events()
+            .iter()
+            .any(|v| notify_shows(v, "open", &["busy"]) && v["note"] == "In a meeting"),
         "the busy NOTIFY lost its note\n{}",
         watcher.report()
     );
@@ -633,6 +750,7 @@ fn pjsua_watcher_sees_every_published_state_then_terminated() {
     no_failed_notify(&watcher, ctx);
     publisher.quit();
     watcher.quit();
+    show(&[&publisher, &watcher]);
 }
 
 /// Two different programs: baresip publishes open/closed, pjsua2 watches.
@@ -647,21 +765,38 @@ fn baresip_publishes_open_closed_pjsua_watches() {
     let ctx = &ctx as &dyn Fn() -> String;
     // baresip's first PUBLISH goes out at start (basic `unknown` without
     // registration); wait for it so the commands below modify it.
-    publisher.wait_for(0, WAIT, "baresip's initial PUBLISH answered", ctx, |v| is(v, "publish"));
+    publisher.wait_for(0, WAIT, "baresip's initial PUBLISH answered", ctx, |v| {
+        is(v, "publish")
+    });
     let watcher = pjsua_watcher(server.port, "bob", "sip:carol@127.0.0.1");
     wait_subscribed(&watcher, ctx);
     let mut from = 0;
-    for (command, basic) in [("online", "open"), ("offline", "closed"), ("online", "open")] {
+    for (command, basic) in [
+        ("online", "open"),
+        ("offline", "closed"),
+        ("online", "open"),
+    ] {
         let mark = publisher.len();
         publisher.send(command);
-        let (_, v) = publisher.wait_for(mark, WAIT, &format!("baresip PUBLISH for `{command}`"), ctx, |v| is(v, "publish"));
-        assert!(publish_ok(&v), "baresip PUBLISH for `{command}` answered {v}\n{}", ctx());
+        let (_, v) = publisher.wait_for(
+            mark,
+            WAIT,
+            &format!("baresip PUBLISH for `{command}`"),
+            ctx,
+            |v| is(v, "publish"),
+        );
+        assert!(
+            publish_ok(&v),
+            "baresip PUBLISH for `{command}` answered {v}\n{}",
+            ctx()
+        );
         from = expect_state(&watcher, from, basic, &[], ctx);
     }
     unsubscribe_gets_terminated(&watcher, ctx);
     no_failed_notify(&watcher, ctx);
     watcher.quit();
     publisher.quit();
+    show(&[&publisher, &watcher]);
 }
 
 /// Two different programs the other way round: pjsua2 publishes the RPID
@@ -700,6 +835,7 @@ fn pjsua_publishes_activities_baresip_watches() {
     no_failed_notify(&watcher, ctx);
     watcher.quit();
     publisher.quit();
+    show(&[&publisher, &watcher]);
 }
 
 /// (c) publish busy, the watcher sees it, SIGKILL the server, restart it on
@@ -723,6 +859,7 @@ fn subscription_and_publication_survive_sigkill_restart() {
     }
     let before_kill = watcher.len();
     let killed_at = Instant::now();
+    let killed_unix = unix_now();
     server.kill9();
     server.launch();
     eprintln!("server killed and restarted in {:?}", killed_at.elapsed());
@@ -732,14 +869,19 @@ fn subscription_and_publication_survive_sigkill_restart() {
     // The watcher's next in-dialog refresh (pjsua: 5 s before the expiry it
     // was last given, so within MAX_EXPIRES s) must find its dialog.
     let refresh_wait = Duration::from_secs(MAX_EXPIRES as u64 + 8);
-    let (_, refresh) = watcher.wait_for(before_kill, refresh_wait, "the refresh SUBSCRIBE answered", ctx, |v| {
-        is(v, "subscribe-response") && v["in_dialog"] == true
-    });
+    let (_, refresh) = watcher.wait_for(
+        before_kill,
+        refresh_wait,
+        "the refresh SUBSCRIBE answered",
+        ctx,
+        |v| is(v, "subscribe-response") && v["in_dialog"] == true && after(v, killed_unix),
+    );
     if server.kind == ServerKind::Kamailio {
         // Kamailio keeps subscriptions and publications in memory only
         // (subs_db_mode=0, publ_cache=1): after SIGKILL both are gone.
         assert_eq!(
-            refresh["status"], 481,
+            refresh["status"],
+            481,
             "Kamailio (memory mode) was expected to have lost the subscription: {refresh}\n{}\n{}",
             watcher.report(),
             ctx()
@@ -747,6 +889,7 @@ fn subscription_and_publication_survive_sigkill_restart() {
         eprintln!("Kamailio lost the subscription over SIGKILL as expected (481 to the refresh)");
         publisher.quit();
         watcher.quit();
+        show(&[&publisher, &watcher]);
         return;
     }
     assert_eq!(
@@ -758,7 +901,13 @@ fn subscription_and_publication_survive_sigkill_restart() {
         ctx()
     );
     // A NOTIFY sent after the restart still shows busy.
-    expect_state(&watcher, before_kill, "open", &["busy"], ctx);
+    watcher.wait_for(
+        before_kill,
+        WAIT,
+        "a NOTIFY after the restart showing busy",
+        ctx,
+        |v| notify_shows(v, "open", &["busy"]) && after(v, killed_unix),
+    );
     // The publication survived too: a new state reaches the watcher, and
     // the publisher's entity-tag from before the restart is still valid.
     let mark = publisher.len();
@@ -779,4 +928,5 @@ fn subscription_and_publication_survive_sigkill_restart() {
     no_failed_notify(&watcher, ctx);
     publisher.quit();
     watcher.quit();
+    show(&[&publisher, &watcher]);
 }
