@@ -89,6 +89,8 @@ def main():
         sys.stdout.write(json.dumps(doc) + "\n")
         sys.stdout.flush()
 
+    if args.dump_dir:
+        os.makedirs(args.dump_dir, exist_ok=True)
     d = tempfile.mkdtemp(prefix="baresip-presence-")
     cons_port = args.local_port + 2
     with open(os.path.join(d, "config"), "w") as f:

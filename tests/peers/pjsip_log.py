@@ -86,6 +86,9 @@ def make_log_writer(pj, level, on_message, dump_dir=None, name="pjsua2"):
     """A pj.LogWriter: forwards lines up to `level` to stderr, calls
     on_message(direction, kind, first_line_info, raw) for each SIP message."""
 
+    if dump_dir:
+        os.makedirs(dump_dir, exist_ok=True)
+
     class SipLog(pj.LogWriter):
         def __init__(self):
             pj.LogWriter.__init__(self)

@@ -34,9 +34,10 @@ publication on its own (an initial PUBLISH with the new state; RFC 3903
 publication (PUBLISH Expires: 0, SIP-If-Match its entity-tag). pjsua does
 not re-publish after a 412 while its status is offline, so `offline` right
 after `on-the-phone` changes the on-the-phone publication to basic closed
-instead (same layout, SIP-If-Match). While it
-lives, the driver refreshes it the way pjsua refreshes its own (body-less
-PUBLISH with SIP-If-Match, 5 s before the granted expiry).
+instead (same layout, SIP-If-Match). The on-the-phone PUBLISH asks for
+--custom-expires (3600) s; while it lives, the driver refreshes it the way
+pjsua refreshes its own (body-less PUBLISH with SIP-If-Match, 5 s before the
+granted expiry).
 
 Output: JSON lines on stdout, each with "t" (Unix time, seconds):
 

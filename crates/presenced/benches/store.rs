@@ -47,9 +47,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("one_at_a_time", |b| {
         b.iter(|| {
             n += 1;
-            runtime
-                .block_on(store.commit(batch(n)))
-                .expect("committed");
+            runtime.block_on(store.commit(batch(n))).expect("committed");
         })
     });
     drop(store);

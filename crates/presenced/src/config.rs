@@ -22,8 +22,9 @@
 //! t4_ms = 5000
 //! ```
 //!
-//! `[store]`, `[http]` ([`runtime`]) and `[presence]` ([`presence`]) are
-//! validated in their own files; docs/config.md lists every key.
+//! `[store]` and `[http]` (config/runtime.rs) and `[presence]`
+//! (config/presence.rs) are validated in their own files;
+//! docs/config.md lists every key.
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -13,8 +13,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics::Unit;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::TransportKind;
@@ -114,6 +114,8 @@ fn describe() {
         counter!(MESSAGES_DROPPED, "reason" => reason.as_str()).absolute(0);
     }
     counter!(STORE_COMMITS).absolute(0);
+    // Registered without a sample, so its buckets are listed from the start.
+    let _ = histogram!(STORE_COMMIT_SECONDS);
 }
 
 /// The engine's counts, after each step that may change them.

@@ -111,7 +111,8 @@ mod tests {
     fn stamped_request_parses_with_our_via() {
         // Parsed with a placeholder Via (the parser insists on one), which
         // is removed: the engine hands over NOTIFYs without a Via.
-        let text = "NOTIFY sip:bob@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKx\r\n\
+        let text =
+            "NOTIFY sip:bob@127.0.0.1:5090 SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKx\r\n\
             From: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:bob@127.0.0.1>;tag=b\r\n\
             Call-ID: c1\r\nCSeq: 2 NOTIFY\r\nEvent: presence\r\n\
             Subscription-State: active;expires=60\r\nContent-Length: 0\r\n\r\n";
@@ -134,10 +135,7 @@ mod tests {
         let via = again.top_via().unwrap();
         assert_eq!(via.sent_by(), "[::1]:5060");
         assert_eq!(via.branch().unwrap().as_ref(), b"z9hG4bKabc");
-        assert_eq!(
-            again.headers.value(HeaderName::MaxForwards).unwrap(),
-            "70"
-        );
+        assert_eq!(again.headers.value(HeaderName::MaxForwards).unwrap(), "70");
     }
 
     #[test]

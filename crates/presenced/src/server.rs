@@ -14,12 +14,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::{
+    AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
+};
 use crate::config::{Config, ListenSpec, TransportKind};
-use crate::endpoint::{Endpoint, ToTags};
-use crate::config::{AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers};
-use crate::sip_core::{CoreParts, SipCore};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
+use crate::endpoint::{Endpoint, ToTags};
 use crate::http::{HttpError, HttpServer};
+use crate::sip_core::{CoreParts, SipCore};
 use crate::store::{Store, StoreError};
 use crate::transport::tcp::StreamContext;
 use crate::transport::tls::TlsError;

@@ -34,7 +34,7 @@ use crate::config::Timers;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
-use crate::store::{encode_ops, Committed, Commits, Store, StoreError};
+use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound};
 use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
 use sip::transaction::{Config, Input, Key, Layer, Output};
@@ -52,7 +52,7 @@ enum Held {
     /// The store ticket everything behind it waits for.
     Commit(u64),
     /// An action to carry out once the commits before it are done.
-    Action(Action<Flow>),
+    Action(Box<Action<Flow>>),
 }
 
 /// What the core is built from.
@@ -135,7 +135,8 @@ impl SipCore {
             publications = p,
             subscriptions = s,
             live_publications = stats.publications,
-            live_subscriptions = stats.subscriptions_active + stats.subscriptions_pending + stats.winfo,
+            live_subscriptions =
+                stats.subscriptions_active + stats.subscriptions_pending + stats.winfo,
             "state restored"
         );
         self.actions.extend(actions);
@@ -144,7 +145,7 @@ impl SipCore {
 
     /// Runs the driver loop until cancelled or every transport is gone,
     /// then drains: held responses and in-flight NOTIFYs get up to
-    /// [`DRAIN_LIMIT`] to finish, and the store is flushed.
+    /// `DRAIN_LIMIT` to finish, and the store is flushed.
     pub async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
@@ -231,7 +232,7 @@ impl SipCore {
                 // Something before it waits for a commit: so does it.
                 match action {
                     Action::Store(ops) => self.submit(ops),
-                    other => self.held.push_back(Held::Action(other)),
+                    other => self.held.push_back(Held::Action(Box::new(other))),
                 }
                 continue;
             }
@@ -297,7 +298,7 @@ impl SipCore {
             let Some(Held::Action(action)) = self.held.pop_front() else {
                 break;
             };
-            match action {
+            match *action {
                 Action::Respond { txn, resp } if failed.is_some() && resp.class() == 2 => {
                     self.respond(txn, storage_failure(resp), now)
                 }
@@ -318,7 +319,11 @@ impl SipCore {
     /// Sends the engine's answer in its server transaction.
     fn respond(&mut self, txn: u64, resp: Response, now: Instant) {
         let Some(key) = self.txns.remove(&txn) else {
-            tracing::warn!(txn, status = resp.status, "response for an unknown transaction");
+            tracing::warn!(
+                txn,
+                status = resp.status,
+                "response for an unknown transaction"
+            );
             return;
         };
         self.send_response(key, resp, now);
@@ -508,7 +513,7 @@ impl SipCore {
     }
 
     /// Graceful end: stop taking requests, let the responses held for a
-    /// commit go out (bounded by [`DRAIN_LIMIT`]), flush the store. NOTIFYs
+    /// commit go out (bounded by `DRAIN_LIMIT`), flush the store. NOTIFYs
     /// in flight are not waited for: the transports have stopped reading,
     /// so their responses could not arrive, and the subscriptions survive
     /// in the store (the restarted server notifies every watcher).
@@ -555,7 +560,13 @@ impl Dialogs for EngineDialogs<'_> {
 /// Call-ID, CSeq) and drops what described the success.
 fn storage_failure(mut resp: Response) -> Response {
     use sip::HeaderName as H;
-    for name in [H::SipEtag, H::Expires, H::Contact, H::RecordRoute, H::ContentType] {
+    for name in [
+        H::SipEtag,
+        H::Expires,
+        H::Contact,
+        H::RecordRoute,
+        H::ContentType,
+    ] {
         resp.headers.remove(name);
     }
     resp.status = 500;

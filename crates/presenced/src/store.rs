@@ -6,7 +6,7 @@
 //! committed**: a committer thread takes every batch that arrived within
 //! `commit_window` of the oldest waiting one (or whatever is queued, with a
 //! zero window), writes them all in one redb write transaction with
-//! [`Durability::Immediate`], and then acknowledges each batch.
+//! [`redb::Durability::Immediate`], and then acknowledges each batch.
 //!
 //! # Why redb
 //!
@@ -28,9 +28,9 @@
 //! [`Store::submit`] with a ticket of its own choosing and parks whatever
 //! waits on that commit (the 2xx, the NOTIFYs after it). The outcome comes
 //! back on [`Commits`], which the core polls as one more branch of its
-//! `tokio::select!`:
+//! `tokio::select!` (the real loop is `crate::sip_core`; in outline):
 //!
-//! ```ignore
+//! ```text
 //! let mut commits = store.commits().expect("the core is the only consumer");
 //! loop {
 //!     tokio::select! {
@@ -57,10 +57,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use presence::{PublicationRecord, StoreOp, SubscriptionRecord};
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+
+mod committer;
+
+use committer::Committer;
 
 /// The file inside the data directory.
 pub const FILE_NAME: &str = "presenced.redb";
@@ -182,8 +186,8 @@ pub enum StoreError {
     Open {
         /// The file.
         path: PathBuf,
-        /// What redb said.
-        source: redb::Error,
+        /// What redb said (boxed: redb's errors are large).
+        source: Box<redb::Error>,
     },
     /// Reading the stored records failed.
     #[error("cannot read the store's {table} table: {source}")]
@@ -191,7 +195,7 @@ pub enum StoreError {
         /// The table.
         table: &'static str,
         /// What redb said.
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
     /// A record could not be serialised.
     #[error("cannot encode the record {key:?}: {source}")]
@@ -329,7 +333,7 @@ impl Store {
         let path = dir.join(FILE_NAME);
         let open_err = |source: redb::Error| StoreError::Open {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         };
         let db = Database::builder()
             .create_with_file_format_v3(true)
@@ -340,7 +344,7 @@ impl Store {
             .map_err(|e| open_err(e.into()))?;
         // Both tables exist from the start, so loading never meets a
         // missing one.
-        create_tables(&db).map_err(open_err)?;
+        create_tables(&db).map_err(|e| open_err(*e))?;
         let db = Arc::new(db);
         let (jobs, queue) = std_mpsc::channel();
         let shared = Shared::new(Some(jobs), Some(db.clone()));
@@ -511,21 +515,24 @@ fn answer(
     }
 }
 
-fn create_tables(db: &Database) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    txn.open_table(PUBLICATIONS)?;
-    txn.open_table(SUBSCRIPTIONS)?;
-    txn.commit()?;
+fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
+    let boxed = |e: redb::Error| Box::new(e);
+    let txn = db.begin_write().map_err(|e| boxed(e.into()))?;
+    txn.open_table(PUBLICATIONS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(SUBSCRIPTIONS).map_err(|e| boxed(e.into()))?;
+    txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }
 
 fn read_table<T: DeserializeOwned>(db: &Database, table: Table) -> Result<Vec<T>, StoreError> {
     let err = |source: redb::Error| StoreError::Read {
         table: table.name(),
-        source,
+        source: Box::new(source),
     };
     let txn = db.begin_read().map_err(|e| err(e.into()))?;
-    let t = txn.open_table(table.definition()).map_err(|e| err(e.into()))?;
+    let t = txn
+        .open_table(table.definition())
+        .map_err(|e| err(e.into()))?;
     let mut records = Vec::new();
     for entry in t.iter().map_err(|e| err(e.into()))? {
         let (key, value) = entry.map_err(|e| err(e.into()))?;
@@ -540,101 +547,4 @@ fn read_table<T: DeserializeOwned>(db: &Database, table: Table) -> Result<Vec<T>
         }
     }
     Ok(records)
-}
-
-/// The committer thread's state.
-struct Committer {
-    db: Arc<Database>,
-    window: Duration,
-    committed: mpsc::UnboundedSender<Committed>,
-}
-
-impl Committer {
-    /// Gathers, commits, acknowledges; until closed or every handle is gone.
-    fn run(self, queue: std_mpsc::Receiver<Job>, shared: std::sync::Weak<Shared>) {
-        let mut group: Vec<(Vec<Write>, Reply)> = Vec::new();
-        let mut closing = None;
-        while closing.is_none() {
-            let (first, deadline) = match queue.recv() {
-                Ok(Job::Batch { writes, reply, at }) => ((writes, reply), at + self.window),
-                Ok(Job::Close(done)) => {
-                    let _ = done.send(Ok(()));
-                    return;
-                }
-                Err(_) => return, // every handle dropped, nothing pending
-            };
-            group.push(first);
-            // Gather: everything already queued, then whatever arrives
-            // until the oldest batch has waited `window`.
-            while group.len() < MAX_GROUP {
-                let next = match queue.try_recv() {
-                    Ok(job) => Some(job),
-                    Err(std_mpsc::TryRecvError::Disconnected) => None,
-                    Err(std_mpsc::TryRecvError::Empty) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            None
-                        } else {
-                            queue.recv_timeout(left).ok()
-                        }
-                    }
-                };
-                match next {
-                    Some(Job::Batch { writes, reply, .. }) => group.push((writes, reply)),
-                    Some(Job::Close(done)) => {
-                        closing = Some(done);
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let result = self.write(&group);
-            if let Some(shared) = shared.upgrade() {
-                shared.transactions.fetch_add(1, Ordering::Relaxed);
-                shared
-                    .batches
-                    .fetch_add(group.len() as u64, Ordering::Relaxed);
-            }
-            if let Err(e) = &result {
-                tracing::error!(batches = group.len(), error = %e, "store commit failed");
-            }
-            for (_, reply) in group.drain(..) {
-                answer(&self.committed, reply, result.clone());
-            }
-        }
-        if let Some(done) = closing {
-            let _ = done.send(Ok(()));
-        }
-    }
-
-    /// One durable transaction for the whole group.
-    fn write(&self, group: &[(Vec<Write>, Reply)]) -> Result<(), CommitError> {
-        let started = Instant::now();
-        let fail = |e: redb::Error| CommitError::Failed(Arc::new(e));
-        let mut txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
-        txn.set_durability(Durability::Immediate);
-        {
-            let mut publications = txn.open_table(PUBLICATIONS).map_err(|e| fail(e.into()))?;
-            let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| fail(e.into()))?;
-            for write in group.iter().flat_map(|(writes, _)| writes) {
-                let (table, key) = match write {
-                    Write::Put { table, key, .. } | Write::Delete { table, key } => (table, key),
-                };
-                let t = match table {
-                    Table::Publications => &mut publications,
-                    Table::Subscriptions => &mut subscriptions,
-                };
-                match write {
-                    Write::Put { value, .. } => t
-                        .insert(key.as_slice(), value.as_slice())
-                        .map(|_| ()),
-                    Write::Delete { .. } => t.remove(key.as_slice()).map(|_| ()),
-                }
-                .map_err(|e| fail(e.into()))?;
-            }
-        }
-        txn.commit().map_err(|e| fail(e.into()))?;
-        crate::metrics::store_committed(started.elapsed());
-        Ok(())
-    }
 }

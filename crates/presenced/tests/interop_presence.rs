@@ -27,8 +27,16 @@
 //!   the restart test then checks that the loss is seen (481 to the refresh)
 //!   instead of checking that nothing was lost.
 //!
+//! Tests: the pjsua2 -> pjsua2 scenario over UDP and over TCP; baresip
+//! (open/closed) -> pjsua2; pjsua2 (activities) -> baresip; the SIGKILL
+//! restart (pjsua2 -> pjsua2, UDP). About 12 s against presenced and 20 s
+//! against Kamailio with the default parallel test threads (27 s serial).
+//! `PRESENCED_INTEROP_VERBOSE=1 ... -- --nocapture` prints every event the
+//! drivers saw.
+//!
 //! The exact commands, as run from the repository root (P is a free port
-//! in 26000-26999, L1..L3 free ports for the clients):
+//! in 26000-26999, L1..L3 free ports for the clients; `--transport tcp` in
+//! the TCP test):
 //!
 //! ```text
 //! python3 tests/peers/kamailio_presence.py start --port P --run-dir DIR --max-expires 12
@@ -41,7 +49,7 @@
 //! python3 tests/peers/baresip_presence.py --transport udp --server-port P --local-port L3 --user dave --watch sip:alice@127.0.0.1 --duration 60
 //! ```
 //!
-//! For presenced to pass: answer PUBLISH with 200 + SIP-ETag + Expires
+//! For presenced to pass (it does since the engine landed): answer PUBLISH with 200 + SIP-ETag + Expires
 //! (body-less refresh with SIP-If-Match, modify, 412 on an unknown
 //! entity-tag, Expires: 0 removal), SUBSCRIBE with 200 + Expires clamped to
 //! subscribe_max_expires, NOTIFY `active;expires=N` with the composed PIDF
@@ -285,10 +293,10 @@ impl Drop for Driver {
     }
 }
 
-fn pjsua_publisher(server_port: u16, user: &str) -> Driver {
+fn pjsua_publisher(transport: &str, server_port: u16, user: &str) -> Driver {
     let args = [
         "--transport",
-        "udp",
+        transport,
         "--server-port",
         &server_port.to_string(),
         "--local-port",
@@ -301,10 +309,10 @@ fn pjsua_publisher(server_port: u16, user: &str) -> Driver {
     Driver::start("pjsua_publisher.py", &args.map(String::from))
 }
 
-fn pjsua_watcher(server_port: u16, user: &str, target: &str) -> Driver {
+fn pjsua_watcher(transport: &str, server_port: u16, user: &str, target: &str) -> Driver {
     let args = [
         "--transport",
-        "udp",
+        transport,
         "--server-port",
         &server_port.to_string(),
         "--local-port",
@@ -712,18 +720,34 @@ fn unsubscribe_gets_terminated(watcher: &Driver, ctx: &dyn Fn() -> String) {
 
 /// (a) pjsua2 A publishes online, busy, away, on-the-phone, offline; a
 /// second pjsua2 process B sees each; (b) B unsubscribes and gets the
-/// terminated NOTIFY.
+/// terminated NOTIFY. Over UDP.
 #[test]
 fn pjsua_watcher_sees_every_published_state_then_terminated() {
+    every_state_then_terminated("udp");
+}
+
+/// The same over TCP (both clients keep one connection to the server).
+#[test]
+fn pjsua_watcher_sees_every_published_state_then_terminated_over_tcp() {
+    every_state_then_terminated("tcp");
+}
+
+fn every_state_then_terminated(transport: &str) {
     if skip_or_require(false) {
         return;
     }
     let server = Server::start();
-    let watcher = pjsua_watcher(server.port, "bob", "sip:alice@127.0.0.1");
-    let publisher = pjsua_publisher(server.port, "alice");
+    let watcher = pjsua_watcher(transport, server.port, "bob", "sip:alice@127.0.0.1");
+    {
+        let ctx = || server.log_text();
+        wait_subscribed(&watcher, &ctx);
+    }
+    // The publisher starts once the subscription is up (against Kamailio
+    // over TCP, two pjsua2 processes connecting at the same moment once left
+    // the SUBSCRIBE unanswered).
+    let publisher = pjsua_publisher(transport, server.port, "alice");
     let ctx = || format!("{}\n{}", publisher.report(), server.log_text());
     let ctx = &ctx as &dyn Fn() -> String;
-    wait_subscribed(&watcher, ctx);
 
     let steps: [(&str, &str, &[&str]); 5] = [
         ("online", "open", &[]),
@@ -768,7 +792,7 @@ fn baresip_publishes_open_closed_pjsua_watches() {
     publisher.wait_for(0, WAIT, "baresip's initial PUBLISH answered", ctx, |v| {
         is(v, "publish")
     });
-    let watcher = pjsua_watcher(server.port, "bob", "sip:carol@127.0.0.1");
+    let watcher = pjsua_watcher("udp", server.port, "bob", "sip:carol@127.0.0.1");
     wait_subscribed(&watcher, ctx);
     let mut from = 0;
     for (command, basic) in [
@@ -808,7 +832,7 @@ fn pjsua_publishes_activities_baresip_watches() {
     }
     let server = Server::start();
     let watcher = baresip(server.port, "dave", false, Some("sip:alice@127.0.0.1"));
-    let publisher = pjsua_publisher(server.port, "alice");
+    let publisher = pjsua_publisher("udp", server.port, "alice");
     let ctx = || format!("{}\n{}", publisher.report(), server.log_text());
     let ctx = &ctx as &dyn Fn() -> String;
     wait_subscribed(&watcher, ctx);
@@ -848,8 +872,8 @@ fn subscription_and_publication_survive_sigkill_restart() {
         return;
     }
     let mut server = Server::start();
-    let watcher = pjsua_watcher(server.port, "bob", "sip:alice@127.0.0.1");
-    let publisher = pjsua_publisher(server.port, "alice");
+    let watcher = pjsua_watcher("udp", server.port, "bob", "sip:alice@127.0.0.1");
+    let publisher = pjsua_publisher("udp", server.port, "alice");
     {
         let ctx = || format!("{}\n{}", publisher.report(), server.log_text());
         let ctx = &ctx as &dyn Fn() -> String;

@@ -158,7 +158,14 @@ impl Ua {
         )
     }
 
-    fn subscribe(&self, target: &str, dialog: &Dialog, cseq: u32, expires: u32, extra: &str) -> String {
+    fn subscribe(
+        &self,
+        target: &str,
+        dialog: &Dialog,
+        cseq: u32,
+        expires: u32,
+        extra: &str,
+    ) -> String {
         format!(
             "{}Contact: <sip:{}@127.0.0.1:{}>\r\nEvent: presence\r\n\
              Accept: application/pidf+xml\r\nExpires: {expires}\r\n{extra}Content-Length: 0\r\n\r\n",
@@ -168,7 +175,14 @@ impl Ua {
         )
     }
 
-    fn publish(&self, dialog: &Dialog, cseq: u32, expires: u32, if_match: Option<&str>, body: Option<&str>) -> String {
+    fn publish(
+        &self,
+        dialog: &Dialog,
+        cseq: u32,
+        expires: u32,
+        if_match: Option<&str>,
+        body: Option<&str>,
+    ) -> String {
         let mut text = self.head("PUBLISH", &self.aor(), dialog, cseq);
         text.push_str(&format!("Event: presence\r\nExpires: {expires}\r\n"));
         if let Some(etag) = if_match {
@@ -258,26 +272,40 @@ async fn subscribe_publish_notify_unsubscribe() {
     // PUBLISH busy: 200 with SIP-ETag; Bob is told.
     let mut publ = Dialog::new();
     let body = pidf(&alice.aor(), "pc", "open", Some("busy"), "In a meeting");
-    let ok = alice.send(alice.publish(&publ, 1, 60, None, Some(&body))).await;
+    let ok = alice
+        .send(alice.publish(&publ, 1, 60, None, Some(&body)))
+        .await;
     assert_eq!(ok.status, 200, "{}", text(&ok.reason));
     let etag = value(&ok.headers, HeaderName::SipEtag);
     assert!(!etag.is_empty());
     let busy = bob.next_notify().await;
     let busy_body = text(&busy.body);
-    assert!(busy_body.contains("<basic>open</basic>") && busy_body.contains("busy"), "{busy_body}");
+    assert!(
+        busy_body.contains("<basic>open</basic>") && busy_body.contains("busy"),
+        "{busy_body}"
+    );
     assert!(busy_body.contains("In a meeting"));
 
     // Refresh without a body: a new entity-tag, no change to watch.
     publ.call_id = format!("{}-r", publ.call_id);
-    let ok = alice.send(alice.publish(&publ, 2, 60, Some(&etag), None)).await;
+    let ok = alice
+        .send(alice.publish(&publ, 2, 60, Some(&etag), None))
+        .await;
     assert_eq!(ok.status, 200);
     let etag2 = value(&ok.headers, HeaderName::SipEtag);
-    assert_ne!(etag, etag2, "RFC 3903 §4.1: a new entity-tag on every success");
+    assert_ne!(
+        etag, etag2,
+        "RFC 3903 §4.1: a new entity-tag on every success"
+    );
     // The old one is gone: 412.
-    let stale = alice.send(alice.publish(&publ, 3, 60, Some(&etag), None)).await;
+    let stale = alice
+        .send(alice.publish(&publ, 3, 60, Some(&etag), None))
+        .await;
     assert_eq!(stale.status, 412);
     // Too short: 423 with Min-Expires.
-    let short = alice.send(alice.publish(&publ, 4, 1, Some(&etag2), None)).await;
+    let short = alice
+        .send(alice.publish(&publ, 4, 1, Some(&etag2), None))
+        .await;
     assert_eq!(short.status, 423);
     assert_eq!(value(&short.headers, HeaderName::MinExpires), "5");
     // Unsupported body: 415 with Accept.
@@ -288,21 +316,32 @@ async fn subscribe_publish_notify_unsubscribe() {
     assert!(value(&unsupported.headers, HeaderName::Accept).contains("application/pidf+xml"));
     // Unknown event package: 489 with Allow-Events.
     let winfo = bob
-        .send(bob.subscribe(&alice.aor(), &Dialog::new(), 1, 60, "").replace("Event: presence", "Event: dialog"))
+        .send(
+            bob.subscribe(&alice.aor(), &Dialog::new(), 1, 60, "")
+                .replace("Event: presence", "Event: dialog"),
+        )
         .await;
     assert_eq!(winfo.status, 489);
     assert!(value(&winfo.headers, HeaderName::AllowEvents).contains("presence"));
     // An in-dialog SUBSCRIBE for a dialog that does not exist: 481.
     let mut ghost = Dialog::new();
     ghost.remote_tag = Some("nope".into());
-    let ghost = bob.send(bob.subscribe(&alice.aor(), &ghost, 2, 60, "")).await;
+    let ghost = bob
+        .send(bob.subscribe(&alice.aor(), &ghost, 2, 60, ""))
+        .await;
     assert_eq!(ghost.status, 481);
 
     // Remove the publication: Bob sees Alice closed.
-    let gone = alice.send(alice.publish(&publ, 6, 0, Some(&etag2), None)).await;
+    let gone = alice
+        .send(alice.publish(&publ, 6, 0, Some(&etag2), None))
+        .await;
     assert_eq!(gone.status, 200);
     let closed = bob.next_notify().await;
-    assert!(text(&closed.body).contains("<basic>closed</basic>"), "{}", text(&closed.body));
+    assert!(
+        text(&closed.body).contains("<basic>closed</basic>"),
+        "{}",
+        text(&closed.body)
+    );
 
     // Unsubscribe: 200, then the final NOTIFY.
     let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 2, 0, "")).await;
@@ -409,7 +448,10 @@ async fn concurrent_publishers_leave_every_watcher_with_the_final_state() {
             last_cseq = cseq;
         }
         let last = got.last().map(|n| text(&n.body)).unwrap_or_default();
-        assert_eq!(last, final_state, "watcher {i}'s last NOTIFY is not the final state");
+        assert_eq!(
+            last, final_state,
+            "watcher {i}'s last NOTIFY is not the final state"
+        );
         counts.insert(i, got.len());
     }
     eprintln!("NOTIFYs per watcher after the initial one: {counts:?}");
@@ -437,7 +479,9 @@ async fn state_survives_sigkill() {
     let bob = Ua::new(addr, "bob").await;
 
     let mut sub = Dialog::new();
-    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 1, 300, "")).await;
+    let ok = bob
+        .send(bob.subscribe(&alice.aor(), &sub, 1, 300, ""))
+        .await;
     assert_eq!(ok.status, 200);
     sub.established(&ok);
     let initial = bob.next_notify().await;
@@ -459,14 +503,25 @@ async fn state_survives_sigkill() {
 
     // The restarted server tells Bob the current state, in order.
     let after = bob.next_notify().await;
-    assert!(text(&after.body).contains("Back at 3"), "{}", text(&after.body));
+    assert!(
+        text(&after.body).contains("Back at 3"),
+        "{}",
+        text(&after.body)
+    );
     assert!(value(&after.headers, HeaderName::SubscriptionState).starts_with("active"));
-    let cseq = |s: &str| s.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    let cseq = |s: &str| {
+        s.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     assert!(cseq(&value(&after.headers, HeaderName::CSeq)) > cseq(&before_cseq));
 
     // Bob's refresh in the same dialog works (no 481), and so does
     // Alice's refresh of her publication.
-    let ok = bob.send(bob.subscribe(&alice.aor(), &sub, 2, 300, "")).await;
+    let ok = bob
+        .send(bob.subscribe(&alice.aor(), &sub, 2, 300, ""))
+        .await;
     assert_eq!(ok.status, 200, "{}", text(&ok.reason));
     let ok = alice
         .send(alice.publish(&Dialog::new(), 1, 300, Some(&etag), None))
@@ -489,7 +544,9 @@ async fn publication_ends_with_its_tcp_connection() {
     );
     let bob = Ua::new(server_udp(&server), "bob").await;
     let target = "sip:dave@127.0.0.1";
-    let ok = bob.send(bob.subscribe(target, &Dialog::new(), 1, 120, "")).await;
+    let ok = bob
+        .send(bob.subscribe(target, &Dialog::new(), 1, 120, ""))
+        .await;
     assert_eq!(ok.status, 200);
     bob.next_notify().await;
 
@@ -517,5 +574,9 @@ async fn publication_ends_with_its_tcp_connection() {
     // An hour of Expires left, but the connection is gone: closed within
     // the grace period (1 s), well inside WAIT.
     let closed = bob.next_notify().await;
-    assert!(text(&closed.body).contains("<basic>closed</basic>"), "{}", text(&closed.body));
+    assert!(
+        text(&closed.body).contains("<basic>closed</basic>"),
+        "{}",
+        text(&closed.body)
+    );
 }

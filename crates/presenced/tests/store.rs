@@ -107,7 +107,10 @@ async fn memory_mode_commits_at_once_and_keeps_nothing() {
     assert!(store.is_memory());
     let mut commits = store.commits().expect("first taker");
     assert!(store.commits().is_none(), "one consumer only");
-    store.submit(1, writes(vec![StoreOp::PutSubscription(subscription("s1"))]));
+    store.submit(
+        1,
+        writes(vec![StoreOp::PutSubscription(subscription("s1"))]),
+    );
     store.submit(2, vec![]);
     assert_eq!(commits.try_recv().map(|c| c.ticket), Some(1));
     let second = commits.try_recv().expect("second outcome");
@@ -198,7 +201,10 @@ async fn closing_flushes_and_later_submissions_fail() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Duration::from_millis(50)).unwrap();
     let mut commits = store.commits().unwrap();
-    store.submit(1, writes(vec![StoreOp::PutSubscription(subscription("s1"))]));
+    store.submit(
+        1,
+        writes(vec![StoreOp::PutSubscription(subscription("s1"))]),
+    );
     // Close does not wait out the window of what is pending: it commits now.
     store.flush_and_close().await.unwrap();
     assert!(commits.recv().await.unwrap().result.is_ok());
@@ -206,7 +212,10 @@ async fn closing_flushes_and_later_submissions_fail() {
     let late = commits.recv().await.unwrap();
     assert_eq!(late.ticket, 2);
     assert!(matches!(late.result, Err(CommitError::Closed)));
-    assert!(matches!(store.commit(vec![]).await, Err(CommitError::Closed)));
+    assert!(matches!(
+        store.commit(vec![]).await,
+        Err(CommitError::Closed)
+    ));
     store.flush_and_close().await.unwrap(); // idempotent
     drop(store);
     let store = Store::open(dir.path(), Duration::ZERO).unwrap();

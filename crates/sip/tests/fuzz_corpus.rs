@@ -36,7 +36,10 @@ fn vectors_pass_the_fuzz_invariants() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     let mut count = 0;
     for dir in ["rfc4475", "clients"] {
-        for entry in std::fs::read_dir(root.join(dir)).expect("vector directory").flatten() {
+        for entry in std::fs::read_dir(root.join(dir))
+            .expect("vector directory")
+            .flatten()
+        {
             if entry.path().extension().is_some_and(|e| e == "sip") {
                 let data = std::fs::read(entry.path()).expect("readable vector");
                 checks::check_message(&data);

@@ -285,7 +285,10 @@ impl Source<'_> {
                     return Err(self.error(
                         entry.span().start,
                         field,
-                        format!("{:?} is not a domain such as \"@example.com\"", entry.get_ref()),
+                        format!(
+                            "{:?} is not a domain such as \"@example.com\"",
+                            entry.get_ref()
+                        ),
                     ));
                 }
                 Ok(format!("@{}", domain.to_ascii_lowercase()))

@@ -378,6 +378,7 @@ impl Intake {
     }
 
     fn overloaded(&self, inbound: Inbound) -> Admission {
+        crate::metrics::message_dropped(crate::metrics::DropReason::Overload);
         let Inbound { msg, flow } = inbound;
         match msg {
             Message::Request(req) if req.method != sip::Method::Ack => {
@@ -424,6 +425,7 @@ fn reject_unparsable(
     transport: TransportKind,
     source: SocketAddr,
 ) -> Admission {
+    crate::metrics::message_dropped(crate::metrics::DropReason::Unparsable);
     match sip::rejection::answer_unparsable(raw, e) {
         Some(answer) => {
             log_drop(transport, source, e, Some(e.status()));

@@ -250,6 +250,7 @@ async fn drain<W: AsyncWrite + Unpin>(
                 }
             }
             Err(FramingError(e)) => {
+                crate::metrics::message_dropped(crate::metrics::DropReason::Unparsable);
                 // The next message boundary is lost: answer if the head is
                 // readable (413/513 name the limit), then close.
                 let answer = sip::rejection::answer_unparsable(framer.buffer_mut(), &e);

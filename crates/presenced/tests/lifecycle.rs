@@ -1,0 +1,115 @@
+//! The binary's life: start with a data directory and HTTP, serve
+//! /health and /metrics, shut down cleanly on SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::{request, response, udp_client, udp_exchange, Presenced};
+
+/// A plain HTTP/1.1 GET over a TcpStream: status line and body.
+fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to http");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
+}
+
+/// The address of `... http listening addr=127.0.0.1:40123`.
+fn http_addr(server: &Presenced) -> SocketAddr {
+    let line = server.wait_for_log(&["http listening"]);
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("addr= in the log line");
+    addr.parse().expect("a socket address")
+}
+
+#[tokio::test]
+async fn serves_health_and_metrics_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_dir = data.path().join("state");
+    let mut server = Presenced::start(
+        &[
+            "serve",
+            "--listen",
+            "udp:127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 path"),
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        1,
+    );
+    let http = http_addr(&server);
+    server.wait_for_log(&["store opened"]);
+    assert!(data_dir.join("presenced.redb").exists());
+
+    // One SIP message, so a counter moves.
+    let sip = server.addr("udp", false);
+    let client = udp_client(sip).await;
+    let options = request("OPTIONS", "UDP", client.local_addr().unwrap(), "life1", "");
+    let answer = response(&udp_exchange(&client, sip, options.as_bytes()).await);
+    assert_eq!(answer.status, 200);
+
+    let (status, body) = get(http, "/health");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(body, "ok");
+
+    let (status, body) = get(http, "/metrics");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    for name in [
+        "presenced_subscriptions{state=\"active\"}",
+        "presenced_subscriptions{state=\"pending\"}",
+        "presenced_publications",
+        "presenced_presentities",
+        "presenced_notify_sent_total",
+        "presenced_notify_failed_total",
+        "presenced_messages_received_total{transport=\"udp\"}",
+        "presenced_messages_dropped_total",
+        "presenced_store_commits_total",
+        "presenced_store_commit_seconds_bucket",
+    ] {
+        assert!(body.contains(name), "{name} missing from:\n{body}");
+    }
+
+    let status = server.terminate();
+    assert!(status.success(), "exit {status}:\n{}", server.log_text());
+    server.wait_for_log(&["shutdown complete"]);
+}
+
+#[test]
+fn memory_mode_writes_nothing_and_http_can_be_off() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_dir = data.path().join("state");
+    let mut server = Presenced::start(
+        &[
+            "--listen",
+            "udp:127.0.0.1:0",
+            "--memory",
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 path"),
+            "--http-listen",
+            "off",
+        ],
+        1,
+    );
+    server.wait_for_log(&["memory mode"]);
+    let status = server.terminate();
+    assert!(status.success(), "exit {status}:\n{}", server.log_text());
+    assert!(!server.log_text().contains("http listening"));
+    assert!(!data_dir.exists());
+}
