@@ -1,5 +1,6 @@
 //! The HTTP side: `GET /metrics` (Prometheus text format) and
-//! `GET /health`, for monitoring and for load balancers.
+//! `GET /health`, for monitoring and for load balancers, and the operator
+//! API: `POST /api/v1/authorizations` approves or refuses a pending watcher.
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -9,15 +10,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Json;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::control::{Control, ControlSender};
 
 /// How often histograms are folded even when nobody scrapes, so their
 /// raw samples do not pile up.
@@ -75,7 +81,9 @@ impl HttpServer {
     /// Serves until `cancel` fires, then finishes the requests in flight.
     /// Logs `http listening addr=...` first, which tests and operators
     /// look for.
-    pub fn spawn(self, cancel: CancellationToken, tracker: &TaskTracker) {
+    /// `control` carries operator requests (`POST /api/v1/authorizations`)
+    /// to the SIP core.
+    pub fn spawn(self, control: ControlSender, cancel: CancellationToken, tracker: &TaskTracker) {
         let HttpServer {
             listener,
             addr,
@@ -93,7 +101,7 @@ impl HttpServer {
                 }
             }
         });
-        let app = router(metrics);
+        let app = router(AppState { metrics, control });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
@@ -106,17 +114,89 @@ impl HttpServer {
     }
 }
 
+/// What every handler may use.
+#[derive(Clone)]
+struct AppState {
+    metrics: PrometheusHandle,
+    control: ControlSender,
+}
+
 /// The routes; anything else is 404.
-fn router(metrics: PrometheusHandle) -> Router {
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
         .route("/health", get(health))
-        .with_state(metrics)
+        .route("/api/v1/authorizations", post(authorize))
+        .with_state(state)
 }
 
-async fn render_metrics(State(metrics): State<PrometheusHandle>) -> impl IntoResponse {
-    metrics.run_upkeep();
-    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], metrics.render())
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.run_upkeep();
+    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], state.metrics.render())
+}
+
+/// The body of `POST /api/v1/authorizations`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Authorization {
+    /// The watched presentity, a SIP or tel URI.
+    presentity: String,
+    /// The watcher, a SIP URI.
+    watcher: String,
+    /// Approve (true) or refuse (false).
+    allow: bool,
+}
+
+/// Approves or refuses a watcher's pending subscriptions: the operator's
+/// side of the `pending` state (RFC 3857's watcher approval, without
+/// XCAP). URIs are reduced to their address of record, as the engine keys
+/// presentities and watchers.
+async fn authorize(
+    State(state): State<AppState>,
+    body: Result<Json<Authorization>, JsonRejection>,
+) -> (StatusCode, String) {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{}\n", e.body_text())),
+    };
+    let aor = |field: &str, uri: &str| {
+        sip::Uri::parse_str(uri)
+            .map(|u| u.aor())
+            .map_err(|e| format!("{field}: not a URI ({e}): {uri}\n"))
+    };
+    let (presentity, watcher) = match (
+        aor("presentity", &request.presentity),
+        aor("watcher", &request.watcher),
+    ) {
+        (Ok(p), Ok(w)) => (p, w),
+        (Err(e), _) | (_, Err(e)) => return (StatusCode::BAD_REQUEST, e),
+    };
+    let (done, applied) = tokio::sync::oneshot::channel();
+    let control = Control::Authorize {
+        presentity: presentity.clone(),
+        watcher: watcher.clone(),
+        allow: request.allow,
+        done,
+    };
+    if state.control.try_send(control).is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the SIP core is busy or stopping; retry\n".into(),
+        );
+    }
+    match applied.await {
+        Ok(()) => (
+            StatusCode::OK,
+            format!(
+                "{} {watcher} for {presentity}\n",
+                if request.allow { "allowed" } else { "refused" }
+            ),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the SIP core stopped\n".into(),
+        ),
+    }
 }
 
 /// Liveness: the process runs and its runtime answers.
@@ -151,7 +231,8 @@ mod tests {
         assert_ne!(addr.port(), 0);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        server.spawn(cancel.clone(), &tracker);
+        let (control, _core) = tokio::sync::mpsc::channel(1);
+        server.spawn(control, cancel.clone(), &tracker);
         tracker.close();
 
         crate::metrics::notify_sent();

@@ -17,6 +17,7 @@
 //! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
 pub mod config;
+pub mod control;
 pub mod endpoint;
 pub mod http;
 pub mod metrics;

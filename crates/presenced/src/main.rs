@@ -140,13 +140,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // HTTP has its own token: it stops last, after the store is flushed.
         let http_cancel = CancellationToken::new();
         let http_tracker = TaskTracker::new();
+        let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
         if let Some(http) = http {
-            http.spawn(http_cancel.clone(), &http_tracker);
+            http.spawn(control, http_cancel.clone(), &http_tracker);
         }
         http_tracker.close();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        server.spawn(store.clone(), &cancel, &tracker)?;
+        server.spawn(store.clone(), control_rx, &cancel, &tracker)?;
         tracker.close();
         shutdown_signal().await?;
         tracing::info!("shutting down");

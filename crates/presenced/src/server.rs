@@ -19,6 +19,7 @@ use crate::config::{
 };
 use crate::config::{Config, ListenSpec, TransportKind};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
+use crate::control::Control;
 use crate::endpoint::{Endpoint, ToTags};
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, SipCore};
@@ -116,6 +117,7 @@ impl Server {
     pub fn spawn(
         self,
         store: Store,
+        control: mpsc::Receiver<Control>,
         cancel: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<(), StoreError> {
@@ -168,7 +170,7 @@ impl Server {
             connections,
         });
         core.restore()?;
-        tracker.spawn(core.run(inbound, closed, cancel.clone()));
+        tracker.spawn(core.run(inbound, closed, control, cancel.clone()));
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Timers;
+use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
@@ -150,6 +151,7 @@ impl SipCore {
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
         mut closed: mpsc::UnboundedReceiver<Flow>,
+        mut control: mpsc::Receiver<Control>,
         cancel: CancellationToken,
     ) {
         self.step(Instant::now());
@@ -173,6 +175,11 @@ impl SipCore {
                     if let Some(flow) = flow {
                         tracing::debug!(%flow, "flow closed");
                         self.feed(EngineInput::FlowClosed { flow });
+                    }
+                }
+                request = control.recv(), if !control.is_closed() => {
+                    if let Some(request) = request {
+                        self.control(request);
                     }
                 }
                 received = inbound.recv() => {
@@ -215,6 +222,25 @@ impl SipCore {
         self.carry_out(outputs, now);
         let actions = self.engine.handle_timeout(SystemTime::now());
         self.actions.extend(actions);
+    }
+
+    /// Carries out an operator request.
+    fn control(&mut self, request: Control) {
+        match request {
+            Control::Authorize {
+                presentity,
+                watcher,
+                allow,
+                done,
+            } => {
+                tracing::info!(%presentity, %watcher, allow, "watcher authorization");
+                let actions =
+                    self.engine
+                        .authorize(&presentity, &watcher, allow, SystemTime::now());
+                self.actions.extend(actions);
+                let _ = done.send(());
+            }
+        }
     }
 
     /// Feeds the engine and queues what it asks.

@@ -580,3 +580,100 @@ async fn publication_ends_with_its_tcp_connection() {
         text(&closed.body)
     );
 }
+
+/// The allow-list policy: a listed watcher is served, an unlisted one is
+/// held `pending` (200, NOTIFY without a body) until the operator approves
+/// it over HTTP, which activates it with the state; with `unlisted =
+/// "reject"` the same watcher gets 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_watcher_is_approved_over_http() {
+    let server = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\nmode = \"memory\"\n\
+         [presence.authorization]\npolicy = \"allow_list\"\nallow = [\"sip:bob@127.0.0.1\"]\n\
+         unlisted = \"pending\"\n",
+        1,
+    );
+    let http: SocketAddr = server
+        .wait_for_log(&["http listening"])
+        .split("addr=")
+        .nth(1)
+        .and_then(|a| a.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("http address in the log");
+    let addr = server_udp(&server);
+    let target = "sip:erin@127.0.0.1";
+
+    let bob = Ua::new(addr, "bob").await;
+    let ok = bob
+        .send(bob.subscribe(target, &Dialog::new(), 1, 60, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    let n = bob.next_notify().await;
+    assert!(value(&n.headers, HeaderName::SubscriptionState).starts_with("active"));
+
+    let mallory = Ua::new(addr, "mallory").await;
+    let ok = mallory
+        .send(mallory.subscribe(target, &Dialog::new(), 1, 60, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    let pending = mallory.next_notify().await;
+    assert!(value(&pending.headers, HeaderName::SubscriptionState).starts_with("pending"));
+    assert!(pending.body.is_empty(), "a pending watcher learns nothing");
+
+    // Bad input to the API: 400 naming the field.
+    let (status, body) = post(
+        http,
+        "/api/v1/authorizations",
+        r#"{"presentity":"erin","watcher":"sip:mallory@127.0.0.1","allow":true}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("presentity"), "{body}");
+
+    let (status, body) = post(
+        http,
+        "/api/v1/authorizations",
+        r#"{"presentity":"sip:erin@127.0.0.1","watcher":"sip:mallory@127.0.0.1","allow":true}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let active = mallory.next_notify().await;
+    assert!(value(&active.headers, HeaderName::SubscriptionState).starts_with("active"));
+    assert!(text(&active.body).contains("<basic>closed</basic>"));
+
+    let reject = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"off\"\n[store]\nmode = \"memory\"\n\
+         [presence.authorization]\npolicy = \"allow_list\"\nallow = [\"@example.com\"]\n",
+        1,
+    );
+    let mallory = Ua::new(server_udp(&reject), "mallory").await;
+    let denied = mallory
+        .send(mallory.subscribe(target, &Dialog::new(), 1, 60, ""))
+        .await;
+    assert_eq!(denied.status, 403);
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body: (status, body).
+async fn post(addr: SocketAddr, path: &str, json: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut response))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a full response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
