@@ -1,0 +1,440 @@
+//! `presenced-bench`: SIP presence workloads against any server.
+//!
+//! `presenced-bench <subscribe|fanout|publish|hold|ceiling> [flags]`; every
+//! workload takes the common flags (`--server`, `--transport`, `--rate`,
+//! `--window`, `--json`, ...). A human summary goes to stdout, the full
+//! report (schema in README.md) to `--json FILE`. The exit code is 0 when
+//! every operation succeeded, 3 when some failed, 1 on an error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bench::core::Core;
+use bench::runtime::{Links, NetConfig};
+use bench::scenario::{fanout, hold, publish, subscribe, Engine, Layout, Scenario};
+use bench::stats::Report;
+use bench::template::{Names, Transport};
+use bench::txn::Timers;
+use bench::{ceiling, procfs};
+use clap::{Args, Parser, Subcommand};
+
+mod summary;
+
+/// A load generator for SIP presence servers.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// New subscription dialogs per second (SUBSCRIBE → 200 → NOTIFY), then refreshes.
+    Subscribe {
+        #[command(flatten)]
+        common: Common,
+        /// Watcher identities.
+        #[arg(long, default_value_t = 1000)]
+        watchers: u32,
+        /// Presentities.
+        #[arg(long, default_value_t = 100)]
+        presentities: u32,
+        /// Seconds of new dialogs.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds of refreshes afterwards (default: --duration; 0 skips).
+        #[arg(long)]
+        refresh_duration: Option<f64>,
+    },
+    /// One PUBLISH to a presentity with W watchers: time to the last NOTIFY.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// W, the watchers of the one presentity.
+        #[arg(long, default_value_t = 100)]
+        watchers: u32,
+        /// PUBLISHes to time.
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+        /// Milliseconds between the end of a round and the next PUBLISH.
+        #[arg(long, default_value_t = 100)]
+        gap_ms: u64,
+        /// Expires of the PUBLISHes.
+        #[arg(long, default_value_t = 3600)]
+        publish_expires: u32,
+    },
+    /// PUBLISH create/modify/refresh/remove across many presentities.
+    Publish {
+        #[command(flatten)]
+        common: Common,
+        /// Watchers in all (each subscribes to one presentity).
+        #[arg(long, default_value_t = 2000)]
+        watchers: u32,
+        /// Presentities.
+        #[arg(long, default_value_t = 1000)]
+        presentities: u32,
+        /// Seconds of PUBLISHes.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Expires of the PUBLISHes.
+        #[arg(long, default_value_t = 3600)]
+        publish_expires: u32,
+    },
+    /// Hold S subscriptions; report the server's resident memory per subscription.
+    Hold {
+        #[command(flatten)]
+        common: Common,
+        /// S, the subscriptions to establish.
+        #[arg(long, default_value_t = 10_000)]
+        subscriptions: u32,
+        /// Watcher identities (default S/10, at least 1).
+        #[arg(long)]
+        watchers: Option<u32>,
+        /// Presentities.
+        #[arg(long, default_value_t = 1000)]
+        presentities: u32,
+        /// Seconds to hold them after measuring.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Milliseconds between the last subscription and the reading.
+        #[arg(long, default_value_t = 2000)]
+        settle_ms: u64,
+        /// The server's process id (VmRSS from /proc/PID/status).
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// The loopback ceiling: UDP echo pairs with messages of SIP size.
+    Ceiling {
+        /// Bytes per datagram.
+        #[arg(long, default_value_t = 500)]
+        size: usize,
+        /// Datagrams in flight per pair.
+        #[arg(long, default_value_t = 64)]
+        window: usize,
+        /// Pairs at once.
+        #[arg(long, default_value_t = 1)]
+        pairs: usize,
+        /// Seconds.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Write the report here as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+}
+
+/// Flags every workload takes.
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// The server's SIP address.
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    server: SocketAddr,
+    /// udp or tcp.
+    #[arg(long, default_value = "udp")]
+    transport: Transport,
+    /// UDP sockets or TCP connections to spread dialogs over.
+    #[arg(long, default_value_t = 4)]
+    sockets: usize,
+    /// Operations started per second; 0 = flat out within --window.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Most operations outstanding at once.
+    #[arg(long, default_value_t = 1000)]
+    window: usize,
+    /// Expires of every SUBSCRIBE.
+    #[arg(long, default_value_t = 3600)]
+    expires: u32,
+    /// Domain of every AOR the run creates.
+    #[arg(long, default_value = "bench.test")]
+    domain: String,
+    /// RFC 3261 T1 in milliseconds (retransmission start; timeout 64×T1).
+    #[arg(long, default_value_t = 500)]
+    t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds (longest retransmission interval).
+    #[arg(long, default_value_t = 4000)]
+    t2_ms: u64,
+    /// Runtime worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Socket buffer size to ask the kernel for, bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    socket_buffer: usize,
+    /// Write the report here as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn secs(s: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("{s} is not a duration in seconds"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (name, common, params, build): (&str, Common, serde_json::Value, Builder) =
+        match cli.command {
+            Command::Ceiling {
+                size,
+                window,
+                pairs,
+                duration,
+                json,
+            } => {
+                let report = ceiling::run(ceiling::Config {
+                    size,
+                    window,
+                    pairs,
+                    duration: secs(duration)?,
+                })
+                .context("loopback ceiling")?;
+                summary::ceiling(&report);
+                if let Some(path) = json {
+                    write_json(&path, &report)?;
+                }
+                return Ok(());
+            }
+            Command::Subscribe {
+                common,
+                watchers,
+                presentities,
+                duration,
+                refresh_duration,
+            } => {
+                let cfg = subscribe::Config {
+                    layout: Layout {
+                        watchers,
+                        presentities,
+                    },
+                    rate: common.rate,
+                    window: common.window,
+                    duration: secs(duration)?,
+                    refresh_duration: secs(refresh_duration.unwrap_or(duration))?,
+                    expires: common.expires,
+                };
+                let params = serde_json::json!({
+                    "watchers": watchers, "presentities": presentities, "duration_s": duration,
+                    "refresh_duration_s": cfg.refresh_duration.as_secs_f64(),
+                });
+                (
+                    "subscribe",
+                    common,
+                    params,
+                    Box::new(move || Box::new(subscribe::Subscribe::new(cfg))),
+                )
+            }
+            Command::Fanout {
+                common,
+                watchers,
+                rounds,
+                gap_ms,
+                publish_expires,
+            } => {
+                let cfg = fanout::Config {
+                    watchers,
+                    rounds,
+                    gap: Duration::from_millis(gap_ms),
+                    expires: common.expires,
+                    publish_expires,
+                    window: common.window,
+                };
+                let params = serde_json::json!({
+                    "watchers": watchers, "rounds": rounds, "gap_ms": gap_ms,
+                    "publish_expires": publish_expires,
+                });
+                (
+                    "fanout",
+                    common,
+                    params,
+                    Box::new(move || Box::new(fanout::Fanout::new(cfg))),
+                )
+            }
+            Command::Publish {
+                common,
+                watchers,
+                presentities,
+                duration,
+                publish_expires,
+            } => {
+                let cfg = publish::Config {
+                    layout: Layout {
+                        watchers,
+                        presentities,
+                    },
+                    rate: common.rate,
+                    window: common.window,
+                    duration: secs(duration)?,
+                    expires: common.expires,
+                    publish_expires,
+                };
+                let params = serde_json::json!({
+                    "watchers": watchers, "presentities": presentities, "duration_s": duration,
+                    "publish_expires": publish_expires,
+                });
+                (
+                    "publish",
+                    common,
+                    params,
+                    Box::new(move || Box::new(publish::Publish::new(cfg))),
+                )
+            }
+            Command::Hold {
+                common,
+                subscriptions,
+                watchers,
+                presentities,
+                duration,
+                settle_ms,
+                server_pid,
+            } => {
+                let watchers = watchers.unwrap_or((subscriptions / 10).max(1));
+                let cfg = hold::Config {
+                    layout: Layout {
+                        watchers,
+                        presentities,
+                    },
+                    subscriptions,
+                    rate: common.rate,
+                    window: common.window,
+                    settle: Duration::from_millis(settle_ms),
+                    duration: secs(duration)?,
+                    expires: common.expires,
+                    server_pid: server_pid.unwrap_or(0),
+                };
+                if server_pid.is_none() {
+                    eprintln!("presenced-bench: no --server-pid, so no memory reading");
+                }
+                let params = serde_json::json!({
+                    "subscriptions": subscriptions, "watchers": watchers,
+                    "presentities": presentities, "duration_s": duration, "settle_ms": settle_ms,
+                    "server_pid": server_pid,
+                });
+                let probe = server_pid
+                    .map(|pid| -> hold::RssProbe { Box::new(move || procfs::read_vm_rss(pid)) });
+                (
+                    "hold",
+                    common,
+                    params,
+                    Box::new(move || Box::new(hold::Hold::new(cfg, probe))),
+                )
+            }
+        };
+    let report = run(&common, params, name, build)?;
+    summary::report(&report);
+    if let Some(path) = &common.json {
+        write_json(path, &report)?;
+    }
+    let failed: u64 = report.operations.iter().map(|o| o.failed).sum();
+    if failed > 0 {
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+/// Makes the scenario once the runtime exists.
+type Builder = Box<dyn FnOnce() -> Box<dyn Scenario>>;
+
+fn write_json<T: serde::Serialize>(path: &PathBuf, value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("render JSON")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("write {}", path.display()))
+}
+
+/// A run id of letters and digits, different for every run.
+fn run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:x}",
+        (nanos as u64 ^ u64::from(std::process::id()).rotate_left(40)) & 0xffff_ffff_ffff
+    )
+}
+
+fn run(
+    common: &Common,
+    mut params: serde_json::Value,
+    scenario: &str,
+    build: Builder,
+) -> anyhow::Result<Report> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(common.threads.max(1))
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let run = run_id();
+    let net = NetConfig {
+        server: common.server,
+        transport: common.transport,
+        links: common.sockets,
+        socket_buffer: common.socket_buffer,
+    };
+    let timers = Timers {
+        t1: Duration::from_millis(common.t1_ms.max(1)),
+        t2: Duration::from_millis(common.t2_ms.max(common.t1_ms).max(1)),
+    };
+    // Kernel drop counters, read around the run: only meaningful when the
+    // server is on this host.
+    let local = common.server.ip().is_loopback();
+    let port = common.server.port();
+    let drops_before = (local && common.transport == Transport::Udp)
+        .then(|| procfs::read_udp_port_drops(port))
+        .flatten();
+    let rcvbuf_before = procfs::read_udp_rcvbuf_errors();
+    let start = Instant::now();
+    let engine = runtime.block_on(async {
+        let mut links = Links::open(&net).await?;
+        let core = Core::new(Names::new(&run, &common.domain), links.locals(), timers);
+        let mut engine = Engine::new(core, build());
+        links.drive(&mut engine).await?;
+        anyhow::Ok(engine)
+    })?;
+    let now = Instant::now();
+    if let Some(map) = params.as_object_mut() {
+        for (k, v) in [
+            ("sockets", serde_json::json!(common.sockets)),
+            ("rate", serde_json::json!(common.rate)),
+            ("window", serde_json::json!(common.window)),
+            ("expires", serde_json::json!(common.expires)),
+            ("t1_ms", serde_json::json!(common.t1_ms)),
+            ("t2_ms", serde_json::json!(common.t2_ms)),
+            ("threads", serde_json::json!(common.threads)),
+        ] {
+            map.insert(k.to_owned(), v);
+        }
+    }
+    let s = engine.scenario();
+    let mut extra = s.extra();
+    if let (Some(a), Some(b)) = (drops_before, procfs::read_udp_port_drops(port)) {
+        extra.insert(
+            "server_udp_socket_drops".to_owned(),
+            b.saturating_sub(a) as f64,
+        );
+    }
+    if let (Some(a), Some(b)) = (rcvbuf_before, procfs::read_udp_rcvbuf_errors()) {
+        extra.insert(
+            "host_udp_rcvbuf_errors".to_owned(),
+            b.saturating_sub(a) as f64,
+        );
+    }
+    Ok(Report {
+        tool: "presenced-bench",
+        version: env!("CARGO_PKG_VERSION"),
+        scenario: scenario.to_owned(),
+        run_id: run,
+        server: common.server.to_string(),
+        transport: common.transport.to_string(),
+        params,
+        started_unix_ms,
+        elapsed_s: now.duration_since(start).as_secs_f64(),
+        operations: s.metrics().iter().map(|m| m.report(now)).collect(),
+        messages: engine.core().counters.clone(),
+        memory: s.memory(),
+        extra,
+    })
+}

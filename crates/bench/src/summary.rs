@@ -1,0 +1,80 @@
+//! The human-readable summary printed after a run.
+
+use bench::ceiling;
+use bench::stats::Report;
+
+/// Prints a run's report as a table.
+pub fn report(r: &Report) {
+    println!(
+        "presenced-bench {} over {} to {} (run {}, {:.1} s)",
+        r.scenario, r.transport, r.server, r.run_id, r.elapsed_s
+    );
+    println!(
+        "{:<20} {:>9} {:>7} {:>7} {:>11} {:>9} {:>9} {:>9}",
+        "operation", "ok", "failed", "retx", "rate/s", "p50 µs", "p99 µs", "max µs"
+    );
+    for o in &r.operations {
+        println!(
+            "{:<20} {:>9} {:>7} {:>7} {:>11.1} {:>9} {:>9} {:>9}",
+            o.name,
+            o.completed,
+            o.failed,
+            o.retransmissions,
+            o.rate_per_s,
+            o.latency_us.p50,
+            o.latency_us.p99,
+            o.latency_us.max
+        );
+        if !o.failure_statuses.is_empty() || o.timeouts > 0 {
+            let statuses: Vec<String> = o
+                .failure_statuses
+                .iter()
+                .map(|(s, n)| format!("{s}×{n}"))
+                .collect();
+            println!(
+                "{:<20} failures: {} timeouts {}",
+                "",
+                statuses.join(" "),
+                o.timeouts
+            );
+        }
+    }
+    let m = &r.messages;
+    println!(
+        "messages: sent {} retransmitted {} responses {} notifies {} (dup {}, stray {}, terminated {}) stray responses {} unparsable {} send errors {}",
+        m.requests_sent,
+        m.retransmissions,
+        m.responses,
+        m.notifies,
+        m.duplicate_notifies,
+        m.stray_notifies,
+        m.terminated_notifies,
+        m.stray_responses,
+        m.unparsable,
+        m.send_errors
+    );
+    if let Some(mem) = &r.memory {
+        let kib = |v: Option<u64>| v.map_or("?".to_owned(), |k| format!("{k} KiB"));
+        println!(
+            "memory of pid {}: before {} after {} end {}; {} subscriptions; {} bytes/subscription",
+            mem.server_pid,
+            kib(mem.rss_before_kib),
+            kib(mem.rss_after_kib),
+            kib(mem.rss_end_kib),
+            mem.subscriptions,
+            mem.bytes_per_subscription
+                .map_or("?".to_owned(), |b| format!("{b:.0}"))
+        );
+    }
+    for (k, v) in &r.extra {
+        println!("{k}: {v}");
+    }
+}
+
+/// Prints the loopback ceiling.
+pub fn ceiling(r: &ceiling::Report) {
+    println!(
+        "loopback ceiling: {} pair(s), {} B datagrams, window {}: {:.0} packets/s ({:.0} round trips/s) over {:.1} s",
+        r.pairs, r.message_bytes, r.window, r.packets_per_s, r.round_trips_per_s, r.seconds
+    );
+}
