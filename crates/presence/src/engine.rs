@@ -351,7 +351,33 @@ impl<F: Flow> Engine<F> {
             if at > now {
                 break;
             }
-            self.end_subscription(&key, Reason::Timeout, now, &mut out);
+            // A subscription still pending when it runs out was never
+            // authorized: RFC 6665 §4.2.2's `giveup`, not a plain timeout.
+            let reason = match self.subs.get(&key).map(|s| s.state) {
+                Some(SubState::Pending) => Reason::Giveup,
+                _ => Reason::Timeout,
+            };
+            self.end_subscription(&key, reason, now, &mut out);
+        }
+        out
+    }
+
+    /// Ends every live subscription with `terminated;reason=deactivated`
+    /// (RFC 6665 §4.2.2: "retry immediately"), for a server that is going
+    /// away without keeping its subscriptions (the memory-only store): the
+    /// watchers re-subscribe to whatever takes its place instead of
+    /// waiting for their refresh to fail. A durable server does not call
+    /// this; its subscriptions survive the restart.
+    pub fn deactivate_all(&mut self, now: SystemTime) -> Vec<Action<F>> {
+        let keys: Vec<DialogKey> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| !s.is_terminated())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            self.end_subscription(&key, Reason::Deactivated, now, &mut out);
         }
         out
     }

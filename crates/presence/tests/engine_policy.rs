@@ -259,3 +259,57 @@ fn winfo_reports_watchers_that_leave_or_vanish() {
     assert!(doc.contains(">sip:carol@example.org</watcher>"));
     assert_eq!(h.engine.stats().subscriptions_active, 0);
 }
+
+/// The reasons a subscription can end with besides timeout and rejected
+/// (RFC 6665 §4.2.2), each from the situation that produces it.
+#[test]
+fn pending_subscription_that_runs_out_ends_with_giveup() {
+    let mut h = with(pending_list());
+    let actions = h.request(Sub::new(CAROL, ALICE, "c1").request(), at(0));
+    h.ok_all(&actions, at(0));
+    let actions = h.engine.handle_timeout(at(601));
+    let (_, n) = notifies(&actions)[0];
+    assert_eq!(
+        header(&n.headers, HeaderName::SubscriptionState),
+        "terminated;reason=giveup"
+    );
+}
+
+#[test]
+fn a_rejecting_server_ends_watchers_of_a_vanished_presentity_with_noresource() {
+    let mut h = with(EngineConfig {
+        unknown_presentity: UnknownPresentity::Reject,
+        subscription: SubscriptionConfig {
+            max_expires: 7200,
+            ..SubscriptionConfig::default()
+        },
+        ..EngineConfig::default()
+    });
+    h.published(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(0));
+    h.subscribed(&Sub::new(BOB, ALICE, "c1").expires(Some(7200)), at(0));
+    // The publication (Expires 3600) runs out; nothing else makes Alice
+    // exist, so her watcher is told she is gone.
+    let actions = h.engine.handle_timeout(at(3601));
+    let (_, n) = notifies(&actions)[0];
+    assert_eq!(
+        header(&n.headers, HeaderName::SubscriptionState),
+        "terminated;reason=noresource"
+    );
+    assert!(stores(&actions)
+        .iter()
+        .any(|op| matches!(op, StoreOp::DeleteSubscription { .. })));
+}
+
+#[test]
+fn deactivate_all_tells_every_watcher_to_retry() {
+    let mut h = with(EngineConfig::default());
+    h.subscribed(&Sub::new(BOB, ALICE, "c1"), at(0));
+    h.subscribed(&Sub::new(CAROL, ALICE, "c2"), at(0));
+    let actions = h.engine.deactivate_all(at(5));
+    let states: Vec<String> = notifies(&actions)
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::SubscriptionState))
+        .collect();
+    assert_eq!(states, ["terminated;reason=deactivated"; 2]);
+    assert_eq!(h.engine.stats().subscriptions_active, 0);
+}

@@ -539,12 +539,26 @@ impl SipCore {
     }
 
     /// Graceful end: stop taking requests, let the responses held for a
-    /// commit go out (bounded by `DRAIN_LIMIT`), flush the store. NOTIFYs
+    /// commit go out (bounded by `DRAIN_LIMIT`), flush the store. With the
+    /// memory store, every subscription is ended with `deactivated` first. NOTIFYs
     /// in flight are not waited for: the transports have stopped reading,
     /// so their responses could not arrive, and the subscriptions survive
     /// in the store (the restarted server notifies every watcher).
     async fn drain(mut self, mut commits: Option<Commits>) {
         let deadline = Instant::now() + DRAIN_LIMIT;
+        if self.store.is_memory() {
+            // Nothing will survive this process: tell every watcher to
+            // subscribe again at once (`deactivated`) rather than leave it
+            // to find out at its next refresh. Each NOTIFY goes out once;
+            // nobody stays to retransmit it.
+            let actions = self.engine.deactivate_all(SystemTime::now());
+            tracing::info!(
+                notifies = actions.len(),
+                "deactivating subscriptions (memory store)"
+            );
+            self.actions.extend(actions);
+            self.step(Instant::now());
+        }
         while !self.held.is_empty() && Instant::now() < deadline {
             let wake = self
                 .next_wake()

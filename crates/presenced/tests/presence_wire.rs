@@ -677,3 +677,28 @@ async fn post(addr: SocketAddr, path: &str, json: &str) -> (u16, String) {
         .expect("status");
     (status, body.to_owned())
 }
+
+/// A memory-only server that stops gracefully cannot keep its
+/// subscriptions, so it tells every watcher to subscribe again at once
+/// (`terminated;reason=deactivated`) instead of leaving them to fail at
+/// their next refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_server_deactivates_watchers_on_shutdown() {
+    let mut server = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[store]\nmode = \"memory\"\n",
+        1,
+    );
+    let bob = Ua::new(server_udp(&server), "bob").await;
+    let ok = bob
+        .send(bob.subscribe("sip:frank@127.0.0.1", &Dialog::new(), 1, 600, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    bob.next_notify().await;
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    let last = bob.next_notify().await;
+    assert_eq!(
+        value(&last.headers, HeaderName::SubscriptionState),
+        "terminated;reason=deactivated"
+    );
+}

@@ -11,7 +11,7 @@
 
 use std::time::SystemTime;
 
-use super::{Action, Engine, NotifyId, NotifyOutcome};
+use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
 use crate::store::StoreOp;
@@ -105,11 +105,22 @@ impl<F: Flow> Engine<F> {
             Some(set) => set.iter().cloned().collect(),
             None => return,
         };
+        // With `UnknownPresentity::Reject` a presentity exists only while it
+        // is published or provisioned: when its last publication goes, its
+        // watchers are told it is gone (`noresource`), as a new SUBSCRIBE
+        // would get 404.
+        let gone = self.config.unknown_presentity == UnknownPresentity::Reject
+            && !self.provisioned.contains(presentity)
+            && !self.presentities.is_known(presentity);
         for key in keys {
             let Some(sub) = self.subs.get_mut(&key) else {
                 continue;
             };
             if sub.package == Package::Presence && !sub.is_terminated() {
+                if gone {
+                    self.end_subscription(&key, Reason::Noresource, now, out);
+                    continue;
+                }
                 sub.dirty = true;
                 self.send_next(&key, now, out);
             }
