@@ -702,3 +702,46 @@ async fn memory_server_deactivates_watchers_on_shutdown() {
         "terminated;reason=deactivated"
     );
 }
+
+/// A SUBSCRIBE forked by a proxy reaches us twice: same Call-ID and From
+/// tag, different branches. Each copy is its own transaction and creates
+/// its own dialog with its own To tag (RFC 6665 §4.1.2.4); both get their
+/// NOTIFYs, and each can be ended alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forked_subscribes_make_separate_dialogs() {
+    let server = start();
+    let bob = Ua::new(server_udp(&server), "bob").await;
+    let target = "sip:gina@127.0.0.1";
+    let shared = Dialog::new();
+    let first = bob.send(bob.subscribe(target, &shared, 1, 60, "")).await;
+    let second = bob.send(bob.subscribe(target, &shared, 1, 60, "")).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    let (mut a, mut b) = (shared.clone(), shared.clone());
+    a.established(&first);
+    b.established(&second);
+    assert_ne!(a.remote_tag, b.remote_tag, "one dialog per fork");
+    let notifies = [bob.next_notify().await, bob.next_notify().await];
+    let mut to_tags: Vec<String> = notifies
+        .iter()
+        .map(|n| {
+            sip::typed::NameAddr::parse(n.headers.value(HeaderName::From).expect("From"))
+                .ok()
+                .and_then(|f| f.tag())
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    to_tags.sort();
+    let mut expected = vec![
+        a.remote_tag.clone().unwrap_or_default(),
+        b.remote_tag.clone().unwrap_or_default(),
+    ];
+    expected.sort();
+    assert_eq!(to_tags, expected);
+    // Ending one leaves the other.
+    let ok = bob.send(bob.subscribe(target, &a, 2, 0, "")).await;
+    assert_eq!(ok.status, 200);
+    bob.next_notify().await;
+    let ok = bob.send(bob.subscribe(target, &b, 2, 60, "")).await;
+    assert_eq!(ok.status, 200, "the other fork's dialog is still there");
+}
