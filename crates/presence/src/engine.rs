@@ -175,7 +175,7 @@ pub struct Engine<F> {
     config: EngineConfig,
     presentities: Presentities<F>,
     provisioned: HashSet<String>,
-    subs: HashMap<DialogKey, Subscription<F>>,
+    subs: HashMap<DialogKey, Box<Subscription<F>>>,
     /// Presentity → its subscriptions (both packages), ordered so that
     /// NOTIFYs go out in a deterministic order.
     by_presentity: HashMap<String, BTreeSet<DialogKey>>,
@@ -431,16 +431,16 @@ impl<F: Flow> Engine<F> {
     /// SIP core's 481 check.
     pub fn contains_dialog(&self, call_id: &[u8], local_tag: &[u8], remote_tag: &[u8]) -> bool {
         let key = DialogKey {
-            call_id: String::from_utf8_lossy(call_id).into_owned(),
-            local_tag: String::from_utf8_lossy(local_tag).into_owned(),
-            remote_tag: String::from_utf8_lossy(remote_tag).into_owned(),
+            call_id: String::from_utf8_lossy(call_id).into(),
+            local_tag: String::from_utf8_lossy(local_tag).into(),
+            remote_tag: String::from_utf8_lossy(remote_tag).into(),
         };
         self.subs.get(&key).is_some_and(|s| !s.is_terminated())
     }
 
     /// The subscription of a dialog, for inspection.
     pub fn subscription(&self, key: &DialogKey) -> Option<&Subscription<F>> {
-        self.subs.get(key)
+        self.subs.get(key).map(|s| &**s)
     }
 
     /// Counts for metrics.

@@ -59,7 +59,7 @@ pub fn build<F>(
         format!("<{}>;tag={}", sub.local_party, sub.key.local_tag),
     ));
     headers.push(Header::new(HeaderName::To, sub.remote_party.clone()));
-    headers.push(Header::new(HeaderName::CallId, sub.key.call_id.clone()));
+    headers.push(Header::new(HeaderName::CallId, sub.key.call_id.to_string()));
     headers.push(Header::new(HeaderName::CSeq, format!("{cseq} NOTIFY")));
     headers.push(Header::new(
         HeaderName::Contact,

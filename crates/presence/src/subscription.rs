@@ -17,6 +17,7 @@
 //!   outstanding one completes (RFC 6665 §4.2.2 forbids overlapping
 //!   NOTIFYs in a dialog from reordering state).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::store::SubscriptionRecord;
@@ -168,13 +169,18 @@ pub enum SubState {
 /// A dialog's identity from the notifier's side (RFC 3261 §12): the key
 /// of every table of subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// The parts are shared (`Arc<str>`): a key is held by the subscription
+/// table and by the indexes by presentity and by expiry, and cloning it
+/// must not cost three allocations each time (memory per subscription is
+/// a benchmark target).
 pub struct DialogKey {
     /// Call-ID.
-    pub call_id: String,
+    pub call_id: Arc<str>,
     /// Our tag (To of the SUBSCRIBE).
-    pub local_tag: String,
+    pub local_tag: Arc<str>,
     /// The watcher's tag (From of the SUBSCRIBE).
-    pub remote_tag: String,
+    pub remote_tag: Arc<str>,
 }
 
 impl DialogKey {
@@ -308,9 +314,9 @@ impl<F: Clone> Subscription<F> {
             .min(CSEQ_MAX);
         Ok(Subscription {
             key: DialogKey {
-                call_id: record.call_id,
-                local_tag: record.local_tag,
-                remote_tag: record.remote_tag,
+                call_id: record.call_id.into(),
+                local_tag: record.local_tag.into(),
+                remote_tag: record.remote_tag.into(),
             },
             package,
             event_id,
@@ -353,9 +359,9 @@ impl<F: Clone> Subscription<F> {
             event,
             presentity: self.presentity.clone(),
             watcher: self.watcher.clone(),
-            call_id: self.key.call_id.clone(),
-            local_tag: self.key.local_tag.clone(),
-            remote_tag: self.key.remote_tag.clone(),
+            call_id: self.key.call_id.to_string(),
+            local_tag: self.key.local_tag.to_string(),
+            remote_tag: self.key.remote_tag.to_string(),
             remote_party: self.remote_party.clone(),
             local_party: self.local_party.clone(),
             remote_target: self.remote_target.clone(),

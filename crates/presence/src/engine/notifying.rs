@@ -30,7 +30,7 @@ impl<F: Flow> Engine<F> {
             *self.per_watcher.entry(sub.watcher.clone()).or_default() += 1;
             self.deadlines.insert((sub.expires_at, key.clone()));
         }
-        self.subs.insert(key, sub);
+        self.subs.insert(key, Box::new(sub));
     }
 
     /// Takes a subscription out of the table and every index.
@@ -49,7 +49,7 @@ impl<F: Flow> Engine<F> {
         if let Some(id) = sub.in_flight {
             self.in_flight.remove(&NotifyId(id));
         }
-        Some(sub)
+        Some(*sub)
     }
 
     fn release_watcher(&mut self, watcher: &str) {

@@ -138,9 +138,9 @@ impl SubscribeRequest {
     /// The dialog this SUBSCRIBE belongs to, given our tag for it.
     pub fn key(&self, local_tag: &str) -> DialogKey {
         DialogKey {
-            call_id: self.call_id.clone(),
-            local_tag: local_tag.to_owned(),
-            remote_tag: self.from_tag.clone(),
+            call_id: self.call_id.as_str().into(),
+            local_tag: local_tag.into(),
+            remote_tag: self.from_tag.as_str().into(),
         }
     }
 }

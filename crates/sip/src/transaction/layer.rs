@@ -39,7 +39,10 @@ use crate::method::Method;
 #[derive(Debug)]
 pub struct Layer<A> {
     config: Config,
-    transactions: HashMap<Key, Entry<A>>,
+    /// Boxed: the machines are large, and the table's spare capacity
+    /// (up to half of it after a resize) would otherwise hold that much
+    /// per empty slot.
+    transactions: HashMap<Key, Box<Entry<A>>>,
     /// One entry per transaction with an armed timer: its earliest.
     timers: BTreeMap<(Instant, u64), Key>,
     /// Source of the unique ids that keep equal deadlines apart.
@@ -424,13 +427,13 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         self.next_id += 1;
         self.transactions.insert(
             key.clone(),
-            Entry {
+            Box::new(Entry {
                 key: key.clone(),
                 id,
                 peer,
                 machine,
                 wake: None,
-            },
+            }),
         );
         self.reschedule(&key);
     }
