@@ -25,6 +25,7 @@ mod notifying;
 mod subscribe;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sip::header::Header;
@@ -178,9 +179,12 @@ pub struct Engine<F> {
     subs: HashMap<DialogKey, Box<Subscription<F>>>,
     /// Presentity → its subscriptions (both packages), ordered so that
     /// NOTIFYs go out in a deterministic order.
-    by_presentity: HashMap<String, BTreeSet<DialogKey>>,
+    by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
     /// Watcher AOR → live subscriptions, for `max_per_watcher`.
-    per_watcher: HashMap<String, usize>,
+    per_watcher: HashMap<Arc<str>, usize>,
+    /// Our Contact URIs (one per listening address), shared by the
+    /// subscriptions made through them.
+    contacts: HashSet<Arc<str>>,
     /// Expiry index (the mini-redis pattern): the first entry is the next
     /// subscription to expire.
     deadlines: BTreeSet<(SystemTime, DialogKey)>,
@@ -206,6 +210,7 @@ impl<F: Flow> Engine<F> {
             subs: HashMap::new(),
             by_presentity: HashMap::new(),
             per_watcher: HashMap::new(),
+            contacts: HashSet::new(),
             deadlines: BTreeSet::new(),
             in_flight: HashMap::new(),
             next_notify: 0,
@@ -407,7 +412,7 @@ impl<F: Flow> Engine<F> {
                 continue;
             };
             if sub.package != Package::Presence
-                || sub.watcher != watcher
+                || *sub.watcher != *watcher
                 || sub.state != SubState::Pending
             {
                 continue;

@@ -20,7 +20,24 @@ use crate::winfo::{self, DocumentState, Watcher, WatcherEvent, WatcherStatus};
 
 impl<F: Flow> Engine<F> {
     /// Adds a subscription to the table and its indexes.
-    pub(super) fn insert(&mut self, sub: Subscription<F>) {
+    pub(super) fn insert(&mut self, mut sub: Subscription<F>) {
+        // Share the strings many subscriptions repeat (the presentity, the
+        // watcher, our Contact): memory per subscription is a target.
+        if let Some((shared, _)) = self.by_presentity.get_key_value(&*sub.presentity) {
+            sub.presentity = shared.clone();
+        }
+        if sub.local_party == sub.presentity {
+            sub.local_party = sub.presentity.clone();
+        }
+        if let Some((shared, _)) = self.per_watcher.get_key_value(&*sub.watcher) {
+            sub.watcher = shared.clone();
+        }
+        match self.contacts.get(&*sub.contact) {
+            Some(shared) => sub.contact = shared.clone(),
+            None => {
+                self.contacts.insert(sub.contact.clone());
+            }
+        }
         let key = sub.key.clone();
         self.by_presentity
             .entry(sub.presentity.clone())
@@ -346,7 +363,7 @@ fn watcher_entry<F>(sub: &Subscription<F>, event: WatcherEvent, now: SystemTime)
     };
     Watcher {
         id: winfo::watcher_id(&sub.key.id()),
-        uri: sub.watcher.clone(),
+        uri: sub.watcher.to_string(),
         status,
         event,
         duration_subscribed: now

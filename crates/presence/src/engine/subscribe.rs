@@ -146,7 +146,11 @@ impl<F: Flow> Engine<F> {
         // 403 rather than 503: the bound is a policy on this watcher that
         // retrying will not change, while 503 tells clients to retry
         // (elsewhere or after Retry-After) and would invite a storm.
-        let held = self.per_watcher.get(&parsed.watcher).copied().unwrap_or(0);
+        let held = self
+            .per_watcher
+            .get(parsed.watcher.as_str())
+            .copied()
+            .unwrap_or(0);
         if held >= self.config.subscription.max_per_watcher {
             return fail(403, "Too many subscriptions from this watcher");
         }
