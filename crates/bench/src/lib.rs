@@ -12,7 +12,7 @@
 //!   `hold`) and the [`scenario::Engine`] that pairs one with the core;
 //! - [`stats`]: HDR histograms and the JSON report.
 //!
-//! [`runtime`] owns the sockets and the clock; [`ceiling`] measures the
+//! [`runtime`] owns the sockets and the clock ([`stream`] frames TCP); [`ceiling`] measures the
 //! loopback's own packet rate; [`procfs`] reads the server's memory.
 
 pub mod ceiling;
@@ -22,6 +22,7 @@ pub mod procfs;
 pub mod runtime;
 pub mod scenario;
 pub mod stats;
+pub mod stream;
 pub mod template;
 pub mod txn;
 

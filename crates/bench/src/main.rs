@@ -340,6 +340,29 @@ fn write_json<T: serde::Serialize>(path: &PathBuf, value: &T) -> anyhow::Result<
     std::fs::write(path, text + "\n").with_context(|| format!("write {}", path.display()))
 }
 
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupt() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// A run id of letters and digits, different for every run.
 fn run_id() -> String {
     let nanos = SystemTime::now()
@@ -387,13 +410,24 @@ fn run(
         .flatten();
     let rcvbuf_before = procfs::read_udp_rcvbuf_errors();
     let start = Instant::now();
-    let engine = runtime.block_on(async {
+    let (engine, interrupted) = runtime.block_on(async {
         let mut links = Links::open(&net).await?;
         let core = Core::new(Names::new(&run, &common.domain), links.locals(), timers);
         let mut engine = Engine::new(core, build());
-        links.drive(&mut engine).await?;
-        anyhow::Ok(engine)
+        // Ctrl-C or SIGTERM (as `timeout` sends) ends the run early, and
+        // what finished so far is still reported.
+        let interrupted = tokio::select! {
+            done = links.drive(&mut engine) => {
+                done?;
+                false
+            }
+            _ = interrupt() => true,
+        };
+        anyhow::Ok((engine, interrupted))
     })?;
+    if interrupted {
+        eprintln!("presenced-bench: interrupted; reporting what finished");
+    }
     let now = Instant::now();
     if let Some(map) = params.as_object_mut() {
         for (k, v) in [
@@ -415,6 +449,9 @@ fn run(
             "server_udp_socket_drops".to_owned(),
             b.saturating_sub(a) as f64,
         );
+    }
+    if interrupted {
+        extra.insert("interrupted".to_owned(), 1.0);
     }
     if let (Some(a), Some(b)) = (rcvbuf_before, procfs::read_udp_rcvbuf_errors()) {
         extra.insert(

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sip::framing::{Frame, StreamFramer};
-use sip::{Limits, Message};
+use sip::framing::Frame;
+use sip::Message;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::scenario::{Engine, Poll};
+use crate::stream::Stream;
 use crate::template::{self, Local, Transport};
 
 /// How to reach the server.
@@ -302,7 +303,7 @@ async fn tcp_reader(
     wtx: mpsc::UnboundedSender<Bytes>,
     tx: mpsc::Sender<Inbound>,
 ) {
-    let mut framer = StreamFramer::new(Limits::DEFAULT);
+    let mut framer = Stream::default();
     loop {
         framer.buffer_mut().reserve(65_536);
         match reader.read_buf(framer.buffer_mut()).await {

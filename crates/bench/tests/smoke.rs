@@ -14,13 +14,19 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long one bench invocation may take before the test gives up.
 const RUN_LIMIT: Duration = Duration::from_secs(25);
 
+/// The presenced binary, found or built once for all tests of this run.
 fn presenced_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(find_or_build_presenced).clone()
+}
+
+fn find_or_build_presenced() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/smoke-HASH
     let profile_dir = exe

@@ -109,7 +109,12 @@ impl StreamFramer {
             }));
         }
         if self.buf.len() < total {
-            self.scanned = end;
+            // Resume the search just before this header block's end, so the
+            // next call finds the same end again (the search starts three
+            // bytes before `scanned`). Resuming at `end` itself would skip
+            // it and cut at the next message's header end instead, merging
+            // two messages into one (found by the load generator over TCP).
+            self.scanned = end - 4;
             self.buf.reserve(total - self.buf.len());
             return Ok(None);
         }
@@ -206,4 +211,30 @@ mod tests {
             panic!()
         };
     }
+
+    #[test]
+    fn a_body_arriving_later_does_not_merge_two_messages() {
+        let body = "<presence/>";
+        let one = format!(
+            "NOTIFY sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\n\
+             To: <sip:a@b>;tag=2\r\nCall-ID: c\r\nCSeq: 1 NOTIFY\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let two = one.replace("CSeq: 1", "CSeq: 2");
+        let mut f = StreamFramer::new(Limits::DEFAULT);
+        // The first message's headers and three bytes of its body, then the rest.
+        let cut = one.len() - body.len() + 3;
+        f.push(&one.as_bytes()[..cut]);
+        assert!(f.next_frame().unwrap().is_none());
+        f.push(&one.as_bytes()[cut..]);
+        f.push(two.as_bytes());
+        for expected in [&one, &two] {
+            let Some(Frame::Message(Ok(_), raw)) = f.next_frame().unwrap() else {
+                panic!("expected a message");
+            };
+            assert_eq!(&raw[..], expected.as_bytes());
+        }
+        assert!(f.next_frame().unwrap().is_none());
+    }
+
 }

@@ -64,6 +64,7 @@ pub struct Fanout {
     last_at: Option<Instant>,
     seen: Vec<bool>,
     missed: u64,
+    stale: u64,
 }
 
 impl Fanout {
@@ -93,6 +94,7 @@ impl Fanout {
             last_at: None,
             seen: Vec::new(),
             missed: 0,
+            stale: 0,
             cfg,
         }
     }
@@ -204,6 +206,9 @@ impl Scenario for Fanout {
                     return;
                 };
                 if marker != Some(self.round) {
+                    // An older state sent after this round's PUBLISH was
+                    // answered: the server notified without the change.
+                    self.stale += 1;
                     return;
                 }
                 let Some(seen) = self.seen.get_mut(dialog as usize) else {
@@ -235,6 +240,7 @@ impl Scenario for Fanout {
             ),
             ("rounds".to_owned(), self.round as f64),
             ("watchers_missed".to_owned(), self.missed as f64),
+            ("stale_notifies".to_owned(), self.stale as f64),
         ])
     }
 }
