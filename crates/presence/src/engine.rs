@@ -182,6 +182,9 @@ pub struct Engine<F> {
     by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
     /// Watcher AOR → live subscriptions, for `max_per_watcher`.
     per_watcher: HashMap<Arc<str>, usize>,
+    /// Presentity → its presence.winfo subscriptions, so telling them of a
+    /// watcher change does not walk every watcher of a popular presentity.
+    winfo_by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
     /// Our Contact URIs (one per listening address), shared by the
     /// subscriptions made through them.
     contacts: HashSet<Arc<str>>,
@@ -210,6 +213,7 @@ impl<F: Flow> Engine<F> {
             subs: HashMap::new(),
             by_presentity: HashMap::new(),
             per_watcher: HashMap::new(),
+            winfo_by_presentity: HashMap::new(),
             contacts: HashSet::new(),
             deadlines: BTreeSet::new(),
             in_flight: HashMap::new(),

@@ -236,5 +236,4 @@ mod tests {
         }
         assert!(f.next_frame().unwrap().is_none());
     }
-
 }

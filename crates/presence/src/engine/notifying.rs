@@ -39,6 +39,12 @@ impl<F: Flow> Engine<F> {
             }
         }
         let key = sub.key.clone();
+        if sub.package == Package::Winfo {
+            self.winfo_by_presentity
+                .entry(sub.presentity.clone())
+                .or_default()
+                .insert(key.clone());
+        }
         self.by_presentity
             .entry(sub.presentity.clone())
             .or_default()
@@ -53,6 +59,12 @@ impl<F: Flow> Engine<F> {
     /// Takes a subscription out of the table and every index.
     pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
         let sub = self.subs.remove(key)?;
+        if let Some(set) = self.winfo_by_presentity.get_mut(&sub.presentity) {
+            set.remove(key);
+            if set.is_empty() {
+                self.winfo_by_presentity.remove(&sub.presentity);
+            }
+        }
         if let Some(set) = self.by_presentity.get_mut(&sub.presentity) {
             set.remove(key);
             if set.is_empty() {
@@ -159,11 +171,11 @@ impl<F: Flow> Engine<F> {
         if sub.package != Package::Presence {
             return;
         }
-        let watcher = watcher_entry(sub, event, now);
-        let keys: Vec<DialogKey> = match self.by_presentity.get(&sub.presentity) {
+        let keys: Vec<DialogKey> = match self.winfo_by_presentity.get(&sub.presentity) {
             Some(set) => set.iter().cloned().collect(),
             None => return,
         };
+        let watcher = watcher_entry(sub, event, now);
         for key in keys {
             let Some(w) = self.subs.get_mut(&key) else {
                 continue;
