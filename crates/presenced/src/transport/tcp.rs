@@ -24,9 +24,12 @@ use tokio_util::task::TaskTracker;
 
 use super::{log_drop, Admission, ConnId, Connections, Intake, TransportKind};
 
-/// Responses waiting to be written on one connection; beyond this the peer
-/// is not reading and further sends fail (and are logged) at once.
-const WRITE_QUEUE: usize = 256;
+/// Messages waiting to be written on one connection; beyond this the peer
+/// is not reading and further sends fail (and are logged) at once. Large,
+/// because one connection may carry many dialogs (a gateway, a proxy, a
+/// client with a big buddy list) and a fan-out queues one NOTIFY per dialog
+/// at once; the entries are shared `Bytes`, so the cost is the messages.
+const WRITE_QUEUE: usize = 8192;
 
 /// Longest a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,6 +16,9 @@ use super::{log_drop, Admission, ConnId, Intake, TransportKind};
 /// whole and rejected by size instead of silently cut.
 const DATAGRAM_BUFFER: usize = 65_536;
 
+/// The socket buffers asked for (bytes): room for a fan-out's burst.
+const RECEIVE_BUFFER: usize = 8 << 20;
+
 /// Binds a UDP socket. IPv6 sockets are IPv6-only, so `udp:0.0.0.0:5060`
 /// and `udp:[::]:5060` can be configured side by side.
 pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -23,6 +26,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
+    }
+    // A PUBLISH to a presentity with thousands of watchers sends thousands
+    // of NOTIFYs at once, and their 200s come back in a burst: the default
+    // buffer (about 200 KB) overflows and every lost 200 costs a NOTIFY
+    // retransmission. Ask for more; the kernel caps it at rmem_max.
+    if let Err(e) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        tracing::debug!(error = %e, "could not enlarge the UDP receive buffer");
+    }
+    if let Err(e) = socket.set_send_buffer_size(RECEIVE_BUFFER) {
+        tracing::debug!(error = %e, "could not enlarge the UDP send buffer");
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
