@@ -293,6 +293,12 @@ pub enum Admission {
     },
     /// Dropped and logged; nothing to send.
     Dropped,
+    /// The core's queue is full and this is a response on a stream: it
+    /// would never be retransmitted, so dropping it would stall its
+    /// transaction until timeout. The connection task waits for room
+    /// ([`Intake::wait_and_queue`]), which pushes back on the peer through
+    /// TCP flow control instead.
+    Wait(Box<Inbound>),
 }
 
 /// The transports' side of the core's bounded inbound queue. When the queue
@@ -377,7 +383,17 @@ impl Intake {
         }
     }
 
+    /// Queues a message, waiting for room: for [`Admission::Wait`].
+    pub async fn wait_and_queue(&self, inbound: Inbound) {
+        if self.queue.send(inbound).await.is_err() {
+            tracing::debug!("core gone while a response waited for room");
+        }
+    }
+
     fn overloaded(&self, inbound: Inbound) -> Admission {
+        if inbound.flow.is_reliable() && matches!(inbound.msg, Message::Response(_)) {
+            return Admission::Wait(Box::new(inbound));
+        }
         crate::metrics::message_dropped(crate::metrics::DropReason::Overload);
         let Inbound { msg, flow } = inbound;
         match msg {

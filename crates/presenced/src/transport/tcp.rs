@@ -246,10 +246,12 @@ async fn drain<W: AsyncWrite + Unpin>(
             Ok(Some(Frame::Ping)) => write(writer, PONG, ctx.idle_timeout).await?,
             Ok(Some(Frame::Pong)) => {}
             Ok(Some(Frame::Message(parsed, raw))) => {
-                if let Admission::Answer { bytes, .. } =
-                    ctx.intake.admit(parsed, &raw, kind, conn, local, peer)
-                {
-                    write(writer, &bytes, ctx.idle_timeout).await?;
+                match ctx.intake.admit(parsed, &raw, kind, conn, local, peer) {
+                    Admission::Answer { bytes, .. } => {
+                        write(writer, &bytes, ctx.idle_timeout).await?
+                    }
+                    Admission::Wait(inbound) => ctx.intake.wait_and_queue(*inbound).await,
+                    Admission::Queued | Admission::Dropped => {}
                 }
             }
             Err(FramingError(e)) => {
