@@ -14,7 +14,7 @@
 //! tls_key = "key.pem"          # PEM private key
 //! idle_timeout_secs = 300      # close TCP/TLS connections silent this long
 //! max_message_size = 65535     # bytes, whole message
-//! queue_depth = 1024           # messages waiting for the core before 503
+//! queue_depth = 16384          # messages waiting for the core before 503
 //! max_connections = 4096       # open TCP/TLS connections
 //! overload_retry_after_secs = 5
 //! t1_ms = 500                  # RFC 3261 timers
@@ -252,7 +252,7 @@ impl Default for RawSip {
             tls_key: None,
             idle_timeout_secs: unspanned(300),
             max_message_size: unspanned(sip::Limits::DEFAULT.max_message_size),
-            queue_depth: unspanned(1024),
+            queue_depth: unspanned(16384),
             max_connections: unspanned(4096),
             overload_retry_after_secs: unspanned(5),
             t1_ms: unspanned(500),
