@@ -16,6 +16,7 @@
 //! from the front.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -43,7 +44,7 @@ pub struct PresentityState {
     pub body: Bytes,
     /// Entity-tag of this state for conditional notification (RFC 5839):
     /// a hash of `body`, so it changes exactly when the body does.
-    pub etag: String,
+    pub etag: Arc<str>,
     /// Whether the presentity has live publications or is provisioned; an
     /// unknown presentity may be refused (404) by configuration.
     pub known: bool,
@@ -61,7 +62,7 @@ struct Presentity<F> {
     provisioned: bool,
     version: u64,
     body: Bytes,
-    etag: String,
+    etag: Arc<str>,
     /// Publications were restored and the state is not rendered yet.
     stale: bool,
 }
@@ -73,7 +74,7 @@ impl<F: Flow> Presentity<F> {
             publications: BTreeMap::new(),
             provisioned: false,
             version: 0,
-            etag: state_etag(&body),
+            etag: state_etag(&body).into(),
             body,
             stale: false,
         }
@@ -108,7 +109,7 @@ impl<F: Flow> Presentity<F> {
             return false;
         }
         self.version += 1;
-        self.etag = state_etag(&body);
+        self.etag = state_etag(&body).into();
         self.body = body;
         true
     }
@@ -441,7 +442,7 @@ impl<F: Flow> Presentities<F> {
                 let body = closed_body(presentity);
                 PresentityState {
                     version: 0,
-                    etag: state_etag(&body),
+                    etag: state_etag(&body).into(),
                     body,
                     known: false,
                 }

@@ -221,7 +221,7 @@ pub struct Subscription<F> {
     pub(crate) remote_cseq: u32,
     pub(crate) expires_at: SystemTime,
     pub(crate) state: SubState,
-    pub(crate) last_etag: Option<String>,
+    pub(crate) last_etag: Option<Arc<str>>,
     pub(crate) flow: F,
     pub(crate) reliable: bool,
     /// winfo only: the version of the next document (the record stores the
@@ -332,7 +332,7 @@ impl<F: Clone> Subscription<F> {
             remote_cseq: record.remote_cseq,
             expires_at: from_millis(record.expires_at_ms),
             state,
-            last_etag: record.last_etag,
+            last_etag: record.last_etag.map(Into::into),
             flow: record.flow,
             reliable: record.reliable,
             // Internally the version of the *next* document.
@@ -375,7 +375,7 @@ impl<F: Clone> Subscription<F> {
                 _ => "active".into(),
             },
             content_type: self.package.content_type().into(),
-            last_etag: self.last_etag.clone(),
+            last_etag: self.last_etag.as_deref().map(str::to_owned),
             flow: self.flow.clone(),
             reliable: self.reliable,
             winfo_version: self.winfo_version.saturating_sub(1),

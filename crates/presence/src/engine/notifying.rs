@@ -255,13 +255,13 @@ impl<F: Flow> Engine<F> {
                 let suppress = sub
                     .suppress_etag
                     .take()
-                    .is_some_and(|e| e == "*" || e == state.etag);
+                    .is_some_and(|e| e == "*" || *e == *state.etag);
                 sub.last_etag = Some(state.etag.clone());
                 let body = (!suppress).then(|| Body {
                     content_type: crate::pidf::CONTENT_TYPE,
                     bytes: state.body,
                 });
-                (body, Some(state.etag))
+                (body, Some(state.etag.to_string()))
             }
             Package::Winfo => (Some(self.winfo_body(key, now)), None),
         }
