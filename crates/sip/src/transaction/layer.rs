@@ -65,10 +65,13 @@ struct Entry<A> {
 }
 
 #[derive(Debug)]
+/// The INVITE machines are boxed: they hold whole messages (for CANCEL,
+/// ACK and retransmission), which would make every entry as large as they
+/// are, and a presence server's transactions are nearly all non-INVITE.
 enum Machine {
-    InviteClient(ClientInvite),
+    InviteClient(Box<ClientInvite>),
     NonInviteClient(ClientNonInvite),
-    InviteServer(ServerInvite),
+    InviteServer(Box<ServerInvite>),
     NonInviteServer(ServerNonInvite),
 }
 
@@ -211,7 +214,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         let encoded = Bytes::from(req.encode());
         let mut events = Vec::new();
         let machine = if req.method == Method::Invite {
-            Machine::InviteClient(ClientInvite::start(
+            Machine::InviteClient(Box::new(ClientInvite::start(
                 req,
                 encoded,
                 cseq,
@@ -219,7 +222,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 &self.config,
                 now,
                 &mut events,
-            ))
+            )))
         } else {
             Machine::NonInviteClient(ClientNonInvite::start(
                 encoded,
@@ -349,7 +352,12 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             return out;
         }
         let machine = if req.method == Method::Invite {
-            Machine::InviteServer(ServerInvite::new(&req, reliable, &self.config, now))
+            Machine::InviteServer(Box::new(ServerInvite::new(
+                &req,
+                reliable,
+                &self.config,
+                now,
+            )))
         } else {
             Machine::NonInviteServer(ServerNonInvite::new(reliable))
         };
