@@ -197,6 +197,8 @@ impl SipCore {
                 // The counts walk the engine's tables: refreshed at a
                 // scrape-like pace, never per message.
                 self.publish_stats();
+                shrink_after_burst(&mut self.notifies);
+                shrink_after_burst(&mut self.txns);
                 self.next_stats = now + STATS_INTERVAL;
             }
         }
@@ -530,6 +532,15 @@ impl SipCore {
     /// Updates the gauges from the engine's counts.
     fn publish_stats(&self) {
         let stats = self.engine.stats();
+        tracing::trace!(
+            transactions = self.layer.len(),
+            notifies = self.notifies.len(),
+            txns = self.txns.len(),
+            held = self.held.len(),
+            subscriptions = stats.subscriptions_active,
+            in_flight = stats.notifies_in_flight,
+            "core tables"
+        );
         metrics::set_subscriptions(
             stats.subscriptions_active + stats.winfo,
             stats.subscriptions_pending,
@@ -653,6 +664,15 @@ fn secs_until(at_ms: u64) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     at_ms.saturating_sub(now) / 1000
+}
+
+/// Gives back a table's spare room once a burst (a fan-out, a login
+/// storm) has drained; hash tables never shrink by themselves.
+fn shrink_after_burst<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
+    let (len, capacity) = (table.len(), table.capacity());
+    if capacity > 1024 && len < capacity / 8 {
+        table.shrink_to(len * 2);
+    }
 }
 
 /// The next store acknowledgement; pends forever without a store.

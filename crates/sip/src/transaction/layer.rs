@@ -480,8 +480,20 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                     self.timers.remove(&(at, tx.id));
                 }
             }
+            self.shrink_after_burst();
         } else {
             self.reschedule(key);
+        }
+    }
+
+    /// Gives back the table's spare room once a burst has drained: a hash
+    /// table never shrinks by itself, so after a login storm it would keep
+    /// the capacity of its peak (over UDP, every SUBSCRIBE's transaction
+    /// lives 32 s) for the life of the process.
+    fn shrink_after_burst(&mut self) {
+        let (len, capacity) = (self.transactions.len(), self.transactions.capacity());
+        if capacity > 1024 && len < capacity / 8 {
+            self.transactions.shrink_to(len * 2);
         }
     }
 
