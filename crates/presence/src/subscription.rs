@@ -471,8 +471,6 @@ pub(crate) fn from_millis(ms: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-    use sip::Request;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -488,27 +486,7 @@ mod tests {
         assert_eq!(negotiate_expires(Some(1 << 40), &c), Expires::Granted(3600));
     }
 
-    fn request(text: &str) -> Request {
-        match sip::parse::parse_datagram(Bytes::from(text.replace('\n', "\r\n"))) {
-            Ok(sip::Message::Request(r)) => r,
-            other => panic!("not a request: {other:?}"),
-        }
-    }
-
-    const SUB: &str = "SUBSCRIBE sip:alice@Example.com SIP/2.0
-Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1
-From: \"Bob\" <sip:bob@example.com>;tag=b1
-To: <sip:alice@example.com>
-Call-ID: c1
-CSeq: 7 SUBSCRIBE
-Contact: <sip:bob@192.0.2.1:5070;transport=udp>
-Record-Route: <sip:p2.example.com;lr>, <sip:p1.example.com;lr>
-Event: presence;id=3
-Expires: 600
-Max-Forwards: 70
-Content-Length: 0
-
-";
+    use super::request::tests::{request, SUB};
 
     #[test]
     fn record_round_trip_moves_cseq_on() {

@@ -163,17 +163,19 @@ fn check_accept(req: &Request, package: Package) -> Result<(), SubscribeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn request(text: &str) -> Request {
+    /// Parses a test request written with bare LF line ends.
+    pub(crate) fn request(text: &str) -> Request {
         match sip::parse::parse_datagram(Bytes::from(text.replace('\n', "\r\n"))) {
             Ok(sip::Message::Request(r)) => r,
             other => panic!("not a request: {other:?}"),
         }
     }
 
-    const SUB: &str = "SUBSCRIBE sip:alice@Example.com SIP/2.0
+    /// A SUBSCRIBE with every part a dialog keeps.
+    pub(crate) const SUB: &str = "SUBSCRIBE sip:alice@Example.com SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1
 From: \"Bob\" <sip:bob@example.com>;tag=b1
 To: <sip:alice@example.com>
