@@ -116,3 +116,46 @@ def make_log_writer(pj, level, on_message, dump_dir=None, name="pjsua2"):
 
 def now():
     return round(time.time(), 3)
+
+
+def start_endpoint(pj, args, name, on_message):
+    """Creates and starts a pjsua2 Endpoint the way every driver here needs
+    it: the library's event loop on the caller's thread, no audio device,
+    SIP messages fed to `on_message` through the log writer, one transport
+    on 127.0.0.1:args.local_port. Returns (endpoint, writer, transport id);
+    the writer must stay referenced while the endpoint lives."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.userAgent = "%s-driver" % name
+    writer = make_log_writer(pj, args.log_level, on_message, args.dump_dir, name)
+    cfg.logConfig.writer = writer
+    cfg.logConfig.level = max(4, args.log_level)
+    cfg.logConfig.consoleLevel = max(4, args.log_level)
+    cfg.logConfig.msgLogging = True
+    cfg.logConfig.decor = 0
+    ep.libInit(cfg)
+    ep.audDevManager().setNullDev()
+    tcfg = pj.TransportConfig()
+    tcfg.port = args.local_port
+    tcfg.boundAddress = "127.0.0.1"
+    tcfg.publicAddress = "127.0.0.1"
+    ttype = pj.PJSIP_TRANSPORT_UDP if args.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
+    tid = ep.transportCreate(ttype, tcfg)
+    ep.libStart()
+    return ep, writer, tid
+
+
+def account_config(pj, args, id_uri, tid):
+    """An account without registration whose every request goes to the
+    server under test (outbound proxy on 127.0.0.1:args.server_port)."""
+    suffix = ";transport=tcp" if args.transport == "tcp" else ""
+    acfg = pj.AccountConfig()
+    acfg.idUri = id_uri
+    acfg.regConfig.registrarUri = ""
+    acfg.regConfig.registerOnAdd = False
+    acfg.sipConfig.transportId = tid
+    acfg.sipConfig.proxies.append("sip:127.0.0.1:%d;lr%s" % (args.server_port, suffix))
+    return acfg

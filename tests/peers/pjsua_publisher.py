@@ -171,37 +171,11 @@ def main():
             st["responses"].append(ev)
             emit(ev)
 
-    ep = pj.Endpoint()
+    ep = None
     try:
-        ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = "pjsua2-publisher-driver"
-        writer = pjsip_log.make_log_writer(pj, args.log_level, on_message, args.dump_dir, "pjsua2-publisher")
-        cfg.logConfig.writer = writer
-        cfg.logConfig.level = max(4, args.log_level)
-        cfg.logConfig.consoleLevel = max(4, args.log_level)
-        cfg.logConfig.msgLogging = True
-        cfg.logConfig.decor = 0
-        ep.libInit(cfg)
-        ep.audDevManager().setNullDev()
+        ep, writer, tid = pjsip_log.start_endpoint(pj, args, "pjsua2-publisher", on_message)
 
-        tcfg = pj.TransportConfig()
-        tcfg.port = args.local_port
-        tcfg.boundAddress = "127.0.0.1"
-        tcfg.publicAddress = "127.0.0.1"
-        ttype = pj.PJSIP_TRANSPORT_UDP if args.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
-        tid = ep.transportCreate(ttype, tcfg)
-        ep.libStart()
-
-        suffix = ";transport=tcp" if args.transport == "tcp" else ""
-        acfg = pj.AccountConfig()
-        acfg.idUri = entity
-        acfg.regConfig.registrarUri = ""
-        acfg.regConfig.registerOnAdd = False
-        acfg.sipConfig.transportId = tid
-        acfg.sipConfig.proxies.append("sip:127.0.0.1:%d;lr%s" % (args.server_port, suffix))
+        acfg = pjsip_log.account_config(pj, args, entity, tid)
         acfg.presConfig.publishEnabled = True
         acfg.presConfig.pidfTupleId = tuple_id
         acc = pj.Account()
