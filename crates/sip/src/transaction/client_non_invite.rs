@@ -84,6 +84,11 @@ impl ClientNonInvite {
                 self.e = None;
                 self.f = None;
                 self.state = State::Completed;
+                // Completed never retransmits: let the request's bytes go
+                // now rather than after Timer K (a NOTIFY with its body is
+                // most of what a transaction holds, and a fan-out creates
+                // thousands at once).
+                self.request = Bytes::new();
                 // Timer K: T4 to absorb retransmitted finals, zero (leave
                 // at once) on reliable transports.
                 let k = config.timer_i_k(self.reliable);
