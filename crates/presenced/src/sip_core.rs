@@ -36,7 +36,7 @@ use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
-use crate::transport::{log_drop, Connections, Flow, Inbound};
+use crate::transport::{log_drop, Connections, Flow, Inbound, TransportKind};
 use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
@@ -92,6 +92,8 @@ pub struct SipCore {
     actions: VecDeque<Action<Flow>>,
     /// When the gauges are refreshed next.
     next_stats: Instant,
+    /// Our Contact URI per listener (transport, local address).
+    contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
 }
 
 impl SipCore {
@@ -119,6 +121,7 @@ impl SipCore {
             next_ticket: 0,
             actions: VecDeque::new(),
             next_stats: Instant::now(),
+            contacts: HashMap::new(),
         }
     }
 
@@ -174,6 +177,11 @@ impl SipCore {
                 flow = closed.recv(), if !closed.is_closed() => {
                     if let Some(flow) = flow {
                         tracing::debug!(%flow, "flow closed");
+                        let now = Instant::now();
+                        // NOTIFYs waiting on the connection fail now, not
+                        // at Timer F: no response can come on it any more.
+                        let failed = self.layer.peer_closed(&flow, now);
+                        self.carry_out(failed, now);
                         self.feed(EngineInput::FlowClosed { flow });
                     }
                 }
@@ -364,27 +372,13 @@ impl SipCore {
         }
     }
 
-    /// Starts the NOTIFY's client transaction, on the subscription's flow
-    /// while it is open. A stream flow that has closed cannot be reused,
-    /// and this server does not open connections to watchers: the NOTIFY
-    /// fails at once with a transport error, which ends the subscription
-    /// (RFC 6665 §4.2.2) and makes the watcher's next refresh a new
-    /// SUBSCRIBE (481, then a fresh dialog).
+    /// Starts the NOTIFY's client transaction on the subscription's flow.
+    /// A stream flow that has closed cannot be reused, and this server
+    /// opens no connections to watchers: the send fails, the layer reports
+    /// a transport error (RFC 3261 §17.1.4), and the engine ends the
+    /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
+    /// 481 and it subscribes afresh.
     fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Instant) {
-        if !self.connections.is_open(&flow) {
-            log_drop(
-                flow.transport,
-                flow.remote,
-                "NOTIFY not sent: the subscription's connection is closed",
-                None,
-            );
-            metrics::notify_failed();
-            self.feed(EngineInput::NotifyOutcome {
-                id,
-                outcome: NotifyOutcome::TransportError,
-            });
-            return;
-        }
         let branch = self.branches.next_branch();
         outbound::stamp(&mut req, &flow, &branch);
         match self.layer.send_request(req, flow, reliable, now) {
@@ -505,7 +499,7 @@ impl SipCore {
                     self.send_response(key, resp, now);
                     return;
                 }
-                let contact = match sip::Uri::parse_str(&outbound::contact(&from)) {
+                let contact = match self.contact(&from) {
                     Ok(contact) => contact,
                     Err(e) => {
                         tracing::error!(%from, error = %e, "cannot form our Contact");
@@ -527,6 +521,18 @@ impl SipCore {
                 });
             }
         }
+    }
+
+    /// Our Contact on a flow's listener, parsed once per listener rather
+    /// than formatted and parsed again for every request.
+    fn contact(&mut self, flow: &Flow) -> Result<sip::Uri, sip::uri::UriError> {
+        let listener = (flow.transport, flow.local);
+        if let Some(uri) = self.contacts.get(&listener) {
+            return Ok(uri.clone());
+        }
+        let uri = sip::Uri::parse_str(&outbound::contact(flow))?;
+        self.contacts.insert(listener, uri.clone());
+        Ok(uri)
     }
 
     /// Updates the gauges from the engine's counts.

@@ -745,3 +745,56 @@ async fn forked_subscribes_make_separate_dialogs() {
     let ok = bob.send(bob.subscribe(target, &b, 2, 60, "")).await;
     assert_eq!(ok.status, 200, "the other fork's dialog is still there");
 }
+
+/// A watcher whose TCP connection is gone cannot be notified (this server
+/// opens no connections to watchers): the failed NOTIFY ends the
+/// subscription, so its next refresh gets 481 and it subscribes afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_whose_connection_closed_is_unsubscribed_on_the_next_notify() {
+    let server = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n[store]\nmode = \"memory\"\n\
+         [presence]\npublish_min_expires = 5\n",
+        2,
+    );
+    let tcp_addr = server.addr("tcp", false);
+    let target = "sip:hank@127.0.0.1";
+    let subscribe = |port: u16, cseq: u32, to_tag: &str, n: u64| {
+        format!(
+            "SUBSCRIBE {target} SIP/2.0\r\n\
+             Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK-ts{n}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:ivy@127.0.0.1>;tag=ivy1\r\nTo: <{target}>{to_tag}\r\n\
+             Call-ID: tcpsub@wire-test\r\nCSeq: {cseq} SUBSCRIBE\r\n\
+             Contact: <sip:ivy@127.0.0.1:{port};transport=tcp>\r\nEvent: presence\r\n\
+             Expires: 600\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut tcp = tokio::net::TcpStream::connect(tcp_addr)
+        .await
+        .expect("connect");
+    let port = tcp.local_addr().expect("local").port();
+    common::send(&mut tcp, subscribe(port, 1, "", unique()).as_bytes()).await;
+    let mut reader = common::StreamReader::default();
+    let ok = reader.response(&mut tcp).await;
+    assert_eq!(ok.status, 200);
+    let mut dialog = Dialog::new();
+    dialog.established(&ok);
+    let to_tag = format!(";tag={}", dialog.remote_tag.clone().unwrap_or_default());
+    drop(tcp);
+
+    // A change to notify: the NOTIFY cannot be sent.
+    let alice = Ua::new(server_udp(&server), "hank").await;
+    let body = pidf(target, "pc", "open", None, "here");
+    let ok = alice
+        .send(alice.publish(&Dialog::new(), 1, 60, None, Some(&body)))
+        .await;
+    assert_eq!(ok.status, 200);
+    server.wait_for_log(&["subscription removed"]);
+
+    let mut tcp = tokio::net::TcpStream::connect(tcp_addr)
+        .await
+        .expect("reconnect");
+    let port = tcp.local_addr().expect("local").port();
+    common::send(&mut tcp, subscribe(port, 2, &to_tag, unique()).as_bytes()).await;
+    let gone = common::StreamReader::default().response(&mut tcp).await;
+    assert_eq!(gone.status, 481);
+}

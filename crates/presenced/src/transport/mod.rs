@@ -218,16 +218,6 @@ impl Connections {
         }
     }
 
-    /// True when the flow's socket or connection is still open.
-    pub fn is_open(&self, flow: &Flow) -> bool {
-        self.inner
-            .links
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(&flow.conn)
-            || (flow.transport == TransportKind::Udp && self.udp_socket(flow.local).is_some())
-    }
-
     /// The UDP socket bound to `local`, if one is.
     fn udp_socket(&self, local: SocketAddr) -> Option<Arc<UdpSocket>> {
         self.inner
@@ -520,6 +510,37 @@ mod tests {
         assert!(matches!(
             admit(&intake, b"garbage\r\n\r\n"),
             Admission::Dropped
+        ));
+    }
+
+    /// A response on a stream would never be retransmitted, so a full
+    /// queue makes the connection wait instead of dropping it; over UDP the
+    /// peer retransmits, so it is dropped.
+    #[tokio::test]
+    async fn full_queue_makes_stream_responses_wait() {
+        const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKn1\r\nFrom: <sip:p@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 NOTIFY\r\n\r\n";
+        let (intake, mut rx) = intake(1);
+        let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let ok = || sip::parse::parse_datagram(Bytes::from_static(OK));
+        assert!(matches!(admit(&intake, OPTIONS), Admission::Queued));
+        let udp = intake.admit(ok(), OK, TransportKind::Udp, ConnId(0), src, src);
+        assert!(matches!(udp, Admission::Dropped));
+        let tcp = intake.admit(ok(), OK, TransportKind::Tcp, ConnId(1), src, src);
+        let Admission::Wait(inbound) = tcp else {
+            panic!("a TCP response must wait for room")
+        };
+        let waiting = tokio::spawn({
+            let intake = intake.clone();
+            async move { intake.wait_and_queue(*inbound).await }
+        });
+        assert!(matches!(
+            rx.recv().await.map(|i| i.msg),
+            Some(Message::Request(_))
+        ));
+        waiting.await.expect("queued once there was room");
+        assert!(matches!(
+            rx.recv().await.map(|i| i.msg),
+            Some(Message::Response(_))
         ));
     }
 }

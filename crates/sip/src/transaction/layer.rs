@@ -296,6 +296,25 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         out
     }
 
+    /// The connection to `peer` has closed: every client transaction
+    /// waiting on it fails now with a transport error (RFC 3261 §17.1.4)
+    /// instead of waiting for Timer F, since nothing can arrive on a closed
+    /// stream. Server transactions are left to their timers, as with
+    /// [`Layer::transport_error`].
+    pub fn peer_closed(&mut self, peer: &A, now: Instant) -> Vec<Output<A>> {
+        let keys: Vec<Key> = self
+            .transactions
+            .values()
+            .filter(|tx| tx.key.role() == Role::Client && tx.peer == *peer)
+            .map(|tx| tx.key.clone())
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            out.extend(self.transport_error(key, now));
+        }
+        out
+    }
+
     /// The INVITE server transaction a CANCEL names (§9.2: the same
     /// matching as §17.2.3 except for the method), for the TU to answer it
     /// with 487 after answering the CANCEL itself with 200. `None` means

@@ -103,6 +103,24 @@ fn send_response_for_unknown_or_terminated_keys_does_nothing() {
 }
 
 #[test]
+fn a_closed_peer_fails_its_client_transactions_at_once() {
+    let mut h = Harness::new();
+    let (client, _) = h.send(NOTIFY, UDP, 0);
+    let server = h.recv_new(SUBSCRIBE, UDP, 0);
+    let out = h.layer.peer_closed(&PEER, h.at(1));
+    assert_eq!(
+        out,
+        [
+            Output::TransportError {
+                key: client.clone()
+            },
+            Output::Terminated { key: client }
+        ]
+    );
+    assert!(h.state(&server).is_some(), "server transactions stay");
+}
+
+#[test]
 fn transport_errors_end_client_transactions_only() {
     let mut h = Harness::new();
     let (client, _) = h.send(NOTIFY, UDP, 0);
