@@ -439,12 +439,15 @@ impl<F: Flow> Engine<F> {
     /// Whether an in-dialog request belongs to a live subscription, for the
     /// SIP core's 481 check.
     pub fn contains_dialog(&self, call_id: &[u8], local_tag: &[u8], remote_tag: &[u8]) -> bool {
-        let key = DialogKey {
-            call_id: String::from_utf8_lossy(call_id).into(),
-            local_tag: String::from_utf8_lossy(local_tag).into(),
-            remote_tag: String::from_utf8_lossy(remote_tag).into(),
-        };
-        self.subs.get(&key).is_some_and(|s| !s.is_terminated())
+        // Lossy, as the SUBSCRIBE's parts were when the key was made.
+        let joined = DialogKey::join(
+            &String::from_utf8_lossy(call_id),
+            &String::from_utf8_lossy(local_tag),
+            &String::from_utf8_lossy(remote_tag),
+        );
+        self.subs
+            .get(joined.as_str())
+            .is_some_and(|s| !s.is_terminated())
     }
 
     /// The subscription of a dialog, for inspection.

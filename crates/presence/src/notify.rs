@@ -49,17 +49,20 @@ pub fn build<F>(
     etag: Option<&str>,
 ) -> Result<Request, NotifyError> {
     let uri = Uri::parse_str(&sub.remote_target)
-        .map_err(|_| NotifyError::RemoteTarget(sub.remote_target.clone()))?;
+        .map_err(|_| NotifyError::RemoteTarget(sub.remote_target.to_string()))?;
     let mut headers = Headers::new();
     for route in &sub.route_set {
-        headers.push(Header::new(HeaderName::Route, route.clone()));
+        headers.push(Header::new(HeaderName::Route, route.to_string()));
     }
     headers.push(Header::new(
         HeaderName::From,
-        format!("<{}>;tag={}", sub.local_party, sub.key.local_tag),
+        format!("<{}>;tag={}", sub.local_party, sub.key.local_tag()),
     ));
-    headers.push(Header::new(HeaderName::To, sub.remote_party.clone()));
-    headers.push(Header::new(HeaderName::CallId, sub.key.call_id.to_string()));
+    headers.push(Header::new(HeaderName::To, sub.remote_party.to_string()));
+    headers.push(Header::new(
+        HeaderName::CallId,
+        sub.key.call_id().to_owned(),
+    ));
     headers.push(Header::new(HeaderName::CSeq, format!("{cseq} NOTIFY")));
     headers.push(Header::new(
         HeaderName::Contact,

@@ -17,6 +17,7 @@
 //!   outstanding one completes (RFC 6665 §4.2.2 forbids overlapping
 //!   NOTIFYs in a dialog from reordering state).
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -168,26 +169,65 @@ pub enum SubState {
 
 /// A dialog's identity from the notifier's side (RFC 3261 §12): the key
 /// of every table of subscriptions.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 ///
-/// The parts are shared (`Arc<str>`): a key is held by the subscription
-/// table and by the indexes by presentity and by expiry, and cloning it
-/// must not cost three allocations each time (memory per subscription is
-/// a benchmark target).
-pub struct DialogKey {
-    /// Call-ID.
-    pub call_id: Arc<str>,
-    /// Our tag (To of the SUBSCRIBE).
-    pub local_tag: Arc<str>,
-    /// The watcher's tag (From of the SUBSCRIBE).
-    pub remote_tag: Arc<str>,
-}
+/// The three parts (Call-ID, our tag, the watcher's tag) live in one
+/// shared string joined by newlines, which none of them can contain: a key
+/// is held by the subscription table and by the indexes by presentity and
+/// by expiry, so it must be small (16 bytes) and cheap to clone (memory per
+/// subscription is a benchmark target, issue 4). Ordering the joined
+/// string orders by the three parts in turn, since `\n` sorts below every
+/// byte a part may hold. Looking a dialog up needs no key at all: the
+/// tables are searched with the joined `&str` ([`DialogKey::join`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DialogKey(Arc<str>);
 
 impl DialogKey {
-    /// The store key, [`SubscriptionRecord::id`]: the three parts joined by
-    /// newlines, which none of them can contain.
+    /// The key of the dialog with these parts.
+    pub fn new(call_id: &str, local_tag: &str, remote_tag: &str) -> DialogKey {
+        DialogKey(Self::join(call_id, local_tag, remote_tag).into())
+    }
+
+    /// The joined form the tables can be searched with
+    /// (`DialogKey: Borrow<str>`).
+    pub fn join(call_id: &str, local_tag: &str, remote_tag: &str) -> String {
+        let mut joined =
+            String::with_capacity(call_id.len() + local_tag.len() + remote_tag.len() + 2);
+        joined.push_str(call_id);
+        joined.push('\n');
+        joined.push_str(local_tag);
+        joined.push('\n');
+        joined.push_str(remote_tag);
+        joined
+    }
+
+    fn part(&self, index: usize) -> &str {
+        self.0.split('\n').nth(index).unwrap_or_default()
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> &str {
+        self.part(0)
+    }
+
+    /// Our tag (To of the SUBSCRIBE).
+    pub fn local_tag(&self) -> &str {
+        self.part(1)
+    }
+
+    /// The watcher's tag (From of the SUBSCRIBE).
+    pub fn remote_tag(&self) -> &str {
+        self.part(2)
+    }
+
+    /// The store key, [`SubscriptionRecord::id`]: the joined form.
     pub fn id(&self) -> String {
-        format!("{}\n{}\n{}", self.call_id, self.local_tag, self.remote_tag)
+        self.0.to_string()
+    }
+}
+
+impl std::borrow::Borrow<str> for DialogKey {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -202,18 +242,31 @@ pub enum RecordError {
     State(String),
 }
 
+/// What a presence.winfo subscription keeps between documents (RFC 3857).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WinfoProgress {
+    /// The version of the next document (the record stores the last one
+    /// sent).
+    pub(crate) version: u64,
+    /// Watcher changes not yet sent (the next partial document).
+    pub(crate) pending: Vec<Watcher>,
+    /// A full document went out in this process, so changes may be sent
+    /// as partial ones.
+    pub(crate) started: bool,
+}
+
 /// One watcher's subscription; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Subscription<F> {
     pub(crate) key: DialogKey,
     pub(crate) package: Package,
-    pub(crate) event_id: Option<String>,
+    pub(crate) event_id: Option<Box<str>>,
     pub(crate) presentity: Arc<str>,
     pub(crate) watcher: Arc<str>,
-    pub(crate) remote_party: String,
+    pub(crate) remote_party: Box<str>,
     pub(crate) local_party: Arc<str>,
-    pub(crate) remote_target: String,
-    pub(crate) route_set: Vec<String>,
+    pub(crate) remote_target: Box<str>,
+    pub(crate) route_set: Box<[Box<str>]>,
     pub(crate) contact: Arc<str>,
     pub(crate) local_cseq: u32,
     /// The CSeq value last written to the store.
@@ -224,23 +277,20 @@ pub struct Subscription<F> {
     pub(crate) last_etag: Option<Arc<str>>,
     pub(crate) flow: F,
     pub(crate) reliable: bool,
-    /// winfo only: the version of the next document (the record stores the
-    /// last one sent).
-    pub(crate) winfo_version: u64,
     /// When it began (this process's view), for winfo duration-subscribed.
-    pub(crate) created_at: SystemTime,
+    /// (Milliseconds since the epoch: 8 bytes where a `SystemTime` takes 16.)
+    pub(crate) created_at_ms: u64,
     /// The NOTIFY on the wire, if any.
-    pub(crate) in_flight: Option<u64>,
+    /// (Never 0, so the option costs no space.)
+    pub(crate) in_flight: Option<NonZeroU64>,
     /// Something changed that the watcher has not been told.
     pub(crate) dirty: bool,
     /// RFC 5839: leave the body out of the next NOTIFY if the state's
     /// entity-tag still equals this (or this is `*`).
-    pub(crate) suppress_etag: Option<String>,
-    /// winfo only: watcher changes not yet sent (the next partial document).
-    pub(crate) winfo_pending: Vec<Watcher>,
-    /// winfo only: a full document went out in this process, so changes
-    /// may be sent as partial ones.
-    pub(crate) winfo_started: bool,
+    pub(crate) suppress_etag: Option<Box<str>>,
+    /// presence.winfo only (boxed: few subscriptions are winfo ones, and
+    /// every byte here is paid per subscription).
+    pub(crate) winfo: Option<Box<WinfoProgress>>,
     /// The final NOTIFY carries the state (an unsubscribe or expiry of an
     /// authorized subscription, RFC 6665 §4.2.1.4), rather than nothing
     /// (rejected, pending).
@@ -264,13 +314,13 @@ impl<F: Clone> Subscription<F> {
         Subscription {
             key: req.key(local_tag),
             package: req.package,
-            event_id: req.event_id.clone(),
+            event_id: req.event_id.as_deref().map(Into::into),
             presentity: req.presentity.as_str().into(),
             watcher: req.watcher.as_str().into(),
-            remote_party: req.remote_party.clone(),
+            remote_party: req.remote_party.as_str().into(),
             local_party: req.local_party.as_str().into(),
-            remote_target,
-            route_set: req.route_set.clone(),
+            remote_target: remote_target.into(),
+            route_set: req.route_set.iter().map(|r| r.as_str().into()).collect(),
             contact: contact.into(),
             local_cseq: 0,
             persisted_cseq: 0,
@@ -280,13 +330,11 @@ impl<F: Clone> Subscription<F> {
             last_etag: None,
             flow,
             reliable,
-            winfo_version: 0,
-            created_at: now,
+            created_at_ms: to_millis(now),
             in_flight: None,
             dirty: true,
-            suppress_etag: req.suppress_if_match.clone(),
-            winfo_pending: Vec::new(),
-            winfo_started: false,
+            suppress_etag: req.suppress_if_match.as_deref().map(Into::into),
+            winfo: (req.package == Package::Winfo).then(Box::default),
             final_with_body: false,
         }
     }
@@ -313,19 +361,15 @@ impl<F: Clone> Subscription<F> {
             .saturating_add(CSEQ_PERSIST_EVERY)
             .min(CSEQ_MAX);
         Ok(Subscription {
-            key: DialogKey {
-                call_id: record.call_id.into(),
-                local_tag: record.local_tag.into(),
-                remote_tag: record.remote_tag.into(),
-            },
+            key: DialogKey::new(&record.call_id, &record.local_tag, &record.remote_tag),
             package,
-            event_id,
+            event_id: event_id.map(Into::into),
             presentity: record.presentity.into(),
             watcher: record.watcher.into(),
-            remote_party: record.remote_party,
+            remote_party: record.remote_party.into(),
             local_party: record.local_party.into(),
-            remote_target: record.remote_target,
-            route_set: record.route_set,
+            remote_target: record.remote_target.into(),
+            route_set: record.route_set.into_iter().map(Into::into).collect(),
             contact: record.contact.into(),
             local_cseq,
             persisted_cseq: record.local_cseq,
@@ -335,14 +379,17 @@ impl<F: Clone> Subscription<F> {
             last_etag: record.last_etag.map(Into::into),
             flow: record.flow,
             reliable: record.reliable,
-            // Internally the version of the *next* document.
-            winfo_version: record.winfo_version.saturating_add(1),
-            created_at: now,
+            created_at_ms: to_millis(now),
             in_flight: None,
             dirty: true,
             suppress_etag: None,
-            winfo_pending: Vec::new(),
-            winfo_started: false,
+            winfo: (package == Package::Winfo).then(|| {
+                Box::new(WinfoProgress {
+                    // Internally the version of the *next* document.
+                    version: record.winfo_version.saturating_add(1),
+                    ..WinfoProgress::default()
+                })
+            }),
             final_with_body: false,
         })
     }
@@ -359,13 +406,13 @@ impl<F: Clone> Subscription<F> {
             event,
             presentity: self.presentity.to_string(),
             watcher: self.watcher.to_string(),
-            call_id: self.key.call_id.to_string(),
-            local_tag: self.key.local_tag.to_string(),
-            remote_tag: self.key.remote_tag.to_string(),
-            remote_party: self.remote_party.clone(),
+            call_id: self.key.call_id().to_owned(),
+            local_tag: self.key.local_tag().to_owned(),
+            remote_tag: self.key.remote_tag().to_owned(),
+            remote_party: self.remote_party.to_string(),
             local_party: self.local_party.to_string(),
-            remote_target: self.remote_target.clone(),
-            route_set: self.route_set.clone(),
+            remote_target: self.remote_target.to_string(),
+            route_set: self.route_set.iter().map(|r| r.to_string()).collect(),
             contact: self.contact.to_string(),
             local_cseq: self.local_cseq,
             remote_cseq: self.remote_cseq,
@@ -378,7 +425,10 @@ impl<F: Clone> Subscription<F> {
             last_etag: self.last_etag.as_deref().map(str::to_owned),
             flow: self.flow.clone(),
             reliable: self.reliable,
-            winfo_version: self.winfo_version.saturating_sub(1),
+            winfo_version: self
+                .winfo
+                .as_ref()
+                .map_or(0, |w| w.version.saturating_sub(1)),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! flushes and closes, HTTP stops, `shutdown complete` is logged and the
 //! exit code is 0.
 
+#[cfg(feature = "jemalloc")]
+mod allocator;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

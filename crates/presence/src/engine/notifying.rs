@@ -9,13 +9,14 @@
 //! NOTIFY a watcher gets always carries the final state, and NOTIFYs of one
 //! dialog never overtake each other.
 
+use std::num::NonZeroU64;
 use std::time::SystemTime;
 
 use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
 use crate::store::StoreOp;
-use crate::subscription::{DialogKey, Package, Reason, SubState, Subscription};
+use crate::subscription::{from_millis, DialogKey, Package, Reason, SubState, Subscription};
 use crate::winfo::{self, DocumentState, Watcher, WatcherEvent, WatcherStatus};
 
 impl<F: Flow> Engine<F> {
@@ -76,7 +77,7 @@ impl<F: Flow> Engine<F> {
             self.deadlines.remove(&(sub.expires_at, key.clone()));
         }
         if let Some(id) = sub.in_flight {
-            self.in_flight.remove(&NotifyId(id));
+            self.in_flight.remove(&NotifyId(id.get()));
         }
         Some(*sub)
     }
@@ -180,8 +181,11 @@ impl<F: Flow> Engine<F> {
             let Some(w) = self.subs.get_mut(&key) else {
                 continue;
             };
-            if w.package == Package::Winfo && !w.is_terminated() {
-                w.winfo_pending.push(watcher.clone());
+            if w.is_terminated() {
+                continue;
+            }
+            if let Some(progress) = w.winfo.as_mut() {
+                progress.pending.push(watcher.clone());
                 w.dirty = true;
                 self.send_next(&key, now, out);
             }
@@ -207,9 +211,10 @@ impl<F: Flow> Engine<F> {
         let cseq = sub.next_cseq();
         match notify::build(sub, cseq, now, body, etag.as_deref()) {
             Ok(req) => {
+                // Counted from 1, so an id is never 0 (see `in_flight`).
                 self.next_notify += 1;
                 let id = NotifyId(self.next_notify);
-                sub.in_flight = Some(id.0);
+                sub.in_flight = NonZeroU64::new(id.0);
                 out.push(Action::Notify {
                     id,
                     req,
@@ -255,7 +260,7 @@ impl<F: Flow> Engine<F> {
                 let suppress = sub
                     .suppress_etag
                     .take()
-                    .is_some_and(|e| e == "*" || *e == *state.etag);
+                    .is_some_and(|e| &*e == "*" || *e == *state.etag);
                 sub.last_etag = Some(state.etag.clone());
                 let body = (!suppress).then(|| Body {
                     content_type: crate::pidf::CONTENT_TYPE,
@@ -277,7 +282,8 @@ impl<F: Flow> Engine<F> {
                 bytes: Default::default(),
             };
         };
-        let full = !sub.winfo_started || sub.winfo_pending.is_empty();
+        let progress = sub.winfo.as_deref();
+        let full = progress.is_none_or(|p| !p.started || p.pending.is_empty());
         let watchers: Vec<Watcher> = if full {
             self.by_presentity
                 .get(&sub.presentity)
@@ -294,7 +300,7 @@ impl<F: Flow> Engine<F> {
                 })
                 .collect()
         } else {
-            sub.winfo_pending.clone()
+            progress.map(|p| p.pending.clone()).unwrap_or_default()
         };
         let presentity = sub.presentity.clone();
         let Some(sub) = self.subs.get_mut(key) else {
@@ -303,10 +309,11 @@ impl<F: Flow> Engine<F> {
                 bytes: Default::default(),
             };
         };
-        sub.winfo_pending.clear();
-        sub.winfo_started = true;
-        let version = sub.winfo_version;
-        sub.winfo_version += 1;
+        let progress = sub.winfo.get_or_insert_with(Box::default);
+        progress.pending.clear();
+        progress.started = true;
+        let version = progress.version;
+        progress.version += 1;
         let state = if full {
             DocumentState::Full
         } else {
@@ -379,7 +386,7 @@ fn watcher_entry<F>(sub: &Subscription<F>, event: WatcherEvent, now: SystemTime)
         status,
         event,
         duration_subscribed: now
-            .duration_since(sub.created_at)
+            .duration_since(from_millis(sub.created_at_ms))
             .map(|d| d.as_secs())
             .unwrap_or(0),
     }

@@ -179,7 +179,7 @@ impl<F: Flow> Engine<F> {
         let Some(sub) = self.subs.get_mut(&key).filter(|s| !s.is_terminated()) else {
             return fail(481, "Subscription does not exist");
         };
-        if sub.package != parsed.package || sub.event_id != parsed.event_id {
+        if sub.package != parsed.package || sub.event_id.as_deref() != parsed.event_id.as_deref() {
             return fail(481, "No such subscription in this dialog");
         }
         if !sub.accept_remote_cseq(parsed.cseq) {
@@ -191,11 +191,11 @@ impl<F: Flow> Engine<F> {
         };
         // RFC 6665 §4.1.2.1 / RFC 3261 §12.2: a refresh may move the target.
         if let Some(target) = parsed.remote_target.clone() {
-            sub.remote_target = target;
+            sub.remote_target = target.into();
         }
         sub.flow = ctx.flow.clone();
         sub.reliable = ctx.reliable;
-        sub.suppress_etag = parsed.suppress_if_match.clone();
+        sub.suppress_etag = parsed.suppress_if_match.as_deref().map(Into::into);
         let ok = notify::subscribe_ok(req, local_tag, &ctx.contact, expires);
         let mut out = Vec::new();
         if expires == 0 {

@@ -137,11 +137,7 @@ impl SubscribeRequest {
 
     /// The dialog this SUBSCRIBE belongs to, given our tag for it.
     pub fn key(&self, local_tag: &str) -> DialogKey {
-        DialogKey {
-            call_id: self.call_id.as_str().into(),
-            local_tag: local_tag.into(),
-            remote_tag: self.from_tag.as_str().into(),
-        }
+        DialogKey::new(&self.call_id, local_tag, &self.from_tag)
     }
 }
 

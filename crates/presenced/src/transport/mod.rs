@@ -544,3 +544,17 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod footprint {
+    /// Memory per live subscription is a benchmark target (< 1 KiB, issue
+    /// 4); the boxed subscription is its largest part. 320 bytes is one of
+    /// jemalloc's size classes: one field more spills into the 384 class,
+    /// so a change that grows it should be a decision, not an accident.
+    #[test]
+    fn a_subscription_over_our_flow_fits_320_bytes() {
+        let size = std::mem::size_of::<presence::subscription::Subscription<super::Flow>>();
+        assert!(size <= 320, "Subscription<Flow> is {size} bytes");
+        assert_eq!(std::mem::size_of::<presence::subscription::DialogKey>(), 16);
+    }
+}
