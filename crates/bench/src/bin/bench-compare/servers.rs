@@ -86,7 +86,7 @@ pub fn durability(which: Which, mode: Mode, db: KamailioDb) -> &'static str {
         }
         (Which::Kamailio, Mode::Durable, KamailioDb::Postgres) => {
             "write-through to PostgreSQL (fsync=on, synchronous_commit=on): SUBSCRIBE 2xx \
-             after its commit, PUBLISH 2xx just before its COMMIT (after the NOTIFYs)"
+             after its commit; PUBLISH 2xx before its COMMIT, which follows the NOTIFYs"
         }
     }
 }
