@@ -12,8 +12,14 @@
 //! presenced-bench subscribe at the same rate against the same server and
 //! says whether the two rates agree within 10%.
 //!
+//! `--mode durable` runs Kamailio on a PostgreSQL of its own (fsync and
+//! synchronous commit on, a fresh cluster per Kamailio start, postgres.rs)
+//! and first checks that a SUBSCRIBE and a PUBLISH it answered 2xx survive
+//! a SIGKILL (durability.rs).
+//!
 //!     scripts/bench-vs-kamailio --quick
 //!     scripts/bench-vs-kamailio --duration 10 --fanout-watchers 10000 --sipp-check
+//!     scripts/bench-vs-kamailio --mode durable --scenarios subscribe,publish
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,17 +33,24 @@ use serde_json::{json, Value};
 
 // The modules live in bench-compare/ (a file directly in src/bin/ would be
 // a binary of its own).
+#[path = "bench-compare/durability.rs"]
+mod durability;
 #[path = "bench-compare/figures.rs"]
 mod figures;
 #[path = "bench-compare/plot.rs"]
 mod plot;
+#[path = "bench-compare/postgres.rs"]
+mod postgres;
 #[path = "bench-compare/servers.rs"]
 mod servers;
 #[path = "bench-compare/sipp.rs"]
 mod sipp;
+#[path = "bench-compare/table.rs"]
+mod table;
 
 use figures::{MemoryDelta, Row, Run};
-use servers::{Mode, Server, Setup, Which};
+use servers::{durability, KamailioDb, Mode, Server, Setup, Which};
+use table::{fmt_num, print_sipp, print_table};
 
 /// presenced against Kamailio: each scenario against both, a table, JSON and a plot.
 #[derive(Debug, Clone, Parser)]
@@ -65,6 +78,13 @@ struct Opts {
     /// memory (presenced --memory, Kamailio memory mode) or durable.
     #[arg(long, value_enum, default_value_t = Mode::Memory)]
     mode: Mode,
+    /// Kamailio's database in durable mode: postgres (fsync'ed commits, a
+    /// fresh cluster per start) or text (db_text: written at shutdown only).
+    #[arg(long, value_enum, default_value_t = KamailioDb::Postgres)]
+    kamailio_db: KamailioDb,
+    /// PostgreSQL's port on 127.0.0.1 (durable mode on postgres).
+    #[arg(long, default_value_t = 27360)]
+    pg_port: u16,
     /// Seconds of each timed phase (subscribe, refresh, publish).
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -144,7 +164,8 @@ struct Opts {
     /// presenced-bench binary (default: next to this one, built if missing).
     #[arg(long)]
     bench_bin: Option<PathBuf>,
-    /// Kamailio config (default: bench/kamailio/presence-bench.cfg, -db.cfg when durable).
+    /// Kamailio config (default: bench/kamailio/presence-bench.cfg; when
+    /// durable, presence-bench-pg.cfg, or -db.cfg with --kamailio-db text).
     #[arg(long)]
     kamailio_cfg: Option<PathBuf>,
 }
@@ -189,6 +210,10 @@ fn main() -> anyhow::Result<()> {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
     servers::ensure_kamailio()?;
+    let on_postgres = o.mode == Mode::Durable && o.kamailio_db == KamailioDb::Postgres;
+    if on_postgres {
+        postgres::ensure_installed()?;
+    }
     let root = repo_root();
     let here = std::env::current_exe().context("locate this binary")?;
     let bin_dir = here
@@ -209,9 +234,10 @@ fn main() -> anyhow::Result<()> {
         )?,
     };
     let kamailio_cfg = o.kamailio_cfg.clone().unwrap_or_else(|| {
-        root.join(match o.mode {
-            Mode::Memory => "bench/kamailio/presence-bench.cfg",
-            Mode::Durable => "bench/kamailio/presence-bench-db.cfg",
+        root.join(match (o.mode, o.kamailio_db) {
+            (Mode::Memory, _) => "bench/kamailio/presence-bench.cfg",
+            (Mode::Durable, KamailioDb::Postgres) => "bench/kamailio/presence-bench-pg.cfg",
+            (Mode::Durable, KamailioDb::Text) => "bench/kamailio/presence-bench-db.cfg",
         })
     });
     let raw = o.out.join("raw");
@@ -226,6 +252,8 @@ fn main() -> anyhow::Result<()> {
         mode: o.mode,
         run_dir: out.join("run").join(which.name()),
         kamailio_cfg: kamailio_cfg.clone(),
+        kamailio_db: o.kamailio_db,
+        pg_port: o.pg_port,
         kamailio_children: o.kamailio_children,
         kamailio_shm_mb: o.kamailio_shm_mb,
         kamailio_pkg_mb: o.kamailio_pkg_mb,
@@ -241,6 +269,30 @@ fn main() -> anyhow::Result<()> {
     let mut sipp_results = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     let mut ceiling = Value::Null;
+    let mut durability_check = Value::Null;
+    if on_postgres && !o.sipp_only {
+        println!("Kamailio on PostgreSQL: SUBSCRIBE, PUBLISH, SIGKILL, rows left? ...");
+        durability_check = match durability::check_kamailio(&setup_for(Which::Kamailio)) {
+            Ok(c) => {
+                let word = |kept| if kept { "kept" } else { "LOST" };
+                println!(
+                    "  SUBSCRIBE {}, PUBLISH {}; after SIGKILL: subscription {} \
+                     ({} active_watchers row), publication {} ({} presentity row)",
+                    c.subscribe_status,
+                    c.publish_status,
+                    word(c.subscription_survived),
+                    c.active_watchers_rows,
+                    word(c.publication_survived),
+                    c.presentity_rows,
+                );
+                serde_json::to_value(&c).context("render durability check")?
+            }
+            Err(e) => {
+                eprintln!("  durability check failed: {e:#}");
+                json!({ "error": format!("{e:#}") })
+            }
+        };
+    }
     if !o.sipp_only {
         println!("loopback ceiling ({} s) ...", o.ceiling_duration);
         let path = raw.join("ceiling.json");
@@ -311,6 +363,11 @@ fn main() -> anyhow::Result<()> {
         "host": host_info(),
         "options": options_json(&o),
         "kamailio_cfg": kamailio_cfg.display().to_string(),
+        "durability": {
+            "kamailio": durability(Which::Kamailio, o.mode, o.kamailio_db),
+            "presenced": durability(Which::Presenced, o.mode, o.kamailio_db),
+        },
+        "kamailio_durability_check": durability_check,
         "ceiling": ceiling,
         "rows": rows,
         "sipp_check": sipp_results,
@@ -473,8 +530,12 @@ fn measure(
     );
     let _ = fs::write(raw.join(format!("{stem}.log")), &log);
     let server_log = server.log_path();
+    let pg_log = server.postgres().map(|pg| pg.log_path().to_path_buf());
     drop(server);
     let _ = fs::copy(&server_log, raw.join(format!("{stem}.server.log")));
+    if let Some(log) = pg_log {
+        let _ = fs::copy(&log, raw.join(format!("{stem}.postgres.log")));
+    }
     let report = read_json(&json_path).unwrap_or(Value::Null);
     let code = output.status.code();
     let headline = figures::rows(
@@ -612,99 +673,6 @@ fn sipp_check(
     }))
 }
 
-fn fmt_num(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn cell(v: Option<f64>) -> String {
-    v.map(fmt_num).unwrap_or_else(|| "-".into())
-}
-
-fn print_table(o: &Opts, ceiling: &Value, rows: &[Row]) {
-    let pps = ceiling.get("packets_per_s").and_then(Value::as_f64);
-    println!(
-        "\npresenced vs Kamailio 5.6, {} over 127.0.0.1, {:?} mode, window {}, {} round(s); \
-         loopback ceiling {} datagrams/s",
-        o.transport,
-        o.mode,
-        o.window,
-        o.rounds,
-        cell(pps)
-    );
-    println!(
-        "{:<10} {:<50} {:>5} {:>9} {:>9} {:>9} {:>7}  {:<40} {:>9}",
-        "scenario",
-        "figure",
-        "unit",
-        "ceiling",
-        "kamailio",
-        "presenced",
-        "ratio",
-        "target",
-        "failed K/P"
-    );
-    for r in rows {
-        let met = match r.met {
-            Some(true) => "met",
-            Some(false) if r.presenced_failed > 0 => "MISSED (P failed ops)",
-            Some(false) => "MISSED",
-            None => "",
-        };
-        println!(
-            "{:<10} {:<50} {:>5} {:>9} {:>9} {:>9} {:>7}  {:<40} {:>5}/{}",
-            r.scenario,
-            r.figure,
-            r.unit,
-            cell(r.ceiling),
-            cell(r.kamailio),
-            cell(r.presenced),
-            r.ratio
-                .map(|x| format!("{x:.2}x"))
-                .unwrap_or_else(|| "-".into()),
-            format!("{} {met}", r.target),
-            r.kamailio_failed,
-            r.presenced_failed
-        );
-    }
-    println!(
-        "ratio: how many times better presenced is (rates P/K, times and memory K/P); \
-         ceiling: the loopback's datagram rate in the figure's unit"
-    );
-}
-
-fn print_sipp(s: &Value) {
-    let f = |k: &str| s.get(k).and_then(Value::as_f64);
-    let sipp_rate = s.pointer("/sipp/rate_per_s").and_then(Value::as_f64);
-    let sipp_failed = s
-        .pointer("/sipp/failed_calls")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    println!(
-        "SIPp cross-check against {}: target {}/s, SIPp {}/s ({} failed), presenced-bench {}/s ({} failed), \
-         difference {}: {}",
-        s.get("server").and_then(Value::as_str).unwrap_or("?"),
-        cell(f("target_rate")),
-        cell(sipp_rate),
-        sipp_failed,
-        cell(f("presenced_bench_rate_per_s")),
-        s.get("presenced_bench_failed").and_then(Value::as_u64).unwrap_or(0),
-        f("relative_difference")
-            .map(|d| format!("{:+.1}%", d * 100.0))
-            .unwrap_or_else(|| "-".into()),
-        match s.get("agree_within_10_percent").and_then(Value::as_bool) {
-            Some(true) => "agree within 10%",
-            Some(false) => "DISAGREE (more than 10%)",
-            None => "no figure",
-        }
-    );
-}
-
 /// Latency curves of round 1, one per operation and server.
 fn curves(runs: &[Run]) -> Vec<plot::Curve> {
     let wanted = [
@@ -774,7 +742,8 @@ fn host_info() -> Value {
 fn options_json(o: &Opts) -> Value {
     json!({
         "rounds": o.rounds, "quick": o.quick, "scenarios": o.scenarios,
-        "transport": o.transport, "mode": o.mode, "duration_s": o.duration,
+        "transport": o.transport, "mode": o.mode, "kamailio_db": o.kamailio_db,
+        "pg_port": o.pg_port, "duration_s": o.duration,
         "window": o.window, "rate": o.rate,
         "subscribe_watchers": o.subscribe_watchers, "subscribe_presentities": o.subscribe_presentities,
         "publish_watchers": o.publish_watchers, "publish_presentities": o.publish_presentities,

@@ -5,7 +5,9 @@
 //! group id being its PID; it is stopped with SIGTERM to that group (SIGKILL
 //! after a grace period). presenced is one process, stopped the same way.
 //! Every server is started fresh for every measurement, so no run sees the
-//! state an earlier one left behind.
+//! state an earlier one left behind. Kamailio on PostgreSQL (`--mode
+//! durable`) gets a fresh PostgreSQL cluster of its own with every start,
+//! stopped after it (postgres.rs).
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
@@ -15,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+
+use crate::postgres::{self, Postgres};
 
 /// The Debian packages Kamailio's presence server needs.
 pub const KAMAILIO_PACKAGES: &str = "kamailio kamailio-presence-modules";
@@ -26,6 +30,18 @@ const MODULE_DIRS: [&str; 3] = [
     "/usr/lib/aarch64-linux-gnu/kamailio/modules",
     "/usr/lib/kamailio/modules",
 ];
+
+/// The database behind Kamailio's durable mode (`--kamailio-db`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KamailioDb {
+    /// PostgreSQL with fsync and synchronous commit (presence-bench-pg.cfg):
+    /// truly durable, the default.
+    Postgres,
+    /// db_text (presence-bench-db.cfg): Kamailio's DB-mode code path, but
+    /// its files are written only at shutdown, so not crash-durable.
+    Text,
+}
 
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +65,30 @@ impl Which {
 pub enum Mode {
     /// presenced `--memory`; Kamailio subs_db_mode=0 (bench/kamailio/presence-bench.cfg).
     Memory,
-    /// presenced `--data-dir`; Kamailio write-through DB mode (presence-bench-db.cfg).
+    /// presenced `--data-dir`; Kamailio write-through DB mode
+    /// (presence-bench-pg.cfg, or -db.cfg with `--kamailio-db text`).
     Durable,
+}
+
+/// What a 2xx from `which` guarantees in `mode`: the words of the table
+/// header and of results.json (`durability`).
+pub fn durability(which: Which, mode: Mode, db: KamailioDb) -> &'static str {
+    match (which, mode, db) {
+        (Which::Presenced, Mode::Memory, _) => "memory only (--memory): lost on a crash",
+        (Which::Presenced, Mode::Durable, _) => {
+            "redb (--data-dir): every 2xx after its group-committed fsync"
+        }
+        (Which::Kamailio, Mode::Memory, _) => {
+            "memory only (subs_db_mode=0, db_text in memory): lost on a crash"
+        }
+        (Which::Kamailio, Mode::Durable, KamailioDb::Text) => {
+            "write-through to db_text, files written at shutdown only: lost on a crash"
+        }
+        (Which::Kamailio, Mode::Durable, KamailioDb::Postgres) => {
+            "write-through to PostgreSQL (fsync=on, synchronous_commit=on): SUBSCRIBE 2xx \
+             after its commit; PUBLISH 2xx before its COMMIT, which follows the NOTIFYs"
+        }
+    }
 }
 
 /// What a server is started with.
@@ -61,6 +99,9 @@ pub struct Setup {
     /// Scratch directory of this start (logs, db tables, data dir).
     pub run_dir: PathBuf,
     pub kamailio_cfg: PathBuf,
+    /// Durable mode: Kamailio's database, and PostgreSQL's port.
+    pub kamailio_db: KamailioDb,
+    pub pg_port: u16,
     pub kamailio_children: u32,
     pub kamailio_shm_mb: u32,
     pub kamailio_pkg_mb: u32,
@@ -75,40 +116,63 @@ pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
     run_dir: PathBuf,
+    /// Kamailio's database server (durable mode on PostgreSQL), stopped
+    /// after Kamailio.
+    postgres: Option<Postgres>,
+}
+
+/// Where the Debian packages keep the Kamailio module `name`, if installed.
+pub fn kamailio_module(name: &str) -> Option<PathBuf> {
+    MODULE_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
 }
 
 /// True when Kamailio and its presence modules are installed.
 pub fn kamailio_installed() -> bool {
     which("kamailio").is_some()
-        && MODULE_DIRS
-            .iter()
-            .any(|d| Path::new(d).join("presence_xml.so").exists())
+        && kamailio_module("presence_xml.so").is_some()
         && Path::new(DBTEXT_TABLES).is_dir()
 }
 
 /// Installs Kamailio with apt-get when missing: only as root; otherwise
 /// fails with the command to run.
 pub fn ensure_kamailio() -> anyhow::Result<()> {
-    if kamailio_installed() {
+    ensure_packages(
+        "Kamailio with its presence modules",
+        KAMAILIO_PACKAGES,
+        kamailio_installed,
+    )
+}
+
+/// Installs the Debian `packages` (`what`, for the messages) with apt-get
+/// unless `installed()`: only as root; otherwise fails with the command.
+pub fn ensure_packages(
+    what: &str,
+    packages: &str,
+    installed: impl Fn() -> bool,
+) -> anyhow::Result<()> {
+    if installed() {
         return Ok(());
     }
     let cmd = format!(
         "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
-         --no-install-recommends {KAMAILIO_PACKAGES}"
+         --no-install-recommends {packages}"
     );
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        bail!("Kamailio with its presence modules is not installed; as root run:\n  {cmd}");
+        bail!("{what} is not installed; as root run:\n  {cmd}");
     }
-    eprintln!("bench-compare: installing Kamailio: {cmd}");
+    eprintln!("bench-compare: installing {what}: {cmd}");
     let ok = Command::new("sh")
         .arg("-c")
         .arg(&cmd)
         .status()
         .context("run apt-get")?
         .success();
-    if !ok || !kamailio_installed() {
-        bail!("installing Kamailio failed; run by hand:\n  {cmd}");
+    if !ok || !installed() {
+        bail!("installing {what} failed; run by hand:\n  {cmd}");
     }
     Ok(())
 }
@@ -139,8 +203,18 @@ impl Server {
             fs::remove_dir_all(&run_dir).with_context(|| format!("clean {}", run_dir.display()))?;
         }
         fs::create_dir_all(&run_dir).with_context(|| format!("create {}", run_dir.display()))?;
+        let on_postgres = which == Which::Kamailio
+            && setup.mode == Mode::Durable
+            && setup.kamailio_db == KamailioDb::Postgres;
+        // The database first: Kamailio's presence module connects at start.
+        let postgres = if on_postgres {
+            let bins = postgres::Binaries::find().context("PostgreSQL is not installed")?;
+            Some(Postgres::start(&bins, &run_dir.join("pg"), setup.pg_port)?)
+        } else {
+            None
+        };
         let mut cmd = match which {
-            Which::Kamailio => kamailio_command(setup, &run_dir)?,
+            Which::Kamailio => kamailio_command(setup, &run_dir, postgres.as_ref())?,
             Which::Presenced => presenced_command(setup, &run_dir),
         };
         let log_path = run_dir.join(format!("{}.log", which.name()));
@@ -160,6 +234,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], setup.port)),
             child: Some(child),
             run_dir,
+            postgres,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -199,27 +274,27 @@ impl Server {
         self.run_dir.join(format!("{}.log", self.which.name()))
     }
 
+    /// The database server behind Kamailio, when it runs on PostgreSQL.
+    pub fn postgres(&self) -> Option<&Postgres> {
+        self.postgres.as_ref()
+    }
+
     /// SIGTERM to the process group, SIGKILL after 10 s; waits until gone.
+    /// Then stops the database server, if any.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
-            return;
-        };
-        signal_group(pgid, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) && !group_alive(pgid) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            stop_child(child, libc::SIGTERM);
         }
-        signal_group(pgid, libc::SIGKILL);
-        let _ = child.wait();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while group_alive(pgid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut pg) = self.postgres.take() {
+            pg.stop();
+        }
+    }
+
+    /// SIGKILL to the server's process group, as a crash would end it (no
+    /// shutdown handler runs); its database server keeps running.
+    pub fn crash(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop_child(child, libc::SIGKILL);
         }
     }
 
@@ -268,9 +343,43 @@ impl Drop for Server {
     }
 }
 
-fn kamailio_command(setup: &Setup, run_dir: &Path) -> anyhow::Result<Command> {
-    let db = run_dir.join("db");
-    copy_dir(Path::new(DBTEXT_TABLES), &db)?;
+/// Sends `first` to `child`'s process group (its PID), SIGKILL after 10 s;
+/// waits until the child is reaped and the group is gone.
+pub fn stop_child(mut child: Child, first: libc::c_int) {
+    let Ok(pgid) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    signal_group(pgid, first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) && !group_alive(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal_group(pgid, libc::SIGKILL);
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while group_alive(pgid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kamailio's command line; its `DBURL` is `postgres`' when given, else a
+/// fresh copy of the db_text tables in the run directory.
+fn kamailio_command(
+    setup: &Setup,
+    run_dir: &Path,
+    postgres: Option<&Postgres>,
+) -> anyhow::Result<Command> {
+    let db_url = match postgres {
+        Some(pg) => pg.db_url(),
+        None => {
+            let db = run_dir.join("db");
+            copy_dir(Path::new(DBTEXT_TABLES), &db)?;
+            format!("text://{}", db.display())
+        }
+    };
     let kamailio = which("kamailio").context("kamailio not on PATH")?;
     let mut cmd = Command::new(kamailio);
     let listen_udp = format!("udp:127.0.0.1:{}", setup.port);
@@ -287,7 +396,7 @@ fn kamailio_command(setup: &Setup, run_dir: &Path) -> anyhow::Result<Command> {
         .arg("-P")
         .arg(run_dir.join("kamailio.pid"))
         .arg("-A")
-        .arg(format!("DBURL=\"text://{}\"", db.display()))
+        .arg(format!("DBURL=\"{db_url}\""))
         .arg("-A")
         .arg(format!("MIN_EXPIRES={}", setup.min_expires))
         .arg("-A")
@@ -343,7 +452,8 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn log_tail(path: &Path) -> String {
+/// The last 1500 bytes of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let start = text.len().saturating_sub(1500);
     let start = (start..text.len())
@@ -424,9 +534,43 @@ fn kamailio_shm_used(ctl: &Path) -> Option<u64> {
     line.split(':').nth(1)?.trim().parse().ok()
 }
 
+/// A free port on 127.0.0.1 (UDP and TCP), for tests that start servers.
+#[cfg(test)]
+pub fn free_port() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if check_port_free(port).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port")
+}
+
+/// A temporary directory that other users may enter (tempfile makes it
+/// 0700): as root, PostgreSQL runs as `postgres` inside it.
+#[cfg(test)]
+pub fn searchable_tempdir() -> anyhow::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durability_words_say_what_survives() {
+        let k = |mode, db| durability(Which::Kamailio, mode, db);
+        assert!(k(Mode::Durable, KamailioDb::Postgres).contains("synchronous_commit=on"));
+        assert!(k(Mode::Durable, KamailioDb::Text).contains("lost on a crash"));
+        assert!(k(Mode::Memory, KamailioDb::Postgres).contains("lost on a crash"));
+        let p = durability(Which::Presenced, Mode::Durable, KamailioDb::Text);
+        assert!(p.contains("fsync"));
+    }
 
     #[test]
     fn reads_fields() {
