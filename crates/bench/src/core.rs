@@ -184,6 +184,20 @@ impl Core {
         marker: Option<u64>,
         now: Instant,
     ) {
+        self.publish_activity(presentity, expires, if_match, marker, None, now);
+    }
+
+    /// [`Core::publish`] with an RPID activity in the body, as the
+    /// `usermodel` users' state changes carry.
+    pub fn publish_activity(
+        &mut self,
+        presentity: u32,
+        expires: u32,
+        if_match: Option<&[u8]>,
+        marker: Option<u64>,
+        activity: Option<&str>,
+        now: Instant,
+    ) {
         let slot = presentity as usize;
         if self.publish_cseq.len() <= slot {
             self.publish_cseq.resize(slot + 1, 0);
@@ -203,6 +217,7 @@ impl Core {
                 expires,
                 if_match,
                 marker,
+                activity,
                 txn: id,
             },
         ));

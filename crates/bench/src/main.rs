@@ -1,6 +1,6 @@
 //! `presenced-bench`: SIP presence workloads against any server.
 //!
-//! `presenced-bench <subscribe|fanout|publish|hold|ceiling> [flags]`; every
+//! `presenced-bench <subscribe|fanout|publish|hold|usermodel|ceiling> [flags]`; every
 //! workload takes the common flags (`--server`, `--transport`, `--rate`,
 //! `--window`, `--json`, ...). A human summary goes to stdout, the full
 //! report (schema in README.md) to `--json FILE`. The exit code is 0 when
@@ -20,7 +20,8 @@ use bench::txn::Timers;
 use bench::{ceiling, procfs};
 use clap::{Args, Parser, Subcommand};
 
-mod summary;
+pub(crate) mod summary;
+mod usermodel_cli;
 
 /// A load generator for SIP presence servers.
 #[derive(Debug, Parser)]
@@ -106,6 +107,14 @@ enum Command {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// The Skype for Business user model, time-compressed: does the server
+    /// hold N users (PUBLISH → NOTIFY p99 < 1 s), and at what memory?
+    Usermodel {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: usermodel_cli::UsermodelArgs,
+    },
     /// The loopback ceiling: UDP echo pairs with messages of SIP size.
     Ceiling {
         /// Bytes per datagram.
@@ -128,7 +137,7 @@ enum Command {
 
 /// Flags every workload takes.
 #[derive(Debug, Clone, Args)]
-struct Common {
+pub(crate) struct Common {
     /// The server's SIP address.
     #[arg(long, default_value = "127.0.0.1:5060")]
     server: SocketAddr,
@@ -167,12 +176,13 @@ struct Common {
     json: Option<PathBuf>,
 }
 
-fn secs(s: f64) -> anyhow::Result<Duration> {
+pub(crate) fn secs(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("{s} is not a duration in seconds"))
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut server_pid = None;
     let (name, common, params, build): (&str, Common, serde_json::Value, Builder) =
         match cli.command {
             Command::Ceiling {
@@ -319,8 +329,16 @@ fn main() -> anyhow::Result<()> {
                     Box::new(move || Box::new(hold::Hold::new(cfg, probe))),
                 )
             }
+            Command::Usermodel { common, args } => {
+                if args.searching() {
+                    return usermodel_cli::search(&common, &args);
+                }
+                server_pid = args.server_pid;
+                let (params, build) = args.build(&common, args.users())?;
+                ("usermodel", common, params, build)
+            }
         };
-    let report = run(&common, params, name, build)?;
+    let report = run(&common, params, name, build, server_pid)?;
     summary::report(&report);
     if let Some(path) = &common.json {
         write_json(path, &report)?;
@@ -333,9 +351,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Makes the scenario once the runtime exists.
-type Builder = Box<dyn FnOnce() -> Box<dyn Scenario>>;
+pub(crate) type Builder = Box<dyn FnOnce() -> Box<dyn Scenario>>;
 
-fn write_json<T: serde::Serialize>(path: &PathBuf, value: &T) -> anyhow::Result<()> {
+pub(crate) fn write_json<T: serde::Serialize>(path: &PathBuf, value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("render JSON")?;
     std::fs::write(path, text + "\n").with_context(|| format!("write {}", path.display()))
 }
@@ -375,11 +393,13 @@ fn run_id() -> String {
     )
 }
 
-fn run(
+/// One run of `scenario`; `server_pid`, when known, gets its CPU time read.
+pub(crate) fn run(
     common: &Common,
     mut params: serde_json::Value,
     scenario: &str,
     build: Builder,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Report> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(common.threads.max(1))
@@ -409,6 +429,8 @@ fn run(
         .then(|| procfs::read_udp_port_drops(port))
         .flatten();
     let rcvbuf_before = procfs::read_udp_rcvbuf_errors();
+    let cpu_before = procfs::read_cpu_seconds(std::process::id());
+    let server_cpu_before = server_pid.and_then(procfs::read_cpu_seconds);
     let start = Instant::now();
     let (engine, interrupted) = runtime.block_on(async {
         let mut links = Links::open(&net).await?;
@@ -453,6 +475,23 @@ fn run(
     if interrupted {
         extra.insert("interrupted".to_owned(), 1.0);
     }
+    // Whether the generator itself was the bottleneck: CPU seconds and
+    // cores busy on average (the server's too, when its pid is known).
+    let elapsed = now.duration_since(start).as_secs_f64().max(1e-9);
+    for (key, before, pid) in [
+        ("generator", cpu_before, Some(std::process::id())),
+        ("server", server_cpu_before, server_pid),
+    ] {
+        if let (Some(a), Some(b)) = (before, pid.and_then(procfs::read_cpu_seconds)) {
+            extra.insert(format!("{key}_cpu_s"), b - a);
+            extra.insert(format!("{key}_cpu_cores"), (b - a) / elapsed);
+        }
+    }
+    let mut verdict = s.verdict();
+    if let (Some(v), true) = (verdict.as_mut(), interrupted) {
+        v.held = false;
+        v.reasons.push("interrupted".to_owned());
+    }
     if let (Some(a), Some(b)) = (rcvbuf_before, procfs::read_udp_rcvbuf_errors()) {
         extra.insert(
             "host_udp_rcvbuf_errors".to_owned(),
@@ -473,5 +512,6 @@ fn run(
         messages: engine.core().counters.clone(),
         memory: s.memory(),
         extra,
+        verdict,
     })
 }

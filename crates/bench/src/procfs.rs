@@ -18,6 +18,26 @@ pub fn read_vm_rss(pid: u32) -> Option<u64> {
     vm_rss_kib(&text)
 }
 
+/// User plus system CPU time in clock ticks, from the text of a
+/// `/proc/PID/stat` file (fields 14 and 15, counted after the command
+/// name, which may itself hold spaces and parentheses).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU seconds process `pid` has used so far, so a run can tell whether
+/// the generator (or the server) was saturated; `None` when unreadable.
+pub fn read_cpu_seconds(pid: u32) -> Option<f64> {
+    let ticks = cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
+    // SAFETY: sysconf has no preconditions.
+    let per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_s > 0).then(|| ticks as f64 / per_s as f64)
+}
+
 /// Drops counted on the UDP sockets bound to local `port`, from the text
 /// of `/proc/net/udp` or `/proc/net/udp6` (last column of each row).
 pub fn udp_port_drops(table: &str, port: u16) -> u64 {
@@ -84,5 +104,13 @@ mod tests {
     #[test]
     fn reads_our_own_process() {
         assert!(read_vm_rss(std::process::id()).is_some_and(|k| k > 0));
+        assert!(read_cpu_seconds(std::process::id()).is_some_and(|s| s >= 0.0));
+    }
+
+    #[test]
+    fn reads_cpu_ticks_past_an_awkward_command_name() {
+        let stat = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 99";
+        assert_eq!(cpu_ticks(stat), Some(300));
+        assert_eq!(cpu_ticks("4242 (x) S 1"), None);
     }
 }

@@ -262,6 +262,28 @@ pub struct Report {
     pub memory: Option<MemoryReport>,
     /// Scenario-specific numbers (fan-out watcher counts, ...).
     pub extra: BTreeMap<String, f64>,
+    /// Whether the server held the load (`usermodel` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+}
+
+/// Whether a server held a load: the capacity criterion, its inputs, and
+/// what failed it, so a search can bisect on `held` and a reader can see
+/// why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Every criterion met.
+    pub held: bool,
+    /// The latency judged, µs (`usermodel`: steady-phase PUBLISH → NOTIFY p99).
+    pub p99_us: u64,
+    /// Its limit, µs.
+    pub p99_limit_us: u64,
+    /// Failed operations over all operations.
+    pub failure_ratio: f64,
+    /// Its limit.
+    pub failure_limit: f64,
+    /// The criteria missed, in words; empty when held.
+    pub reasons: Vec<String>,
 }
 
 #[cfg(test)]

@@ -69,6 +69,18 @@ pub fn report(r: &Report) {
     for (k, v) in &r.extra {
         println!("{k}: {v}");
     }
+    if let Some(v) = &r.verdict {
+        println!(
+            "held: {} (p99 {:.1} ms, limit {:.0} ms; failures {:.3}%, limit {:.3}%){}{}",
+            v.held,
+            v.p99_us as f64 / 1000.0,
+            v.p99_limit_us as f64 / 1000.0,
+            v.failure_ratio * 100.0,
+            v.failure_limit * 100.0,
+            if v.reasons.is_empty() { "" } else { ": " },
+            v.reasons.join("; ")
+        );
+    }
 }
 
 /// Prints the loopback ceiling.

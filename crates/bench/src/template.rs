@@ -216,12 +216,17 @@ pub struct Publish<'a> {
     pub if_match: Option<&'a [u8]>,
     /// With a body: the marker it carries; without: a refresh or removal.
     pub marker: Option<u64>,
+    /// An RPID activity (RFC 4480 §3.2: `busy`, `away`, `on-the-phone`) for
+    /// the body's person element, so state changes look like a client's;
+    /// `None` publishes plain availability.
+    pub activity: Option<&'a str>,
     /// The transaction number (gives the branch).
     pub txn: u64,
 }
 
 /// A PUBLISH (RFC 3903 §4): create and modify carry a PIDF body whose note
-/// holds the marker; refresh and removal carry none.
+/// holds the marker (and, with an activity, an RPID person after it, as
+/// RFC 3863 §4.1 orders extensions); refresh and removal carry none.
 pub fn publish(names: &Names, r: &Publish<'_>) -> Vec<u8> {
     let mut aor = Vec::with_capacity(64);
     names.presentity_aor(&mut aor, r.presentity);
@@ -248,14 +253,29 @@ pub fn publish(names: &Names, r: &Publish<'_>) -> Vec<u8> {
             let mut body = Vec::with_capacity(320);
             body.extend_from_slice(
                 b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-                  <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"",
+                  <presence xmlns=\"urn:ietf:params:xml:ns:pidf\"",
             );
+            if r.activity.is_some() {
+                body.extend_from_slice(
+                    b" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+                      xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\"",
+                );
+            }
+            body.extend_from_slice(b" entity=\"");
             body.extend_from_slice(&aor);
             body.extend_from_slice(
                 b"\"><tuple id=\"bench\"><status><basic>open</basic></status></tuple><note>",
             );
             body.extend_from_slice(MARKER);
-            let _ = write!(body, "{marker}.</note></presence>");
+            let _ = write!(body, "{marker}.</note>");
+            if let Some(activity) = r.activity {
+                let _ = write!(
+                    body,
+                    "<dm:person id=\"bench\"><rpid:activities><rpid:{activity}/>\
+                     </rpid:activities></dm:person>"
+                );
+            }
+            body.extend_from_slice(b"</presence>");
             let _ = write!(
                 out,
                 "Content-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n",
@@ -366,10 +386,19 @@ mod tests {
                 expires: 60,
                 if_match: Some(b"e1"),
                 marker: Some(17),
+                activity: Some("on-the-phone"),
                 txn: 5,
             },
         ));
         assert_eq!(find_marker(&req.body), Some(17));
+        let body = String::from_utf8_lossy(&req.body);
+        assert!(
+            body.contains("data-model\" xmlns:rpid=")
+                && body.contains(
+                    "</note><dm:person id=\"bench\"><rpid:activities><rpid:on-the-phone/>"
+                ),
+            "{body}"
+        );
         assert_eq!(
             req.headers.value(HeaderName::SipIfMatch).map(|v| &v[..]),
             Some(&b"e1"[..])
@@ -383,6 +412,7 @@ mod tests {
                 expires: 60,
                 if_match: Some(b"e2"),
                 marker: None,
+                activity: None,
                 txn: 6,
             },
         ));

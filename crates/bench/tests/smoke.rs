@@ -267,6 +267,30 @@ fn every_scenario(server: &Server, transport: &str, addr: SocketAddr) {
             .is_some_and(|k| k > 0),
         "{hold:#}"
     );
+    // 20 users signing in over 1 s (2 model minutes at F = 120), each
+    // changing state every 0.5 s on average (60/h at F = 120), 1 s steady.
+    let usermodel = run(
+        "usermodel",
+        &[
+            "--users",
+            "20",
+            "--contacts",
+            "5",
+            "--login-window-min",
+            "2",
+            "--changes-per-hour",
+            "60",
+            "--compression",
+            "120",
+            "--steady",
+            "1",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(usermodel["verdict"]["held"], true, "{usermodel:#}");
+    assert_eq!(usermodel["extra"]["subscriptions_live"], 100.0);
+    assert!(usermodel["extra"]["generator_cpu_s"].as_f64().is_some());
 }
 
 #[test]

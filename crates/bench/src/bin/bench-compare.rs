@@ -65,7 +65,8 @@ struct Opts {
     /// A tiny run (seconds, a few hundred watchers) to see that all works.
     #[arg(long)]
     quick: bool,
-    /// Scenarios, in order: subscribe, publish, fanout, hold.
+    /// Scenarios, in order: subscribe, publish, fanout, hold, usermodel
+    /// (not by default: minutes per server).
     #[arg(
         long,
         value_delimiter = ',',
@@ -116,6 +117,19 @@ struct Opts {
     /// memory (Kamailio keeps finished transactions 5 s: tm's wait timer).
     #[arg(long, default_value_t = 6.0)]
     hold_settle: f64,
+    /// usermodel: users N, contacts C, time compression F, steady seconds.
+    #[arg(long, default_value_t = 2000)]
+    usermodel_users: u32,
+    #[arg(long, default_value_t = 80)]
+    usermodel_contacts: u32,
+    #[arg(long, default_value_t = 60.0)]
+    usermodel_compression: f64,
+    #[arg(long, default_value_t = 60.0)]
+    usermodel_steady: f64,
+    /// usermodel: search for the largest N held, from --usermodel-users up
+    /// to this, instead of the p99 at one N.
+    #[arg(long)]
+    usermodel_users_max: Option<u32>,
     /// Seconds of the loopback ceiling measurement.
     #[arg(long, default_value_t = 3.0)]
     ceiling_duration: f64,
@@ -201,6 +215,10 @@ fn main() -> anyhow::Result<()> {
         o.hold_subscriptions = o.hold_subscriptions.min(2000);
         o.ceiling_duration = o.ceiling_duration.min(1.0);
         o.sipp_duration = o.sipp_duration.min(3.0);
+        o.usermodel_users = o.usermodel_users.min(200);
+        o.usermodel_contacts = o.usermodel_contacts.min(20);
+        o.usermodel_compression = o.usermodel_compression.max(600.0);
+        o.usermodel_steady = o.usermodel_steady.min(10.0);
     }
     if !matches!(o.transport.as_str(), "udp" | "tcp") {
         bail!("--transport must be udp or tcp");
@@ -476,7 +494,28 @@ fn scenario_args(o: &Opts, scenario: &str) -> anyhow::Result<Vec<String>> {
             "--duration".into(),
             "1".into(),
         ],
-        other => bail!("unknown scenario {other} (subscribe, publish, fanout, hold)"),
+        // Every server start is fresh, so a single run needs no cleanup;
+        // a search does (its rounds share the server).
+        "usermodel" => {
+            let mut v = vec![
+                "--users".into(),
+                o.usermodel_users.to_string(),
+                "--contacts".into(),
+                o.usermodel_contacts.to_string(),
+                "--compression".into(),
+                o.usermodel_compression.to_string(),
+                "--steady".into(),
+                o.usermodel_steady.to_string(),
+                "--rate".into(),
+                rate,
+            ];
+            match o.usermodel_users_max {
+                Some(max) => v.extend(["--users-max".into(), max.to_string()]),
+                None => v.push("--no-cleanup".into()),
+            }
+            v
+        }
+        other => bail!("unknown scenario {other} (subscribe, publish, fanout, hold, usermodel)"),
     })
 }
 
@@ -498,7 +537,7 @@ fn measure(
     let mut args = vec![scenario.to_owned()];
     args.extend(common_args(o, &server));
     args.extend(extra);
-    if scenario == "hold" && which == Which::Presenced {
+    if matches!(scenario, "hold" | "usermodel") && which == Which::Presenced {
         if let Some(pid) = server.pid() {
             args.extend(["--server-pid".into(), pid.to_string()]);
         }
@@ -515,7 +554,7 @@ fn measure(
             o.hold_settle.clamp(0.0, 600.0),
         ));
     }
-    let memory = (scenario == "hold").then(|| MemoryDelta {
+    let memory = matches!(scenario, "hold" | "usermodel").then(|| MemoryDelta {
         before,
         after: server.memory_bytes(),
         pss_before,
@@ -550,13 +589,17 @@ fn measure(
         }],
         None,
     );
-    let first = headline.first().and_then(|r| r.kamailio.or(r.presenced));
+    // The first figure this run has (a usermodel search fills other rows
+    // than a single run).
+    let first = headline
+        .iter()
+        .find_map(|r| r.kamailio.or(r.presenced).map(|v| (v, r.unit.as_str())));
     println!(
         "round {round} {scenario:<9} {:<9} exit {:?}: {} {} ({} failed)",
         which.name(),
         code,
-        first.map(fmt_num).unwrap_or_else(|| "-".into()),
-        headline.first().map(|r| r.unit.as_str()).unwrap_or(""),
+        first.map(|f| fmt_num(f.0)).unwrap_or_else(|| "-".into()),
+        first.map(|f| f.1).unwrap_or(""),
         figures::failures(&report),
     );
     if report.is_null() {
@@ -683,6 +726,7 @@ fn curves(runs: &[Run]) -> Vec<plot::Curve> {
         "fanout.each",
         "fanout.last",
         "hold.subscribe",
+        "usermodel.notify.steady",
     ];
     let mut out = Vec::new();
     for name in wanted {
@@ -749,6 +793,9 @@ fn options_json(o: &Opts) -> Value {
         "publish_watchers": o.publish_watchers, "publish_presentities": o.publish_presentities,
         "fanout_watchers": o.fanout_watchers, "fanout_rounds": o.fanout_rounds,
         "hold_subscriptions": o.hold_subscriptions, "hold_settle_s": o.hold_settle,
+        "usermodel_users": o.usermodel_users, "usermodel_contacts": o.usermodel_contacts,
+        "usermodel_compression": o.usermodel_compression,
+        "usermodel_steady_s": o.usermodel_steady, "usermodel_users_max": o.usermodel_users_max,
         "kamailio_children": o.kamailio_children, "kamailio_shm_mb": o.kamailio_shm_mb,
         "kamailio_pkg_mb": o.kamailio_pkg_mb,
         "min_expires": o.min_expires, "max_expires": o.max_expires,

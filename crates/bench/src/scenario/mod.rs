@@ -9,6 +9,7 @@ pub mod fanout;
 pub mod hold;
 pub mod publish;
 pub mod subscribe;
+pub mod usermodel;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use sip::Message;
 
 use crate::core::{Core, Done, Event, Failed, Transmit};
-use crate::stats::{MemoryReport, Metric};
+use crate::stats::{MemoryReport, Metric, Verdict};
 
 /// What a scenario's `poll` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub trait Scenario: Send {
     /// Scenario-specific figures.
     fn extra(&self) -> BTreeMap<String, f64> {
         BTreeMap::new()
+    }
+    /// Whether the server held the load, for scenarios that judge it.
+    fn verdict(&self) -> Option<Verdict> {
+        None
     }
 }
 

@@ -153,8 +153,59 @@ fn specs(scenario: &str) -> Vec<Spec> {
                 ceiling: |_, _| None,
             },
         ],
+        "usermodel" => vec![
+            Spec {
+                figure: "usermodel: largest N held (search)",
+                unit: "users",
+                better: Better::Higher,
+                ratio_target: None,
+                presenced_below: None,
+                value: |r| r.report.get("largest_users_held")?.as_f64(),
+                ceiling: |_, _| None,
+            },
+            Spec {
+                figure: "usermodel: steady PUBLISH → NOTIFY p99",
+                unit: "ms",
+                better: Better::Lower,
+                ratio_target: Some(1.0),
+                presenced_below: None,
+                value: |r| op_latency_ms(&r.report, "usermodel.notify.steady", "p99"),
+                ceiling: |_, _| None,
+            },
+            Spec {
+                figure: "usermodel: held (p99 < 1 s, failures ≤ 0.1%)",
+                unit: "1/0",
+                better: Better::Higher,
+                ratio_target: None,
+                presenced_below: None,
+                value: |r| r.report.get("extra")?.get("held")?.as_f64(),
+                ceiling: |_, _| None,
+            },
+            Spec {
+                figure: "usermodel: memory per live subscription (K: shm, P: RSS)",
+                unit: "B",
+                better: Better::Lower,
+                ratio_target: None,
+                presenced_below: None,
+                value: usermodel_per_subscription,
+                ceiling: |_, _| None,
+            },
+        ],
         _ => Vec::new(),
     }
+}
+
+/// Memory growth over the run per subscription live at its end (a single
+/// run leaves them in place, and the driver reads after it).
+fn usermodel_per_subscription(run: &Run) -> Option<f64> {
+    let m = run.memory.as_ref()?;
+    let live = run
+        .report
+        .get("extra")?
+        .get("subscriptions_live")?
+        .as_f64()?;
+    let grown = m.after?.saturating_sub(m.before?) as f64;
+    (live > 0.0).then(|| grown / live)
 }
 
 /// The SUBSCRIBE and PUBLISH datagrams of one fan-out round at loopback speed.
@@ -345,6 +396,38 @@ mod tests {
         assert_eq!(new.kamailio_failed, 3);
         assert_eq!(new.presenced_failed, 0);
         assert_eq!(rows[1].presenced, None);
+    }
+
+    #[test]
+    fn usermodel_rows_read_single_runs_and_searches() {
+        let single = Run {
+            scenario: "usermodel".into(),
+            server: "presenced".into(),
+            round: 1,
+            report: serde_json::json!({
+                "operations": [{"name": "usermodel.notify.steady", "completed": 5,
+                                "latency_us": {"p99": 250_000}}],
+                "extra": {"held": 1.0, "subscriptions_live": 1000.0}
+            }),
+            memory: Some(MemoryDelta {
+                before: Some(1_000_000),
+                after: Some(3_000_000),
+                pss_before: None,
+                pss_after: None,
+            }),
+            exit_code: Some(0),
+        };
+        let search = Run {
+            server: "kamailio".into(),
+            report: serde_json::json!({"largest_users_held": 4000, "rounds": []}),
+            memory: None,
+            ..single.clone()
+        };
+        let rows = rows("usermodel", &[&single, &search], None);
+        assert_eq!((rows[0].kamailio, rows[0].presenced), (Some(4000.0), None));
+        assert_eq!(rows[1].presenced, Some(250.0));
+        assert_eq!(rows[2].presenced, Some(1.0));
+        assert_eq!(rows[3].presenced, Some(2000.0));
     }
 
     #[test]
