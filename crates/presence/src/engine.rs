@@ -170,6 +170,24 @@ pub struct Stats {
     pub notifies_in_flight: usize,
 }
 
+impl Stats {
+    /// Counts a subscription in (`up`) or out of the live counters;
+    /// terminated ones are not live.
+    fn tally(&mut self, package: Package, state: SubState, up: bool) {
+        let counter = match (package, state) {
+            (_, SubState::Terminated(_)) => return,
+            (Package::Winfo, _) => &mut self.winfo,
+            (Package::Presence, SubState::Active) => &mut self.subscriptions_active,
+            (Package::Presence, SubState::Pending) => &mut self.subscriptions_pending,
+        };
+        if up {
+            *counter += 1;
+        } else {
+            *counter = counter.saturating_sub(1);
+        }
+    }
+}
+
 /// The engine; see the module documentation.
 #[derive(Debug)]
 pub struct Engine<F> {
@@ -193,6 +211,10 @@ pub struct Engine<F> {
     deadlines: BTreeSet<(SystemTime, DialogKey)>,
     in_flight: HashMap<NotifyId, DialogKey>,
     next_notify: u64,
+    /// Live subscriptions by package and state, kept on every change so
+    /// that [`Engine::stats`] does not walk a table of a million entries
+    /// (it runs in the core's loop, ahead of NOTIFYs).
+    live: Stats,
     /// Decisions made through [`Engine::authorize`], keyed by (presentity,
     /// watcher); they override the configured policy.
     decisions: HashMap<(String, String), bool>,
@@ -211,6 +233,7 @@ impl<F: Flow> Engine<F> {
             config,
             presentities,
             subs: HashMap::new(),
+            live: Stats::default(),
             by_presentity: HashMap::new(),
             per_watcher: HashMap::new(),
             winfo_by_presentity: HashMap::new(),
@@ -422,7 +445,9 @@ impl<F: Flow> Engine<F> {
                 continue;
             }
             if allow {
+                self.live.tally(sub.package, sub.state, false);
                 sub.state = SubState::Active;
+                self.live.tally(sub.package, sub.state, true);
                 sub.dirty = true;
                 out.push(Action::Store(vec![StoreOp::PutSubscription(
                     sub.checkpoint(),
@@ -457,6 +482,19 @@ impl<F: Flow> Engine<F> {
 
     /// Counts for metrics.
     pub fn stats(&self) -> Stats {
+        let stats = Stats {
+            presentities: self.presentities.presentities().len(),
+            publications: self.presentities.len(),
+            notifies_in_flight: self.in_flight.len(),
+            ..self.live
+        };
+        debug_assert_eq!(stats, self.stats_by_walking(), "live counters drifted");
+        stats
+    }
+
+    /// What the live counters must equal: checked on every `stats` call in
+    /// debug builds, so every test that reads them checks them.
+    fn stats_by_walking(&self) -> Stats {
         let mut stats = Stats {
             presentities: self.presentities.presentities().len(),
             publications: self.presentities.len(),
@@ -464,12 +502,7 @@ impl<F: Flow> Engine<F> {
             ..Stats::default()
         };
         for sub in self.subs.values() {
-            match (sub.package, sub.state) {
-                (_, SubState::Terminated(_)) => {}
-                (Package::Winfo, _) => stats.winfo += 1,
-                (Package::Presence, SubState::Active) => stats.subscriptions_active += 1,
-                (Package::Presence, SubState::Pending) => stats.subscriptions_pending += 1,
-            }
+            stats.tally(sub.package, sub.state, true);
         }
         stats
     }

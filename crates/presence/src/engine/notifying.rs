@@ -50,6 +50,7 @@ impl<F: Flow> Engine<F> {
             .entry(sub.presentity.clone())
             .or_default()
             .insert(key.clone());
+        self.live.tally(sub.package, sub.state, true);
         if !sub.is_terminated() {
             *self.per_watcher.entry(sub.watcher.clone()).or_default() += 1;
             self.deadlines.insert((sub.expires_at, key.clone()));
@@ -60,6 +61,7 @@ impl<F: Flow> Engine<F> {
     /// Takes a subscription out of the table and every index.
     pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
         let sub = self.subs.remove(key)?;
+        self.live.tally(sub.package, sub.state, false);
         if let Some(set) = self.winfo_by_presentity.get_mut(&sub.presentity) {
             set.remove(key);
             if set.is_empty() {
@@ -100,6 +102,7 @@ impl<F: Flow> Engine<F> {
             return None;
         }
         sub.final_with_body = reason == Reason::Timeout && sub.state == SubState::Active;
+        self.live.tally(sub.package, sub.state, false);
         sub.state = SubState::Terminated(reason);
         sub.dirty = true;
         let (at, watcher) = (sub.expires_at, sub.watcher.clone());
