@@ -48,6 +48,7 @@ async fn serves_health_and_metrics_and_stops_on_sigterm() {
         "presenced_messages_received_total{transport=\"udp\"}",
         "presenced_messages_dropped_total",
         "presenced_store_commits_total",
+        "presenced_store_commit_failures_total 0",
         "presenced_store_commit_seconds_bucket",
     ] {
         assert!(body.contains(name), "{name} missing from:\n{body}");

@@ -116,10 +116,15 @@ impl Ua {
     }
 
     pub async fn next_notify(&self) -> Request {
-        tokio::time::timeout(WAIT, self.notifies.lock().await.recv())
+        self.notify_within(WAIT).await.expect("a NOTIFY in time")
+    }
+
+    /// The next NOTIFY, or `None` if none comes within `wait`.
+    pub async fn notify_within(&self, wait: Duration) -> Option<Request> {
+        tokio::time::timeout(wait, self.notifies.lock().await.recv())
             .await
-            .expect("a NOTIFY in time")
-            .expect("reader alive")
+            .ok()
+            .map(|n| n.expect("reader alive"))
     }
 
     /// NOTIFYs arriving within `quiet` of each other, until none does.
