@@ -255,6 +255,7 @@ mod tests {
             "presenced_messages_received_total{transport=\"udp\"}",
             "presenced_messages_dropped_total{reason=\"overload\"}",
             "presenced_store_commits_total",
+            "presenced_store_commit_failures_total",
             "presenced_store_commit_seconds_bucket",
             "# HELP presenced_notify_sent_total NOTIFY requests sent.",
         ] {

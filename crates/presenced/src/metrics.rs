@@ -35,6 +35,8 @@ pub const MESSAGES_RECEIVED: &str = "presenced_messages_received_total";
 pub const MESSAGES_DROPPED: &str = "presenced_messages_dropped_total";
 /// Durable store transactions committed.
 pub const STORE_COMMITS: &str = "presenced_store_commits_total";
+/// Durable store transactions that failed.
+pub const STORE_COMMIT_FAILURES: &str = "presenced_store_commit_failures_total";
 /// How long one durable store commit took.
 pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
 
@@ -97,6 +99,11 @@ fn describe() {
         STORE_COMMITS,
         "Durable store transactions committed (one per group commit)."
     );
+    describe_counter!(
+        STORE_COMMIT_FAILURES,
+        "Durable store transactions that failed; their 2xx became 500, and \
+         after one the store refuses every write until a restart."
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
@@ -114,6 +121,7 @@ fn describe() {
         counter!(MESSAGES_DROPPED, "reason" => reason.as_str()).absolute(0);
     }
     counter!(STORE_COMMITS).absolute(0);
+    counter!(STORE_COMMIT_FAILURES).absolute(0);
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
 }
@@ -192,4 +200,11 @@ pub fn message_dropped(reason: DropReason) {
 pub fn store_committed(elapsed: Duration) {
     counter!(STORE_COMMITS).increment(1);
     histogram!(STORE_COMMIT_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// One durable store transaction that failed. Counted apart from the
+/// log line so an alert can fire on it: `/health` stays `ok` while every
+/// write is refused.
+pub fn store_commit_failed() {
+    counter!(STORE_COMMIT_FAILURES).increment(1);
 }

@@ -3,40 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-use common::{request, response, udp_client, udp_exchange, Presenced};
-
-/// A plain HTTP/1.1 GET over a TcpStream: status line and body.
-fn get(addr: SocketAddr, path: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to http");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    (status, body.to_owned())
-}
-
-/// The address of `... http listening addr=127.0.0.1:40123`.
-fn http_addr(server: &Presenced) -> SocketAddr {
-    let line = server.wait_for_log(&["http listening"]);
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("addr= in the log line");
-    addr.parse().expect("a socket address")
-}
+use common::{http_get as get, request, response, udp_client, udp_exchange, Presenced};
 
 #[tokio::test]
 async fn serves_health_and_metrics_and_stops_on_sigterm() {
@@ -54,7 +21,7 @@ async fn serves_health_and_metrics_and_stops_on_sigterm() {
         ],
         1,
     );
-    let http = http_addr(&server);
+    let http = server.http_addr();
     server.wait_for_log(&["store opened"]);
     assert!(data_dir.join("presenced.redb").exists());
 
@@ -81,6 +48,7 @@ async fn serves_health_and_metrics_and_stops_on_sigterm() {
         "presenced_messages_received_total{transport=\"udp\"}",
         "presenced_messages_dropped_total",
         "presenced_store_commits_total",
+        "presenced_store_commit_failures_total 0",
         "presenced_store_commit_seconds_bucket",
     ] {
         assert!(body.contains(name), "{name} missing from:\n{body}");

@@ -68,6 +68,7 @@ impl Committer {
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
             }
             if let Err(e) = &result {
+                crate::metrics::store_commit_failed();
                 tracing::error!(batches = group.len(), error = %e, "store commit failed");
             }
             for (_, reply) in group.drain(..) {

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+pub mod ua;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -31,16 +33,31 @@ pub struct Presenced {
 impl Presenced {
     /// Starts the binary with `args`, waiting for `listeners` "listening" lines.
     pub fn start(args: &[&str], listeners: usize) -> Presenced {
-        Presenced::start_in(tempfile::tempdir().expect("temp dir"), args, listeners)
+        Presenced::start_in(
+            tempfile::tempdir().expect("temp dir"),
+            args,
+            listeners,
+            |_| {},
+        )
     }
 
     /// Starts the binary with a configuration file holding `toml`.
     pub fn with_config(toml: &str, listeners: usize) -> Presenced {
+        Presenced::with_config_setup(toml, listeners, |_| {})
+    }
+
+    /// Like [`Presenced::with_config`], with `setup` applied to the command
+    /// before it is spawned (a resource limit in `pre_exec`, say).
+    pub fn with_config_setup(
+        toml: &str,
+        listeners: usize,
+        setup: impl FnOnce(&mut Command),
+    ) -> Presenced {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("presenced.toml");
         std::fs::write(&path, toml).expect("write config");
         let path = path.to_string_lossy().into_owned();
-        Presenced::start_in(dir, &["--config", &path], listeners)
+        Presenced::start_in(dir, &["--config", &path], listeners, setup)
     }
 
     /// Like [`Presenced::with_config`], in a directory prepared by `prepare`
@@ -49,10 +66,15 @@ impl Presenced {
         let path = dir.path().join("presenced.toml");
         std::fs::write(&path, toml).expect("write config");
         let path = path.to_string_lossy().into_owned();
-        Presenced::start_in(dir, &["--config", &path], listeners)
+        Presenced::start_in(dir, &["--config", &path], listeners, |_| {})
     }
 
-    fn start_in(dir: tempfile::TempDir, args: &[&str], listeners: usize) -> Presenced {
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        listeners: usize,
+        setup: impl FnOnce(&mut Command),
+    ) -> Presenced {
         // The working directory is the test's own, so the default data
         // directory (`presenced-data`) never lands in the source tree.
         // HTTP takes a free port unless asked otherwise: servers running in
@@ -61,15 +83,16 @@ impl Presenced {
         if !args.contains(&"--http-listen") {
             args.extend(["--http-listen", "127.0.0.1:0"]);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_presenced"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_presenced"));
+        command
             .current_dir(dir.path())
             .args(&args)
             .env("RUST_LOG", "info,presenced=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start presenced");
+            .stderr(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("start presenced");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
@@ -114,6 +137,22 @@ impl Presenced {
             .find(|(t, a)| t == transport && a.is_ipv6() == ipv6)
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("no {transport} listener (ipv6={ipv6}) in {:?}", self.bound))
+    }
+
+    /// The HTTP listener's address, from `... http listening addr=...`.
+    pub fn http_addr(&self) -> SocketAddr {
+        let line = self.wait_for_log(&["http listening"]);
+        let addr = line
+            .split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("addr= in the log line");
+        addr.parse().expect("a socket address")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait").is_none()
     }
 
     /// Every log line so far.
@@ -173,6 +212,22 @@ impl Drop for Presenced {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain HTTP/1.1 GET over a TcpStream: status line and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to http");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
 }
 
 /// `... listening transport=udp addr=127.0.0.1:40123`
