@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
+use crate::store::Store;
 
 /// How often histograms are folded even when nobody scrapes, so their
 /// raw samples do not pile up.
@@ -83,7 +84,13 @@ impl HttpServer {
     /// look for.
     /// `control` carries operator requests (`POST /api/v1/authorizations`)
     /// to the SIP core.
-    pub fn spawn(self, control: ControlSender, cancel: CancellationToken, tracker: &TaskTracker) {
+    pub fn spawn(
+        self,
+        control: ControlSender,
+        store: Store,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) {
         let HttpServer {
             listener,
             addr,
@@ -101,7 +108,11 @@ impl HttpServer {
                 }
             }
         });
-        let app = router(AppState { metrics, control });
+        let app = router(AppState {
+            metrics,
+            control,
+            store,
+        });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
@@ -119,6 +130,8 @@ impl HttpServer {
 struct AppState {
     metrics: PrometheusHandle,
     control: ControlSender,
+    /// For `/health`: a failed store is a reason to restart.
+    store: Store,
 }
 
 /// The routes; anything else is 404.
@@ -199,9 +212,20 @@ async fn authorize(
     }
 }
 
-/// Liveness: the process runs and its runtime answers.
-async fn health() -> &'static str {
-    "ok"
+/// Liveness: the process runs, its runtime answers, and its store still
+/// takes writes. After a failed commit redb refuses every later write
+/// until the database is reopened, so every PUBLISH and SUBSCRIBE would
+/// get 500; 503 here tells a supervisor (systemd, Kubernetes) to restart
+/// the process, which reopens the store and recovers it.
+async fn health(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.store.has_failed() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store failed: writes are refused until a restart\n",
+        )
+    } else {
+        (StatusCode::OK, "ok")
+    }
 }
 
 #[cfg(test)]
@@ -232,7 +256,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (control, _core) = tokio::sync::mpsc::channel(1);
-        server.spawn(control, cancel.clone(), &tracker);
+        server.spawn(control, Store::memory(), cancel.clone(), &tracker);
         tracker.close();
 
         crate::metrics::notify_sent();

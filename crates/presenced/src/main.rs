@@ -145,7 +145,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_tracker = TaskTracker::new();
         let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
         if let Some(http) = http {
-            http.spawn(control, http_cancel.clone(), &http_tracker);
+            http.spawn(control, store.clone(), http_cancel.clone(), &http_tracker);
         }
         http_tracker.close();
         let cancel = CancellationToken::new();

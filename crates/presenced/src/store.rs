@@ -51,7 +51,7 @@
 //! thing as a future, for callers outside the core loop.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -291,6 +291,11 @@ struct Shared {
     memory: bool,
     batches: AtomicU64,
     transactions: AtomicU64,
+    /// A commit failed. redb refuses every later write on a database whose
+    /// I/O failed ("close and re-open"), so from then on every write gets
+    /// 500 until the process restarts; `/health` says so, for whatever
+    /// supervises the process to restart it.
+    failed: AtomicBool,
     committer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -469,6 +474,12 @@ impl Store {
     }
 
     /// Batches acknowledged and transactions committed so far.
+    /// Whether a commit has failed (see `Shared::failed`): the store takes
+    /// no more writes until the process restarts.
+    pub fn has_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             batches: self.shared.batches.load(Ordering::Relaxed),
@@ -488,6 +499,7 @@ impl Shared {
             db,
             batches: AtomicU64::new(0),
             transactions: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
             committer: Mutex::new(None),
         }
     }

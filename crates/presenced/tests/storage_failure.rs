@@ -262,10 +262,11 @@ async fn a_failed_commit_is_answered_500_and_nothing_acknowledged_is_lost() {
     );
     let answer = response(&udp_exchange(&client, addr, options.as_bytes()).await);
     assert_eq!(answer.status, 200);
+    // The process answers, but /health asks for a restart: the store
+    // takes no more writes until it is reopened.
     let (status, body) = http_get(server.http_addr(), "/health");
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-    assert_eq!(body, "ok");
-    // /health does not tell, so the failure must show in the metrics.
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    assert!(body.starts_with("store failed"), "{body}");
     let (_, metrics) = http_get(server.http_addr(), "/metrics");
     // At least one: a subscription's CSeq checkpoint may have failed too.
     let failures: u64 = metrics
@@ -320,6 +321,8 @@ async fn a_failed_commit_is_answered_500_and_nothing_acknowledged_is_lost() {
     drop(server);
     let server = Presenced::with_config(&config, 1);
     let loaded = server.wait_for_log(&["store loaded"]);
+    let (status, _) = http_get(server.http_addr(), "/health");
+    assert!(status.starts_with("HTTP/1.1 200"), "healthy after the restart: {status}");
     assert!(
         loaded.contains(&format!("publications={failed} ")),
         "only the {failed} acknowledged publications are stored: {loaded}"

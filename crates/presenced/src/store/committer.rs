@@ -68,6 +68,9 @@ impl Committer {
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
             }
             if let Err(e) = &result {
+                if let Some(shared) = shared.upgrade() {
+                    shared.failed.store(true, Ordering::Relaxed);
+                }
                 crate::metrics::store_commit_failed();
                 tracing::error!(batches = group.len(), error = %e, "store commit failed");
             }
