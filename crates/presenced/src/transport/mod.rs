@@ -11,6 +11,7 @@
 //! Every message that is not delivered produces exactly one `dropped
 //! message` log line with the transport, the peer and the reason.
 
+pub mod datagram;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -24,11 +25,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use sip::{Header, HeaderName, Message, ParseError, Request, Response};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 pub use crate::config::TransportKind;
 use crate::endpoint::ToTags;
+pub use datagram::Outbox;
+use datagram::{Datagram, DatagramLink};
 
 /// Identifies one socket (UDP) or one connection (TCP, TLS) for the life of
 /// the process; never reused, so a late response cannot leak onto a newer
@@ -110,7 +112,7 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 enum Link {
     /// A UDP socket, shared by every peer that talks to it.
-    Datagram(Arc<UdpSocket>),
+    Datagram(DatagramLink),
     /// The write queue of one TCP or TLS connection task.
     Stream(mpsc::Sender<Bytes>),
 }
@@ -158,9 +160,10 @@ impl Connections {
         id
     }
 
-    /// Registers a UDP socket; it stays for the life of the process.
-    pub fn add_socket(&self, socket: Arc<UdpSocket>) -> ConnId {
-        self.insert(Link::Datagram(socket))
+    /// Registers a UDP socket ([`datagram`]); it stays for the life of
+    /// the table.
+    pub fn add_socket(&self, link: DatagramLink) -> ConnId {
+        self.insert(Link::Datagram(link))
     }
 
     /// Registers a connection's write queue; the registration ends when the
@@ -187,8 +190,20 @@ impl Connections {
     }
 
     /// Sends bytes on a flow without waiting: the core must never block on
-    /// one slow peer. A full queue or socket buffer is an error to log.
-    pub fn send(&self, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+    /// one slow peer. A full connection queue is an error to log. UDP
+    /// datagrams wait in `outbox` to leave in batches (see [`datagram`]);
+    /// the caller flushes it at the end of its step.
+    pub fn send(&self, outbox: &mut Outbox, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+        let datagram = |bytes| Datagram {
+            to: flow.remote,
+            bytes,
+        };
+        // The outbox knows the sockets it has sent on: no table lock for
+        // every datagram of a fan-out.
+        let bytes = match outbox.push_known(flow.conn, datagram(bytes)) {
+            None => return Ok(()),
+            Some(unknown) => unknown.bytes,
+        };
         let link = self
             .inner
             .links
@@ -197,8 +212,8 @@ impl Connections {
             .get(&flow.conn)
             .cloned();
         match link {
-            Some(Link::Datagram(socket)) => {
-                socket.try_send_to(&bytes, flow.remote)?;
+            Some(Link::Datagram(link)) => {
+                outbox.push(flow.conn, &link, datagram(bytes));
                 Ok(())
             }
             Some(Link::Stream(writer)) => writer.try_send(bytes).map_err(|e| match e {
@@ -208,8 +223,8 @@ impl Connections {
             None if flow.transport == TransportKind::Udp => match self.udp_socket(flow.local) {
                 // A flow persisted by an earlier process: UDP needs no
                 // connection, only a socket on the same local address.
-                Some(socket) => {
-                    socket.try_send_to(&bytes, flow.remote)?;
+                Some((conn, link)) => {
+                    outbox.push(conn, &link, datagram(bytes));
                     Ok(())
                 }
                 None => Err(SendError::Closed(flow.conn)),
@@ -219,15 +234,15 @@ impl Connections {
     }
 
     /// The UDP socket bound to `local`, if one is.
-    fn udp_socket(&self, local: SocketAddr) -> Option<Arc<UdpSocket>> {
+    fn udp_socket(&self, local: SocketAddr) -> Option<(ConnId, DatagramLink)> {
         self.inner
             .links
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .find_map(|link| match link {
-                Link::Datagram(socket) if socket.local_addr().ok() == Some(local) => {
-                    Some(socket.clone())
+            .iter()
+            .find_map(|(id, link)| match link {
+                Link::Datagram(link) if link.socket().local_addr().ok() == Some(local) => {
+                    Some((*id, link.clone()))
                 }
                 _ => None,
             })
