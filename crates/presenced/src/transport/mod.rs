@@ -378,6 +378,9 @@ impl Intake {
             local,
             conn,
         };
+        if self.keeps_room_for_responses(&msg) {
+            return self.overloaded(Inbound { msg, flow });
+        }
         match self.queue.try_send(Inbound { msg, flow }) {
             Ok(()) => Admission::Queued,
             Err(mpsc::error::TrySendError::Full(inbound)) => self.overloaded(inbound),
@@ -386,6 +389,19 @@ impl Intake {
                 Admission::Dropped
             }
         }
+    }
+
+    /// True when `msg` is a new request and the queue is within its last
+    /// quarter: that room is kept for responses (the 200s to our NOTIFYs)
+    /// and ACKs. They finish work already accepted; a dropped one costs a
+    /// NOTIFY retransmission and holds its dialog's next NOTIFY back, so
+    /// under overload they must not lose their place to new requests,
+    /// which get the 503 with Retry-After instead (RFC 3261 §21.5.4).
+    fn keeps_room_for_responses(&self, msg: &Message) -> bool {
+        let Message::Request(req) = msg else {
+            return false;
+        };
+        req.method != sip::Method::Ack && self.queue.capacity() <= self.queue.max_capacity() / 4
     }
 
     /// Queues a message, waiting for room: for [`Admission::Wait`].
@@ -512,6 +528,20 @@ mod tests {
         assert_eq!(to, "127.0.0.1:40000".parse().unwrap());
         let queued = rx.try_recv().unwrap();
         assert_eq!(queued.flow.to_string(), "udp:127.0.0.1:40000");
+    }
+
+    /// The last quarter of the queue is for responses: new requests get
+    /// 503 there, while a 200 to one of our NOTIFYs is still queued.
+    #[test]
+    fn responses_keep_the_last_quarter_of_the_queue() {
+        const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn1\r\nFrom: <sip:p@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 NOTIFY\r\n\r\n";
+        let (intake, _rx) = intake(4);
+        for _ in 0..3 {
+            assert!(matches!(admit(&intake, OPTIONS), Admission::Queued));
+        }
+        assert!(matches!(admit(&intake, OPTIONS), Admission::Answer { .. }));
+        assert!(matches!(admit(&intake, OK), Admission::Queued));
+        assert!(matches!(admit(&intake, OK), Admission::Dropped));
     }
 
     #[test]
