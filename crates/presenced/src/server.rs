@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,7 @@ use crate::endpoint::{Endpoint, ToTags};
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, SipCore};
 use crate::store::{Store, StoreError};
+use crate::transport::datagram::DatagramLink;
 use crate::transport::tcp::StreamContext;
 use crate::transport::tls::TlsError;
 use crate::transport::{self, Connections, Intake};
@@ -54,7 +55,8 @@ pub struct Bound {
 }
 
 enum Listener {
-    Udp(UdpSocket),
+    /// The socket, ready for batched sends.
+    Udp(DatagramLink),
     Stream(TcpListener, Option<TlsAcceptor>),
 }
 
@@ -83,7 +85,8 @@ impl Server {
                 TransportKind::Udp => {
                     let socket = transport::udp::bind(spec.addr).map_err(err)?;
                     let addr = socket.local_addr().map_err(err)?;
-                    (Listener::Udp(socket), addr)
+                    let link = DatagramLink::new(Arc::new(socket));
+                    (Listener::Udp(link), addr)
                 }
                 kind => {
                     let listener = transport::tcp::bind(spec.addr).map_err(err)?;
@@ -137,9 +140,9 @@ impl Server {
         };
         for (_, listener) in listeners {
             match listener {
-                Listener::Udp(socket) => {
-                    let socket = Arc::new(socket);
-                    let conn = connections.add_socket(socket.clone());
+                Listener::Udp(link) => {
+                    let socket = link.socket().clone();
+                    let conn = connections.add_socket(link);
                     let task = transport::udp::serve(
                         socket,
                         conn,

@@ -36,7 +36,7 @@ use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
-use crate::transport::{log_drop, Connections, Flow, Inbound, TransportKind};
+use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
 use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
@@ -46,6 +46,12 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
+/// Most messages taken from the transports' queue per turn of the loop:
+/// one turn's fixed cost (the select, the timer computation, the flush)
+/// is shared by a batch, yet timers and commits still get their turn
+/// between batches.
+const INBOUND_BATCH: usize = 64;
 
 /// An engine action held until the store write before it is durable.
 #[derive(Debug)]
@@ -79,6 +85,8 @@ pub struct SipCore {
     store: Store,
     commits: Option<Commits>,
     connections: Connections,
+    /// UDP datagrams of the current step, flushed at its end.
+    outbox: Outbox,
     branches: Branches,
     /// Server transactions the engine has yet to answer, by engine txn id.
     txns: HashMap<u64, Key>,
@@ -113,6 +121,7 @@ impl SipCore {
             store: parts.store,
             commits,
             connections: parts.connections,
+            outbox: Outbox::default(),
             branches: Branches::default(),
             txns: HashMap::new(),
             next_txn: 0,
@@ -159,6 +168,7 @@ impl SipCore {
     ) {
         self.step(Instant::now());
         let mut commits = self.commits.take();
+        let mut received = Vec::with_capacity(INBOUND_BATCH);
         loop {
             let wake = self.next_wake();
             tokio::select! {
@@ -190,17 +200,25 @@ impl SipCore {
                         self.control(request);
                     }
                 }
-                received = inbound.recv() => {
-                    let Some(Inbound { msg, flow }) = received else { break };
-                    let now = Instant::now();
-                    metrics::message_received(flow.transport);
-                    let input = Input::Received { msg, from: flow, reliable: flow.is_reliable() };
-                    let outputs = self.layer.handle(input, now);
-                    self.carry_out(outputs, now);
+                n = inbound.recv_many(&mut received, INBOUND_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for Inbound { msg, flow } in received.drain(..) {
+                        let now = Instant::now();
+                        metrics::message_received(flow.transport);
+                        let input = Input::Received { msg, from: flow, reliable: flow.is_reliable() };
+                        let outputs = self.layer.handle(input, now);
+                        self.carry_out(outputs, now);
+                        // Each message's consequences in order, as before
+                        // batching: a response may wait on a commit.
+                        self.step(now);
+                    }
                 }
             }
             let now = Instant::now();
             self.step(now);
+            self.outbox.flush();
             if now >= self.next_stats {
                 // The counts walk the engine's tables: refreshed at a
                 // scrape-like pace, never per message.
@@ -424,7 +442,7 @@ impl SipCore {
         while let Some((origin, output)) = work.pop_front() {
             match output {
                 Output::Transmit { to, bytes } => {
-                    if let Err(e) = self.connections.send(&to, bytes) {
+                    if let Err(e) = self.connections.send(&mut self.outbox, &to, bytes) {
                         metrics::message_dropped(DropReason::SendFailed);
                         log_drop(
                             to.transport,
@@ -575,6 +593,7 @@ impl SipCore {
             );
             self.actions.extend(actions);
             self.step(Instant::now());
+            self.outbox.flush();
         }
         while !self.held.is_empty() && Instant::now() < deadline {
             let wake = self
@@ -589,6 +608,7 @@ impl SipCore {
                 _ = tokio::time::sleep_until(wake) => self.timers(Instant::now()),
             }
             self.step(Instant::now());
+            self.outbox.flush();
         }
         if let Err(e) = self.store.flush_and_close().await {
             tracing::error!(error = %e, "store not flushed cleanly");

@@ -11,6 +11,7 @@
 //! Every message that is not delivered produces exactly one `dropped
 //! message` log line with the transport, the peer and the reason.
 
+pub mod datagram;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -24,11 +25,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use sip::{Header, HeaderName, Message, ParseError, Request, Response};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 pub use crate::config::TransportKind;
 use crate::endpoint::ToTags;
+pub use datagram::Outbox;
+use datagram::{Datagram, DatagramLink};
 
 /// Identifies one socket (UDP) or one connection (TCP, TLS) for the life of
 /// the process; never reused, so a late response cannot leak onto a newer
@@ -110,7 +112,7 @@ pub enum SendError {
 #[derive(Debug, Clone)]
 enum Link {
     /// A UDP socket, shared by every peer that talks to it.
-    Datagram(Arc<UdpSocket>),
+    Datagram(DatagramLink),
     /// The write queue of one TCP or TLS connection task.
     Stream(mpsc::Sender<Bytes>),
 }
@@ -158,9 +160,10 @@ impl Connections {
         id
     }
 
-    /// Registers a UDP socket; it stays for the life of the process.
-    pub fn add_socket(&self, socket: Arc<UdpSocket>) -> ConnId {
-        self.insert(Link::Datagram(socket))
+    /// Registers a UDP socket ([`datagram`]); it stays for the life of
+    /// the table.
+    pub fn add_socket(&self, link: DatagramLink) -> ConnId {
+        self.insert(Link::Datagram(link))
     }
 
     /// Registers a connection's write queue; the registration ends when the
@@ -187,8 +190,20 @@ impl Connections {
     }
 
     /// Sends bytes on a flow without waiting: the core must never block on
-    /// one slow peer. A full queue or socket buffer is an error to log.
-    pub fn send(&self, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+    /// one slow peer. A full connection queue is an error to log. UDP
+    /// datagrams wait in `outbox` to leave in batches (see [`datagram`]);
+    /// the caller flushes it at the end of its step.
+    pub fn send(&self, outbox: &mut Outbox, flow: &Flow, bytes: Bytes) -> Result<(), SendError> {
+        let datagram = |bytes| Datagram {
+            to: flow.remote,
+            bytes,
+        };
+        // The outbox knows the sockets it has sent on: no table lock for
+        // every datagram of a fan-out.
+        let bytes = match outbox.push_known(flow.conn, datagram(bytes)) {
+            None => return Ok(()),
+            Some(unknown) => unknown.bytes,
+        };
         let link = self
             .inner
             .links
@@ -197,8 +212,8 @@ impl Connections {
             .get(&flow.conn)
             .cloned();
         match link {
-            Some(Link::Datagram(socket)) => {
-                socket.try_send_to(&bytes, flow.remote)?;
+            Some(Link::Datagram(link)) => {
+                outbox.push(flow.conn, &link, datagram(bytes));
                 Ok(())
             }
             Some(Link::Stream(writer)) => writer.try_send(bytes).map_err(|e| match e {
@@ -208,8 +223,8 @@ impl Connections {
             None if flow.transport == TransportKind::Udp => match self.udp_socket(flow.local) {
                 // A flow persisted by an earlier process: UDP needs no
                 // connection, only a socket on the same local address.
-                Some(socket) => {
-                    socket.try_send_to(&bytes, flow.remote)?;
+                Some((conn, link)) => {
+                    outbox.push(conn, &link, datagram(bytes));
                     Ok(())
                 }
                 None => Err(SendError::Closed(flow.conn)),
@@ -219,15 +234,15 @@ impl Connections {
     }
 
     /// The UDP socket bound to `local`, if one is.
-    fn udp_socket(&self, local: SocketAddr) -> Option<Arc<UdpSocket>> {
+    fn udp_socket(&self, local: SocketAddr) -> Option<(ConnId, DatagramLink)> {
         self.inner
             .links
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .find_map(|link| match link {
-                Link::Datagram(socket) if socket.local_addr().ok() == Some(local) => {
-                    Some(socket.clone())
+            .iter()
+            .find_map(|(id, link)| match link {
+                Link::Datagram(link) if link.socket().local_addr().ok() == Some(local) => {
+                    Some((*id, link.clone()))
                 }
                 _ => None,
             })
@@ -363,6 +378,9 @@ impl Intake {
             local,
             conn,
         };
+        if self.keeps_room_for_responses(&msg) {
+            return self.overloaded(Inbound { msg, flow });
+        }
         match self.queue.try_send(Inbound { msg, flow }) {
             Ok(()) => Admission::Queued,
             Err(mpsc::error::TrySendError::Full(inbound)) => self.overloaded(inbound),
@@ -371,6 +389,19 @@ impl Intake {
                 Admission::Dropped
             }
         }
+    }
+
+    /// True when `msg` is a new request and the queue is within its last
+    /// quarter: that room is kept for responses (the 200s to our NOTIFYs)
+    /// and ACKs. They finish work already accepted; a dropped one costs a
+    /// NOTIFY retransmission and holds its dialog's next NOTIFY back, so
+    /// under overload they must not lose their place to new requests,
+    /// which get the 503 with Retry-After instead (RFC 3261 §21.5.4).
+    fn keeps_room_for_responses(&self, msg: &Message) -> bool {
+        let Message::Request(req) = msg else {
+            return false;
+        };
+        req.method != sip::Method::Ack && self.queue.capacity() <= self.queue.max_capacity() / 4
     }
 
     /// Queues a message, waiting for room: for [`Admission::Wait`].
@@ -497,6 +528,20 @@ mod tests {
         assert_eq!(to, "127.0.0.1:40000".parse().unwrap());
         let queued = rx.try_recv().unwrap();
         assert_eq!(queued.flow.to_string(), "udp:127.0.0.1:40000");
+    }
+
+    /// The last quarter of the queue is for responses: new requests get
+    /// 503 there, while a 200 to one of our NOTIFYs is still queued.
+    #[test]
+    fn responses_keep_the_last_quarter_of_the_queue() {
+        const OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn1\r\nFrom: <sip:p@h>;tag=1\r\nTo: <sip:a@h>;tag=2\r\nCall-ID: c\r\nCSeq: 2 NOTIFY\r\n\r\n";
+        let (intake, _rx) = intake(4);
+        for _ in 0..3 {
+            assert!(matches!(admit(&intake, OPTIONS), Admission::Queued));
+        }
+        assert!(matches!(admit(&intake, OPTIONS), Admission::Answer { .. }));
+        assert!(matches!(admit(&intake, OK), Admission::Queued));
+        assert!(matches!(admit(&intake, OK), Admission::Dropped));
     }
 
     #[test]
