@@ -322,7 +322,10 @@ async fn a_failed_commit_is_answered_500_and_nothing_acknowledged_is_lost() {
     let server = Presenced::with_config(&config, 1);
     let loaded = server.wait_for_log(&["store loaded"]);
     let (status, _) = http_get(server.http_addr(), "/health");
-    assert!(status.starts_with("HTTP/1.1 200"), "healthy after the restart: {status}");
+    assert!(
+        status.starts_with("HTTP/1.1 200"),
+        "healthy after the restart: {status}"
+    );
     assert!(
         loaded.contains(&format!("publications={failed} ")),
         "only the {failed} acknowledged publications are stored: {loaded}"
