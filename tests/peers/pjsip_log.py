@@ -130,7 +130,7 @@ def start_endpoint(pj, args, name, on_message):
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.mainThreadOnly = True
     cfg.uaConfig.userAgent = "%s-driver" % name
-    writer = make_log_writer(pj, args.log_level, on_message, args.dump_dir, name)
+    writer = make_log_writer(pj, args.log_level, on_message, getattr(args, "dump_dir", None), name)
     cfg.logConfig.writer = writer
     cfg.logConfig.level = max(4, args.log_level)
     cfg.logConfig.consoleLevel = max(4, args.log_level)

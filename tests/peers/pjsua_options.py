@@ -36,6 +36,9 @@ import re
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pjsip_log import start_endpoint  # noqa: E402
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -95,27 +98,9 @@ def main():
             except Exception as exc:  # never let an exception cross into C
                 result["error"] = repr(exc)
 
-    ep = pj.Endpoint()
     code = 3
     try:
-        ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.userAgent = "pjsua2-options-driver"
-        cfg.logConfig.level = args.log_level
-        cfg.logConfig.consoleLevel = args.log_level
-        cfg.medConfig.noVad = True
-        ep.libInit(cfg)
-        ep.audDevManager().setNullDev()
-
-        tcfg = pj.TransportConfig()
-        tcfg.port = args.local_port
-        tcfg.boundAddress = "127.0.0.1"
-        tcfg.publicAddress = "127.0.0.1"
-        ttype = pj.PJSIP_TRANSPORT_UDP if args.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
-        tid = ep.transportCreate(ttype, tcfg)
-        ep.libStart()
+        ep, _writer, tid = start_endpoint(pj, args, "pjsua2-options", lambda *_: None)
 
         acfg = pj.AccountConfig()
         acfg.idUri = "sip:pjsua@127.0.0.1:%d" % args.local_port

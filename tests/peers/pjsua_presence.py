@@ -40,6 +40,9 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pjsip_log import start_endpoint  # noqa: E402
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -94,24 +97,8 @@ def main():
             except Exception as exc:
                 emit({"event": "error", "where": "onSendRequest", "error": repr(exc)})
 
-    ep = pj.Endpoint()
     try:
-        ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.logConfig.level = args.log_level
-        cfg.logConfig.consoleLevel = args.log_level
-        ep.libInit(cfg)
-        ep.audDevManager().setNullDev()
-
-        tcfg = pj.TransportConfig()
-        tcfg.port = args.local_port
-        tcfg.boundAddress = "127.0.0.1"
-        tcfg.publicAddress = "127.0.0.1"
-        ttype = pj.PJSIP_TRANSPORT_UDP if args.transport == "udp" else pj.PJSIP_TRANSPORT_TCP
-        tid = ep.transportCreate(ttype, tcfg)
-        ep.libStart()
+        ep, _writer, tid = start_endpoint(pj, args, "pjsua2-presence", lambda *_: None)
 
         suffix = ";transport=tcp" if args.transport == "tcp" else ""
         acfg = pj.AccountConfig()

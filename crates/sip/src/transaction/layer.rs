@@ -528,23 +528,25 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// Puts the transaction's earliest timer into the index, replacing its
     /// previous slot.
     fn reschedule(&mut self, key: &Key) {
-        let Some(stored) = self.stored_key(key) else {
-            return;
-        };
-        let Some(tx) = self.transactions.get_mut(key) else {
+        let Some((stored, tx)) = self.transactions.get_key_value(key) else {
             return;
         };
         let next = tx.machine.next_deadline();
         if next == tx.wake {
             return;
         }
-        if let Some(at) = tx.wake {
-            self.timers.remove(&(at, tx.id));
+        let (id, previous) = (tx.id, tx.wake);
+        // The key is cloned only when a slot is taken, not on every call.
+        let slot = next.map(|at| ((at, id), stored.clone()));
+        if let Some(at) = previous {
+            self.timers.remove(&(at, id));
         }
-        if let Some(at) = next {
-            self.timers.insert((at, tx.id), stored);
+        if let Some((at, stored)) = slot {
+            self.timers.insert(at, stored);
         }
-        tx.wake = next;
+        if let Some(tx) = self.transactions.get_mut(key) {
+            tx.wake = next;
+        }
     }
 }
 
