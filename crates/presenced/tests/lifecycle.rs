@@ -81,3 +81,34 @@ fn memory_mode_writes_nothing_and_http_can_be_off() {
     assert!(!server.log_text().contains("http listening"));
     assert!(!data_dir.exists());
 }
+
+/// The binary's allocator reads its options from an exported symbol
+/// (`src/allocator.rs`); a misspelt symbol would be ignored without a
+/// word, leaving freed memory with the process (memory per subscription
+/// is a benchmark target). The background purge thread shows that the
+/// options took effect.
+#[cfg(all(target_os = "linux", feature = "jemalloc"))]
+#[test]
+fn jemalloc_runs_its_background_purge_thread() {
+    let mut server = Presenced::start(
+        &[
+            "--listen",
+            "udp:127.0.0.1:0",
+            "--memory",
+            "--http-listen",
+            "off",
+        ],
+        1,
+    );
+    let tasks = format!("/proc/{}/task", server.pid());
+    let names: Vec<String> = std::fs::read_dir(&tasks)
+        .expect("task list")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("jemalloc_bg_thd")),
+        "no jemalloc background thread among {names:?}"
+    );
+    assert!(server.terminate().success());
+}

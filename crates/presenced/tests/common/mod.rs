@@ -150,6 +150,12 @@ impl Presenced {
         addr.parse().expect("a socket address")
     }
 
+    /// The child's process id, for reading /proc.
+    #[allow(dead_code)] // not every test binary reads /proc
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("wait").is_none()
