@@ -14,7 +14,7 @@ use crate::store::{PublicationRecord, StoreOp};
 use crate::XmlLimits;
 
 /// The only event package a PUBLISH here may carry (RFC 3856 §6).
-pub const EVENT_PACKAGE: &str = "presence";
+pub const EVENT_PACKAGE: &str = crate::subscription::Package::Presence.as_str();
 
 /// How long publications may live and how many a presentity may have.
 /// The runtime fills it from `[presence]` in the configuration file.
@@ -256,9 +256,7 @@ pub(crate) fn check_event(req: &sip::Request) -> Result<(), PublishError> {
         .value(HeaderName::Event)
         .ok_or(PublishError::BadEvent)?;
     let event = Event::parse(value).map_err(PublishError::BadHeader)?;
-    // Event types compare byte by byte (RFC 6665 §8.2.1, as RFC 3265 did):
-    // `Presence` is another package.
-    if event.package[..] == *EVENT_PACKAGE.as_bytes() {
+    if event.is(EVENT_PACKAGE) {
         Ok(())
     } else {
         Err(PublishError::BadEvent)

@@ -96,23 +96,24 @@ pub enum Package {
 }
 
 impl Package {
-    /// The Allow-Events value of a 489 (RFC 6665 §8.2.2).
-    pub const ALLOW_EVENTS: &'static str = "presence, presence.winfo";
+    /// Every package, in the order Allow-Events lists them.
+    pub const ALL: [Package; 2] = [Package::Presence, Package::Winfo];
 
-    /// The package named by an Event header's type (case-insensitive,
-    /// RFC 6665 §8.2.1 compares event types as tokens).
-    pub fn from_token(token: &[u8]) -> Option<Package> {
-        if token.eq_ignore_ascii_case(b"presence") {
-            Some(Package::Presence)
-        } else if token.eq_ignore_ascii_case(b"presence.winfo") {
-            Some(Package::Winfo)
-        } else {
-            None
-        }
+    /// The package an Event header names, compared as
+    /// [`sip::typed::Event::is`] compares (byte by byte).
+    pub fn of_event(event: &sip::typed::Event) -> Option<Package> {
+        Package::ALL.into_iter().find(|p| event.is(p.as_str()))
+    }
+
+    /// The Allow-Events value of the engine's own 489 (RFC 6665 §8.2.2),
+    /// for a request that reached it without passing the router.
+    pub fn allow_events() -> String {
+        let names: Vec<&str> = Package::ALL.iter().map(|p| p.as_str()).collect();
+        names.join(", ")
     }
 
     /// The event type as written in Event headers.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Package::Presence => "presence",
             Package::Winfo => "presence.winfo",
@@ -349,7 +350,9 @@ impl<F: Clone> Subscription<F> {
             Some((p, id)) => (p.to_owned(), Some(id.to_owned())),
             None => (record.event.clone(), None),
         };
-        let package = Package::from_token(package_token.as_bytes())
+        let package = Package::ALL
+            .into_iter()
+            .find(|p| p.as_str() == package_token)
             .ok_or_else(|| RecordError::Event(record.event.clone()))?;
         let state = match record.state.as_str() {
             "active" => SubState::Active,

@@ -3,8 +3,11 @@
 //!
 //! [`Endpoint::dispatch`] looks at one new request and either answers it
 //! (OPTIONS, and every rejection: 405, 416, 420, 481, 489, 501) or hands it
-//! to the application, the seam where the presence server plugs in. It is
-//! pure, so every rule below is a unit test.
+//! to the service the [`Router`] names for it, the seam where the presence
+//! server (and later the registrar and the Microsoft dialect) plug in. What
+//! the server allows, accepts and supports is the router's registry; the
+//! endpoint only applies it. It is pure, so every rule below is a unit
+//! test.
 //!
 //! Two rules are deliberately absent, as RFC 3261 has them:
 //! - Max-Forwards is a proxy's concern (§16.3); a UAS is the target and
@@ -18,42 +21,7 @@ use bytes::Bytes;
 use sip::uri::Scheme;
 use sip::{Header, HeaderAccess, HeaderName, Method, Request, Response};
 
-/// The methods this server accepts, in the order the `Allow` header lists
-/// them. The one place this list lives: OPTIONS answers and every 405 use it.
-pub const ALLOWED_METHODS: &[Method] = &[
-    Method::Options,
-    Method::Subscribe,
-    Method::Notify,
-    Method::Publish,
-    Method::Ack,
-    Method::Cancel,
-    Method::Bye,
-];
-
-/// Methods this server knows but does not serve: a presence server takes no
-/// calls, messages, transfers or registrations. These get 405 with `Allow`;
-/// any other method is an extension we do not know, which gets 501
-/// (RFC 3261 §8.2.1, §21.5.2).
-pub const REFUSED_METHODS: &[Method] = &[
-    Method::Invite,
-    Method::Register,
-    Method::Message,
-    Method::Info,
-    Method::Prack,
-    Method::Update,
-    Method::Refer,
-    Method::Benotify,
-];
-
-/// Option tags (RFC 3261 §19.2) this server supports. None yet: any
-/// `Require` it receives is answered 420.
-pub const SUPPORTED_OPTIONS: &[&str] = &[];
-
-/// Event packages (RFC 6665 §7.2) SUBSCRIBE and PUBLISH may name.
-pub const EVENT_PACKAGES: &[&str] = &["presence", "presence.winfo"];
-
-/// Body types the server accepts in requests (PUBLISH).
-pub const ACCEPTED_TYPES: &[&str] = &["application/pidf+xml"];
+use crate::router::{Route, Router, Service};
 
 /// One dialog as the UAS sees it (RFC 3261 §12): Call-ID, our tag (the To
 /// tag of an incoming request) and the peer's (its From tag).
@@ -111,10 +79,13 @@ impl<'a> Context<'a> {
 pub enum Dispatch {
     /// Send this response; the request goes no further.
     Answer(Response),
-    /// Hand the request to the application, with the To tag its answers
-    /// must carry when it opens no dialog of its own. (Boxed: a request is
+    /// Hand the request to `service`, with the To tag its answers must
+    /// carry when it opens no dialog of its own. (Boxed: a request is
     /// several times larger than the other variants.)
-    Application(Box<Request>, String),
+    Service(Service, Box<Request>, String),
+    /// An in-dialog request (NOTIFY, BYE) whose dialog exists: the core
+    /// finds its owner. The To tag is for an answer of its own.
+    InDialog(Box<Request>, String),
     /// Nothing to answer (ACK, which never gets a response).
     Absorb,
 }
@@ -163,12 +134,19 @@ impl ToTags {
 #[derive(Debug, Clone, Default)]
 pub struct Endpoint {
     tags: ToTags,
+    router: Router,
 }
 
 impl Endpoint {
-    /// An endpoint using `tags` for the To tags of its answers.
-    pub fn new(tags: ToTags) -> Endpoint {
-        Endpoint { tags }
+    /// An endpoint using `tags` for the To tags of its answers and
+    /// `router` for what it serves.
+    pub fn new(tags: ToTags, router: Router) -> Endpoint {
+        Endpoint { tags, router }
+    }
+
+    /// The registry this endpoint applies.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// The tag generator, shared with the transports' overload answers.
@@ -186,14 +164,24 @@ impl Endpoint {
             return Dispatch::Absorb;
         }
         let tag = self.tags.for_request(&req);
+        let route = self.router.route(&req);
         // §8.2.1: method inspection.
-        if !ALLOWED_METHODS.contains(&req.method) {
-            let status = if REFUSED_METHODS.contains(&req.method) {
-                405
-            } else {
-                501
-            };
-            return Dispatch::Answer(with_allow(Response::to_request(&req, status, Some(&tag))));
+        match route {
+            Route::MethodNotAllowed => {
+                return Dispatch::Answer(self.with_allow(Response::to_request(
+                    &req,
+                    405,
+                    Some(&tag),
+                )))
+            }
+            Route::NotImplemented => {
+                return Dispatch::Answer(self.with_allow(Response::to_request(
+                    &req,
+                    501,
+                    Some(&tag),
+                )))
+            }
+            _ => {}
         }
         // §8.2.2.1: a Request-URI scheme we cannot serve.
         if req.uri.scheme() == Scheme::Other {
@@ -204,11 +192,7 @@ impl Endpoint {
             let unsupported: Vec<Bytes> = req
                 .headers
                 .values(HeaderName::Require)
-                .filter(|t| {
-                    !SUPPORTED_OPTIONS
-                        .iter()
-                        .any(|s| t.eq_ignore_ascii_case(s.as_bytes()))
-                })
+                .filter(|t| !self.router.supports(t))
                 .collect();
             if !unsupported.is_empty() {
                 let mut resp = Response::to_request(&req, 420, Some(&tag));
@@ -249,55 +233,52 @@ impl Endpoint {
         }
         // RFC 6665 §8.2.1 / RFC 3903 §4: SUBSCRIBE and PUBLISH name a package
         // we serve, or get 489 with the ones we do.
-        if matches!(req.method, Method::Subscribe | Method::Publish) && !event_is_known(&req) {
-            let mut resp = Response::to_request(&req, 489, Some(&tag));
-            resp.headers.push(Header::new(
-                HeaderName::AllowEvents,
-                EVENT_PACKAGES.join(", "),
-            ));
-            return Dispatch::Answer(resp);
+        match route {
+            Route::BadEvent => {
+                let mut resp = Response::to_request(&req, 489, Some(&tag));
+                resp.headers.push(Header::new(
+                    HeaderName::AllowEvents,
+                    self.router.allow_events().to_owned(),
+                ));
+                Dispatch::Answer(resp)
+            }
+            Route::Service(service) => Dispatch::Service(service, Box::new(req), tag),
+            Route::InDialog => Dispatch::InDialog(Box::new(req), tag),
+            // OPTIONS (CANCEL and ACK were answered above).
+            Route::Endpoint if req.method == Method::Options => {
+                Dispatch::Answer(self.options_answer(&req, &tag))
+            }
+            Route::Endpoint | Route::MethodNotAllowed | Route::NotImplemented => {
+                Dispatch::Answer(self.with_allow(Response::to_request(&req, 405, Some(&tag))))
+            }
         }
-        if req.method == Method::Options {
-            return Dispatch::Answer(options_answer(&req, &tag));
-        }
-        Dispatch::Application(Box::new(req), tag)
     }
-}
 
-/// The 200 to OPTIONS (RFC 3261 §11.2): what we allow, accept and support.
-fn options_answer(req: &Request, tag: &str) -> Response {
-    let mut resp = with_allow(Response::to_request(req, 200, Some(tag)));
-    resp.headers
-        .push(Header::new(HeaderName::Accept, ACCEPTED_TYPES.join(", ")));
-    resp.headers.push(Header::new(
-        HeaderName::Supported,
-        SUPPORTED_OPTIONS.join(", "),
-    ));
-    resp.headers.push(Header::new(
-        HeaderName::AllowEvents,
-        EVENT_PACKAGES.join(", "),
-    ));
-    resp
-}
+    /// The 200 to OPTIONS (RFC 3261 §11.2): what we allow, accept and
+    /// support.
+    fn options_answer(&self, req: &Request, tag: &str) -> Response {
+        let mut resp = self.with_allow(Response::to_request(req, 200, Some(tag)));
+        resp.headers
+            .push(Header::new(HeaderName::Accept, self.router.accept_header()));
+        resp.headers.push(Header::new(
+            HeaderName::Supported,
+            self.router.supported_header(),
+        ));
+        resp.headers.push(Header::new(
+            HeaderName::AllowEvents,
+            self.router.allow_events().to_owned(),
+        ));
+        resp
+    }
 
-/// Adds `Allow` with [`ALLOWED_METHODS`] (required on 405, §21.4.6).
-fn with_allow(mut resp: Response) -> Response {
-    let methods: Vec<String> = ALLOWED_METHODS.iter().map(Method::to_string).collect();
-    resp.headers
-        .push(Header::new(HeaderName::Allow, methods.join(", ")));
-    resp
-}
-
-fn event_is_known(req: &Request) -> bool {
-    let Some(value) = req.headers.value(HeaderName::Event) else {
-        return false;
-    };
-    let Ok(event) = sip::typed::Event::parse(value) else {
-        return false;
-    };
-    EVENT_PACKAGES
-        .iter()
-        .any(|p| event.package.eq_ignore_ascii_case(p.as_bytes()))
+    /// Adds `Allow` (required on 405, §21.4.6).
+    fn with_allow(&self, mut resp: Response) -> Response {
+        resp.headers.push(Header::new(
+            HeaderName::Allow,
+            self.router.allow().to_owned(),
+        ));
+        resp
+    }
 }
 
 fn join(tokens: &[Bytes]) -> String {
@@ -434,7 +415,7 @@ mod tests {
         );
         assert!(matches!(
             Endpoint::default().dispatch(req, Context::new(&One)),
-            Dispatch::Application(..)
+            Dispatch::InDialog(..)
         ));
     }
 
@@ -445,15 +426,20 @@ mod tests {
                 request("SUBSCRIBE", "Event: presence;id=1\r\n"),
                 Context::new(&NoDialogs)
             ),
-            Dispatch::Application(..)
+            Dispatch::Service(..)
         ));
         assert!(matches!(
             Endpoint::default().dispatch(
-                request("PUBLISH", "Event: Presence\r\n"),
+                request("PUBLISH", "Event: presence\r\n"),
                 Context::new(&NoDialogs)
             ),
-            Dispatch::Application(..)
+            Dispatch::Service(Service::Presence(presence::Package::Presence), ..)
         ));
+        // Event types compare byte by byte, for every method alike.
+        for method in ["SUBSCRIBE", "PUBLISH"] {
+            let r = answer(request(method, "Event: Presence\r\n"));
+            assert_eq!(r.status, 489, "{method}");
+        }
         let r = answer(request("SUBSCRIBE", "Event: dialog\r\n"));
         assert_eq!(r.status, 489);
         assert_eq!(
@@ -480,7 +466,7 @@ mod tests {
         );
         assert!(matches!(
             Endpoint::default().dispatch(req, Context::new(&NoDialogs)),
-            Dispatch::Application(..)
+            Dispatch::Service(..)
         ));
     }
 

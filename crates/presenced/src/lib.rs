@@ -11,17 +11,24 @@
 //!   presence engine (`presence::Engine`), holding each 2xx until the store
 //!   has made its change durable;
 //! - [`outbound`]: Via, branch and Contact of the NOTIFYs we send;
+//! - [`commit_gate`]: the rule that no response leaves before its store
+//!   commit, as a sans-IO unit;
+//! - [`router`]: which service serves a request, by method and event
+//!   package; the one registry the Allow/Allow-Events headers and the
+//!   405/489 answers come from;
 //! - [`endpoint`]: what the core answers on its own (OPTIONS, 405, 420,
 //!   481, 501...);
 //! - [`store`]: the durable store (redb), group-committed;
 //! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
+pub mod commit_gate;
 pub mod config;
 pub mod control;
 pub mod endpoint;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod router;
 pub mod server;
 pub mod sip_core;
 pub mod store;

@@ -167,7 +167,7 @@ impl Server {
         let engine = presence::Engine::new(engine_config(&config.presence), seed());
         let mut core = SipCore::new(CoreParts {
             timers: config.timers,
-            endpoint: Endpoint::new(tags),
+            endpoint: Endpoint::new(tags, crate::router::Router::presence()),
             engine,
             store,
             connections,

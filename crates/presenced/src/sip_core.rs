@@ -15,10 +15,16 @@
 //!    core does not answer it, to the engine. The engine's actions are
 //!    responses, NOTIFYs and store writes; **whatever follows a store
 //!    write waits until that write is durable** (the "nothing lost" rule:
-//!    a 2xx leaves only after its commit). Writes are submitted without
-//!    waiting and group-committed by the store, whose acknowledgements are
-//!    one of the inputs of step 1;
+//!    a 2xx leaves only after its commit, decided by the sans-IO
+//!    [`CommitGate`]). Writes are submitted without waiting and
+//!    group-committed by the store, whose acknowledgements are one of the
+//!    inputs of step 1;
 //! 4. go back to 1, which recomputes the next timer.
+//!
+//! The clock is read once per turn of the loop ([`Now`]) and passed down,
+//! so everything a turn decides (timers, expiries, the NOTIFYs of a batch
+//! of messages) agrees on one time, and the machines it drives are tested
+//! with explicit time.
 //!
 //! Nothing in this task waits on a socket or a disk: sends are `try_send`s
 //! that fail (and are logged) rather than block the core behind one slow
@@ -30,14 +36,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
+use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
-use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
+use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, StoreOp};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
@@ -53,13 +61,30 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 /// between batches.
 const INBOUND_BATCH: usize = 64;
 
-/// An engine action held until the store write before it is durable.
-#[derive(Debug)]
-enum Held {
-    /// The store ticket everything behind it waits for.
-    Commit(u64),
-    /// An action to carry out once the commits before it are done.
-    Action(Box<Action<Flow>>),
+/// The time of one turn of the core's loop, read once: the transaction
+/// layer runs on the monotonic clock, the engine on wall-clock time (its
+/// expiries are stored and must survive a restart).
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time, for the transaction layer and the loop's timers.
+    pub mono: Instant,
+    /// Wall-clock time, for the engine.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// Reads both clocks.
+    pub fn read() -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// A wall-clock deadline of the engine as a monotonic one.
+    fn mono_of(&self, at: SystemTime) -> Instant {
+        self.mono + at.duration_since(self.wall).unwrap_or_default()
+    }
 }
 
 /// What the core is built from.
@@ -94,8 +119,7 @@ pub struct SipCore {
     /// NOTIFY client transactions, to report their outcome to the engine.
     notifies: HashMap<Key, NotifyId>,
     /// Engine actions waiting for commits, in order.
-    held: VecDeque<Held>,
-    next_ticket: u64,
+    gate: CommitGate<Flow>,
     /// Engine actions from the current step, not yet carried out.
     actions: VecDeque<Action<Flow>>,
     /// When the gauges are refreshed next.
@@ -114,6 +138,7 @@ impl SipCore {
             ..Config::default()
         };
         let commits = parts.store.commits();
+        let gate = CommitGate::new(!parts.store.is_memory());
         SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
@@ -126,8 +151,7 @@ impl SipCore {
             txns: HashMap::new(),
             next_txn: 0,
             notifies: HashMap::new(),
-            held: VecDeque::new(),
-            next_ticket: 0,
+            gate,
             actions: VecDeque::new(),
             next_stats: Instant::now(),
             contacts: HashMap::new(),
@@ -143,6 +167,8 @@ impl SipCore {
         let actions = self
             .engine
             .restore(publications, subscriptions, SystemTime::now());
+        // The gauges say what was restored before any request arrives.
+        self.publish_stats();
         let stats = self.engine.stats();
         tracing::info!(
             publications = p,
@@ -166,11 +192,11 @@ impl SipCore {
         mut control: mpsc::Receiver<Control>,
         cancel: CancellationToken,
     ) {
-        self.step(Instant::now());
+        self.step(Now::read());
         let mut commits = self.commits.take();
         let mut received = Vec::with_capacity(INBOUND_BATCH);
         loop {
-            let wake = self.next_wake();
+            let wake = self.next_wake(Now::read());
             tokio::select! {
                 // Commits and timers before new work, so a flood of
                 // requests cannot starve retransmissions, expiries and the
@@ -179,36 +205,39 @@ impl SipCore {
                 _ = cancel.cancelled() => break,
                 done = next_commit(&mut commits) => {
                     match done {
-                        Some(done) => self.committed(done),
+                        Some(done) => self.committed(done, Now::read()),
                         None => commits = None,
                     }
                 }
-                _ = sleep_until(wake), if wake.is_some() => self.timers(Instant::now()),
+                _ = tokio::time::sleep_until(wake) => self.timers(Now::read()),
                 flow = closed.recv(), if !closed.is_closed() => {
                     if let Some(flow) = flow {
                         tracing::debug!(%flow, "flow closed");
-                        let now = Instant::now();
+                        let now = Now::read();
                         // NOTIFYs waiting on the connection fail now, not
                         // at Timer F: no response can come on it any more.
-                        let failed = self.layer.peer_closed(&flow, now);
+                        let failed = self.layer.peer_closed(&flow, now.mono);
                         self.carry_out(failed, now);
-                        self.feed(EngineInput::FlowClosed { flow });
+                        self.feed(EngineInput::FlowClosed { flow }, now);
                     }
                 }
                 request = control.recv(), if !control.is_closed() => {
                     if let Some(request) = request {
-                        self.control(request);
+                        self.control(request, Now::read());
                     }
                 }
                 n = inbound.recv_many(&mut received, INBOUND_BATCH) => {
                     if n == 0 {
                         break;
                     }
+                    // One clock for the batch: its messages arrived
+                    // together, and a read per message costs more than
+                    // the microseconds it would resolve.
+                    let now = Now::read();
                     for Inbound { msg, flow } in received.drain(..) {
-                        let now = Instant::now();
                         metrics::message_received(flow.transport);
                         let input = Input::Received { msg, from: flow, reliable: flow.is_reliable() };
-                        let outputs = self.layer.handle(input, now);
+                        let outputs = self.layer.handle(input, now.mono);
                         self.carry_out(outputs, now);
                         // Each message's consequences in order, as before
                         // batching: a response may wait on a commit.
@@ -216,44 +245,49 @@ impl SipCore {
                     }
                 }
             }
-            let now = Instant::now();
+            let now = Now::read();
             self.step(now);
             self.outbox.flush();
-            if now >= self.next_stats {
-                // The counts walk the engine's tables: refreshed at a
-                // scrape-like pace, never per message.
-                self.publish_stats();
-                shrink_after_burst(&mut self.notifies);
-                shrink_after_burst(&mut self.txns);
-                self.next_stats = now + STATS_INTERVAL;
+            if now.mono >= self.next_stats {
+                self.refresh_stats(now);
             }
         }
         self.drain(commits).await;
     }
 
-    /// The earlier of the two machines' next timers.
-    fn next_wake(&self) -> Option<tokio::time::Instant> {
-        let layer = self.layer.poll_timeout();
-        let engine = self.engine.poll_timeout().map(|at| {
-            let now = SystemTime::now();
-            Instant::now() + at.duration_since(now).unwrap_or_default()
-        });
-        let at = match (layer, engine) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        at.map(tokio::time::Instant::from_std)
+    /// Updates the gauges and gives back the room a burst took. Runs on its
+    /// own timer (see [`SipCore::next_wake`]), so an idle server's gauges
+    /// are as fresh as a busy one's: a server restarted with thousands of
+    /// publications says so before any request arrives.
+    fn refresh_stats(&mut self, now: Now) {
+        self.publish_stats();
+        shrink_after_burst(&mut self.notifies);
+        shrink_after_burst(&mut self.txns);
+        self.next_stats = now.mono + STATS_INTERVAL;
     }
 
-    fn timers(&mut self, now: Instant) {
-        let outputs = self.layer.handle_timeout(now);
+    /// When the loop must wake without traffic: the earlier of the two
+    /// machines' next timers and the next refresh of the gauges.
+    fn next_wake(&self, now: Now) -> tokio::time::Instant {
+        let mut at = self.next_stats;
+        if let Some(layer) = self.layer.poll_timeout() {
+            at = at.min(layer);
+        }
+        if let Some(engine) = self.engine.poll_timeout() {
+            at = at.min(now.mono_of(engine));
+        }
+        tokio::time::Instant::from_std(at)
+    }
+
+    fn timers(&mut self, now: Now) {
+        let outputs = self.layer.handle_timeout(now.mono);
         self.carry_out(outputs, now);
-        let actions = self.engine.handle_timeout(SystemTime::now());
+        let actions = self.engine.handle_timeout(now.wall);
         self.actions.extend(actions);
     }
 
     /// Carries out an operator request.
-    fn control(&mut self, request: Control) {
+    fn control(&mut self, request: Control, now: Now) {
         match request {
             Control::Authorize {
                 presentity,
@@ -262,9 +296,9 @@ impl SipCore {
                 done,
             } => {
                 tracing::info!(%presentity, %watcher, allow, "watcher authorization");
-                let actions =
-                    self.engine
-                        .authorize(&presentity, &watcher, allow, SystemTime::now());
+                let actions = self
+                    .engine
+                    .authorize(&presentity, &watcher, allow, now.wall);
                 self.actions.extend(actions);
                 let _ = done.send(());
             }
@@ -272,106 +306,81 @@ impl SipCore {
     }
 
     /// Feeds the engine and queues what it asks.
-    fn feed(&mut self, input: EngineInput<Flow>) {
-        let actions = self.engine.handle(input, SystemTime::now());
+    fn feed(&mut self, input: EngineInput<Flow>, now: Now) {
+        let actions = self.engine.handle(input, now.wall);
         self.actions.extend(actions);
     }
 
-    /// Carries out queued engine actions until none is left (step 3). An
-    /// action's consequences (a NOTIFY that fails at once, say) may queue
-    /// more; they run in the same step.
-    fn step(&mut self, now: Instant) {
+    /// Carries out queued engine actions until none is left (step 3),
+    /// through the commit gate. An action's consequences (a NOTIFY that
+    /// fails at once, say) may queue more; they run in the same step.
+    fn step(&mut self, now: Now) {
         while let Some(action) = self.actions.pop_front() {
-            if !self.held.is_empty() {
-                // Something before it waits for a commit: so does it.
-                match action {
-                    Action::Store(ops) => self.submit(ops),
-                    other => self.held.push_back(Held::Action(Box::new(other))),
-                }
-                continue;
-            }
-            match action {
-                Action::Store(ops) => self.submit(ops),
-                Action::Respond { txn, resp } => self.respond(txn, resp, now),
-                Action::Notify {
-                    id,
-                    req,
-                    flow,
-                    reliable,
-                } => self.notify(id, req, flow, reliable, now),
+            match self.gate.admit(action) {
+                Pass::Now(action) => self.carry_out_action(action, now),
+                Pass::Write(ticket, ops) => self.submit(ticket, ops, now),
+                Pass::Held => {}
             }
         }
     }
 
-    /// Hands a write to the store; everything after it waits for the
-    /// acknowledgement. The memory store acknowledges at once.
-    fn submit(&mut self, ops: Vec<presence::StoreOp<Flow>>) {
-        ops.iter().for_each(log_change);
-        if self.store.is_memory() {
-            return;
+    fn carry_out_action(&mut self, action: Action<Flow>, now: Now) {
+        match action {
+            Action::Respond { txn, resp } => self.respond(txn, resp, now),
+            Action::Notify {
+                id,
+                req,
+                flow,
+                reliable,
+            } => self.notify(id, req, flow, reliable, now),
+            // The gate never returns a write as an action to carry out.
+            Action::Store(ops) => self.submit(None, ops, now),
         }
-        let writes = match encode_ops(&ops) {
-            Ok(writes) => writes,
-            Err(e) => {
-                // Records are our own types; failing to encode one is a bug,
-                // not an input error. Say so loudly and keep serving.
-                tracing::error!(error = %e, "cannot encode a store record");
-                return;
-            }
+    }
+
+    /// Hands a write to the store under its gate ticket (none for the
+    /// memory store, which keeps nothing).
+    fn submit(&mut self, ticket: Option<u64>, ops: Vec<StoreOp<Flow>>, now: Now) {
+        ops.iter().for_each(|op| log_change(op, now.wall));
+        let Some(ticket) = ticket else {
+            return;
         };
-        self.next_ticket += 1;
-        let ticket = self.next_ticket;
-        self.store.submit(ticket, writes);
-        self.held.push_back(Held::Commit(ticket));
+        match encode_ops(&ops) {
+            Ok(writes) => self.store.submit(ticket, writes),
+            Err(e) => {
+                // Records are our own types; failing to encode one is a
+                // bug. The change is not durable, so its 2xx must not be
+                // given: the commit counts as failed.
+                tracing::error!(error = %e, "cannot encode a store record");
+                self.release(ticket, false, now);
+            }
+        }
     }
 
     /// A commit finished: release what waited for it, up to the next
-    /// commit still pending. A failed commit turns the 2xx responses that
-    /// waited for it into 500s, so no client believes in state the store
-    /// does not have.
-    fn committed(&mut self, done: Committed) {
-        let now = Instant::now();
-        match self.held.pop_front() {
-            Some(Held::Commit(ticket)) if ticket == done.ticket => {}
-            other => {
-                tracing::error!(ticket = done.ticket, held = ?other.is_some(), "store acknowledged out of order");
-                if let Some(other) = other {
-                    self.held.push_front(other);
-                }
-                return;
-            }
-        }
-        let failed = done.result.as_ref().err().map(ToString::to_string);
-        if let Some(e) = &failed {
+    /// commit still pending.
+    fn committed(&mut self, done: Committed, now: Now) {
+        if let Err(e) = &done.result {
             tracing::error!(error = %e, "store commit failed; answering 500");
         }
-        while let Some(front) = self.held.front() {
-            if matches!(front, Held::Commit(_)) {
-                break;
-            }
-            let Some(Held::Action(action)) = self.held.pop_front() else {
-                break;
-            };
-            match *action {
-                Action::Respond { txn, resp } if failed.is_some() && resp.class() == 2 => {
-                    self.respond(txn, storage_failure(resp), now)
+        self.release(done.ticket, done.result.is_ok(), now);
+    }
+
+    fn release(&mut self, ticket: u64, ok: bool, now: Now) {
+        match self.gate.committed(ticket, ok) {
+            Ok(released) => {
+                for action in released {
+                    self.carry_out_action(action, now);
                 }
-                Action::Respond { txn, resp } => self.respond(txn, resp, now),
-                Action::Notify {
-                    id,
-                    req,
-                    flow,
-                    reliable,
-                } => self.notify(id, req, flow, reliable, now),
-                Action::Store(_) => {}
             }
+            Err(e) => tracing::error!(error = %e, "store acknowledged out of order"),
         }
     }
 }
 
 impl SipCore {
     /// Sends the engine's answer in its server transaction.
-    fn respond(&mut self, txn: u64, resp: Response, now: Instant) {
+    fn respond(&mut self, txn: u64, resp: Response, now: Now) {
         let Some(key) = self.txns.remove(&txn) else {
             tracing::warn!(
                 txn,
@@ -383,8 +392,8 @@ impl SipCore {
         self.send_response(key, resp, now);
     }
 
-    fn send_response(&mut self, key: Key, resp: Response, now: Instant) {
-        match self.layer.send_response(key.clone(), resp, now) {
+    fn send_response(&mut self, key: Key, resp: Response, now: Now) {
+        match self.layer.send_response(key.clone(), resp, now.mono) {
             Ok(outputs) => self.carry_out_for(Some(key), outputs, now),
             Err(e) => tracing::warn!(error = %e, "response refused by the transaction layer"),
         }
@@ -396,10 +405,10 @@ impl SipCore {
     /// a transport error (RFC 3261 §17.1.4), and the engine ends the
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
-    fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Instant) {
+    fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Now) {
         let branch = self.branches.next_branch();
         outbound::stamp(&mut req, &flow, &branch);
-        match self.layer.send_request(req, flow, reliable, now) {
+        match self.layer.send_request(req, flow, reliable, now.mono) {
             Ok((key, outputs)) => {
                 metrics::notify_sent();
                 self.notifies.insert(key.clone(), id);
@@ -408,25 +417,28 @@ impl SipCore {
             Err(e) => {
                 tracing::error!(error = %e, "NOTIFY refused by the transaction layer");
                 metrics::notify_failed();
-                self.feed(EngineInput::NotifyOutcome {
-                    id,
-                    outcome: NotifyOutcome::TransportError,
-                });
+                self.feed(
+                    EngineInput::NotifyOutcome {
+                        id,
+                        outcome: NotifyOutcome::TransportError,
+                    },
+                    now,
+                );
             }
         }
     }
 
     /// Tells the engine how a NOTIFY ended.
-    fn notify_done(&mut self, key: &Key, outcome: NotifyOutcome) {
+    fn notify_done(&mut self, key: &Key, outcome: NotifyOutcome, now: Now) {
         if let Some(id) = self.notifies.remove(key) {
             if !matches!(outcome, NotifyOutcome::Response(s) if (200..300).contains(&s)) {
                 metrics::notify_failed();
             }
-            self.feed(EngineInput::NotifyOutcome { id, outcome });
+            self.feed(EngineInput::NotifyOutcome { id, outcome }, now);
         }
     }
 
-    fn carry_out(&mut self, outputs: Vec<Output<Flow>>, now: Instant) {
+    fn carry_out(&mut self, outputs: Vec<Output<Flow>>, now: Now) {
         self.carry_out_for(None, outputs, now);
     }
 
@@ -436,7 +448,7 @@ impl SipCore {
     /// known, so that a failed send can be reported to the layer
     /// (RFC 3261 §17.2.4, §17.1.4). `Output::Transmit` does not name its
     /// transaction, so failed retransmissions from timers are only logged.
-    fn carry_out_for(&mut self, origin: Option<Key>, outputs: Vec<Output<Flow>>, now: Instant) {
+    fn carry_out_for(&mut self, origin: Option<Key>, outputs: Vec<Output<Flow>>, now: Now) {
         let mut work: VecDeque<(Option<Key>, Output<Flow>)> =
             outputs.into_iter().map(|o| (origin.clone(), o)).collect();
         while let Some((origin, output)) = work.pop_front() {
@@ -451,7 +463,7 @@ impl SipCore {
                             None,
                         );
                         if let Some(key) = origin {
-                            let failed = self.layer.transport_error(key.clone(), now);
+                            let failed = self.layer.transport_error(key.clone(), now.mono);
                             work.extend(failed.into_iter().map(|o| (Some(key.clone()), o)));
                         }
                     }
@@ -459,7 +471,7 @@ impl SipCore {
                 Output::Request { key, req, from } => self.request(key, req, from, now),
                 Output::Response { key, resp } => {
                     if resp.status >= 200 {
-                        self.notify_done(&key, NotifyOutcome::Response(resp.status));
+                        self.notify_done(&key, NotifyOutcome::Response(resp.status), now);
                     }
                 }
                 Output::Stray {
@@ -478,9 +490,9 @@ impl SipCore {
                     // The ACK for a 2xx (we send none) or a late ACK.
                     tracing::debug!(%from, method = %req.method, "stray request absorbed");
                 }
-                Output::Timeout { key } => self.notify_done(&key, NotifyOutcome::Timeout),
+                Output::Timeout { key } => self.notify_done(&key, NotifyOutcome::Timeout, now),
                 Output::TransportError { key } => {
-                    self.notify_done(&key, NotifyOutcome::TransportError)
+                    self.notify_done(&key, NotifyOutcome::TransportError, now)
                 }
                 Output::Terminated { key } => {
                     // A client transaction that ended without a final
@@ -493,7 +505,7 @@ impl SipCore {
 
     /// A new request: the endpoint answers what it can; SUBSCRIBE and
     /// PUBLISH go to the engine.
-    fn request(&mut self, key: Key, req: Request, from: Flow, now: Instant) {
+    fn request(&mut self, key: Key, req: Request, from: Flow, now: Now) {
         let method = req.method.clone();
         let cancel_matches =
             method == Method::Cancel && self.layer.find_invite_for_cancel(&req).is_some();
@@ -508,15 +520,15 @@ impl SipCore {
                 self.send_response(key, resp, now);
             }
             Dispatch::Absorb => {}
-            Dispatch::Application(req, to_tag) => {
-                if !matches!(method, Method::Subscribe | Method::Publish) {
-                    // A NOTIFY or BYE outside any subscription of ours: this
-                    // server subscribes to nothing yet.
-                    let resp = Response::to_request(&req, 481, Some(&to_tag))
-                        .with_reason("No such subscription");
-                    self.send_response(key, resp, now);
-                    return;
-                }
+            Dispatch::InDialog(req, to_tag) => {
+                // A NOTIFY or BYE in a dialog of ours: our dialogs are
+                // subscriptions we serve as notifier, in which the watcher
+                // sends neither; this server subscribes to nothing yet.
+                let resp = Response::to_request(&req, 481, Some(&to_tag))
+                    .with_reason("No such subscription");
+                self.send_response(key, resp, now);
+            }
+            Dispatch::Service(Service::Presence(_), req, to_tag) => {
                 let contact = match self.contact(&from) {
                     Ok(contact) => contact,
                     Err(e) => {
@@ -529,14 +541,17 @@ impl SipCore {
                 self.next_txn += 1;
                 let txn = self.next_txn;
                 self.txns.insert(txn, key);
-                self.feed(EngineInput::Request {
-                    txn,
-                    req: *req,
-                    flow: from,
-                    reliable: from.is_reliable(),
-                    to_tag,
-                    contact,
-                });
+                self.feed(
+                    EngineInput::Request {
+                        txn,
+                        req: *req,
+                        flow: from,
+                        reliable: from.is_reliable(),
+                        to_tag,
+                        contact,
+                    },
+                    now,
+                );
             }
         }
     }
@@ -560,7 +575,7 @@ impl SipCore {
             transactions = self.layer.len(),
             notifies = self.notifies.len(),
             txns = self.txns.len(),
-            held = self.held.len(),
+            held = self.gate.len(),
             subscriptions = stats.subscriptions_active,
             in_flight = stats.notifies_in_flight,
             "core tables"
@@ -580,34 +595,34 @@ impl SipCore {
     /// so their responses could not arrive, and the subscriptions survive
     /// in the store (the restarted server notifies every watcher).
     async fn drain(mut self, mut commits: Option<Commits>) {
-        let deadline = Instant::now() + DRAIN_LIMIT;
+        let now = Now::read();
+        let deadline = now.mono + DRAIN_LIMIT;
         if self.store.is_memory() {
             // Nothing will survive this process: tell every watcher to
             // subscribe again at once (`deactivated`) rather than leave it
             // to find out at its next refresh. Each NOTIFY goes out once;
             // nobody stays to retransmit it.
-            let actions = self.engine.deactivate_all(SystemTime::now());
+            let actions = self.engine.deactivate_all(now.wall);
             tracing::info!(
                 notifies = actions.len(),
                 "deactivating subscriptions (memory store)"
             );
             self.actions.extend(actions);
-            self.step(Instant::now());
+            self.step(now);
             self.outbox.flush();
         }
-        while !self.held.is_empty() && Instant::now() < deadline {
+        while !self.gate.is_empty() && Instant::now() < deadline {
             let wake = self
-                .next_wake()
-                .map(|w| w.min(tokio::time::Instant::from_std(deadline)))
-                .unwrap_or_else(|| tokio::time::Instant::from_std(deadline));
+                .next_wake(Now::read())
+                .min(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 done = next_commit(&mut commits) => match done {
-                    Some(done) => self.committed(done),
+                    Some(done) => self.committed(done, Now::read()),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(wake) => self.timers(Instant::now()),
+                _ = tokio::time::sleep_until(wake) => self.timers(Now::read()),
             }
-            self.step(Instant::now());
+            self.step(Now::read());
             self.outbox.flush();
         }
         if let Err(e) = self.store.flush_and_close().await {
@@ -615,7 +630,7 @@ impl SipCore {
         }
         tracing::debug!(
             transactions = self.layer.len(),
-            unsent = self.held.len(),
+            unsent = self.gate.len(),
             "sip core stopped"
         );
     }
@@ -632,36 +647,15 @@ impl Dialogs for EngineDialogs<'_> {
     }
 }
 
-/// A 2xx that can no longer be given: the store did not take the change.
-/// The 500 keeps the transaction's headers (Via, From, To with its tag,
-/// Call-ID, CSeq) and drops what described the success.
-fn storage_failure(mut resp: Response) -> Response {
-    use sip::HeaderName as H;
-    for name in [
-        H::SipEtag,
-        H::Expires,
-        H::Contact,
-        H::RecordRoute,
-        H::ContentType,
-    ] {
-        resp.headers.remove(name);
-    }
-    resp.status = 500;
-    resp.reason = bytes::Bytes::from_static(b"Storage failure");
-    resp.body = bytes::Bytes::new();
-    resp
-}
-
 /// One log line per publication and subscription change. Every change
 /// the engine makes passes through a store write, so this is the one place
 /// that sees them all, in order.
-fn log_change(op: &presence::StoreOp<Flow>) {
-    use presence::StoreOp;
+fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
     match op {
         StoreOp::PutPublication(p) => tracing::info!(
             presentity = %p.presentity,
             etag = %p.etag,
-            expires_in_secs = secs_until(p.expires_at_ms),
+            expires_in_secs = secs_until(p.expires_at_ms, now),
             flow = ?p.flow.map(|f| f.to_string()),
             "publication"
         ),
@@ -673,7 +667,7 @@ fn log_change(op: &presence::StoreOp<Flow>) {
             presentity = %s.presentity,
             watcher = %s.watcher,
             state = %s.state,
-            expires_in_secs = secs_until(s.expires_at_ms),
+            expires_in_secs = secs_until(s.expires_at_ms, now),
             flow = %s.flow,
             "subscription"
         ),
@@ -684,8 +678,8 @@ fn log_change(op: &presence::StoreOp<Flow>) {
 }
 
 /// Seconds from now until `at_ms` (ms since the Unix epoch), for logs.
-fn secs_until(at_ms: u64) -> u64 {
-    let now = SystemTime::now()
+fn secs_until(at_ms: u64, now: SystemTime) -> u64 {
+    let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
@@ -705,14 +699,6 @@ fn shrink_after_burst<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
 async fn next_commit(commits: &mut Option<Commits>) -> Option<Committed> {
     match commits {
         Some(c) => c.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sleeps until `at`; never called with `None` (the select guard prevents it).
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

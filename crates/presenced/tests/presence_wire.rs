@@ -311,6 +311,53 @@ async fn state_survives_sigkill() {
     drop(restarted);
 }
 
+/// The gauges on /metrics follow the engine without traffic: a server
+/// restarted after SIGKILL reports the publications it restored before any
+/// request arrives, and reports their expiry when no request comes at
+/// all (they were refreshed only when the loop woke for traffic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gauges_are_fresh_without_traffic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\ndata_dir = \"{}\"\n\
+         [presence]\npublish_min_expires = 5\n",
+        dir.path().join("data").display()
+    );
+    let server = Presenced::with_config(&config, 1);
+    let alice = Ua::new(server_udp(&server), "alice").await;
+    let bob = Ua::new(server_udp(&server), "bob").await;
+    for ua in [&alice, &bob] {
+        let body = pidf(&ua.aor(), "pc", "open", None, "here");
+        let ok = ua
+            .send(ua.publish(&Dialog::new(), 1, 6, None, Some(&body)))
+            .await;
+        assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    }
+    drop(server); // SIGKILL
+
+    let restarted = Presenced::with_config(&config, 1);
+    let http = restarted.http_addr();
+    let gauge = |name: &str| -> Option<f64> {
+        let (_, body) = common::http_get(http, "/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    // No SIP message reaches the restarted server in this test.
+    assert_eq!(gauge("presenced_publications"), Some(2.0));
+    assert_eq!(gauge("presenced_presentities"), Some(2.0));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while gauge("presenced_publications") != Some(0.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge never showed the expiry: {:?}",
+            gauge("presenced_publications")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(restarted);
+}
+
 /// A publisher whose TCP connection drops does not stay online until its
 /// publication expires (Kamailio #864): the publication ends
 /// `flow_grace_secs` after the close, and watchers see the presentity

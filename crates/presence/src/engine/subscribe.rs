@@ -226,9 +226,10 @@ fn rejection(req: &Request, to_tag: &str, e: &SubscribeError) -> Response {
     let mut resp = error(req, e.status(), to_tag, None);
     match e {
         SubscribeError::Malformed(reason) => resp = resp.with_reason(reason.clone()),
-        SubscribeError::BadEvent => resp
-            .headers
-            .push(Header::new(HeaderName::AllowEvents, Package::ALLOW_EVENTS)),
+        SubscribeError::BadEvent => resp.headers.push(Header::new(
+            HeaderName::AllowEvents,
+            Package::allow_events(),
+        )),
         SubscribeError::NotAcceptable(wanted) => {
             resp.headers.push(Header::new(HeaderName::Accept, *wanted))
         }

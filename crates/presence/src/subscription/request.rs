@@ -86,7 +86,7 @@ impl SubscribeRequest {
             .value(HeaderName::Event)
             .ok_or(SubscribeError::BadEvent)?;
         let event = Event::parse(event).map_err(|_| SubscribeError::BadEvent)?;
-        let package = Package::from_token(&event.package).ok_or(SubscribeError::BadEvent)?;
+        let package = Package::of_event(&event).ok_or(SubscribeError::BadEvent)?;
         check_accept(req, package)?;
         let expires = match req.headers.value(HeaderName::Expires) {
             Some(v) => Some(parse_delta(HeaderName::Expires, v, u64::MAX).map_err(malformed)?),
@@ -210,6 +210,9 @@ Content-Length: 0
     #[test]
     fn parse_rejects_bad_event_and_accept() {
         let e = SubscribeRequest::parse(&request(&SUB.replace("presence;id=3", "dialog")));
+        assert_eq!(e.unwrap_err().status(), 489);
+        // Event types compare byte by byte, as the router and PUBLISH do.
+        let e = SubscribeRequest::parse(&request(&SUB.replace("presence;id=3", "Presence")));
         assert_eq!(e.unwrap_err().status(), 489);
         let no_event = SUB.replace("Event: presence;id=3\n", "");
         assert_eq!(

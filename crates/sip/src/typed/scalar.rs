@@ -136,6 +136,15 @@ impl Event {
     pub fn id(&self) -> Option<Bytes> {
         self.params.value("id")
     }
+
+    /// Whether this names `package`. Event types compare byte by byte
+    /// (RFC 6665 §7.2.1, as RFC 3265 did): `Presence` is not `presence`.
+    /// Every place that asks which package a request names goes through
+    /// here, so the router, the notifier and the publication handler can
+    /// never disagree about one request.
+    pub fn is(&self, package: &str) -> bool {
+        self.package[..] == *package.as_bytes()
+    }
 }
 
 /// `Subscription-State: active;expires=600` (RFC 6665 §8.2.3).
