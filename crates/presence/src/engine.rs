@@ -483,7 +483,7 @@ impl<F: Flow> Engine<F> {
     /// Counts for metrics.
     pub fn stats(&self) -> Stats {
         let stats = Stats {
-            presentities: self.presentities.presentities().len(),
+            presentities: self.presentities.known_count(),
             publications: self.presentities.len(),
             notifies_in_flight: self.in_flight.len(),
             ..self.live

@@ -14,9 +14,11 @@
 //! - [`summary`]: open/closed, activities and the leading note, which the
 //!   availability mapping starts from.
 //!
-//! - [`publication`], [`presentity`]: RFC 3903 publications (entity-tags,
-//!   expiry, flow binding) and each presentity's composed state, rendered
-//!   once per change with a version;
+//! - [`presentity`], [`source`]: presentities as a SIP-free store of
+//!   sources (expiry, flow binding) and each presentity's composed state,
+//!   rendered once per change with a version;
+//! - [`publication`]: the PUBLISH adapter in front of that store (RFC 3903
+//!   entity-tags, Expires, bodies);
 //! - [`subscription`], [`notify`], [`winfo`], [`authorization`]: RFC 6665
 //!   dialogs, NOTIFY construction, watcher information (RFC 3857/3858) and
 //!   who may watch whom;
@@ -60,6 +62,7 @@ pub mod notify;
 pub mod pidf;
 pub mod presentity;
 pub mod publication;
+pub mod source;
 pub mod store;
 pub mod subscription;
 pub mod summary;
@@ -81,6 +84,7 @@ pub use limits::XmlLimits;
 pub use pidf::PidfError;
 pub use presentity::{presentity_key, Presentities, PresentityState};
 pub use publication::{Expired, PublicationConfig, PublishError, PublishOutcome};
+pub use source::{Source, SourceContent, SourceKey};
 pub use store::{PublicationRecord, StoreOp, SubscriptionRecord};
 pub use subscription::{Package, Reason, SubState, Subscription, SubscriptionConfig};
 pub use summary::Summary;

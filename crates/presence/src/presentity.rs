@@ -1,23 +1,28 @@
-//! Presentities and their publications: the event state compositor of
-//! RFC 3903 for the presence package (RFC 3856).
+//! Presentities as a store of sources: the event state compositor.
 //!
-//! [`Presentities`] holds every live publication, answers PUBLISH, ends
-//! publications when they expire (or when the TCP/TLS flow they were made
-//! on has been gone for [`PublicationConfig::flow_grace`]), and keeps each
-//! presentity's composed document rendered, so that a NOTIFY body is
-//! produced once per change and shared by every watcher.
+//! [`Presentities`] holds every live [`Source`] of every presentity, ends
+//! sources when they expire (or when the TCP/TLS flow they were made on
+//! has been gone for [`PublicationConfig::flow_grace`]), and keeps each
+//! presentity's composed state rendered, so that a NOTIFY body is produced
+//! once per change and shared by every watcher.
+//!
+//! The store knows nothing of SIP: sources are put and taken by key
+//! ([`Presentities::put`], [`Presentities::take`]). The protocols are
+//! adapters in front of it: PUBLISH (RFC 3903, `crate::publication`)
+//! today, the Microsoft dialect's SERVICE category publishing, the sync
+//! engine and service contacts next.
 //!
 //! Like the rest of the crate it is sans-IO: the runtime passes `now` in,
 //! sleeps until [`Presentities::poll_timeout`], calls
 //! [`Presentities::handle_timeout`], and makes the returned
 //! [`StoreOp`]s durable before it sends the response that depends on them.
-//! Expiry is a `BTreeSet<(deadline, presentity, etag)>` (the mini-redis
+//! Expiry is a `BTreeSet<(deadline, presentity, source)>` (the mini-redis
 //! pattern): the next deadline is its first element, and expiring is popping
 //! from the front.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -25,12 +30,9 @@ use crate::composition::{compose, PublicationRef};
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf;
-use crate::publication::{
-    check_event, from_ms, grant, if_match, later, ok_response, read_body, requested_expires,
-    state_etag, Body, EtagGenerator, Expired, Publication, PublicationConfig, PublishError,
-    PublishOutcome,
-};
-use crate::store::{PublicationRecord, StoreOp};
+use crate::publication::{from_ms, later, state_etag, EtagGenerator, Expired, PublicationConfig};
+use crate::source::{Source, SourceContent, SourceKey};
+use crate::store::PublicationRecord;
 use crate::XmlLimits;
 
 /// A presentity's composed state as watchers see it.
@@ -50,7 +52,7 @@ pub struct PresentityState {
     pub known: bool,
 }
 
-/// One presentity: its publications (by entity-tag) and its rendered state.
+/// One presentity: its sources and its rendered state.
 /// The entry outlives its last publication, so that the version keeps
 /// counting up if the presentity publishes again (watchers never see a
 /// version go backwards). That costs one small entry (key, closed body,
@@ -58,7 +60,7 @@ pub struct PresentityState {
 /// them.
 #[derive(Debug)]
 struct Presentity<F> {
-    publications: BTreeMap<String, Publication<F>>,
+    sources: BTreeMap<SourceKey, Source<F>>,
     provisioned: bool,
     version: u64,
     body: Bytes,
@@ -71,7 +73,7 @@ impl<F: Flow> Presentity<F> {
     fn new(key: &str) -> Self {
         let body = closed_body(key);
         Presentity {
-            publications: BTreeMap::new(),
+            sources: BTreeMap::new(),
             provisioned: false,
             version: 0,
             etag: state_etag(&body).into(),
@@ -81,25 +83,25 @@ impl<F: Flow> Presentity<F> {
     }
 
     fn known(&self) -> bool {
-        self.provisioned || !self.publications.is_empty()
+        self.provisioned || !self.sources.is_empty()
     }
 
-    /// Composes and renders the live publications; true when the rendered
+    /// Composes and renders the live sources; true when the rendered
     /// body differs from the previous one (and the version went up).
     fn recompose(&mut self, key: &str) -> bool {
         self.stale = false;
-        let document = if self.publications.is_empty() {
+        let document = if self.sources.is_empty() {
             PresenceDocument::closed(key)
         } else {
             let parts: Vec<(PublicationRef, &PresenceDocument)> = self
-                .publications
+                .sources
                 .iter()
-                .map(|(etag, p)| {
+                .map(|(source, p)| {
                     let reference = PublicationRef {
-                        etag: etag.clone(),
+                        etag: source.etag().unwrap_or_default().to_owned(),
                         published_at: p.published_at,
                     };
-                    (reference, &p.document)
+                    (reference, p.document())
                 })
                 .collect();
             compose(key, &parts)
@@ -129,7 +131,7 @@ fn closed_body(key: &str) -> Bytes {
     pidf::render_bytes(&PresenceDocument::closed(key))
 }
 
-/// Every presentity's publications and composed state.
+/// Every presentity's sources and composed state.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -168,25 +170,21 @@ fn closed_body(key: &str) -> Bytes {
 /// ```
 #[derive(Debug)]
 pub struct Presentities<F> {
-    config: PublicationConfig,
-    etags: EtagGenerator,
+    pub(crate) config: PublicationConfig,
+    pub(crate) etags: EtagGenerator,
     presentities: HashMap<String, Presentity<F>>,
-    /// When each publication ends: (end, presentity, etag).
-    deadlines: BTreeSet<(SystemTime, String, String)>,
-    /// The publications tied to each open TCP/TLS flow.
-    flows: HashMap<F, BTreeSet<(String, String)>>,
+    /// When each source ends: (end, presentity, source).
+    deadlines: BTreeSet<(SystemTime, String, SourceKey)>,
+    /// The sources tied to each open TCP/TLS flow.
+    flows: HashMap<F, BTreeSet<(String, SourceKey)>>,
     /// The last composition sequence number handed out.
     sequence: u64,
-    /// Live publications.
+    /// Live sources.
     count: usize,
-}
-
-/// What a successful PUBLISH did, before it becomes a response.
-struct Done<F> {
-    etag: Option<String>,
-    expires: u32,
-    store: Vec<StoreOp<F>>,
-    changed: bool,
+    /// Known presentities (with live sources, or provisioned), kept on
+    /// every change so that the once-a-second gauges do not walk (and
+    /// sort) every presentity.
+    known: usize,
 }
 
 impl<F: Flow> Presentities<F> {
@@ -201,214 +199,100 @@ impl<F: Flow> Presentities<F> {
             flows: HashMap::new(),
             sequence: 0,
             count: 0,
+            known: 0,
         }
     }
 
-    /// Handles one PUBLISH (RFC 3903 §6) addressed to the presentity of its
-    /// Request-URI. `to_tag` goes on the response's To. `reliable`: `flow`
-    /// is TCP/TLS, so the publication ends a grace period after it closes.
-    ///
-    /// On an error nothing changes: the outcome has no store operations and
-    /// no changed presentity.
-    pub fn publish(
-        &mut self,
-        req: &sip::Request,
-        flow: &F,
-        reliable: bool,
-        to_tag: &str,
-        now: SystemTime,
-    ) -> PublishOutcome<F> {
-        let key = presentity_key(&req.uri);
-        let flow = reliable.then(|| flow.clone());
-        match self.try_publish(req, &key, flow, now) {
-            Ok(done) => PublishOutcome {
-                response: ok_response(req, to_tag, done.etag.as_deref(), done.expires),
-                store: done.store,
-                changed: done.changed.then_some(key),
-            },
-            Err(e) => PublishOutcome {
-                response: e.response(req, to_tag),
-                store: Vec::new(),
-                changed: None,
-            },
-        }
+    /// The live source `source` of presentity `key`.
+    pub fn source(&self, key: &str, source: &SourceKey) -> Option<&Source<F>> {
+        self.presentities.get(key)?.sources.get(source)
     }
 
-    /// RFC 3903 §6 steps 2 to 6, in order; every check comes before any
-    /// change.
-    fn try_publish(
-        &mut self,
-        req: &sip::Request,
-        key: &str,
-        flow: Option<F>,
-        now: SystemTime,
-    ) -> Result<Done<F>, PublishError> {
-        check_event(req)?;
-        let if_match = if_match(req);
-        if let Some(etag) = &if_match {
-            // One whose time has passed is gone, even if handle_timeout
-            // has not run yet: the answer must not depend on timer jitter.
-            if self.get(key, etag).is_none_or(|p| p.ends() <= now) {
-                return Err(PublishError::UnknownEtag);
-            }
-        }
-        let requested = requested_expires(req)?;
-        if requested == Some(0) {
-            // RFC 3903 §4.5: removal; a body, if any, is irrelevant.
-            let etag = if_match.ok_or(PublishError::RemovalWithoutEtag)?;
-            return Ok(self.remove(key, &etag));
-        }
-        let expires = grant(&self.config, requested)?;
-        let body = read_body(req)?;
-        let expires_at = later(now, Duration::from_secs(u64::from(expires)));
-        match (if_match, body) {
-            (None, None) => Err(PublishError::MissingBody),
-            (None, Some(body)) => {
-                let count = self
-                    .presentities
-                    .get(key)
-                    .map_or(0, |p| p.publications.len());
-                if count >= self.config.max_per_presentity {
-                    return Err(PublishError::TooManyPublications);
-                }
-                Ok(self.create(key, body, expires_at, flow, expires))
-            }
-            (Some(old), body) => self.replace(key, &old, body, expires_at, flow, expires),
-        }
+    /// How many live sources presentity `key` has.
+    pub fn source_count(&self, key: &str) -> usize {
+        self.presentities.get(key).map_or(0, |p| p.sources.len())
     }
 
-    /// An initial PUBLISH (RFC 3903 §4.2).
-    fn create(
-        &mut self,
-        key: &str,
-        body: Body,
-        expires_at: SystemTime,
-        flow: Option<F>,
-        expires: u32,
-    ) -> Done<F> {
-        let etag = self.new_etag(key);
+    /// The next composition sequence number: a source put with it counts
+    /// as newer than every live one.
+    pub fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
-        let publication = Publication {
-            document: body.document,
-            body: body.text,
-            published_at: self.sequence,
-            expires_at,
-            flow,
-            grace_ends: None,
-        };
-        let record = publication.record(key, &etag);
-        self.insert(key, &etag, publication);
-        let changed = self.recompose(key);
-        Done {
-            etag: Some(etag),
-            expires,
-            store: vec![StoreOp::PutPublication(record)],
-            changed,
-        }
+        self.sequence
     }
 
-    /// A refresh (RFC 3903 §4.3, no body) or a modification (§4.4, a new
-    /// document): either way a new entity-tag, a new expiry, and the flow
-    /// it came on (which cancels a grace period begun by an older flow).
-    fn replace(
+    /// Puts a source (replacing one with the same key) and re-renders the
+    /// presentity; true when its composed state changed.
+    pub fn put(&mut self, key: &str, source: SourceKey, value: Source<F>) -> bool {
+        self.take_quietly(key, &source);
+        self.insert(key, source, value);
+        self.recompose(key)
+    }
+
+    /// Takes a source out and re-renders the presentity: the source, and
+    /// whether the composed state changed.
+    pub fn take(&mut self, key: &str, source: &SourceKey) -> Option<(Source<F>, bool)> {
+        let taken = self.take_quietly(key, source)?;
+        Some((taken, self.recompose(key)))
+    }
+
+    /// Moves a source to a new key (an RFC 3903 refresh or modification
+    /// changes the entity-tag) and lets `update` change it; the presentity
+    /// is re-rendered only when `update` says the content changed. Returns
+    /// whether the composed state changed, or `None` when there is no
+    /// such source.
+    pub fn rekey(
         &mut self,
         key: &str,
-        old: &str,
-        body: Option<Body>,
-        expires_at: SystemTime,
-        flow: Option<F>,
-        expires: u32,
-    ) -> Result<Done<F>, PublishError> {
-        // The new tag is made while the old one is live, so they differ.
-        let etag = self.new_etag(key);
-        let mut publication = self.take(key, old).ok_or(PublishError::UnknownEtag)?;
-        let modified = body.is_some();
-        if let Some(body) = body {
-            self.sequence += 1;
-            publication.document = body.document;
-            publication.body = body.text;
-            publication.published_at = self.sequence;
-        }
-        publication.expires_at = expires_at;
-        publication.flow = flow;
-        publication.grace_ends = None;
-        let record = publication.record(key, &etag);
-        self.insert(key, &etag, publication);
-        let changed = modified && self.recompose(key);
-        let delete = StoreOp::DeletePublication {
-            presentity: key.to_string(),
-            etag: old.to_string(),
-        };
-        Ok(Done {
-            etag: Some(etag),
-            expires,
-            store: vec![delete, StoreOp::PutPublication(record)],
-            changed,
-        })
+        old: &SourceKey,
+        new: SourceKey,
+        update: impl FnOnce(&mut Source<F>) -> bool,
+    ) -> Option<bool> {
+        let mut value = self.take_quietly(key, old)?;
+        let modified = update(&mut value);
+        self.insert(key, new, value);
+        Some(modified && self.recompose(key))
     }
 
-    /// A removal (RFC 3903 §4.5).
-    fn remove(&mut self, key: &str, etag: &str) -> Done<F> {
-        let mut store = Vec::new();
-        if self.take(key, etag).is_some() {
-            store.push(StoreOp::DeletePublication {
-                presentity: key.to_string(),
-                etag: etag.to_string(),
-            });
-        }
-        let changed = !store.is_empty() && self.recompose(key);
-        Done {
-            etag: None,
-            expires: 0,
-            store,
-            changed,
-        }
-    }
-
-    /// A fresh entity-tag, distinct from every live one of the presentity
-    /// (a restored one from an earlier run could otherwise coincide).
-    fn new_etag(&mut self, key: &str) -> String {
-        loop {
-            let etag = self.etags.next_etag();
-            if self.get(key, &etag).is_none() {
-                return etag;
-            }
-        }
-    }
-
-    fn get(&self, key: &str, etag: &str) -> Option<&Publication<F>> {
-        self.presentities.get(key)?.publications.get(etag)
-    }
-
-    /// Adds a publication to the presentity and to the indexes.
-    fn insert(&mut self, key: &str, etag: &str, publication: Publication<F>) {
-        let names = (key.to_string(), etag.to_string());
+    /// Adds a source to the presentity and to the indexes.
+    fn insert(&mut self, key: &str, source: SourceKey, value: Source<F>) {
+        let names = (key.to_string(), source);
         self.deadlines
-            .insert((publication.ends(), names.0.clone(), names.1.clone()));
-        if let Some(flow) = publication.watches_flow() {
-            self.flows.entry(flow.clone()).or_default().insert(names);
+            .insert((value.ends(), names.0.clone(), names.1.clone()));
+        if let Some(flow) = value.watches_flow() {
+            self.flows
+                .entry(flow.clone())
+                .or_default()
+                .insert(names.clone());
         }
-        let presentity = self
-            .presentities
-            .entry(key.to_string())
-            .or_insert_with(|| Presentity::new(key));
-        if presentity
-            .publications
-            .insert(etag.to_string(), publication)
-            .is_none()
-        {
+        let presentity = match self.presentities.get_mut(key) {
+            Some(p) => p,
+            None => self
+                .presentities
+                .entry(key.to_string())
+                .or_insert_with(|| Presentity::new(key)),
+        };
+        let was_known = presentity.known();
+        if presentity.sources.insert(names.1, value).is_none() {
             self.count += 1;
         }
+        if !was_known {
+            self.known += 1;
+        }
     }
 
-    /// Removes a publication from the presentity and from the indexes.
-    fn take(&mut self, key: &str, etag: &str) -> Option<Publication<F>> {
-        let publication = self.presentities.get_mut(key)?.publications.remove(etag)?;
+    /// Removes a source from the presentity and from the indexes, without
+    /// re-rendering.
+    fn take_quietly(&mut self, key: &str, source: &SourceKey) -> Option<Source<F>> {
+        let presentity = self.presentities.get_mut(key)?;
+        let value = presentity.sources.remove(source)?;
+        if !presentity.known() {
+            self.known -= 1;
+        }
         self.count -= 1;
-        let names = (key.to_string(), etag.to_string());
+        let names = (key.to_string(), source.clone());
         self.deadlines
-            .remove(&(publication.ends(), names.0.clone(), names.1.clone()));
-        if let Some(flow) = publication.watches_flow() {
+            .remove(&(value.ends(), names.0.clone(), names.1.clone()));
+        if let Some(flow) = value.watches_flow() {
             if let Some(set) = self.flows.get_mut(flow) {
                 set.remove(&names);
                 if set.is_empty() {
@@ -416,7 +300,7 @@ impl<F: Flow> Presentities<F> {
                 }
             }
         }
-        Some(publication)
+        Some(value)
     }
 
     /// Re-renders a presentity; true when its body changed.
@@ -462,13 +346,17 @@ impl<F: Flow> Presentities<F> {
     /// who should be watchable before their phone first publishes).
     /// Idempotent.
     pub fn provision(&mut self, presentity: &str) {
-        self.presentities
+        let entry = self
+            .presentities
             .entry(presentity.to_string())
-            .or_insert_with(|| Presentity::new(presentity))
-            .provisioned = true;
+            .or_insert_with(|| Presentity::new(presentity));
+        if !entry.known() {
+            self.known += 1;
+        }
+        entry.provisioned = true;
     }
 
-    /// A TCP/TLS flow closed: its publications end `flow_grace` from `now`
+    /// A TCP/TLS flow closed: its sources end `flow_grace` from `now`
     /// unless they expire sooner or are refreshed over another flow first
     /// (a client that reconnects keeps its publication).
     pub fn flow_closed(&mut self, flow: &F, now: SystemTime) {
@@ -476,15 +364,15 @@ impl<F: Flow> Presentities<F> {
             return;
         };
         let grace_ends = later(now, self.config.flow_grace);
-        for (key, etag) in names {
+        for (key, source) in names {
             let Some(p) = self
                 .presentities
                 .get_mut(&key)
-                .and_then(|p| p.publications.get_mut(&etag))
+                .and_then(|p| p.sources.get_mut(&source))
             else {
                 continue;
             };
-            let old = (p.ends(), key, etag);
+            let old = (p.ends(), key, source);
             p.grace_ends = Some(grace_ends);
             let new = (p.ends(), old.1.clone(), old.2.clone());
             self.deadlines.remove(&old);
@@ -493,26 +381,23 @@ impl<F: Flow> Presentities<F> {
     }
 
     /// When [`Presentities::handle_timeout`] next has work: the earliest end
-    /// of any publication.
+    /// of any source.
     pub fn poll_timeout(&self) -> Option<SystemTime> {
         self.deadlines.first().map(|(at, _, _)| *at)
     }
 
-    /// Ends every publication whose time has come (expiry or flow grace),
+    /// Ends every source whose time has come (expiry or flow grace),
     /// and re-renders the presentities that lost one.
     pub fn handle_timeout(&mut self, now: SystemTime) -> Expired<F> {
         let mut expired = Expired::default();
         let mut touched = BTreeSet::new();
-        while let Some((at, key, etag)) = self.deadlines.first().cloned() {
+        while let Some((at, key, source)) = self.deadlines.first().cloned() {
             if at > now {
                 break;
             }
             self.deadlines.pop_first();
-            if self.take(&key, &etag).is_some() {
-                expired.store.push(StoreOp::DeletePublication {
-                    presentity: key.clone(),
-                    etag,
-                });
+            if self.take_quietly(&key, &source).is_some() {
+                expired.store.push(source.delete_op(&key));
                 touched.insert(key);
             }
         }
@@ -544,30 +429,37 @@ impl<F: Flow> Presentities<F> {
             .flow
             .is_some()
             .then(|| later(now, self.config.flow_grace));
-        let publication = Publication {
-            document,
+        let source = Source {
+            content: SourceContent::Pidf(document),
             body: record.body,
             published_at: record.published_at,
             expires_at,
             flow: record.flow,
             grace_ends,
         };
-        self.take(&key, &record.etag);
         self.etags.absorb(&record.etag);
+        let source_key = SourceKey::Publication(record.etag);
+        self.take_quietly(&key, &source_key);
         self.sequence = self.sequence.max(record.published_at);
-        self.insert(&key, &record.etag, publication);
+        self.insert(&key, source_key, source);
         if let Some(p) = self.presentities.get_mut(&key) {
             p.stale = true;
         }
         true
     }
 
-    /// The number of live publications.
+    /// The number of live sources.
     pub fn len(&self) -> usize {
         self.count
     }
 
-    /// True when there are no live publications.
+    /// The number of known presentities (live sources, or provisioned),
+    /// without walking them.
+    pub fn known_count(&self) -> usize {
+        self.known
+    }
+
+    /// True when there are no live sources.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -585,15 +477,15 @@ impl<F: Flow> Presentities<F> {
         keys
     }
 
-    /// The live publications of one presentity, as they are stored: for
+    /// The live sources of one presentity, as they are stored: for
     /// `presenced explain` and for checking the store against memory.
     pub fn publications(&self, presentity: &str) -> Vec<PublicationRecord<F>> {
         self.presentities
             .get(presentity)
             .map_or_else(Vec::new, |p| {
-                p.publications
+                p.sources
                     .iter()
-                    .map(|(etag, publication)| publication.record(presentity, etag))
+                    .map(|(key, source)| source.record(presentity, key))
                     .collect()
             })
     }

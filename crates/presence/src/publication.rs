@@ -1,6 +1,11 @@
-//! Publications (RFC 3903): the PUBLISH request's rules and the small
-//! pieces a presentity's publication store needs (configuration, outcomes,
-//! entity-tags).
+//! Publications (RFC 3903): the PUBLISH adapter in front of the store of
+//! sources.
+//!
+//! [`Presentities::publish`] applies RFC 3903 §6 to one request —
+//! event package, entity-tags, Expires, body — and turns it into puts and
+//! takes of [`SourceKey::Publication`] sources; the store itself
+//! ([`crate::presentity`]) never sees SIP. Also here: the configuration,
+//! outcomes and entity-tags the adapter needs.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +15,9 @@ use sip::typed::{ContentType, Event, TypedError};
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf::{self, PidfError};
-use crate::store::{PublicationRecord, StoreOp};
+use crate::presentity::{presentity_key, Presentities};
+use crate::source::{Source, SourceContent, SourceKey};
+use crate::store::StoreOp;
 use crate::XmlLimits;
 
 /// The only event package a PUBLISH here may carry (RFC 3856 §6).
@@ -84,44 +91,182 @@ impl<F> Default for Expired<F> {
     }
 }
 
-/// One live publication (RFC 3903 event state of one source).
-#[derive(Debug, Clone)]
-pub(crate) struct Publication<F> {
-    pub(crate) document: PresenceDocument,
-    /// The body as received, for the store.
-    pub(crate) body: String,
-    /// Composition order ([`PublicationRef::published_at`]).
-    pub(crate) published_at: u64,
-    /// When the granted interval runs out.
-    pub(crate) expires_at: SystemTime,
-    /// The TCP/TLS flow the publication was made or last refreshed on.
-    pub(crate) flow: Option<F>,
-    /// Set once that flow has closed: the publication ends then at the
-    /// latest.
-    pub(crate) grace_ends: Option<SystemTime>,
+/// What a successful PUBLISH did, before it becomes a response.
+struct Done<F> {
+    etag: Option<String>,
+    expires: u32,
+    store: Vec<StoreOp<F>>,
+    changed: bool,
 }
 
-impl<F: Flow> Publication<F> {
-    /// When the publication ends: its expiry, or the end of its flow's
-    /// grace period if that comes first.
-    pub(crate) fn ends(&self) -> SystemTime {
-        self.grace_ends
-            .map_or(self.expires_at, |g| g.min(self.expires_at))
+impl<F: Flow> Presentities<F> {
+    /// Handles one PUBLISH (RFC 3903 §6) addressed to the presentity of its
+    /// Request-URI. `to_tag` goes on the response's To. `reliable`: `flow`
+    /// is TCP/TLS, so the publication ends a grace period after it closes.
+    ///
+    /// On an error nothing changes: the outcome has no store operations and
+    /// no changed presentity.
+    pub fn publish(
+        &mut self,
+        req: &sip::Request,
+        flow: &F,
+        reliable: bool,
+        to_tag: &str,
+        now: SystemTime,
+    ) -> PublishOutcome<F> {
+        let key = presentity_key(&req.uri);
+        let flow = reliable.then(|| flow.clone());
+        match self.try_publish(req, &key, flow, now) {
+            Ok(done) => PublishOutcome {
+                response: ok_response(req, to_tag, done.etag.as_deref(), done.expires),
+                store: done.store,
+                changed: done.changed.then_some(key),
+            },
+            Err(e) => PublishOutcome {
+                response: e.response(req, to_tag),
+                store: Vec::new(),
+                changed: None,
+            },
+        }
     }
 
-    /// Whether it must be found when its flow closes.
-    pub(crate) fn watches_flow(&self) -> Option<&F> {
-        self.flow.as_ref().filter(|_| self.grace_ends.is_none())
+    /// RFC 3903 §6 steps 2 to 6, in order; every check comes before any
+    /// change.
+    fn try_publish(
+        &mut self,
+        req: &sip::Request,
+        key: &str,
+        flow: Option<F>,
+        now: SystemTime,
+    ) -> Result<Done<F>, PublishError> {
+        check_event(req)?;
+        let if_match = if_match(req).map(SourceKey::Publication);
+        if let Some(source) = &if_match {
+            // One whose time has passed is gone, even if handle_timeout
+            // has not run yet: the answer must not depend on timer jitter.
+            if self.source(key, source).is_none_or(|p| p.ends() <= now) {
+                return Err(PublishError::UnknownEtag);
+            }
+        }
+        let requested = requested_expires(req)?;
+        if requested == Some(0) {
+            // RFC 3903 §4.5: removal; a body, if any, is irrelevant.
+            let source = if_match.ok_or(PublishError::RemovalWithoutEtag)?;
+            return Ok(self.unpublish(key, &source));
+        }
+        let expires = grant(&self.config, requested)?;
+        let body = read_body(req)?;
+        let expires_at = later(now, Duration::from_secs(u64::from(expires)));
+        match (if_match, body) {
+            (None, None) => Err(PublishError::MissingBody),
+            (None, Some(body)) => {
+                if self.source_count(key) >= self.config.max_per_presentity {
+                    return Err(PublishError::TooManyPublications);
+                }
+                Ok(self.create(key, body, expires_at, flow, expires))
+            }
+            (Some(old), body) => self.modify(key, &old, body, expires_at, flow, expires),
+        }
     }
 
-    pub(crate) fn record(&self, presentity: &str, etag: &str) -> PublicationRecord<F> {
-        PublicationRecord {
-            presentity: presentity.to_string(),
-            etag: etag.to_string(),
-            expires_at_ms: to_ms(self.expires_at),
-            published_at: self.published_at,
-            body: self.body.clone(),
-            flow: self.flow.clone(),
+    /// An initial PUBLISH (RFC 3903 §4.2).
+    fn create(
+        &mut self,
+        key: &str,
+        body: Body,
+        expires_at: SystemTime,
+        flow: Option<F>,
+        expires: u32,
+    ) -> Done<F> {
+        let etag = self.new_etag(key);
+        let source = Source {
+            content: SourceContent::Pidf(body.document),
+            body: body.text,
+            published_at: self.next_sequence(),
+            expires_at,
+            flow,
+            grace_ends: None,
+        };
+        let source_key = SourceKey::Publication(etag.clone());
+        let record = source.record(key, &source_key);
+        let changed = self.put(key, source_key, source);
+        Done {
+            etag: Some(etag),
+            expires,
+            store: vec![StoreOp::PutPublication(record)],
+            changed,
+        }
+    }
+
+    /// A refresh (RFC 3903 §4.3, no body) or a modification (§4.4, a new
+    /// document): either way a new entity-tag, a new expiry, and the flow
+    /// it came on (which cancels a grace period begun by an older flow).
+    fn modify(
+        &mut self,
+        key: &str,
+        old: &SourceKey,
+        body: Option<Body>,
+        expires_at: SystemTime,
+        flow: Option<F>,
+        expires: u32,
+    ) -> Result<Done<F>, PublishError> {
+        // The new tag is made while the old one is live, so they differ.
+        let etag = self.new_etag(key);
+        let new = SourceKey::Publication(etag.clone());
+        let sequence = body.is_some().then(|| self.next_sequence());
+        let changed = self
+            .rekey(key, old, new.clone(), |source| {
+                source.expires_at = expires_at;
+                source.flow = flow;
+                source.grace_ends = None;
+                match (body, sequence) {
+                    (Some(body), Some(sequence)) => {
+                        source.content = SourceContent::Pidf(body.document);
+                        source.body = body.text;
+                        source.published_at = sequence;
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .ok_or(PublishError::UnknownEtag)?;
+        let record = self
+            .source(key, &new)
+            .map(|source| source.record(key, &new))
+            .ok_or(PublishError::UnknownEtag)?;
+        Ok(Done {
+            etag: Some(etag),
+            expires,
+            store: vec![old.delete_op(key), StoreOp::PutPublication(record)],
+            changed,
+        })
+    }
+
+    /// A removal (RFC 3903 §4.5).
+    fn unpublish(&mut self, key: &str, source: &SourceKey) -> Done<F> {
+        let (store, changed) = match self.take(key, source) {
+            Some((_, changed)) => (vec![source.delete_op(key)], changed),
+            None => (Vec::new(), false),
+        };
+        Done {
+            etag: None,
+            expires: 0,
+            store,
+            changed,
+        }
+    }
+
+    /// A fresh entity-tag, distinct from every live one of the presentity
+    /// (a restored one from an earlier run could otherwise coincide).
+    fn new_etag(&mut self, key: &str) -> String {
+        loop {
+            let etag = self.etags.next_etag();
+            if self
+                .source(key, &SourceKey::Publication(etag.clone()))
+                .is_none()
+            {
+                return etag;
+            }
         }
     }
 }
