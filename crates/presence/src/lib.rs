@@ -12,7 +12,11 @@
 //! - [`composition`]: many publications of one presentity → one document
 //!   (RFC 3903 §4's server policy);
 //! - [`summary`]: open/closed, activities and the leading note, which the
-//!   availability mapping starts from.
+//!   availability mapping starts from;
+//! - [`availability`]: Microsoft's availability model (number and classes,
+//!   activity tokens with texts per LCID, devices and modalities), the
+//!   aggregation of many sources into one state by meaning, and the one
+//!   table that converts it to and from PIDF/RPID.
 //!
 //! - [`presentity`], [`source`]: presentities as a SIP-free store of
 //!   sources (expiry, flow binding) and each presentity's composed state,
@@ -51,6 +55,7 @@
 
 pub mod activity;
 pub mod authorization;
+pub mod availability;
 pub mod composition;
 pub mod document;
 pub mod engine;
