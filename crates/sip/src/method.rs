@@ -40,6 +40,9 @@ pub enum Method {
     Refer,
     /// Microsoft's unanswered NOTIFY ([MS-SIP]); named so Lync dialogs can be matched.
     Benotify,
+    /// Microsoft's SERVICE ([MS-SIP] §2.2.1): category publishing, contact
+    /// list changes and other requests of that dialect to its server.
+    Service,
     /// Any other token, exactly as received (methods are case-sensitive).
     Extension(Bytes),
 }
@@ -67,6 +70,7 @@ impl Method {
             b"UPDATE" => Method::Update,
             b"REFER" => Method::Refer,
             b"BENOTIFY" => Method::Benotify,
+            b"SERVICE" => Method::Service,
             _ => Method::Extension(b),
         })
     }
@@ -89,6 +93,7 @@ impl Method {
             Method::Update => b"UPDATE",
             Method::Refer => b"REFER",
             Method::Benotify => b"BENOTIFY",
+            Method::Service => b"SERVICE",
             Method::Extension(b) => b,
         }
     }
