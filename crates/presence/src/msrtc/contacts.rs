@@ -288,7 +288,8 @@ pub struct ContactDelta {
     pub deleted_contacts: Vec<String>,
 }
 
-/// Renders a `<contactList>`: groups first, then contacts ([MS-SIP] §3.7).
+/// Renders a `<contactList>`: groups first, then contacts ([MS-SIP] §3.7),
+/// each contact's URI without its `sip:` scheme.
 pub fn render_list(list: &ContactList) -> Bytes {
     let mut markup = Markup::with_capacity(256 + list.contacts.len() * 128);
     markup
@@ -300,7 +301,11 @@ pub fn render_list(list: &ContactList) -> Bytes {
         write_group(&mut markup, "group", group);
     }
     for contact in &list.contacts {
-        write_contact(&mut markup, "contact", contact);
+        // The full list names contacts without `sip:`: SIPE's
+        // `sipe_process_roaming_contacts` prepends it to every full-list
+        // URI, while it takes delta URIs as they are.
+        let bare = contact.uri.strip_prefix("sip:").unwrap_or(&contact.uri);
+        write_contact(&mut markup, "contact", bare, contact);
     }
     markup.end("contactList");
     Bytes::from(markup.finish())
@@ -323,10 +328,10 @@ pub fn render_delta(delta: &ContactDelta) -> Bytes {
         write_group(&mut markup, "modifiedGroup", group);
     }
     for contact in &delta.added_contacts {
-        write_contact(&mut markup, "addedContact", contact);
+        write_contact(&mut markup, "addedContact", &contact.uri, contact);
     }
     for contact in &delta.modified_contacts {
-        write_contact(&mut markup, "modifiedContact", contact);
+        write_contact(&mut markup, "modifiedContact", &contact.uri, contact);
     }
     for id in &delta.deleted_groups {
         markup.start("deletedGroup").attr_display("id", id).empty();
@@ -347,7 +352,7 @@ fn write_group(markup: &mut Markup, element: &str, group: &Group) {
         .empty();
 }
 
-fn write_contact(markup: &mut Markup, element: &str, contact: &Contact) {
+fn write_contact(markup: &mut Markup, element: &str, uri: &str, contact: &Contact) {
     let groups = contact
         .groups
         .iter()
@@ -356,7 +361,7 @@ fn write_contact(markup: &mut Markup, element: &str, contact: &Contact) {
         .join(" ");
     markup
         .start(element)
-        .attr("uri", &contact.uri)
+        .attr("uri", uri)
         .attr("name", &contact.name)
         .attr("groups", &groups)
         .attr(
