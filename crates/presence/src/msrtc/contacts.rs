@@ -147,9 +147,8 @@ fn operation<'a>(cursor: &mut Reader<'a>, element: El<'a>) -> Result<ContactRequ
         .iter()
         .find(|p| p.as_bytes() == element.local_name())
     else {
-        return Err(MsrtcError::UnexpectedRoot {
-            expected: "setContact",
-            namespace: namespace::WINRTC_SIP,
+        return Err(MsrtcError::UnsupportedElement {
+            element: "Body",
             found: String::from_utf8_lossy(element.start.name().as_ref()).into_owned(),
             position,
         });

@@ -58,6 +58,17 @@ pub enum MsrtcError {
         /// Where the parent starts.
         position: u64,
     },
+    /// A child element the server does not implement where only known ones
+    /// may be (an unknown contact-list primitive in a SOAP body).
+    #[error("unsupported <{found}> in <{element}> at byte {position}")]
+    UnsupportedElement {
+        /// The parent.
+        element: &'static str,
+        /// The child's qualified name as written.
+        found: String,
+        /// Where the child starts.
+        position: u64,
+    },
     /// An element's text is outside its type.
     #[error("invalid <{element}> value {value:?} at byte {position}")]
     InvalidValue {
@@ -80,6 +91,7 @@ impl MsrtcError {
             MsrtcError::MissingAttribute { element, .. }
             | MsrtcError::InvalidAttribute { element, .. }
             | MsrtcError::MissingElement { element, .. }
+            | MsrtcError::UnsupportedElement { element, .. }
             | MsrtcError::InvalidValue { element, .. } => Some(element),
         }
     }
@@ -92,6 +104,7 @@ impl MsrtcError {
             | MsrtcError::MissingAttribute { position, .. }
             | MsrtcError::InvalidAttribute { position, .. }
             | MsrtcError::MissingElement { position, .. }
+            | MsrtcError::UnsupportedElement { position, .. }
             | MsrtcError::InvalidValue { position, .. } => Some(*position),
         }
     }
