@@ -32,6 +32,7 @@ pub fn parse(bytes: &[u8]) -> Node {
     let mut stack: Vec<Node> = vec![Node::default()];
     loop {
         let event = reader.read_event().expect("well-formed XML");
+        let empty = matches!(event, Event::Empty(_));
         match event {
             Event::Start(start) | Event::Empty(start) => {
                 let mut node = Node {
@@ -44,12 +45,12 @@ pub fn parse(bytes: &[u8]) -> Node {
                         continue;
                     }
                     let value = attribute
-                        .unescape_value()
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .expect("attribute value")
                         .into_owned();
                     node.attributes.push((local(attribute.key.as_ref()), value));
                 }
-                if matches!(event, Event::Empty(_)) {
+                if empty {
                     stack.last_mut().expect("parent").children.push(node);
                 } else {
                     stack.push(node);
