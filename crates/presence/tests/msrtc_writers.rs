@@ -562,11 +562,14 @@ fn provisioning_groups_read_as_sipe_reads_them() {
             ("not a name".into(), "dropped".into()),
         ]),
         ProvisionGroup::empty(provisioning::MEETING_POLICY),
-        ProvisionGroup::Properties {
+        ProvisionGroup::PropertyEntryList {
             name: provisioning::PERSISTENT_CHAT_CONFIGURATION.into(),
             properties: vec![("EnablePersistentChat".into(), "false".into())],
         },
-        ProvisionGroup::empty(provisioning::UC_POLICY),
+        ProvisionGroup::Instance {
+            name: provisioning::UC_POLICY.into(),
+            properties: vec![("enabledelegation".into(), "true".into())],
+        },
     ];
     let doc = sipe_xml::parse(&provisioning::render(&groups));
     assert_eq!(doc.name, "provisionGroupList");
@@ -598,6 +601,14 @@ fn provisioning_groups_read_as_sipe_reads_them() {
     let property = chat.child("propertyEntryList/property").expect("property");
     assert_eq!(property.attr("name"), Some("EnablePersistentChat"));
     assert_eq!(property.text, "false");
+    let policy = doc.all("provisionGroup")[3];
+    let property = policy
+        .child("instance/property")
+        .expect("ucPolicy property");
+    assert_eq!(property.attr("name"), Some("enabledelegation"));
+    assert_eq!(property.text, "true");
+    let meeting = doc.all("provisionGroup")[1];
+    assert_eq!(meeting.child("instance").map(|i| i.children.len()), Some(0));
 }
 
 #[test]

@@ -10,6 +10,9 @@
 //! - from `persistentChatConfiguration`, `propertyEntryList/property` with
 //!   `name` and text.
 //!
+//! The answer's root and the shapes of its groups follow [MS-SIPREGE]
+//! §2.2.2.5 and its example §4.2.2.
+//!
 //! A group without settings is still returned, so the client sees every
 //! group it asked for answered.
 
@@ -54,14 +57,25 @@ pub fn parse_request(bytes: &[u8], limits: &XmlLimits) -> Result<Vec<String>, Ms
     })
 }
 
-/// One `<provisionGroup>` of the answer.
+/// One `<provisionGroup>` of the answer. The groups come in three shapes
+/// ([MS-SIPREGE] §2.2.2.5), and each is written in its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProvisionGroup {
     /// `ServerConfiguration`: each setting is a child element named after
     /// it (names that are not XML names are left out).
     ServerConfiguration(Vec<(String, String)>),
-    /// Any other group, as `<propertyEntryList><property name>value`.
-    Properties {
+    /// `meetingPolicy` and `ucPolicy` (§2.2.2.5.2, §2.2.2.5.3):
+    /// `<instance><property name>value</property></instance>`.
+    Instance {
+        /// The group name.
+        name: String,
+        /// Its properties (the schema asks for at least one).
+        properties: Vec<(String, String)>,
+    },
+    /// `persistentChatConfiguration`, `endpointConfiguration`,
+    /// `presencePolicyV2` (§2.2.2.5.9, §4.2.2):
+    /// `<propertyEntryList><property name>value</property></propertyEntryList>`.
+    PropertyEntryList {
         /// The group name.
         name: String,
         /// Its properties.
@@ -70,15 +84,20 @@ pub enum ProvisionGroup {
 }
 
 impl ProvisionGroup {
-    /// The group for `name` with no settings: the well-formed minimum.
+    /// The group for `name` in its shape, with no settings: the answer for
+    /// a group the server has nothing to say about, so the client still
+    /// sees every group it asked for answered.
     pub fn empty(name: &str) -> ProvisionGroup {
-        if name == SERVER_CONFIGURATION {
-            ProvisionGroup::ServerConfiguration(Vec::new())
-        } else {
-            ProvisionGroup::Properties {
+        match name {
+            SERVER_CONFIGURATION => ProvisionGroup::ServerConfiguration(Vec::new()),
+            MEETING_POLICY | UC_POLICY => ProvisionGroup::Instance {
                 name: name.to_owned(),
                 properties: Vec::new(),
-            }
+            },
+            _ => ProvisionGroup::PropertyEntryList {
+                name: name.to_owned(),
+                properties: Vec::new(),
+            },
         }
     }
 }
@@ -101,22 +120,30 @@ pub fn render(groups: &[ProvisionGroup]) -> Bytes {
                     markup.leaf(name, value);
                 }
             }
-            ProvisionGroup::Properties { name, properties } => {
+            ProvisionGroup::Instance { name, properties } => {
                 markup.start("provisionGroup").attr("name", name).open();
-                markup.start("propertyEntryList").open();
-                for (key, value) in properties {
-                    markup
-                        .start("property")
-                        .attr("name", key)
-                        .open()
-                        .text(value)
-                        .end("property");
-                }
-                markup.end("propertyEntryList");
+                write_properties(&mut markup, "instance", properties);
+            }
+            ProvisionGroup::PropertyEntryList { name, properties } => {
+                markup.start("provisionGroup").attr("name", name).open();
+                write_properties(&mut markup, "propertyEntryList", properties);
             }
         }
         markup.end("provisionGroup");
     }
     markup.end("provisionGroupList");
     Bytes::from(markup.finish())
+}
+
+fn write_properties(markup: &mut Markup, wrapper: &str, properties: &[(String, String)]) {
+    markup.start(wrapper).open();
+    for (name, value) in properties {
+        markup
+            .start("property")
+            .attr("name", name)
+            .open()
+            .text(value)
+            .end("property");
+    }
+    markup.end(wrapper);
 }
