@@ -24,6 +24,42 @@
 //!
 //! The values are wire-level (availability as a number, activity as a
 //! token); the availability model maps them.
+//!
+//! ```
+//! use presence::msrtc::categories::{self, CategoryEntry, EntryValue};
+//! use presence::msrtc::category::CategoryValue;
+//! use presence::msrtc::publish;
+//! use presence::XmlLimits;
+//!
+//! // A client sets itself Busy (SIPE's SERVICE body, shortened)…
+//! let body = br#"<publish xmlns="http://schemas.microsoft.com/2006/09/sip/rich-presence">
+//!   <publications uri="sip:alice@example.com">
+//!     <publication categoryName="state" instance="536870912" container="2" version="0" expireType="static">
+//!       <state xmlns="http://schemas.microsoft.com/2006/09/sip/state" manual="true"
+//!              xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="userState">
+//!         <availability>6500</availability></state>
+//!     </publication>
+//!   </publications>
+//! </publish>"#;
+//! let publish = publish::parse(body, &XmlLimits::DEFAULT)?;
+//! let publication = &publish.publications[0];
+//! let Some(CategoryValue::State(state)) = publication.body.as_ref().and_then(|b| b.value.clone())
+//! else { unreachable!("a userState") };
+//! assert_eq!(state.availability, Some(6500));
+//!
+//! // …and its watchers in container 2 receive the state in a category document.
+//! let document = categories::render(&publish.uri, &[CategoryEntry {
+//!     name: publication.category.clone(),
+//!     instance: Some(publication.instance),
+//!     container: Some(publication.container),
+//!     version: Some(publication.version + 1),
+//!     publish_time: None,
+//!     expire_type: None,
+//!     value: EntryValue::Value(CategoryValue::State(state)),
+//! }]);
+//! assert!(std::str::from_utf8(&document).unwrap().contains("<availability>6500</availability>"));
+//! # Ok::<(), presence::msrtc::MsrtcError>(())
+//! ```
 
 pub mod batch;
 pub mod categories;
