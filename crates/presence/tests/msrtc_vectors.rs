@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use presence::msrtc::batch::{self, ActionKind};
+use presence::msrtc::categories::{self, EntryValue};
 use presence::msrtc::category::{CategoryValue, NoteType, StateType};
 use presence::msrtc::contacts::{self, Contact, Group, Operation};
 use presence::msrtc::container::{self, Member, MemberAction};
@@ -29,6 +30,8 @@ const VECTORS: &[&str] = &[
     "ms-pres-4.8.1-set-subscribers.xml",
     "ms-pres-2.2.2.7.3-services-publish.xml",
     "ms-sip-4.6-set-contact.xml",
+    "ms-pres-4.4.3-categories.xml",
+    "ocs-2007-r2-sdk-card-and-note-publish.xml",
 ];
 
 fn dir() -> PathBuf {
@@ -272,4 +275,64 @@ fn ms_sip_add_contact_example() {
             external_uri: None,
         })
     );
+}
+
+#[test]
+fn ms_pres_roaming_categories() {
+    let document =
+        categories::parse(&read("ms-pres-4.4.3-categories.xml"), &LIMITS).expect("parses");
+    assert_eq!(document.uri, "sip:alice@contoso.com");
+    let entry = &document.entries[0];
+    assert_eq!(entry.name, "state");
+    assert_eq!(
+        (entry.instance, entry.container, entry.version),
+        (Some(1), Some(2), Some(1))
+    );
+    assert_eq!(
+        entry.publish_time.as_deref(),
+        Some("2008-01-22T23:41:05.450")
+    );
+    assert_eq!(entry.expire_type, Some(ExpireType::User));
+    let EntryValue::Raw(xml) = &entry.value else {
+        panic!("a value: {:?}", entry.value);
+    };
+    match &xml.value {
+        Some(CategoryValue::State(state)) => {
+            assert_eq!(state.state_type, StateType::Aggregate);
+            assert!(!state.manual);
+            assert_eq!(state.availability, Some(3500));
+        }
+        other => panic!("aggregate state: {other:?}"),
+    }
+}
+
+#[test]
+fn sdk_card_and_note() {
+    let publish = publish::parse(&read("ocs-2007-r2-sdk-card-and-note-publish.xml"), &LIMITS)
+        .expect("parses");
+    match publish.publications[0]
+        .body
+        .as_ref()
+        .and_then(|b| b.value.as_ref())
+    {
+        Some(CategoryValue::ContactCard(card)) => {
+            assert_eq!(card.email.as_deref(), Some("joan@contoso.com"));
+            assert_eq!(card.company.as_deref(), Some("Contoso Corporation"));
+            assert_eq!(card.title.as_deref(), Some("Developer"));
+            assert_eq!(card.display_name, None);
+            assert!(!card.automaton);
+        }
+        other => panic!("contact card: {other:?}"),
+    }
+    match publish.publications[1]
+        .body
+        .as_ref()
+        .and_then(|b| b.value.as_ref())
+    {
+        Some(CategoryValue::Note(note)) => {
+            assert_eq!(note.note_type, NoteType::Personal);
+            assert_eq!(note.text, "I will be away from the office until June 3.");
+        }
+        other => panic!("note: {other:?}"),
+    }
 }

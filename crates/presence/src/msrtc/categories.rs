@@ -11,15 +11,19 @@
 //! and (from roaming data) `@instance`, `@container`, `@version`.
 //!
 //! A document is rendered once per change of a contact's state and shared
-//! by every watcher ([`render`] returns [`Bytes`]).
+//! by every watcher ([`render`] returns [`Bytes`]). [`parse`] reads one
+//! back, as the server does when it watches a contact on another server of
+//! the dialect (and as the round-trip tests do).
 
 use bytes::Bytes;
 
 use super::category::{CategoryValue, ContactCard, Note, Services, State};
 use super::markup::Markup;
-use super::namespace;
-use super::publish::{CategoryXml, ExpireType};
+use super::publish::{self, CategoryXml, ExpireType};
+use super::read::{self, Ns};
+use super::{namespace, MsrtcError};
 use crate::xml::escape::is_ncname;
+use crate::XmlLimits;
 
 /// The media type of a category document.
 pub const CONTENT_TYPE: &str = "application/msrtc-event-categories+xml";
@@ -57,6 +61,53 @@ pub struct CategoryEntry {
     pub expire_type: Option<ExpireType>,
     /// The value.
     pub value: EntryValue,
+}
+
+/// A category document as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryDocument {
+    /// `uri`: whose categories.
+    pub uri: String,
+    /// The categories, in document order; every value is
+    /// [`EntryValue::Raw`] (with the interpreted value inside when there is
+    /// one) or [`EntryValue::Cleared`].
+    pub entries: Vec<CategoryEntry>,
+}
+
+/// Reads a `<categories>` document.
+pub fn parse(bytes: &[u8], limits: &XmlLimits) -> Result<CategoryDocument, MsrtcError> {
+    read::document(bytes, limits, |cursor| {
+        let root = read::root(cursor, Ns::Categories, "categories", namespace::CATEGORIES)?;
+        let mut document = CategoryDocument {
+            uri: read::required(&root, "categories", "uri")?,
+            entries: Vec::new(),
+        };
+        while let Some(child) = cursor.next_child(&root)? {
+            if !read::is(&child, Ns::Categories, "category") {
+                cursor.skip(&child)?;
+                continue;
+            }
+            const NAME: &str = "category";
+            let mut entry = CategoryEntry {
+                name: read::required(&child, NAME, "name")?,
+                instance: read::parsed(&child, NAME, "instance")?,
+                container: read::parsed(&child, NAME, "container")?,
+                version: read::parsed(&child, NAME, "version")?,
+                publish_time: child.attribute(b"publishTime")?,
+                expire_type: read::parsed(&child, NAME, "expireType")?,
+                value: EntryValue::Cleared,
+            };
+            while let Some(value) = cursor.next_child(&child)? {
+                if matches!(entry.value, EntryValue::Cleared) {
+                    entry.value = EntryValue::Raw(publish::category_xml(cursor, value, limits)?);
+                } else {
+                    cursor.skip(&value)?;
+                }
+            }
+            document.entries.push(entry);
+        }
+        Ok(document)
+    })
 }
 
 /// Renders a whole `<categories uri>` document.

@@ -25,6 +25,9 @@ pub enum StateType {
     Calendar,
     /// The server's aggregation, what watchers see.
     Aggregate,
+    /// The server's aggregation of one endpoint's machine state, in the
+    /// user's own roaming data ([MS-PRES] §4.4.3).
+    AggregateMachine,
 }
 
 impl StateType {
@@ -36,6 +39,7 @@ impl StateType {
             StateType::Phone => "phoneState",
             StateType::Calendar => "calendarState",
             StateType::Aggregate => "aggregateState",
+            StateType::AggregateMachine => "aggregateMachineState",
         }
     }
 
@@ -48,6 +52,7 @@ impl StateType {
             StateType::Phone,
             StateType::Calendar,
             StateType::Aggregate,
+            StateType::AggregateMachine,
         ]
         .into_iter()
         .find(|t| t.as_str() == local)

@@ -166,16 +166,27 @@ fn publication<'a>(
             cursor.skip(&child)?;
             continue;
         }
-        let fragment = cursor.capture(child)?;
-        // The fragment is self-contained, so it reads on its own; it is
-        // small and already within the document's limits.
-        let mut inner = Cursor::new(fragment.as_str(), 0, *limits, read::classify);
-        let root = inner.root()?;
-        let value = category::value(&mut inner, root)?;
-        publication.body = Some(CategoryXml {
-            raw: Bytes::from(fragment.as_str().to_owned()),
-            value,
-        });
+        publication.body = Some(category_xml(cursor, child, limits)?);
     }
     Ok(publication)
+}
+
+/// Reads a category element both ways: its self-contained text (see
+/// [`CategoryXml::raw`]) and, for the categories the server interprets,
+/// its value. Shared with the category document reader.
+pub(crate) fn category_xml<'a>(
+    cursor: &mut Reader<'a>,
+    element: read::El<'a>,
+    limits: &XmlLimits,
+) -> Result<CategoryXml, MsrtcError> {
+    let fragment = cursor.capture(element)?;
+    // The fragment is self-contained, so it reads on its own; it is small
+    // and already within the document's limits.
+    let mut inner = Cursor::new(fragment.as_str(), 0, *limits, read::classify);
+    let root = inner.root()?;
+    let value = category::value(&mut inner, root)?;
+    Ok(CategoryXml {
+        raw: Bytes::from(fragment.as_str().to_owned()),
+        value,
+    })
 }

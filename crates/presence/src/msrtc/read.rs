@@ -13,6 +13,7 @@ use crate::XmlLimits;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ns {
     RichPresence,
+    Categories,
     State,
     Note,
     ContactCard,
@@ -38,6 +39,7 @@ pub(crate) fn classify(name: Option<&[u8]>) -> Ns {
     };
     let known = [
         (ns::RICH_PRESENCE, Ns::RichPresence),
+        (ns::CATEGORIES, Ns::Categories),
         (ns::STATE, Ns::State),
         (ns::NOTE, Ns::Note),
         (ns::CONTACT_CARD, Ns::ContactCard),
