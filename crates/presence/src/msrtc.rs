@@ -10,7 +10,9 @@
 //!   `application/msrtc-presence-setsubscriber+xml`;
 //! - [`roaming`] — the `<roamingList>` of the self subscription;
 //! - [`contacts`] — the SOAP contact-list requests (`setContact`, …);
-//! - [`provisioning`] — the `<provisioningGroupList>` request.
+//! - [`provisioning`] — the `<provisioningGroupList>` request;
+//! - [`categories`] — a category document, as an upstream server of the
+//!   dialect sends it.
 //!
 //! Writers (server → client), producing what SIPE's `sipe-notify.c` and
 //! `sipe-ocs2007.c` read, every value escaped:

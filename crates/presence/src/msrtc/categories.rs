@@ -165,7 +165,10 @@ fn write_entry(markup: &mut Markup, entry: &CategoryEntry) {
     }
 }
 
-/// Writes an interpreted value as its category element.
+/// Writes an interpreted value as its category element alone: the text
+/// the server stores for a value it computed (the aggregate state) so that
+/// later documents can carry it as [`EntryValue::Raw`] without writing it
+/// again.
 pub fn write_value_string(value: &CategoryValue) -> String {
     let mut markup = Markup::default();
     write_value(&mut markup, value);
