@@ -28,7 +28,11 @@
 //!   who may watch whom;
 //! - [`engine`]: all of the above behind one `handle(input, now)` that
 //!   returns ordered actions (store, respond, notify) for the runtime;
-//! - [`store`], [`flow`]: what the runtime persists, and its flows.
+//! - [`store`], [`flow`]: what the runtime persists, and its flows;
+//! - [`msrtc`]: Microsoft's presence dialect ([MS-PRES], [MS-SIP]): category
+//!   publications, batched subscriptions, containers, roaming self data,
+//!   contact lists, provisioning and faults, read and written on the same
+//!   bounded XML layer.
 //!
 //! ```
 //! use presence::{compose, pidf, Activity, Basic, PublicationRef, XmlLimits};
@@ -62,6 +66,7 @@ pub mod engine;
 pub mod extension;
 pub mod flow;
 pub mod limits;
+pub mod msrtc;
 pub mod namespace;
 pub mod notify;
 pub mod pidf;

@@ -271,6 +271,34 @@ impl<'a, K> Cursor<'a, K> {
         }
     }
 
+    /// The value of the attribute `local` in namespace `ns` on `element`
+    /// (such as `xsi:type`), whatever prefix the document bound to it;
+    /// `element` must be the element this cursor returned last, so that
+    /// its declarations are the ones in scope.
+    pub(crate) fn attribute_in(
+        &self,
+        element: &Element<'a, K>,
+        ns: &[u8],
+        local: &[u8],
+    ) -> Result<Option<String>, XmlError> {
+        for attribute in element.start.attributes() {
+            let attribute = attribute.map_err(|e| element.malformed(e))?;
+            if attribute.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (resolved, name) = self.reader.resolver().resolve_attribute(attribute.key);
+            if matches!(resolved, ResolveResult::Bound(bound) if bound.0 == ns)
+                && name.into_inner() == local
+            {
+                let value = attribute
+                    .normalized_value(XmlVersion::Implicit1_0)
+                    .map_err(|e| element.malformed(e))?;
+                return Ok(Some(value.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Reads past the end of `element`, discarding it (still within limits).
     pub(crate) fn skip(&mut self, element: &Element<'a, K>) -> Result<(), XmlError> {
         let mut open = usize::from(!element.empty);
