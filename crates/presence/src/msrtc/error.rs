@@ -4,8 +4,8 @@ use crate::xml::XmlError;
 
 /// A body that is not an acceptable document of the dialect. Each variant
 /// names the element (and attribute) at fault, because the server turns the
-/// error into a `400` reason phrase ("Bad publication: missing version
-/// attribute on <publication> at byte 97") and a client author has nothing
+/// error into a `400` reason phrase (`Bad publication: missing version
+/// attribute on <publication> at byte 97`) and a client author has nothing
 /// else to go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MsrtcError {
