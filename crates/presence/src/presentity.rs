@@ -26,14 +26,13 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::composition::{compose, PublicationRef};
+use crate::availability::AggregateState;
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf;
 use crate::publication::{from_ms, later, state_etag, EtagGenerator, Expired, PublicationConfig};
-use crate::source::{Source, SourceContent, SourceKey};
+use crate::source::{Source, SourceKey};
 use crate::store::PublicationRecord;
-use crate::XmlLimits;
 
 /// A presentity's composed state as watchers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +62,19 @@ struct Presentity<F> {
     sources: BTreeMap<SourceKey, Source<F>>,
     provisioned: bool,
     version: u64,
+    /// The PIDF rendering, what PIDF watchers get.
     body: Bytes,
     etag: Arc<str>,
-    /// Publications were restored and the state is not rendered yet.
-    stale: bool,
+    /// The aggregated availability, what every dialect shows.
+    aggregate: AggregateState,
+    /// The category documents of this version, rendered on first demand
+    /// per container (access level) and shared by every watcher there.
+    categories: Vec<(u32, Bytes)>,
+    /// A category source came or went since the last recompose.
+    categories_changed: bool,
+    /// Sources were restored at this time and the state is not rendered
+    /// yet (restoring many publications of one presentity renders once).
+    stale: Option<SystemTime>,
 }
 
 impl<F: Flow> Presentity<F> {
@@ -78,42 +86,15 @@ impl<F: Flow> Presentity<F> {
             version: 0,
             etag: state_etag(&body).into(),
             body,
-            stale: false,
+            aggregate: view::nothing(),
+            categories: Vec::new(),
+            categories_changed: false,
+            stale: None,
         }
     }
 
     fn known(&self) -> bool {
         self.provisioned || !self.sources.is_empty()
-    }
-
-    /// Composes and renders the live sources; true when the rendered
-    /// body differs from the previous one (and the version went up).
-    fn recompose(&mut self, key: &str) -> bool {
-        self.stale = false;
-        let document = if self.sources.is_empty() {
-            PresenceDocument::closed(key)
-        } else {
-            let parts: Vec<(PublicationRef, &PresenceDocument)> = self
-                .sources
-                .iter()
-                .map(|(source, p)| {
-                    let reference = PublicationRef {
-                        etag: source.etag().unwrap_or_default().to_owned(),
-                        published_at: p.published_at,
-                    };
-                    (reference, p.document())
-                })
-                .collect();
-            compose(key, &parts)
-        };
-        let body = pidf::render_bytes(&document);
-        if body == self.body {
-            return false;
-        }
-        self.version += 1;
-        self.etag = state_etag(&body).into();
-        self.body = body;
-        true
     }
 
     fn state(&self) -> PresentityState {
@@ -175,6 +156,9 @@ pub struct Presentities<F> {
     presentities: HashMap<String, Presentity<F>>,
     /// When each source ends: (end, presentity, source).
     deadlines: BTreeSet<(SystemTime, String, SourceKey)>,
+    /// When a presentity's aggregate changes by itself (an idle endpoint
+    /// fading to Away): (when, presentity).
+    fades: BTreeSet<(SystemTime, String)>,
     /// The sources tied to each open TCP/TLS flow.
     flows: HashMap<F, BTreeSet<(String, SourceKey)>>,
     /// The last composition sequence number handed out.
@@ -196,6 +180,7 @@ impl<F: Flow> Presentities<F> {
             etags: EtagGenerator::new(seed),
             presentities: HashMap::new(),
             deadlines: BTreeSet::new(),
+            fades: BTreeSet::new(),
             flows: HashMap::new(),
             sequence: 0,
             count: 0,
@@ -222,17 +207,22 @@ impl<F: Flow> Presentities<F> {
 
     /// Puts a source (replacing one with the same key) and re-renders the
     /// presentity; true when its composed state changed.
-    pub fn put(&mut self, key: &str, source: SourceKey, value: Source<F>) -> bool {
+    pub fn put(&mut self, key: &str, source: SourceKey, value: Source<F>, now: SystemTime) -> bool {
         self.take_quietly(key, &source);
         self.insert(key, source, value);
-        self.recompose(key)
+        self.recompose(key, now)
     }
 
     /// Takes a source out and re-renders the presentity: the source, and
     /// whether the composed state changed.
-    pub fn take(&mut self, key: &str, source: &SourceKey) -> Option<(Source<F>, bool)> {
+    pub fn take(
+        &mut self,
+        key: &str,
+        source: &SourceKey,
+        now: SystemTime,
+    ) -> Option<(Source<F>, bool)> {
         let taken = self.take_quietly(key, source)?;
-        Some((taken, self.recompose(key)))
+        Some((taken, self.recompose(key, now)))
     }
 
     /// Moves a source to a new key (an RFC 3903 refresh or modification
@@ -246,11 +236,12 @@ impl<F: Flow> Presentities<F> {
         old: &SourceKey,
         new: SourceKey,
         update: impl FnOnce(&mut Source<F>) -> bool,
+        now: SystemTime,
     ) -> Option<bool> {
         let mut value = self.take_quietly(key, old)?;
         let modified = update(&mut value);
         self.insert(key, new, value);
-        Some(modified && self.recompose(key))
+        Some(modified && self.recompose(key, now))
     }
 
     /// Adds a source to the presentity and to the indexes.
@@ -272,6 +263,9 @@ impl<F: Flow> Presentities<F> {
                 .or_insert_with(|| Presentity::new(key)),
         };
         let was_known = presentity.known();
+        if value.category_source().is_some() {
+            presentity.categories_changed = true;
+        }
         if presentity.sources.insert(names.1, value).is_none() {
             self.count += 1;
         }
@@ -285,6 +279,9 @@ impl<F: Flow> Presentities<F> {
     fn take_quietly(&mut self, key: &str, source: &SourceKey) -> Option<Source<F>> {
         let presentity = self.presentities.get_mut(key)?;
         let value = presentity.sources.remove(source)?;
+        if value.category_source().is_some() {
+            presentity.categories_changed = true;
+        }
         if !presentity.known() {
             self.known -= 1;
         }
@@ -303,11 +300,23 @@ impl<F: Flow> Presentities<F> {
         Some(value)
     }
 
-    /// Re-renders a presentity; true when its body changed.
-    fn recompose(&mut self, key: &str) -> bool {
-        self.presentities
-            .get_mut(key)
-            .is_some_and(|p| p.recompose(key))
+    /// Re-renders a presentity; true when what watchers see changed.
+    fn recompose(&mut self, key: &str, now: SystemTime) -> bool {
+        let Some(p) = self.presentities.get_mut(key) else {
+            return false;
+        };
+        let before = p.fades_at();
+        let changed = p.recompose(key, now);
+        let after = p.fades_at();
+        if before != after {
+            if let Some(at) = before {
+                self.fades.remove(&(at, key.to_string()));
+            }
+            if let Some(at) = after {
+                self.fades.insert((at, key.to_string()));
+            }
+        }
+        changed
     }
 
     /// The presentity's current composed state. An unknown presentity gets
@@ -315,13 +324,9 @@ impl<F: Flow> Presentities<F> {
     /// false` and version 0, so a watcher of someone who never published
     /// sees "offline" rather than nothing.
     pub fn state(&mut self, presentity: &str) -> PresentityState {
-        match self.presentities.get_mut(presentity) {
-            Some(p) => {
-                if p.stale {
-                    p.recompose(presentity);
-                }
-                p.state()
-            }
+        self.render_restored(presentity);
+        match self.presentities.get(presentity) {
+            Some(p) => p.state(),
             None => {
                 let body = closed_body(presentity);
                 PresentityState {
@@ -383,7 +388,31 @@ impl<F: Flow> Presentities<F> {
     /// When [`Presentities::handle_timeout`] next has work: the earliest end
     /// of any source.
     pub fn poll_timeout(&self) -> Option<SystemTime> {
-        self.deadlines.first().map(|(at, _, _)| *at)
+        let ends = self.deadlines.first().map(|(at, _, _)| *at);
+        let fades = self.fades.first().map(|(at, _)| *at);
+        match (ends, fades) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The category document (`application/msrtc-event-categories+xml`)
+    /// that watchers of `presentity` in `container` see, rendered once per
+    /// state and container. An unknown presentity shows Offline.
+    pub fn categories(&mut self, presentity: &str, container: u32) -> Bytes {
+        self.render_restored(presentity);
+        match self.presentities.get_mut(presentity) {
+            Some(p) => p.categories(presentity, container),
+            None => Presentity::<F>::new(presentity).categories(presentity, container),
+        }
+    }
+
+    /// Renders a presentity whose sources were restored and not rendered
+    /// since, as of the time of the restore.
+    fn render_restored(&mut self, presentity: &str) {
+        if let Some(at) = self.presentities.get(presentity).and_then(|p| p.stale) {
+            self.recompose(presentity, at);
+        }
     }
 
     /// Ends every source whose time has come (expiry or flow grace),
@@ -401,8 +430,15 @@ impl<F: Flow> Presentities<F> {
                 touched.insert(key);
             }
         }
+        while let Some((at, key)) = self.fades.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.fades.pop_first();
+            touched.insert(key);
+        }
         for key in touched {
-            if self.recompose(&key) {
+            if self.recompose(&key, now) {
                 expired.changed.push(key);
             }
         }
@@ -421,29 +457,23 @@ impl<F: Flow> Presentities<F> {
         if expires_at <= now {
             return false;
         }
-        let Ok(document) = pidf::parse(record.body.as_bytes(), &XmlLimits::DEFAULT) else {
-            return false;
-        };
-        let key = record.presentity;
+        let key = record.presentity.clone();
         let grace_ends = record
             .flow
             .is_some()
             .then(|| later(now, self.config.flow_grace));
-        let source = Source {
-            content: SourceContent::Pidf(document),
-            body: record.body,
-            published_at: record.published_at,
-            expires_at,
-            flow: record.flow,
-            grace_ends,
+        let Some((source_key, mut source)) = Source::from_record(&record, expires_at, now) else {
+            return false;
         };
-        self.etags.absorb(&record.etag);
-        let source_key = SourceKey::Publication(record.etag);
+        source.grace_ends = grace_ends;
+        if source_key.etag().is_some() {
+            self.etags.absorb(&record.etag);
+        }
         self.take_quietly(&key, &source_key);
         self.sequence = self.sequence.max(record.published_at);
         self.insert(&key, source_key, source);
         if let Some(p) = self.presentities.get_mut(&key) {
-            p.stale = true;
+            p.stale = Some(now);
         }
         true
     }
@@ -498,3 +528,5 @@ impl<F: Flow> Presentities<F> {
 pub fn presentity_key(uri: &sip::Uri) -> String {
     uri.aor()
 }
+
+mod view;

@@ -16,7 +16,7 @@ use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf::{self, PidfError};
 use crate::presentity::{presentity_key, Presentities};
-use crate::source::{Source, SourceContent, SourceKey};
+use crate::source::{Source, SourceKey};
 use crate::store::StoreOp;
 use crate::XmlLimits;
 
@@ -152,7 +152,7 @@ impl<F: Flow> Presentities<F> {
         if requested == Some(0) {
             // RFC 3903 §4.5: removal; a body, if any, is irrelevant.
             let source = if_match.ok_or(PublishError::RemovalWithoutEtag)?;
-            return Ok(self.unpublish(key, &source));
+            return Ok(self.unpublish(key, &source, now));
         }
         let expires = grant(&self.config, requested)?;
         let body = read_body(req)?;
@@ -163,9 +163,9 @@ impl<F: Flow> Presentities<F> {
                 if self.source_count(key) >= self.config.max_per_presentity {
                     return Err(PublishError::TooManyPublications);
                 }
-                Ok(self.create(key, body, expires_at, flow, expires))
+                Ok(self.create(key, body, expires_at, flow, expires, now))
             }
-            (Some(old), body) => self.modify(key, &old, body, expires_at, flow, expires),
+            (Some(old), body) => self.modify(key, &old, body, expires_at, flow, expires, now),
         }
     }
 
@@ -177,19 +177,14 @@ impl<F: Flow> Presentities<F> {
         expires_at: SystemTime,
         flow: Option<F>,
         expires: u32,
+        now: SystemTime,
     ) -> Done<F> {
         let etag = self.new_etag(key);
-        let source = Source {
-            content: SourceContent::Pidf(body.document),
-            body: body.text,
-            published_at: self.next_sequence(),
-            expires_at,
-            flow,
-            grace_ends: None,
-        };
+        let sequence = self.next_sequence();
+        let source = Source::pidf(body.document, body.text, sequence, expires_at, flow, now);
         let source_key = SourceKey::Publication(etag.clone());
         let record = source.record(key, &source_key);
-        let changed = self.put(key, source_key, source);
+        let changed = self.put(key, source_key, source, now);
         Done {
             etag: Some(etag),
             expires,
@@ -201,6 +196,7 @@ impl<F: Flow> Presentities<F> {
     /// A refresh (RFC 3903 §4.3, no body) or a modification (§4.4, a new
     /// document): either way a new entity-tag, a new expiry, and the flow
     /// it came on (which cancels a grace period begun by an older flow).
+    #[allow(clippy::too_many_arguments)]
     fn modify(
         &mut self,
         key: &str,
@@ -209,26 +205,42 @@ impl<F: Flow> Presentities<F> {
         expires_at: SystemTime,
         flow: Option<F>,
         expires: u32,
+        now: SystemTime,
     ) -> Result<Done<F>, PublishError> {
         // The new tag is made while the old one is live, so they differ.
         let etag = self.new_etag(key);
         let new = SourceKey::Publication(etag.clone());
         let sequence = body.is_some().then(|| self.next_sequence());
         let changed = self
-            .rekey(key, old, new.clone(), |source| {
-                source.expires_at = expires_at;
-                source.flow = flow;
-                source.grace_ends = None;
-                match (body, sequence) {
-                    (Some(body), Some(sequence)) => {
-                        source.content = SourceContent::Pidf(body.document);
-                        source.body = body.text;
-                        source.published_at = sequence;
-                        true
+            .rekey(
+                key,
+                old,
+                new.clone(),
+                |source| {
+                    source.expires_at = expires_at;
+                    source.flow = flow;
+                    source.grace_ends = None;
+                    match (body, sequence) {
+                        (Some(body), Some(sequence)) => {
+                            let fresh = Source::<F>::pidf(
+                                body.document,
+                                body.text,
+                                sequence,
+                                expires_at,
+                                None,
+                                now,
+                            );
+                            source.content = fresh.content;
+                            source.body = fresh.body;
+                            source.state = fresh.state;
+                            source.published_at = sequence;
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                }
-            })
+                },
+                now,
+            )
             .ok_or(PublishError::UnknownEtag)?;
         let record = self
             .source(key, &new)
@@ -243,8 +255,8 @@ impl<F: Flow> Presentities<F> {
     }
 
     /// A removal (RFC 3903 §4.5).
-    fn unpublish(&mut self, key: &str, source: &SourceKey) -> Done<F> {
-        let (store, changed) = match self.take(key, source) {
+    fn unpublish(&mut self, key: &str, source: &SourceKey, now: SystemTime) -> Done<F> {
+        let (store, changed) = match self.take(key, source, now) {
             Some((_, changed)) => (vec![source.delete_op(key)], changed),
             None => (Vec::new(), false),
         };

@@ -87,6 +87,37 @@ pub struct PublicationRecord<F> {
     /// grace period after that flow closes. After a restart every flow is
     /// gone, so a restored publication with a flow starts its grace period.
     pub flow: Option<F>,
+    /// Set for a Microsoft-dialect category publication, whose `body` is
+    /// the category element as the client sent it and whose `etag` is the
+    /// synthetic key [`CategoryRecord::etag`]. Absent (and not written)
+    /// for RFC 3903 publications, so records stored before the dialect
+    /// existed read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<CategoryRecord>,
+}
+
+/// What a category publication adds to its record: the identity and
+/// version the client will refer to in its next SERVICE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryRecord {
+    /// `categoryName`.
+    pub name: String,
+    /// `instance`.
+    pub instance: u32,
+    /// `container`.
+    pub container: u32,
+    /// The version the server holds (the next publication must name it).
+    pub version: u32,
+    /// `expireType` as written on the wire.
+    pub expire_type: String,
+}
+
+impl CategoryRecord {
+    /// The record key within the presentity: one per (category, instance,
+    /// container), which no RFC 3903 entity-tag can equal (they are hex).
+    pub fn etag(name: &str, instance: u32, container: u32) -> String {
+        format!("category:{name}:{instance}:{container}")
+    }
 }
 
 /// A subscription (RFC 6665 dialog) as stored: everything needed to send

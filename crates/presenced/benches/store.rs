@@ -26,6 +26,7 @@ fn batch(n: u64) -> Vec<Write> {
         published_at: n,
         body: "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"/>".repeat(8),
         flow: None,
+        category: None,
     };
     encode_ops(&[StoreOp::PutPublication(record)]).expect("encodes")
 }

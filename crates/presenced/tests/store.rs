@@ -20,6 +20,7 @@ fn publication(presentity: &str, etag: &str) -> PublicationRecord<Flow> {
         published_at: 7,
         body: "<presence/>".into(),
         flow: Some("tcp:127.0.0.1:5060".into()),
+        category: None,
     }
 }
 
