@@ -314,10 +314,13 @@ impl<F: Flow> Engine<F> {
                     self.subscribe(&req, ctx, now)
                 }
                 Method::Publish => self.publish(txn, &req, &flow, reliable, &to_tag, now),
+                Method::Service => self.service(txn, &req, &flow, reliable, &to_tag, now),
                 _ => {
                     let mut resp = Response::to_request(&req, 405, Some(&to_tag));
-                    resp.headers
-                        .push(Header::new(HeaderName::Allow, "SUBSCRIBE, PUBLISH"));
+                    resp.headers.push(Header::new(
+                        HeaderName::Allow,
+                        "SUBSCRIBE, PUBLISH, SERVICE",
+                    ));
                     vec![Action::Respond { txn, resp }]
                 }
             },
@@ -343,6 +346,33 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
     ) -> Vec<Action<F>> {
         let outcome = self.presentities.publish(req, flow, reliable, to_tag, now);
+        self.published(txn, outcome, now)
+    }
+
+    /// A SERVICE of the Microsoft dialect: category publishing.
+    fn service(
+        &mut self,
+        txn: u64,
+        req: &sip::Request,
+        flow: &F,
+        reliable: bool,
+        to_tag: &str,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let outcome = self
+            .presentities
+            .publish_categories(req, flow, reliable, to_tag, now);
+        self.published(txn, outcome, now)
+    }
+
+    /// The actions of a publication's outcome: its writes, then its
+    /// response, then the NOTIFYs of the change.
+    fn published(
+        &mut self,
+        txn: u64,
+        outcome: crate::PublishOutcome<F>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
         let mut out = Vec::new();
         if !outcome.store.is_empty() {
             out.push(Action::Store(outcome.store));

@@ -23,6 +23,8 @@
 //!   rendered once per change with a version;
 //! - [`publication`]: the PUBLISH adapter in front of that store (RFC 3903
 //!   entity-tags, Expires, bodies);
+//! - [`category_publish`]: the SERVICE adapter of the Microsoft dialect
+//!   (versioned category publications, 409 `WrongDelta`);
 //! - [`subscription`], [`notify`], [`winfo`], [`authorization`]: RFC 6665
 //!   dialogs, NOTIFY construction, watcher information (RFC 3857/3858) and
 //!   who may watch whom;
@@ -60,6 +62,7 @@
 pub mod activity;
 pub mod authorization;
 pub mod availability;
+pub mod category_publish;
 pub mod composition;
 pub mod document;
 pub mod engine;

@@ -375,7 +375,7 @@ impl PublishError {
 /// A reason phrase must stay on one line (RFC 3261 §25.1 Reason-Phrase);
 /// error texts quote client input, so control characters become spaces,
 /// and the length is capped so one bad body cannot make a huge response.
-fn reason_phrase(text: &str) -> String {
+pub(crate) fn reason_phrase(text: &str) -> String {
     const MAX: usize = 200;
     let mut out = String::with_capacity(text.len().min(MAX));
     for c in text.chars() {

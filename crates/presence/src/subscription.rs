@@ -129,6 +129,46 @@ impl Package {
     }
 }
 
+/// The body format a watcher takes: what its Accept asks for, within
+/// its package. Rendered once per state and shared by every watcher of
+/// the same format (and access level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `application/pidf+xml` (RFC 3863 with RPID).
+    Pidf,
+    /// `application/msrtc-event-categories+xml`, the Microsoft dialect.
+    Categories,
+    /// `application/watcherinfo+xml` (RFC 3858).
+    Winfo,
+}
+
+impl Format {
+    /// The Content-Type of its NOTIFY bodies.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::Pidf => crate::pidf::CONTENT_TYPE,
+            Format::Categories => crate::msrtc::categories::CONTENT_TYPE,
+            Format::Winfo => crate::winfo::CONTENT_TYPE,
+        }
+    }
+
+    /// The format a stored Content-Type names.
+    pub fn of_content_type(content_type: &str) -> Option<Format> {
+        [Format::Pidf, Format::Categories, Format::Winfo]
+            .into_iter()
+            .find(|f| f.content_type().eq_ignore_ascii_case(content_type))
+    }
+
+    /// The formats a package offers, preferred first: a dialect client
+    /// lists PIDF among its Accept values but reads categories.
+    pub fn offered(package: Package) -> &'static [Format] {
+        match package {
+            Package::Presence => &[Format::Categories, Format::Pidf],
+            Package::Winfo => &[Format::Winfo],
+        }
+    }
+}
+
 /// Why a subscription ended (RFC 6665 §4.1.3 reason codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -261,6 +301,7 @@ pub(crate) struct WinfoProgress {
 pub struct Subscription<F> {
     pub(crate) key: DialogKey,
     pub(crate) package: Package,
+    pub(crate) format: Format,
     pub(crate) event_id: Option<Box<str>>,
     pub(crate) presentity: Arc<str>,
     pub(crate) watcher: Arc<str>,
@@ -315,6 +356,7 @@ impl<F: Clone> Subscription<F> {
         Subscription {
             key: req.key(local_tag),
             package: req.package,
+            format: req.format,
             event_id: req.event_id.as_deref().map(Into::into),
             presentity: req.presentity.as_str().into(),
             watcher: req.watcher.as_str().into(),
@@ -363,9 +405,13 @@ impl<F: Clone> Subscription<F> {
             .local_cseq
             .saturating_add(CSEQ_PERSIST_EVERY)
             .min(CSEQ_MAX);
+        let format = Format::of_content_type(&record.content_type)
+            .filter(|f| Format::offered(package).contains(f))
+            .unwrap_or(Format::offered(package)[Format::offered(package).len() - 1]);
         Ok(Subscription {
             key: DialogKey::new(&record.call_id, &record.local_tag, &record.remote_tag),
             package,
+            format,
             event_id: event_id.map(Into::into),
             presentity: record.presentity.into(),
             watcher: record.watcher.into(),
@@ -424,7 +470,7 @@ impl<F: Clone> Subscription<F> {
                 SubState::Pending => "pending".into(),
                 _ => "active".into(),
             },
-            content_type: self.package.content_type().into(),
+            content_type: self.format.content_type().into(),
             last_etag: self.last_etag.as_deref().map(str::to_owned),
             flow: self.flow.clone(),
             reliable: self.reliable,

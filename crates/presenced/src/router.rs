@@ -21,6 +21,9 @@ pub enum Service {
     /// The presence engine: SUBSCRIBE to and PUBLISH of the IETF
     /// packages it serves (`presence`, `presence.winfo`).
     Presence(Package),
+    /// The presence engine's SERVICE handler, for the Microsoft dialect
+    /// ([MS-SIP] SERVICE: category publishing).
+    DialectService,
 }
 
 /// How requests of one method are served.
@@ -110,6 +113,7 @@ impl Router {
             .method(Method::Ack, MethodRoute::Endpoint)
             .method(Method::Cancel, MethodRoute::Endpoint)
             .method(Method::Bye, MethodRoute::InDialog)
+            .method(Method::Service, MethodRoute::To(Service::DialectService))
             .package(
                 Package::Presence.as_str(),
                 &[Method::Subscribe, Method::Publish],
@@ -120,7 +124,8 @@ impl Router {
                 &[Method::Subscribe],
                 Service::Presence(Package::Winfo),
             )
-            .accept(presence::pidf::CONTENT_TYPE);
+            .accept(presence::pidf::CONTENT_TYPE)
+            .accept(presence::msrtc::publish::CONTENT_TYPE);
         router
     }
 
@@ -248,10 +253,13 @@ mod tests {
         let router = Router::presence();
         assert_eq!(
             router.allow(),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE"
         );
         assert_eq!(router.allow_events(), "presence, presence.winfo");
-        assert_eq!(router.accept_header(), "application/pidf+xml");
+        assert_eq!(
+            router.accept_header(),
+            "application/pidf+xml, application/msrtc-category-publish+xml"
+        );
         assert_eq!(router.supported_header(), "");
     }
 
@@ -312,7 +320,7 @@ mod tests {
             .supported("adhoclist");
         assert_eq!(
             router.allow(),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, REGISTER"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE, REGISTER"
         );
         assert_eq!(router.supported_header(), "adhoclist");
         assert!(router.supports(b"AdHocList"));

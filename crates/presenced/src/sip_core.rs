@@ -528,7 +528,7 @@ impl SipCore {
                     .with_reason("No such subscription");
                 self.send_response(key, resp, now);
             }
-            Dispatch::Service(Service::Presence(_), req, to_tag) => {
+            Dispatch::Service(Service::Presence(_) | Service::DialectService, req, to_tag) => {
                 let contact = match self.contact(&from) {
                     Ok(contact) => contact,
                     Err(e) => {

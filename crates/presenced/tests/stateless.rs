@@ -35,9 +35,12 @@ async fn options_gets_200_with_allow_accept_and_events() {
     assert_eq!(r.status, 200);
     assert_eq!(
         header(&r, HeaderName::Allow),
-        "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE"
+        "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE"
     );
-    assert_eq!(header(&r, HeaderName::Accept), "application/pidf+xml");
+    assert_eq!(
+        header(&r, HeaderName::Accept),
+        "application/pidf+xml, application/msrtc-category-publish+xml"
+    );
     assert_eq!(
         header(&r, HeaderName::AllowEvents),
         "presence, presence.winfo"

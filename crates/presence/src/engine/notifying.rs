@@ -16,7 +16,9 @@ use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
 use crate::store::StoreOp;
-use crate::subscription::{from_millis, DialogKey, Package, Reason, SubState, Subscription};
+use crate::subscription::{
+    from_millis, DialogKey, Format, Package, Reason, SubState, Subscription,
+};
 use crate::winfo::{self, DocumentState, Watcher, WatcherEvent, WatcherStatus};
 
 impl<F: Flow> Engine<F> {
@@ -240,6 +242,18 @@ impl<F: Flow> Engine<F> {
         }
     }
 
+    /// The container (access level) a watcher of `presentity` is in, which
+    /// decides the categories it sees ([MS-PRES] §3.7.5.3): a colleague of
+    /// the same domain is in 200, anyone else in 100.
+    pub(super) fn container_of(&self, presentity: &str, watcher: &str) -> u32 {
+        let domain = |uri: &str| uri.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        if domain(presentity) == domain(watcher) {
+            200
+        } else {
+            100
+        }
+    }
+
     /// The body and SIP-ETag of the subscription's next NOTIFY.
     fn notify_body(&mut self, key: &DialogKey, now: SystemTime) -> (Option<Body>, Option<String>) {
         let Some(sub) = self.subs.get(key) else {
@@ -254,6 +268,16 @@ impl<F: Flow> Engine<F> {
             return (None, None);
         }
         match sub.package {
+            Package::Presence if sub.format == Format::Categories => {
+                let (presentity, watcher) = (sub.presentity.clone(), sub.watcher.clone());
+                let container = self.container_of(&presentity, &watcher);
+                let bytes = self.presentities.categories(&presentity, container);
+                let body = Body {
+                    content_type: Format::Categories.content_type(),
+                    bytes,
+                };
+                (Some(body), None)
+            }
             Package::Presence => {
                 let presentity = sub.presentity.clone();
                 let state = self.presentities.state(&presentity);

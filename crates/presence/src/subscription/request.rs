@@ -5,7 +5,7 @@ use bytes::Bytes;
 use sip::typed::{parse_delta, ContentType, Event, NameAddr};
 use sip::{HeaderAccess, HeaderName, Request};
 
-use super::{DialogKey, Package};
+use super::{DialogKey, Format, Package};
 
 /// Why a SUBSCRIBE cannot be acted on; each maps to one response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +48,8 @@ fn text(b: &Bytes) -> String {
 pub struct SubscribeRequest {
     /// The event package.
     pub package: Package,
+    /// The body format its NOTIFYs carry.
+    pub format: Format,
     /// The Event header's `id` parameter.
     pub event_id: Option<String>,
     /// The Expires header, if any.
@@ -87,7 +89,7 @@ impl SubscribeRequest {
             .ok_or(SubscribeError::BadEvent)?;
         let event = Event::parse(event).map_err(|_| SubscribeError::BadEvent)?;
         let package = Package::of_event(&event).ok_or(SubscribeError::BadEvent)?;
-        check_accept(req, package)?;
+        let format = check_accept(req, package)?;
         let expires = match req.headers.value(HeaderName::Expires) {
             Some(v) => Some(parse_delta(HeaderName::Expires, v, u64::MAX).map_err(malformed)?),
             None => None,
@@ -115,6 +117,7 @@ impl SubscribeRequest {
             .collect();
         Ok(SubscribeRequest {
             package,
+            format,
             event_id: event.id().map(|b| text(&b)),
             expires,
             call_id: text(&call_id),
@@ -143,19 +146,36 @@ impl SubscribeRequest {
 
 /// An absent Accept means the package default (RFC 6665 §8.3.3); a
 /// present one must list the package's type or a wildcard covering it.
-fn check_accept(req: &Request, package: Package) -> Result<(), SubscribeError> {
-    let mut values = req.headers.values(HeaderName::Accept).peekable();
-    if values.peek().is_none() {
-        return Ok(());
+/// The format the Accept values choose (RFC 6665 §8.3.3): the package's
+/// preferred format the watcher accepts; without Accept, the package's
+/// default (the last offered: PIDF for presence).
+fn check_accept(req: &Request, package: Package) -> Result<Format, SubscribeError> {
+    let offered = Format::offered(package);
+    let default = offered[offered.len() - 1];
+    let accepted: Vec<ContentType> = req
+        .headers
+        .values(HeaderName::Accept)
+        .filter_map(|v| ContentType::parse(&v).ok())
+        .collect();
+    if req.headers.values(HeaderName::Accept).next().is_none() {
+        return Ok(default);
     }
-    let wanted = package.content_type();
-    let (kind, subtype) = wanted.split_once('/').unwrap_or((wanted, ""));
-    let ok = values.any(|v| ContentType::parse(&v).is_ok_and(|c| c.matches(kind, subtype)));
-    if ok {
-        Ok(())
-    } else {
-        Err(SubscribeError::NotAcceptable(wanted))
-    }
+    let accepts = |format: &Format, exact: bool| {
+        let wanted = format.content_type();
+        let (kind, subtype) = wanted.split_once('/').unwrap_or((wanted, ""));
+        accepted
+            .iter()
+            .filter(|c| !exact || (&c.subtype[..] != b"*" && &c.kind[..] != b"*"))
+            .any(|c| c.matches(kind, subtype))
+    };
+    // A format named exactly wins; a wildcard (`application/*`) says
+    // nothing about the dialect, so it gets the package's default.
+    offered
+        .iter()
+        .copied()
+        .find(|format| accepts(format, true))
+        .or_else(|| accepts(&default, false).then_some(default))
+        .ok_or(SubscribeError::NotAcceptable(default.content_type()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,285 @@
+//! The Microsoft dialect through the engine: category publishing over
+//! SERVICE (versions, 409 WrongDelta, deletion), category-document
+//! watchers, and one presentity seen alike by a PIDF watcher and a
+//! dialect watcher, in both orders of conflicting publications.
+//!
+//! Bodies are SIPE's (../shared/captures/sipe/SERVICE-category-publish-away.txt)
+//! with the availability changed where a test needs another.
+
+mod common;
+
+use common::*;
+use presence::msrtc::categories;
+use presence::msrtc::category::CategoryValue;
+use presence::{EngineConfig, StoreOp, XmlLimits};
+use sip::HeaderName;
+
+const ACCEPT_DIALECT: &str = "Accept: application/rlmi+xml, multipart/related, text/xml+msrtc.pidf, application/msrtc-event-categories+xml, application/xpidf+xml, application/pidf+xml";
+
+/// SIPE's publication of a manual user state and a machine state (into the
+/// state input containers 2 and 3) and a note (into 200, 300, 400), with
+/// `availability` and the versions given.
+fn sipe_publish(user: &str, availability: u32, state_version: u32, note_version: u32) -> String {
+    let state = |instance: u32, container: u32, kind: &str, manual: bool, expire: &str| {
+        format!(
+            "<publication categoryName=\"state\" instance=\"{instance}\" container=\"{container}\" \
+             version=\"{state_version}\" expireType=\"{expire}\"><state xmlns=\"http://schemas.microsoft.com/2006/09/sip/state\" \
+             manual=\"{manual}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"{kind}\">\
+             <availability>{availability}</availability><endpointLocation/></state></publication>"
+        )
+    };
+    let note = |container: u32| {
+        format!(
+            "<publication categoryName=\"note\" instance=\"0\" container=\"{container}\" version=\"{note_version}\" \
+             expireType=\"static\"><note xmlns=\"http://schemas.microsoft.com/2006/09/sip/note\">\
+             <body type=\"personal\" uri=\"\">lab status message</body></note></publication>"
+        )
+    };
+    format!(
+        "<publish xmlns=\"http://schemas.microsoft.com/2006/09/sip/rich-presence\"><publications uri=\"{user}\">{}{}{}{}{}{}{}</publications></publish>",
+        state(536870912, 2, "userState", true, "static"),
+        state(536870912, 3, "userState", true, "static"),
+        state(861322412, 2, "machineState", false, "endpoint"),
+        state(861322412, 3, "machineState", false, "endpoint"),
+        note(200),
+        note(300),
+        note(400),
+    )
+}
+
+fn service(user: &str, body: &str, n: u64) -> sip::Request {
+    parse(
+        &format!(
+            "SERVICE {user} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKs{n}\nMax-Forwards: 70\n\
+             From: <{user}>;tag=s{n}\nTo: <{user}>\nCall-ID: svc{n}\nCSeq: {n} SERVICE\n\
+             Content-Type: application/msrtc-category-publish+xml\n"
+        ),
+        body,
+    )
+}
+
+/// The availability and note of a category document.
+fn shown(body: &str) -> (Option<u32>, Option<String>) {
+    let doc = categories::parse(body.as_bytes(), &XmlLimits::DEFAULT).expect("a category document");
+    let mut availability = None;
+    let mut note = None;
+    for entry in doc.entries {
+        let categories::EntryValue::Raw(xml) = entry.value else {
+            continue;
+        };
+        match xml.value {
+            Some(CategoryValue::State(s)) => availability = s.availability,
+            Some(CategoryValue::Note(n)) => note = Some(n.text),
+            _ => {}
+        }
+    }
+    (availability, note)
+}
+
+fn dialect_watcher(h: &mut Harness, watcher: &str, presentity: &str, call_id: &str) -> String {
+    let sub = Sub::new(watcher, presentity, call_id).header(ACCEPT_DIALECT);
+    let actions = h.request(sub.request(), at(0));
+    assert_eq!(status(&actions), 200);
+    let n = notifies(&actions);
+    assert_eq!(
+        header(&n[0].1.headers, HeaderName::ContentType),
+        "application/msrtc-event-categories+xml"
+    );
+    let first = body(n[0].1);
+    h.ok_all(&actions, at(0));
+    first
+}
+
+#[test]
+fn category_publication_reaches_dialect_and_pidf_watchers() {
+    let mut h = Harness::new(EngineConfig::default());
+    let first = dialect_watcher(&mut h, BOB, ALICE, "d1");
+    assert_eq!(
+        shown(&first),
+        (Some(18500), None),
+        "nobody published: Offline"
+    );
+    h.subscribed(&Sub::new(CAROL, ALICE, "p1"), at(0));
+
+    let actions = h.request(service(ALICE, &sipe_publish(ALICE, 15500, 0, 0), 1), at(1));
+    assert_eq!(
+        kinds(&actions)[..2],
+        ["store", "respond"],
+        "stored before the 200"
+    );
+    assert_eq!(status(&actions), 200);
+    let puts = stores(&actions)
+        .iter()
+        .filter(|op| matches!(op, StoreOp::PutPublication(_)))
+        .count();
+    assert_eq!(puts, 7, "one record per (category, instance, container)");
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 2, "both watchers are told");
+    let dialect = n
+        .iter()
+        .find(|(_, r)| header(&r.headers, HeaderName::ContentType).contains("msrtc"))
+        .map(|(_, r)| body(r))
+        .unwrap();
+    // Bob is a colleague (same domain): container 200 holds the note.
+    assert_eq!(
+        shown(&dialect),
+        (Some(15500), Some("lab status message".to_owned()))
+    );
+    let pidf = n
+        .iter()
+        .find(|(_, r)| header(&r.headers, HeaderName::ContentType) == "application/pidf+xml")
+        .map(|(_, r)| body(r))
+        .unwrap();
+    assert!(pidf.contains("<rpid:away/>"), "{pidf}");
+    assert!(pidf.contains("<basic>open</basic>"), "{pidf}");
+}
+
+#[test]
+fn stale_versions_get_409_wrong_delta_and_change_nothing() {
+    let mut h = Harness::new(EngineConfig::default());
+    assert_eq!(
+        status(&h.request(service(ALICE, &sipe_publish(ALICE, 3500, 0, 0), 1), at(1))),
+        200
+    );
+    let before = h.engine.presentities().publications(ALICE);
+    // The same versions again: every one is now stale (the server holds 1).
+    let actions = h.request(service(ALICE, &sipe_publish(ALICE, 6500, 0, 0), 2), at(2));
+    let resp = responses(&actions)[0];
+    assert_eq!(resp.status, 409);
+    assert_eq!(
+        header(&resp.headers, HeaderName::ContentType),
+        "application/msrtc-fault+xml"
+    );
+    let fault = String::from_utf8_lossy(&resp.body).into_owned();
+    assert!(
+        fault.contains("<Faultcode>Client.BadCall.WrongDelta</Faultcode>"),
+        "{fault}"
+    );
+    assert!(fault.contains("index=\"1\""), "{fault}");
+    assert!(fault.contains("curVersion=\"1\""), "{fault}");
+    assert!(stores(&actions).is_empty());
+    assert_eq!(h.engine.presentities().publications(ALICE), before);
+    // With the current versions it is taken.
+    let actions = h.request(service(ALICE, &sipe_publish(ALICE, 6500, 1, 1), 3), at(3));
+    assert_eq!(status(&actions), 200);
+}
+
+#[test]
+fn expires_zero_deletes_an_instance() {
+    let mut h = Harness::new(EngineConfig::default());
+    h.request(service(ALICE, &sipe_publish(ALICE, 6500, 0, 0), 1), at(1));
+    let delete = "<publish xmlns=\"http://schemas.microsoft.com/2006/09/sip/rich-presence\"><publications uri=\"sip:alice@example.com\">\
+        <publication categoryName=\"note\" instance=\"0\" container=\"200\" version=\"1\" expireType=\"static\" expires=\"0\"/>\
+        </publications></publish>";
+    let first = dialect_watcher(&mut h, BOB, ALICE, "d1");
+    assert_eq!(shown(&first).1.as_deref(), Some("lab status message"));
+    let actions = h.request(service(ALICE, delete, 2), at(2));
+    assert_eq!(status(&actions), 200);
+    assert!(matches!(
+        stores(&actions)[..],
+        [StoreOp::DeletePublication { .. }]
+    ));
+    let n = notifies(&actions);
+    assert_eq!(shown(&body(n[0].1)), (Some(6500), None));
+}
+
+#[test]
+fn bad_publications_are_refused_with_a_reason() {
+    let mut h = Harness::new(EngineConfig::default());
+    let missing_version = "<publish xmlns=\"http://schemas.microsoft.com/2006/09/sip/rich-presence\"><publications uri=\"sip:alice@example.com\">\
+        <publication categoryName=\"note\" instance=\"0\" container=\"200\" expireType=\"static\"/></publications></publish>";
+    let actions = h.request(service(ALICE, missing_version, 1), at(1));
+    let resp = responses(&actions)[0];
+    assert_eq!(resp.status, 400);
+    let reason = String::from_utf8_lossy(&resp.reason).into_owned();
+    assert!(reason.contains("version"), "{reason}");
+    assert!(reason.contains("publication"), "{reason}");
+    // Someone else's categories.
+    let other = sipe_publish("sip:mallory@example.com", 3500, 0, 0);
+    assert_eq!(status(&h.request(service(ALICE, &other, 2), at(2))), 403);
+    // Not a category publication.
+    let mut req = service(ALICE, "<x/>", 3);
+    req.headers.set(HeaderName::ContentType, "text/plain");
+    let actions = h.request(req, at(3));
+    assert_eq!(status(&actions), 415);
+    assert!(h.engine.presentities().publications(ALICE).is_empty());
+}
+
+/// The table's rows for conflicting publications of one presentity, in
+/// both orders: a manual dialect state wins over a PIDF busy; without a
+/// manual state the busiest source wins.
+#[test]
+fn pidf_and_dialect_publications_aggregate_in_either_order() {
+    let manual_online = sipe_publish(ALICE, 3500, 0, 0);
+    let machine_only = |availability: u32| {
+        format!(
+            "<publish xmlns=\"http://schemas.microsoft.com/2006/09/sip/rich-presence\"><publications uri=\"{ALICE}\">\
+             <publication categoryName=\"state\" instance=\"861322412\" container=\"2\" version=\"0\" expireType=\"endpoint\">\
+             <state xmlns=\"http://schemas.microsoft.com/2006/09/sip/state\" manual=\"false\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"machineState\">\
+             <availability>{availability}</availability></state></publication></publications></publish>"
+        )
+    };
+    let busy = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+        xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:alice@example.com\"><tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+        <dm:person id=\"p\"><rpid:activities><rpid:busy/></rpid:activities></dm:person></presence>";
+    let cases: [(&str, String, u32); 2] = [
+        ("manual Online beats PIDF busy", manual_online, 3500),
+        (
+            "PIDF busy beats an active machine",
+            machine_only(3500),
+            6500,
+        ),
+    ];
+    for (what, dialect, expected) in cases {
+        for pidf_first in [true, false] {
+            let mut h = Harness::new(EngineConfig::default());
+            let publish_pidf = |h: &mut Harness| h.published(publish(ALICE, None, busy, 1), at(1));
+            if pidf_first {
+                publish_pidf(&mut h);
+                assert_eq!(status(&h.request(service(ALICE, &dialect, 2), at(2))), 200);
+            } else {
+                assert_eq!(status(&h.request(service(ALICE, &dialect, 2), at(2))), 200);
+                publish_pidf(&mut h);
+            }
+            let dialect_view = dialect_watcher(&mut h, BOB, ALICE, "d1");
+            assert_eq!(
+                shown(&dialect_view).0,
+                Some(expected),
+                "{what} (PIDF first: {pidf_first})"
+            );
+            let pidf_sub = Sub::new(CAROL, ALICE, "p1");
+            let actions = h.request(pidf_sub.request(), at(3));
+            let pidf_view = body(notifies(&actions)[0].1);
+            let busy_shown = pidf_view.contains("<rpid:busy/>");
+            assert_eq!(
+                busy_shown,
+                expected == 6500,
+                "{what} (PIDF first: {pidf_first}): {pidf_view}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pidf_busy_is_6500_for_a_dialect_watcher_and_dnd_maps_back() {
+    let mut h = Harness::new(EngineConfig::default());
+    let busy = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+        xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"sip:alice@example.com\"><tuple id=\"t\"><status><basic>open</basic></status></tuple>\
+        <dm:person id=\"p\"><rpid:activities><rpid:busy/></rpid:activities></dm:person></presence>";
+    h.published(publish(ALICE, None, busy, 1), at(1));
+    assert_eq!(
+        shown(&dialect_watcher(&mut h, BOB, ALICE, "d1")).0,
+        Some(6500)
+    );
+
+    // Bob sets Do Not Disturb (9500) by hand; a PIDF watcher sees the
+    // documented row: open + busy with the do-not-disturb marker.
+    let dnd = sipe_publish(BOB, 9500, 0, 0);
+    assert_eq!(status(&h.request(service(BOB, &dnd, 2), at(2))), 200);
+    let actions = h.request(Sub::new(CAROL, BOB, "p2").request(), at(3));
+    let pidf = body(notifies(&actions)[0].1);
+    assert!(pidf.contains("<basic>open</basic>"), "{pidf}");
+    assert!(pidf.contains("<rpid:busy/>"), "{pidf}");
+    assert!(pidf.contains("do-not-disturb"), "{pidf}");
+}
