@@ -22,6 +22,8 @@
 //!   who may watch whom;
 //! - [`engine`]: all of the above behind one `handle(input, now)` that
 //!   returns ordered actions (store, respond, notify) for the runtime;
+//! - [`registrar`]: RFC 3261 §10 bindings per address-of-record, with
+//!   the flow each was registered on and RFC 5627 GRUUs;
 //! - [`store`], [`flow`]: what the runtime persists, and its flows.
 //!
 //! ```
@@ -60,6 +62,7 @@ pub mod notify;
 pub mod pidf;
 pub mod presentity;
 pub mod publication;
+pub mod registrar;
 pub mod store;
 pub mod subscription;
 pub mod summary;
@@ -81,7 +84,8 @@ pub use limits::XmlLimits;
 pub use pidf::PidfError;
 pub use presentity::{presentity_key, Presentities, PresentityState};
 pub use publication::{Expired, PublicationConfig, PublishError, PublishOutcome};
-pub use store::{PublicationRecord, StoreOp, SubscriptionRecord};
+pub use registrar::{Identity, RegisterContext, RegisterError, Registrar, RegistrarConfig, Target};
+pub use store::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 pub use subscription::{Package, Reason, SubState, Subscription, SubscriptionConfig};
 pub use summary::Summary;
 pub use xml::XmlError;

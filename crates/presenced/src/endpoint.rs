@@ -25,18 +25,18 @@ pub const ALLOWED_METHODS: &[Method] = &[
     Method::Subscribe,
     Method::Notify,
     Method::Publish,
+    Method::Register,
     Method::Ack,
     Method::Cancel,
     Method::Bye,
 ];
 
 /// Methods this server knows but does not serve: a presence server takes no
-/// calls, messages, transfers or registrations. These get 405 with `Allow`;
+/// calls, messages or transfers. These get 405 with `Allow`;
 /// any other method is an extension we do not know, which gets 501
 /// (RFC 3261 §8.2.1, §21.5.2).
 pub const REFUSED_METHODS: &[Method] = &[
     Method::Invite,
-    Method::Register,
     Method::Message,
     Method::Info,
     Method::Prack,
@@ -354,7 +354,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(
             header(&r, HeaderName::Allow),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE"
         );
         assert_eq!(header(&r, HeaderName::Accept), "application/pidf+xml");
         assert_eq!(
@@ -370,7 +370,10 @@ mod tests {
         let r = answer(request("INVITE", ""));
         assert_eq!(r.status, 405);
         assert!(header(&r, HeaderName::Allow).contains("SUBSCRIBE"));
-        assert_eq!(answer(request("REGISTER", "")).status, 405);
+        assert!(matches!(
+            Endpoint::default().dispatch(request("REGISTER", ""), Context::new(&NoDialogs)),
+            Dispatch::Application(..)
+        ));
         assert_eq!(answer(request("FROBNICATE", "")).status, 501);
         // Methods are case-sensitive: "options" is an unknown extension.
         assert_eq!(answer(request("options", "")).status, 501);

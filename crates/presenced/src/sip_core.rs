@@ -24,6 +24,10 @@
 //! that fail (and are logged) rather than block the core behind one slow
 //! peer, and commits happen on the store's own thread.
 
+mod registration;
+
+use registration::earliest;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,7 +41,7 @@ use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Branches};
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
-use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome};
+use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, Registrar};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
@@ -75,6 +79,8 @@ pub struct CoreParts {
     pub store: Store,
     /// The connection table to send through.
     pub connections: Connections,
+    /// The registrar (REGISTER bindings), restored with the engine.
+    pub registrar: Registrar<Flow>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -82,6 +88,7 @@ pub struct SipCore {
     layer: Layer<Flow>,
     endpoint: Endpoint,
     engine: Engine<Flow>,
+    registrar: Registrar<Flow>,
     store: Store,
     commits: Option<Commits>,
     connections: Connections,
@@ -118,6 +125,7 @@ impl SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
             engine: parts.engine,
+            registrar: parts.registrar,
             store: parts.store,
             commits,
             connections: parts.connections,
@@ -153,7 +161,7 @@ impl SipCore {
             "state restored"
         );
         self.actions.extend(actions);
-        Ok(())
+        self.restore_bindings()
     }
 
     /// Runs the driver loop until cancelled or every transport is gone,
@@ -192,6 +200,7 @@ impl SipCore {
                         // at Timer F: no response can come on it any more.
                         let failed = self.layer.peer_closed(&flow, now);
                         self.carry_out(failed, now);
+                        self.registrar.flow_closed(&flow, SystemTime::now());
                         self.feed(EngineInput::FlowClosed { flow });
                     }
                 }
@@ -234,7 +243,8 @@ impl SipCore {
     /// The earlier of the two machines' next timers.
     fn next_wake(&self) -> Option<tokio::time::Instant> {
         let layer = self.layer.poll_timeout();
-        let engine = self.engine.poll_timeout().map(|at| {
+        let engine = earliest(self.engine.poll_timeout(), self.registrar.poll_timeout());
+        let engine = engine.map(|at| {
             let now = SystemTime::now();
             Instant::now() + at.duration_since(now).unwrap_or_default()
         });
@@ -249,6 +259,8 @@ impl SipCore {
         let outputs = self.layer.handle_timeout(now);
         self.carry_out(outputs, now);
         let actions = self.engine.handle_timeout(SystemTime::now());
+        self.actions.extend(actions);
+        let actions = self.registrar.handle_timeout(SystemTime::now());
         self.actions.extend(actions);
     }
 
@@ -508,6 +520,9 @@ impl SipCore {
                 self.send_response(key, resp, now);
             }
             Dispatch::Absorb => {}
+            Dispatch::Application(req, to_tag) if method == Method::Register => {
+                self.register(key, *req, from, to_tag);
+            }
             Dispatch::Application(req, to_tag) => {
                 if !matches!(method, Method::Subscribe | Method::Publish) {
                     // A NOTIFY or BYE outside any subscription of ours: this
@@ -680,6 +695,7 @@ fn log_change(op: &presence::StoreOp<Flow>) {
         StoreOp::DeleteSubscription { id } => {
             tracing::info!(dialog = %id.replace('\n', ";"), "subscription removed")
         }
+        StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => registration::log_change(op),
     }
 }
 
