@@ -367,6 +367,8 @@ impl<F: Flow> Registrar<F> {
             resp.headers
                 .push(Header::new(HeaderName::Expires, secs.to_string()));
         }
+        resp.headers
+            .push(Header::new(HeaderName::Date, request::http_date(now)));
         let mut tags: Vec<&str> = self
             .config
             .supported

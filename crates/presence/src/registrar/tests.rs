@@ -535,3 +535,26 @@ fn a_huge_expires_is_clamped_not_refused() {
 fn reason(resp: &Response) -> String {
     String::from_utf8_lossy(&resp.reason).into_owned()
 }
+
+#[test]
+fn the_200_carries_the_date() {
+    let mut reg = Reg::new(RegistrarConfig::default());
+    let (_, resp) = run(
+        &mut reg,
+        &register("c1", 1, "Contact: <sip:a@h1>\r\n"),
+        t0(),
+    );
+    // 1_800_000_000 s after the epoch.
+    assert_eq!(
+        values(&resp, HeaderName::Date),
+        ["Fri, 15 Jan 2027 08:00:00 GMT"]
+    );
+    assert_eq!(
+        request::http_date(UNIX_EPOCH + secs(951_782_400)),
+        "Tue, 29 Feb 2000 00:00:00 GMT"
+    );
+    assert_eq!(
+        request::http_date(UNIX_EPOCH),
+        "Thu, 01 Jan 1970 00:00:00 GMT"
+    );
+}
