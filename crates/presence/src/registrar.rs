@@ -55,7 +55,8 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sip::header::{Header, HeaderName};
@@ -154,15 +155,24 @@ pub struct RegisterContext<F> {
     pub identity: Identity,
 }
 
+/// A binding's (AOR, key), shared with the table.
+type Name = (Arc<str>, Arc<str>);
+
 /// The registrar; see the module documentation.
+///
+/// Memory per registration is a capacity target (../shared/DESIGN.md:
+/// 400 000 at under 1 KiB each), so the AOR and key strings are shared
+/// between the table and its two indexes, and an AOR's bindings are a
+/// small vector (a user has a handful; a B-tree node is 11 entries wide
+/// even for one).
 #[derive(Debug)]
 pub struct Registrar<F> {
     config: RegistrarConfig,
-    aors: HashMap<String, BTreeMap<String, Binding<F>>>,
+    aors: HashMap<Arc<str>, Vec<Binding<F>>>,
     /// When each binding ends: (end, aor, key).
-    deadlines: BTreeSet<(SystemTime, String, String)>,
+    deadlines: BTreeSet<(SystemTime, Arc<str>, Arc<str>)>,
     /// The bindings tied to each open TCP/TLS flow.
-    flows: HashMap<F, BTreeSet<(String, String)>>,
+    flows: HashMap<F, Vec<Name>>,
     count: usize,
 }
 
@@ -221,7 +231,7 @@ impl<F: Flow> Registrar<F> {
         match &reg.contacts {
             Contacts::Query => {}
             Contacts::Wildcard => {
-                let keys: Vec<String> = self.live(&reg.aor, now).map(|(k, _)| k.clone()).collect();
+                let keys: Vec<Arc<str>> = self.live(&reg.aor, now).map(|b| b.key.clone()).collect();
                 for key in &keys {
                     self.check_order(&reg, key, now)?;
                 }
@@ -269,7 +279,7 @@ impl<F: Flow> Registrar<F> {
         }
         // The AOR's bindings once the request is applied (a key listed
         // twice counts once: the last occurrence wins).
-        let mut keys: BTreeSet<&str> = self.live(&reg.aor, now).map(|(k, _)| k.as_str()).collect();
+        let mut keys: BTreeSet<&str> = self.live(&reg.aor, now).map(|b| &*b.key).collect();
         for (requested, expires) in &plan {
             if *expires == 0 {
                 keys.remove(requested.key.as_str());
@@ -288,7 +298,7 @@ impl<F: Flow> Registrar<F> {
     /// with a CSeq at least as high (§10.3 steps 6 and 7).
     fn check_order(&self, reg: &Register, key: &str, now: SystemTime) -> Result<(), RegisterError> {
         match self.get(&reg.aor, key) {
-            Some(b) if b.ends() > now && b.call_id == reg.call_id && reg.cseq <= b.cseq => {
+            Some(b) if b.ends() > now && *b.call_id == *reg.call_id && reg.cseq <= b.cseq => {
                 Err(RegisterError::OutOfOrder)
             }
             _ => Ok(()),
@@ -308,20 +318,19 @@ impl<F: Flow> Registrar<F> {
     ) {
         self.take(&reg.aor, &requested.key);
         let binding = Binding {
-            contact: requested.contact.clone(),
+            key: Arc::from(requested.key.as_str()),
+            has_instance: requested.instance.is_some(),
             epid: requested.instance.as_deref().map(epid),
-            instance: requested.instance.clone(),
-            call_id: reg.call_id.clone(),
+            contact: requested.contact.as_str().into(),
+            call_id: reg.call_id.as_str().into(),
             cseq: reg.cseq,
-            expires_at: later(now, Duration::from_secs(u64::from(expires))),
-            flow: ctx.flow.clone(),
             reliable: ctx.reliable,
+            expires_at: later(now, Duration::from_secs(u64::from(expires))),
             grace_ends: None,
+            flow: ctx.flow.clone(),
         };
-        store.push(StoreOp::PutBinding(
-            binding.record(&reg.aor, &requested.key),
-        ));
-        self.insert(&reg.aor, &requested.key, binding);
+        store.push(StoreOp::PutBinding(binding.record(&reg.aor)));
+        self.insert(&reg.aor, binding);
     }
 
     /// Removes a binding, with its store delete; absent is fine.
@@ -347,15 +356,15 @@ impl<F: Flow> Registrar<F> {
         let mut resp = sip::Response::to_request(req, 200, Some(&ctx.to_tag));
         let gruu = GruuForm::negotiate(&reg.supported);
         let mut gruu_given = false;
-        for (_, b) in self.live(&reg.aor, now) {
+        for b in self.live(&reg.aor, now) {
             let left = b.expires_at.duration_since(now).unwrap_or_default();
             // Rounded up: a binding granted 3600 s a few ms ago still
             // shows 3600, as the client expects.
             let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
             let mut value = format!("<{}>;expires={secs}", b.contact);
-            if let Some(instance) = &b.instance {
+            if let Some(instance) = b.instance() {
                 value.push_str(&format!(";+sip.instance=\"{instance}\""));
-                if let (Some(form), Some(epid)) = (gruu, &b.epid) {
+                if let (Some(form), Some(epid)) = (gruu, b.epid) {
                     value.push(';');
                     value.push_str(&form.param(&reg.aor, instance, epid));
                     gruu_given = true;
@@ -400,16 +409,16 @@ impl<F: Flow> Registrar<F> {
     /// [`Registrar::handle_timeout`] has not run yet.
     pub fn targets(&self, uri: &sip::Uri, now: SystemTime) -> Vec<Target<F>> {
         match Named::of(uri) {
-            Named::Aor(aor) => self.live(&aor, now).map(|(_, b)| b.target(&aor)).collect(),
+            Named::Aor(aor) => self.live(&aor, now).map(|b| b.target(&aor)).collect(),
             Named::Instance(aor, instance) => self
                 .live(&aor, now)
-                .filter(|(_, b)| b.instance.as_deref() == Some(instance.as_str()))
-                .map(|(_, b)| b.target(&aor))
+                .filter(|b| b.instance() == Some(instance.as_str()))
+                .map(|b| b.target(&aor))
                 .collect(),
-            Named::Epid(aor, token) => self
+            Named::Epid(aor, epid) => self
                 .live(&aor, now)
-                .filter(|(_, b)| b.epid.as_deref() == Some(token.as_str()))
-                .map(|(_, b)| b.target(&aor))
+                .filter(|b| epid.is_some() && b.epid == epid)
+                .map(|b| b.target(&aor))
                 .collect(),
         }
     }
@@ -422,7 +431,11 @@ impl<F: Flow> Registrar<F> {
         };
         let grace_ends = later(now, self.config.flow_grace);
         for (aor, key) in names {
-            let Some(b) = self.aors.get_mut(&aor).and_then(|a| a.get_mut(&key)) else {
+            let Some(b) = self
+                .aors
+                .get_mut(&aor)
+                .and_then(|list| list.iter_mut().find(|b| b.key == key))
+            else {
                 continue;
             };
             let old = (b.ends(), aor, key);
@@ -472,18 +485,19 @@ impl<F: Flow> Registrar<F> {
                 continue;
             }
             let binding = Binding {
+                key: Arc::from(r.key.as_str()),
+                has_instance: r.instance.as_deref() == Some(r.key.as_str()),
                 epid: r.instance.as_deref().map(epid),
-                contact: r.contact,
-                instance: r.instance,
-                call_id: r.call_id,
+                contact: r.contact.into(),
+                call_id: r.call_id.into(),
                 cseq: r.cseq,
-                expires_at,
-                flow: r.flow,
                 reliable: r.reliable,
+                expires_at,
                 grace_ends: r.reliable.then(|| later(now, self.config.flow_grace)),
+                flow: r.flow,
             };
             self.take(&r.aor, &r.key);
-            self.insert(&r.aor, &r.key, binding);
+            self.insert(&r.aor, binding);
         }
         if deletes.is_empty() {
             Vec::new()
@@ -495,8 +509,8 @@ impl<F: Flow> Registrar<F> {
     /// Every live binding of an AOR, as stored: for inspection and for
     /// checking the store against memory.
     pub fn bindings(&self, aor: &str) -> Vec<BindingRecord<F>> {
-        self.aors.get(aor).map_or_else(Vec::new, |a| {
-            a.iter().map(|(key, b)| b.record(aor, key)).collect()
+        self.aors.get(aor).map_or_else(Vec::new, |list| {
+            list.iter().map(|b| b.record(aor)).collect()
         })
     }
 
@@ -511,55 +525,59 @@ impl<F: Flow> Registrar<F> {
     }
 
     fn get(&self, aor: &str, key: &str) -> Option<&Binding<F>> {
-        self.aors.get(aor)?.get(key)
+        self.aors.get(aor)?.iter().find(|b| &*b.key == key)
     }
 
-    fn live<'a>(
-        &'a self,
-        aor: &str,
-        now: SystemTime,
-    ) -> impl Iterator<Item = (&'a String, &'a Binding<F>)> + 'a {
+    fn live<'a>(&'a self, aor: &str, now: SystemTime) -> impl Iterator<Item = &'a Binding<F>> + 'a {
         self.aors
             .get(aor)
             .into_iter()
             .flatten()
-            .filter(move |(_, b)| b.ends() > now)
+            .filter(move |b| b.ends() > now)
     }
 
-    /// Adds a binding to its AOR and to the indexes.
-    fn insert(&mut self, aor: &str, key: &str, binding: Binding<F>) {
-        let names = (aor.to_owned(), key.to_owned());
+    /// Adds a binding (whose key the AOR does not hold) to its AOR and to
+    /// the indexes.
+    fn insert(&mut self, aor: &str, binding: Binding<F>) {
+        let aor = match self.aors.get_key_value(aor) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(aor),
+        };
+        let key = binding.key.clone();
         self.deadlines
-            .insert((binding.ends(), names.0.clone(), names.1.clone()));
+            .insert((binding.ends(), aor.clone(), key.clone()));
         if let Some(flow) = binding.watches_flow() {
-            self.flows.entry(flow.clone()).or_default().insert(names);
+            self.flows
+                .entry(flow.clone())
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push((aor.clone(), key));
         }
-        if self
-            .aors
-            .entry(aor.to_owned())
-            .or_default()
-            .insert(key.to_owned(), binding)
-            .is_none()
-        {
-            self.count += 1;
-        }
+        self.aors
+            .entry(aor)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(binding);
+        self.count += 1;
     }
 
     /// Removes a binding from its AOR and from the indexes.
     fn take(&mut self, aor: &str, key: &str) -> Option<Binding<F>> {
-        let bindings = self.aors.get_mut(aor)?;
-        let binding = bindings.remove(key)?;
-        if bindings.is_empty() {
+        let (shared, list) = self.aors.get_key_value(aor)?;
+        let shared = shared.clone();
+        let at = list.iter().position(|b| &*b.key == key)?;
+        let list = self.aors.get_mut(aor)?;
+        // `remove`, not `swap_remove`: the 200 lists bindings in the order
+        // they were made.
+        let binding = list.remove(at);
+        if list.is_empty() {
             self.aors.remove(aor);
         }
         self.count -= 1;
-        let names = (aor.to_owned(), key.to_owned());
         self.deadlines
-            .remove(&(binding.ends(), names.0.clone(), names.1.clone()));
+            .remove(&(binding.ends(), shared, binding.key.clone()));
         if let Some(flow) = binding.watches_flow() {
-            if let Some(set) = self.flows.get_mut(flow) {
-                set.remove(&names);
-                if set.is_empty() {
+            if let Some(names) = self.flows.get_mut(flow) {
+                names.retain(|(a, k)| !(&**a == aor && &**k == key));
+                if names.is_empty() {
                     self.flows.remove(flow);
                 }
             }

@@ -1,5 +1,6 @@
 //! One binding in memory, and the GRUUs (RFC 5627) that name it.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::flow::Flow;
@@ -7,20 +8,28 @@ use crate::publication::{fnv1a, to_ms};
 use crate::store::BindingRecord;
 
 /// One binding of an AOR (RFC 3261 §10.3), as the registrar keeps it.
+///
+/// Laid out for the capacity budget (../shared/DESIGN.md: 400 000
+/// registrations at under 1 KiB each): the key is shared with the
+/// registrar's indexes, the instance id *is* the key when there is one,
+/// the GRUU token is a number, and the strings are boxed slices.
 #[derive(Debug, Clone)]
 pub(crate) struct Binding<F> {
-    pub(crate) contact: String,
-    pub(crate) instance: Option<String>,
-    /// The Microsoft-style GRUU token of `instance`, computed once.
-    pub(crate) epid: Option<String>,
-    pub(crate) call_id: String,
+    /// [`crate::store::BindingRecord::key`].
+    pub(crate) key: Arc<str>,
+    /// Whether `key` is the `+sip.instance` value (else the Contact URI).
+    pub(crate) has_instance: bool,
+    /// The Microsoft-style GRUU token of the instance.
+    pub(crate) epid: Option<u64>,
+    pub(crate) contact: Box<str>,
+    pub(crate) call_id: Box<str>,
     pub(crate) cseq: u32,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) flow: F,
     pub(crate) reliable: bool,
+    pub(crate) expires_at: SystemTime,
     /// Set once the binding's TCP/TLS flow has closed: the binding ends
     /// then at the latest.
     pub(crate) grace_ends: Option<SystemTime>,
+    pub(crate) flow: F,
 }
 
 impl<F: Flow> Binding<F> {
@@ -31,18 +40,23 @@ impl<F: Flow> Binding<F> {
             .map_or(self.expires_at, |g| g.min(self.expires_at))
     }
 
+    /// The `+sip.instance` value, if the UA sent one.
+    pub(crate) fn instance(&self) -> Option<&str> {
+        self.has_instance.then_some(&*self.key)
+    }
+
     /// The flow whose closing must reach this binding, if any.
     pub(crate) fn watches_flow(&self) -> Option<&F> {
         (self.reliable && self.grace_ends.is_none()).then_some(&self.flow)
     }
 
-    pub(crate) fn record(&self, aor: &str, key: &str) -> BindingRecord<F> {
+    pub(crate) fn record(&self, aor: &str) -> BindingRecord<F> {
         BindingRecord {
             aor: aor.to_owned(),
-            key: key.to_owned(),
-            contact: self.contact.clone(),
-            instance: self.instance.clone(),
-            call_id: self.call_id.clone(),
+            key: self.key.to_string(),
+            contact: self.contact.to_string(),
+            instance: self.instance().map(str::to_owned),
+            call_id: self.call_id.to_string(),
             cseq: self.cseq,
             expires_at_ms: to_ms(self.expires_at),
             flow: self.flow.clone(),
@@ -53,8 +67,8 @@ impl<F: Flow> Binding<F> {
     pub(crate) fn target(&self, aor: &str) -> Target<F> {
         Target {
             aor: aor.to_owned(),
-            contact: self.contact.clone(),
-            instance: self.instance.clone(),
+            contact: self.contact.to_string(),
+            instance: self.instance().map(str::to_owned),
             flow: self.flow.clone(),
             reliable: self.reliable,
             connected: !self.reliable || self.grace_ends.is_none(),
@@ -119,10 +133,10 @@ impl GruuForm {
     }
 
     /// The Contact parameter carrying the GRUU of `instance` of `aor`.
-    pub(crate) fn param(self, aor: &str, instance: &str, epid: &str) -> String {
+    pub(crate) fn param(self, aor: &str, instance: &str, epid: u64) -> String {
         match self {
             GruuForm::Rfc5627 => format!("pub-gruu=\"{}\"", rfc5627_gruu(aor, instance)),
-            GruuForm::Draft10 => format!("gruu=\"{}\"", draft10_gruu(aor, epid)),
+            GruuForm::Draft10 => format!("gruu=\"{}\"", draft10_gruu(aor, &epid_token(epid))),
         }
     }
 }
@@ -142,13 +156,18 @@ pub fn draft10_gruu(aor: &str, epid: &str) -> String {
     format!("{aor};opaque=user:epid:{epid};gruu")
 }
 
-/// The endpoint-id token of a Lync-style GRUU: a hash of the instance id,
-/// so it is the same for every registration of one instance (RFC 5627
-/// §3.2: a public GRUU is stable) and across restarts (FNV-1a does not
-/// depend on the process), and it is made only of URI-safe hex digits
-/// whatever the instance text holds.
-pub(crate) fn epid(instance: &str) -> String {
-    format!("{:016x}", fnv1a(instance.as_bytes()))
+/// The endpoint id of a Lync-style GRUU: a hash of the instance id, so it
+/// is the same for every registration of one instance (RFC 5627 §3.2: a
+/// public GRUU is stable) and across restarts (FNV-1a does not depend on
+/// the process), and its token ([`epid_token`]) is made only of URI-safe
+/// hex digits whatever the instance text holds.
+pub(crate) fn epid(instance: &str) -> u64 {
+    fnv1a(instance.as_bytes())
+}
+
+/// The text of an endpoint id in a GRUU: 16 hex digits.
+pub(crate) fn epid_token(epid: u64) -> String {
+    format!("{epid:016x}")
 }
 
 /// What a URI names for [`super::Registrar::targets`].
@@ -158,8 +177,9 @@ pub(crate) enum Named {
     Aor(String),
     /// The binding of this instance (an RFC 5627 `gr` GRUU).
     Instance(String, String),
-    /// The binding with this endpoint-id token (a Lync-style GRUU).
-    Epid(String, String),
+    /// The binding with this endpoint id (a Lync-style GRUU); `None`
+    /// when the token is not one of ours (it names no binding).
+    Epid(String, Option<u64>),
 }
 
 impl Named {
@@ -175,7 +195,11 @@ impl Named {
                 .value("opaque")
                 .and_then(|o| o.strip_prefix(b"user:epid:").map(<[u8]>::to_vec))
             {
-                return Named::Epid(aor, String::from_utf8_lossy(&token).into_owned());
+                let epid = std::str::from_utf8(&token)
+                    .ok()
+                    .filter(|t| t.len() == 16)
+                    .and_then(|t| u64::from_str_radix(t, 16).ok());
+                return Named::Epid(aor, epid);
             }
         }
         Named::Aor(aor)

@@ -109,7 +109,9 @@ fn sipe_sign_in_gets_what_lync_dialect_clients_read() {
     // No Expires asked: the default, 3600.
     assert_eq!(values(&resp, HeaderName::Expires), ["3600"]);
     let contacts = values(&resp, HeaderName::Contact);
-    let epid = binding::epid("<urn:uuid:a15780ab-975f-5b29-ada0-8b95adb48287>");
+    let epid = binding::epid_token(binding::epid(
+        "<urn:uuid:a15780ab-975f-5b29-ada0-8b95adb48287>",
+    ));
     assert_eq!(
         contacts,
         [format!(
@@ -186,7 +188,9 @@ fn a_lync_gruu_resolves_to_its_binding_and_flow() {
     run_on(&mut reg, &register("c1", 1, SIPE), ctx(5, true), t0());
     let plain = register("c2", 1, "Contact: <sip:alice@192.0.2.9>\r\n");
     run_on(&mut reg, &plain, ctx(6, false), t0());
-    let epid = binding::epid("<urn:uuid:a15780ab-975f-5b29-ada0-8b95adb48287>");
+    let epid = binding::epid_token(binding::epid(
+        "<urn:uuid:a15780ab-975f-5b29-ada0-8b95adb48287>",
+    ));
     let gruu = draft10_gruu("sip:alice@lab.test", &epid);
     let found = reg.targets(&uri(&gruu), t0());
     assert_eq!(found.len(), 1);
@@ -557,4 +561,19 @@ fn the_200_carries_the_date() {
         request::http_date(UNIX_EPOCH),
         "Thu, 01 Jan 1970 00:00:00 GMT"
     );
+}
+
+/// Memory per registration is a capacity target (< 1 KiB, ../shared/
+/// DESIGN.md). The binding is its largest part; over a flow the size of
+/// the server's (two socket addresses, a transport and a connection id:
+/// 80 bytes) it must stay within jemalloc's 256-byte class. With the AOR's
+/// vector slot, the shared AOR and key, the contact and Call-ID, the
+/// deadline entry and the flow index, a single-binding AOR costs about
+/// 700 bytes.
+#[test]
+fn binding_footprint() {
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+    struct ServerSizedFlow([u64; 10]);
+    let size = std::mem::size_of::<binding::Binding<ServerSizedFlow>>();
+    assert!(size <= 256, "Binding is {size} bytes");
 }
