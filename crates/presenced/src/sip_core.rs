@@ -586,6 +586,7 @@ impl SipCore {
         );
         metrics::set_publications(stats.publications);
         metrics::set_presentities(stats.presentities);
+        metrics::set_bindings(self.registrar.len());
     }
 
     /// Graceful end: stop taking requests, let the responses held for a

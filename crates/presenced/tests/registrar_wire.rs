@@ -281,3 +281,27 @@ async fn bindings_survive_sigkill() {
     assert_eq!(all(&ok, HeaderName::Contact).len(), 1);
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
+
+/// `/metrics` counts the bindings (refreshed once a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_bindings() {
+    let server = Presenced::with_config(
+        "[sip]\nlisten = [\"tcp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\nmode = \"memory\"\n",
+        1,
+    );
+    let http = server.http_addr();
+    let mut sipe = Tcp::connect(server.addr("tcp", false)).await;
+    assert_eq!(sipe.register("erin", "e1", 1, SIPE).await.status, 200);
+    let deadline = std::time::Instant::now() + common::WAIT;
+    loop {
+        let (_, body) = tokio::task::spawn_blocking(move || common::http_get(http, "/metrics"))
+            .await
+            .expect("http get");
+        if body.lines().any(|l| l == "presenced_registrar_bindings 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
