@@ -98,6 +98,13 @@ pub struct RegistrarConfig {
     /// Event packages for the 200's Allow-Events (SIPE subscribes only to
     /// those listed). The runtime passes the packages it serves.
     pub allow_events: Vec<String>,
+    /// How often (seconds) a client that sends `ms-keep-alive` should
+    /// send its CRLF keep-alives, answered in the 200's `ms-keep-alive:
+    /// UAS; …; timeout=N` ([MS-SIPRE]); `None` answers nothing. The
+    /// runtime sets it below its idle-connection timeout, so a quiet
+    /// signed-in client keeps its connection (and with it, its binding's
+    /// flow) instead of being cut off and re-registering.
+    pub keep_alive_secs: Option<u32>,
 }
 
 impl Default for RegistrarConfig {
@@ -124,6 +131,7 @@ impl Default for RegistrarConfig {
             ]
             .map(String::from)
             .to_vec(),
+            keep_alive_secs: None,
         }
     }
 }
@@ -391,6 +399,12 @@ impl<F: Flow> Registrar<F> {
         for tag in tags {
             resp.headers
                 .push(Header::new(HeaderName::Supported, tag.to_owned()));
+        }
+        if let (true, Some(secs)) = (reg.keep_alive, self.config.keep_alive_secs) {
+            resp.headers.push(Header::other(
+                "ms-keep-alive",
+                format!("UAS; tcp=no; hop-hop=yes; end-point=no; timeout={secs}"),
+            ));
         }
         if !self.config.allow_events.is_empty() {
             // Comma without a space: SIPE splits the value at "," and

@@ -171,7 +171,10 @@ impl Server {
             engine,
             store,
             connections,
-            registrar: presence::Registrar::new(registrar_config(&config.registrar)),
+            registrar: presence::Registrar::new(registrar_config(
+                &config.registrar,
+                config.idle_timeout,
+            )),
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));
@@ -219,9 +222,17 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
 /// The registrar's configuration from the validated `[registrar]`
 /// section. Supported and Allow-Events keep the registrar's defaults (the
 /// Lync dialect's tags and packages) until the method/event router
-/// supplies the packages actually served.
-pub fn registrar_config(settings: &RegistrarSettings) -> presence::RegistrarConfig {
+/// supplies the packages actually served. Clients that negotiate
+/// `ms-keep-alive` are asked to send keep-alives at half the idle timeout
+/// of `[sip] idle_timeout_secs`, so the server never cuts off a quiet but
+/// signed-in client.
+pub fn registrar_config(
+    settings: &RegistrarSettings,
+    idle_timeout: std::time::Duration,
+) -> presence::RegistrarConfig {
+    let keep_alive = u32::try_from(idle_timeout.as_secs() / 2).unwrap_or(u32::MAX);
     presence::RegistrarConfig {
+        keep_alive_secs: Some(keep_alive.max(1)),
         min_expires: settings.min_expires,
         max_expires: settings.max_expires,
         default_expires: settings.default_expires,

@@ -91,6 +91,11 @@ fn sipe_signs_in_and_subscribes_to_its_roaming_data() {
             STEP
         )
         .is_some());
+    // It keeps its connection alive at the pace presenced asked for: half
+    // the default idle timeout of 300 s.
+    assert!(client
+        .wait_for("server determined keep alive timeout is 150 seconds", STEP)
+        .is_some());
 
     // The self subscriptions SIPE makes once signed in, each with the GRUU
     // it was given as its Contact.

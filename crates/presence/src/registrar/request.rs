@@ -114,6 +114,9 @@ pub(crate) struct Register {
     pub(crate) contacts: Contacts,
     /// Option tags of the client's Supported headers, lowercased.
     pub(crate) supported: Vec<String>,
+    /// The client sent `ms-keep-alive` (Microsoft's keep-alive
+    /// negotiation), so it reads the server's in the 200.
+    pub(crate) keep_alive: bool,
 }
 
 /// Reads a REGISTER; every grammar error becomes a 400 naming the header.
@@ -140,6 +143,7 @@ pub(crate) fn read(req: &sip::Request) -> Result<Register, RegisterError> {
         expires,
         contacts: contacts(req, expires)?,
         supported,
+        keep_alive: req.headers.get_other("ms-keep-alive").is_some(),
     })
 }
 

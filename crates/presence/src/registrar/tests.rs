@@ -577,3 +577,29 @@ fn binding_footprint() {
     let size = std::mem::size_of::<binding::Binding<ServerSizedFlow>>();
     assert!(size <= 256, "Binding is {size} bytes");
 }
+
+#[test]
+fn ms_keep_alive_is_answered_when_asked_and_configured() {
+    let config = RegistrarConfig {
+        keep_alive_secs: Some(150),
+        ..RegistrarConfig::default()
+    };
+    let mut reg = Reg::new(config);
+    let (_, resp) = run(&mut reg, &register("c1", 1, SIPE), t0());
+    let keep_alive: Vec<String> = resp
+        .headers
+        .iter()
+        .filter(|h| h.is("ms-keep-alive"))
+        .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        .collect();
+    assert_eq!(
+        keep_alive,
+        ["UAS; tcp=no; hop-hop=yes; end-point=no; timeout=150"]
+    );
+    // A client that did not ask gets none, nor does anyone by default.
+    let (_, resp) = run(&mut reg, &register("c2", 1, "Contact: <sip:a@h>\r\n"), t0());
+    assert!(resp.headers.get_other("ms-keep-alive").is_none());
+    let mut quiet = Reg::new(RegistrarConfig::default());
+    let (_, resp) = run(&mut quiet, &register("c1", 1, SIPE), t0());
+    assert!(resp.headers.get_other("ms-keep-alive").is_none());
+}
