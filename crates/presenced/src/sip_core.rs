@@ -240,7 +240,8 @@ impl SipCore {
         self.drain(commits).await;
     }
 
-    /// The earlier of the two machines' next timers.
+    /// The earliest of the machines' next timers (transaction layer,
+    /// engine, registrar).
     fn next_wake(&self) -> Option<tokio::time::Instant> {
         let layer = self.layer.poll_timeout();
         let engine = earliest(self.engine.poll_timeout(), self.registrar.poll_timeout());
