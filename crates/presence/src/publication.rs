@@ -530,7 +530,7 @@ fn mix(mut z: u64) -> u64 {
 /// 64-bit FNV-1a: stable across runs, platforms and Rust versions (unlike
 /// `std`'s `DefaultHasher`), which an entity-tag a watcher keeps across a
 /// restart needs.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

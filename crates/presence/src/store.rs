@@ -33,6 +33,16 @@ pub enum StoreOp<F> {
         /// [`SubscriptionRecord::id`].
         id: String,
     },
+    /// Create or replace a registrar binding (RFC 3261 §10.3).
+    PutBinding(BindingRecord<F>),
+    /// Remove a binding (unregistered, expired, or its flow's grace
+    /// period ended).
+    DeleteBinding {
+        /// [`BindingRecord::aor`].
+        aor: String,
+        /// [`BindingRecord::key`].
+        key: String,
+    },
 }
 
 impl<F> StoreOp<F> {
@@ -42,6 +52,7 @@ impl<F> StoreOp<F> {
         match self {
             StoreOp::PutPublication(_) | StoreOp::DeletePublication { .. } => PUBLICATIONS,
             StoreOp::PutSubscription(_) | StoreOp::DeleteSubscription { .. } => SUBSCRIPTIONS,
+            StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => BINDINGS,
         }
     }
 
@@ -54,6 +65,8 @@ impl<F> StoreOp<F> {
             StoreOp::DeletePublication { presentity, etag } => publication_key(presentity, etag),
             StoreOp::PutSubscription(s) => s.id.clone(),
             StoreOp::DeleteSubscription { id } => id.clone(),
+            StoreOp::PutBinding(b) => binding_key(&b.aor, &b.key),
+            StoreOp::DeleteBinding { aor, key } => binding_key(aor, key),
         }
     }
 }
@@ -62,11 +75,19 @@ impl<F> StoreOp<F> {
 pub const PUBLICATIONS: &str = "publications";
 /// The table of subscriptions.
 pub const SUBSCRIPTIONS: &str = "subscriptions";
+/// The table of registrar bindings.
+pub const BINDINGS: &str = "bindings";
 
 /// Newline cannot occur in a URI or an entity-tag token, so it separates
 /// the two parts unambiguously.
 fn publication_key(presentity: &str, etag: &str) -> String {
     format!("{presentity}\n{etag}")
+}
+
+/// A binding is keyed by its AOR and its key within the AOR (instance id
+/// or Contact URI); neither contains a newline.
+fn binding_key(aor: &str, key: &str) -> String {
+    format!("{aor}\n{key}")
 }
 
 /// A publication as stored (RFC 3903 event state of one source).
@@ -166,4 +187,34 @@ pub struct SubscriptionRecord<F> {
     pub reliable: bool,
     /// Version of the last watcherinfo document sent (winfo only).
     pub winfo_version: u64,
+}
+
+/// A registrar binding as stored (RFC 3261 §10.3): an address-of-record
+/// bound to one contact of one user agent, with what the ordering rule of
+/// step 7 needs (Call-ID and CSeq) and the flow requests for the AOR are
+/// delivered on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRecord<F> {
+    /// The address-of-record (`sip:user@host`, host lowercased).
+    pub aor: String,
+    /// The binding's identity within the AOR: the `+sip.instance` value
+    /// when the UA sent one (RFC 5626 §6: a UA's instance keeps one binding
+    /// whatever its Contact), else the Contact URI as registered.
+    pub key: String,
+    /// The Contact URI as registered.
+    pub contact: String,
+    /// The `+sip.instance` value (quotes removed, `<urn:…>` kept), if any.
+    pub instance: Option<String>,
+    /// Call-ID of the REGISTER that last changed the binding.
+    pub call_id: String,
+    /// CSeq of that REGISTER.
+    pub cseq: u32,
+    /// When the binding expires, in ms since the Unix epoch.
+    pub expires_at_ms: u64,
+    /// The flow the REGISTER came in on: requests for the AOR go back on
+    /// it (the same connection for TCP/TLS).
+    pub flow: F,
+    /// Whether that flow is TCP/TLS (the binding then ends a grace period
+    /// after the connection closes).
+    pub reliable: bool,
 }

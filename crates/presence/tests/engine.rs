@@ -362,7 +362,7 @@ fn other_methods_get_405() {
     assert_eq!(status(&actions), 405);
     assert_eq!(
         header(&responses(&actions)[0].headers, HeaderName::Allow),
-        "SUBSCRIBE, PUBLISH"
+        "SUBSCRIBE, PUBLISH, SERVICE"
     );
 }
 

@@ -22,8 +22,9 @@
 //! t4_ms = 5000
 //! ```
 //!
-//! `[store]` and `[http]` (config/runtime.rs) and `[presence]`
-//! (config/presence.rs) are validated in their own files;
+//! `[store]` and `[http]` (config/runtime.rs), `[presence]`
+//! (config/presence.rs) and `[registrar]` (config/registrar.rs) are
+//! validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -36,11 +37,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod presence;
+mod registrar;
 mod runtime;
 
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
+pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 
 /// The transports SIP runs over (RFC 3261 §18).
@@ -173,6 +176,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// The presence service.
     pub presence: PresenceSettings,
+    /// The registrar (REGISTER bindings).
+    pub registrar: RegistrarSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -216,6 +221,8 @@ struct RawConfig {
     http: runtime::RawHttp,
     #[serde(default)]
     presence: presence::RawPresence,
+    #[serde(default)]
+    registrar: registrar::RawRegistrar,
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,7 +479,9 @@ impl Source<'_> {
         let store = self.store(raw.store)?;
         let http = self.http(raw.http)?;
         let presence = self.presence(raw.presence)?;
+        let registrar = self.registrar(raw.registrar)?;
         Ok(Config {
+            registrar,
             store,
             http,
             presence,

@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(
             header(&r, HeaderName::Allow),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE"
         );
         assert_eq!(
             header(&r, HeaderName::Accept),
@@ -354,7 +354,10 @@ mod tests {
         let r = answer(request("INVITE", ""));
         assert_eq!(r.status, 405);
         assert!(header(&r, HeaderName::Allow).contains("SUBSCRIBE"));
-        assert_eq!(answer(request("REGISTER", "")).status, 405);
+        assert!(matches!(
+            Endpoint::default().dispatch(request("REGISTER", ""), Context::new(&NoDialogs)),
+            Dispatch::Service(Service::Registrar, ..)
+        ));
         assert_eq!(answer(request("FROBNICATE", "")).status, 501);
         // Methods are case-sensitive: "options" is an unknown extension.
         assert_eq!(answer(request("options", "")).status, 501);

@@ -274,6 +274,7 @@ mod tests {
             "presenced_subscriptions{state=\"pending\"}",
             "presenced_publications",
             "presenced_presentities",
+            "presenced_registrar_bindings",
             "presenced_notify_sent_total",
             "presenced_notify_failed_total",
             "presenced_messages_received_total{transport=\"udp\"}",

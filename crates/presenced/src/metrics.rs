@@ -25,6 +25,8 @@ pub const SUBSCRIPTIONS: &str = "presenced_subscriptions";
 pub const PUBLICATIONS: &str = "presenced_publications";
 /// Presentities with state (published or provisioned).
 pub const PRESENTITIES: &str = "presenced_presentities";
+/// Registrar bindings held.
+pub const BINDINGS: &str = "presenced_registrar_bindings";
 /// NOTIFY requests sent.
 pub const NOTIFY_SENT: &str = "presenced_notify_sent_total";
 /// NOTIFY requests that failed (error response, timeout, transport error).
@@ -85,6 +87,10 @@ fn describe() {
         PRESENTITIES,
         "Presentities with state: published or provisioned."
     );
+    describe_gauge!(
+        BINDINGS,
+        "Registrar bindings (RFC 3261 §10), including those waiting out the grace period of their closed connection."
+    );
     describe_counter!(NOTIFY_SENT, "NOTIFY requests sent.");
     describe_counter!(
         NOTIFY_FAILED,
@@ -112,6 +118,7 @@ fn describe() {
     set_subscriptions(0, 0);
     set_publications(0);
     set_presentities(0);
+    set_bindings(0);
     counter!(NOTIFY_SENT).absolute(0);
     counter!(NOTIFY_FAILED).absolute(0);
     for transport in [TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls] {
@@ -140,6 +147,11 @@ pub fn set_publications(count: usize) {
 /// Presentities with state.
 pub fn set_presentities(count: usize) {
     gauge!(PRESENTITIES).set(count as f64);
+}
+
+/// Registrar bindings held.
+pub fn set_bindings(count: usize) {
+    gauge!(BINDINGS).set(count as f64);
 }
 
 /// One NOTIFY handed to the transaction layer.

@@ -24,6 +24,8 @@ pub enum Service {
     /// The presence engine's SERVICE handler, for the Microsoft dialect
     /// ([MS-SIP] SERVICE: category publishing).
     DialectService,
+    /// The registrar (RFC 3261 §10): REGISTER.
+    Registrar,
 }
 
 /// How requests of one method are served.
@@ -110,6 +112,7 @@ impl Router {
             .method(Method::Subscribe, MethodRoute::ByEvent)
             .method(Method::Notify, MethodRoute::InDialog)
             .method(Method::Publish, MethodRoute::ByEvent)
+            .method(Method::Register, MethodRoute::To(Service::Registrar))
             .method(Method::Ack, MethodRoute::Endpoint)
             .method(Method::Cancel, MethodRoute::Endpoint)
             .method(Method::Bye, MethodRoute::InDialog)
@@ -253,7 +256,7 @@ mod tests {
         let router = Router::presence();
         assert_eq!(
             router.allow(),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE"
         );
         assert_eq!(router.allow_events(), "presence, presence.winfo");
         assert_eq!(
@@ -300,6 +303,10 @@ mod tests {
         );
         assert_eq!(
             router.route(&request("REGISTER", "")),
+            Route::Service(Service::Registrar)
+        );
+        assert_eq!(
+            router.route(&request("MESSAGE", "")),
             Route::MethodNotAllowed
         );
         assert_eq!(
@@ -314,13 +321,13 @@ mod tests {
     fn registering_again_replaces_and_keeps_the_order() {
         let mut router = Router::presence();
         router
-            .method(Method::Register, MethodRoute::Endpoint)
+            .method(Method::Info, MethodRoute::Endpoint)
             .method(Method::Options, MethodRoute::Endpoint)
             .supported("adhoclist")
             .supported("adhoclist");
         assert_eq!(
             router.allow(),
-            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE, REGISTER"
+            "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE, INFO"
         );
         assert_eq!(router.supported_header(), "adhoclist");
         assert!(router.supports(b"AdHocList"));

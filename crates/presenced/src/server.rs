@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
-use crate::config::{Config, ListenSpec, TransportKind};
+use crate::config::{Config, ListenSpec, RegistrarSettings, TransportKind};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
 use crate::control::Control;
 use crate::endpoint::{Endpoint, ToTags};
@@ -171,6 +171,10 @@ impl Server {
             engine,
             store,
             connections,
+            registrar: presence::Registrar::new(registrar_config(
+                &config.registrar,
+                config.idle_timeout,
+            )),
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));
@@ -212,6 +216,29 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
                 }
             }
         },
+    }
+}
+
+/// The registrar's configuration from the validated `[registrar]`
+/// section. Supported and Allow-Events keep the registrar's defaults (the
+/// Lync dialect's tags and packages) until the method/event router
+/// supplies the packages actually served. Clients that negotiate
+/// `ms-keep-alive` are asked to send keep-alives at half the idle timeout
+/// of `[sip] idle_timeout_secs`, so the server never cuts off a quiet but
+/// signed-in client.
+pub fn registrar_config(
+    settings: &RegistrarSettings,
+    idle_timeout: std::time::Duration,
+) -> presence::RegistrarConfig {
+    let keep_alive = u32::try_from(idle_timeout.as_secs() / 2).unwrap_or(u32::MAX);
+    presence::RegistrarConfig {
+        keep_alive_secs: Some(keep_alive.max(1)),
+        min_expires: settings.min_expires,
+        max_expires: settings.max_expires,
+        default_expires: settings.default_expires,
+        flow_grace: settings.flow_grace,
+        max_bindings: settings.max_bindings_per_aor,
+        ..presence::RegistrarConfig::default()
     }
 }
 

@@ -30,6 +30,8 @@
 //! that fail (and are logged) rather than block the core behind one slow
 //! peer, and commits happen on the store's own thread.
 
+mod registration;
+
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,7 +47,7 @@ use crate::outbound::{self, Branches};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
-use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, StoreOp};
+use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, Registrar, StoreOp};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
@@ -100,6 +102,8 @@ pub struct CoreParts {
     pub store: Store,
     /// The connection table to send through.
     pub connections: Connections,
+    /// The registrar (REGISTER bindings), restored with the engine.
+    pub registrar: Registrar<Flow>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -107,6 +111,7 @@ pub struct SipCore {
     layer: Layer<Flow>,
     endpoint: Endpoint,
     engine: Engine<Flow>,
+    registrar: Registrar<Flow>,
     store: Store,
     commits: Option<Commits>,
     connections: Connections,
@@ -143,6 +148,7 @@ impl SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
             engine: parts.engine,
+            registrar: parts.registrar,
             store: parts.store,
             commits,
             connections: parts.connections,
@@ -179,7 +185,7 @@ impl SipCore {
             "state restored"
         );
         self.actions.extend(actions);
-        Ok(())
+        self.restore_bindings()
     }
 
     /// Runs the driver loop until cancelled or every transport is gone,
@@ -218,6 +224,7 @@ impl SipCore {
                         // at Timer F: no response can come on it any more.
                         let failed = self.layer.peer_closed(&flow, now.mono);
                         self.carry_out(failed, now);
+                        self.registrar.flow_closed(&flow, now.wall);
                         self.feed(EngineInput::FlowClosed { flow }, now);
                     }
                 }
@@ -276,6 +283,9 @@ impl SipCore {
         if let Some(engine) = self.engine.poll_timeout() {
             at = at.min(now.mono_of(engine));
         }
+        if let Some(registrar) = self.registrar.poll_timeout() {
+            at = at.min(now.mono_of(registrar));
+        }
         tokio::time::Instant::from_std(at)
     }
 
@@ -283,6 +293,8 @@ impl SipCore {
         let outputs = self.layer.handle_timeout(now.mono);
         self.carry_out(outputs, now);
         let actions = self.engine.handle_timeout(now.wall);
+        self.actions.extend(actions);
+        let actions = self.registrar.handle_timeout(now.wall);
         self.actions.extend(actions);
     }
 
@@ -520,6 +532,9 @@ impl SipCore {
                 self.send_response(key, resp, now);
             }
             Dispatch::Absorb => {}
+            Dispatch::Service(Service::Registrar, req, to_tag) => {
+                self.register(key, *req, from, to_tag, now);
+            }
             Dispatch::InDialog(req, to_tag) => {
                 // A NOTIFY or BYE in a dialog of ours: our dialogs are
                 // subscriptions we serve as notifier, in which the watcher
@@ -586,6 +601,7 @@ impl SipCore {
         );
         metrics::set_publications(stats.publications);
         metrics::set_presentities(stats.presentities);
+        metrics::set_bindings(self.registrar.len());
     }
 
     /// Graceful end: stop taking requests, let the responses held for a
@@ -674,6 +690,7 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
         StoreOp::DeleteSubscription { id } => {
             tracing::info!(dialog = %id.replace('\n', ";"), "subscription removed")
         }
+        StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => registration::log_change(op, now),
     }
 }
 

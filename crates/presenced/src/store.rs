@@ -56,7 +56,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use presence::{PublicationRecord, StoreOp, SubscriptionRecord};
+use presence::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -74,11 +74,12 @@ pub const FILE_NAME: &str = "presenced.redb";
 /// fsync.
 const MAX_GROUP: usize = 4096;
 
-/// The two tables; keys and values are bytes.
+/// The tables; keys and values are bytes.
 const PUBLICATIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::PUBLICATIONS);
 const SUBSCRIPTIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::SUBSCRIPTIONS);
+const BINDINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::BINDINGS);
 
 /// Which table a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +88,8 @@ pub enum Table {
     Publications,
     /// Subscriptions, keyed by their dialog id.
     Subscriptions,
+    /// Registrar bindings, keyed by AOR + "\n" + binding key.
+    Bindings,
 }
 
 impl Table {
@@ -95,6 +98,7 @@ impl Table {
         match self {
             Table::Publications => presence::store::PUBLICATIONS,
             Table::Subscriptions => presence::store::SUBSCRIPTIONS,
+            Table::Bindings => presence::store::BINDINGS,
         }
     }
 
@@ -102,6 +106,7 @@ impl Table {
         match self {
             Table::Publications => PUBLICATIONS,
             Table::Subscriptions => SUBSCRIPTIONS,
+            Table::Bindings => BINDINGS,
         }
     }
 }
@@ -162,6 +167,15 @@ pub fn encode_ops<F: Serialize>(ops: &[StoreOp<F>]) -> Result<Vec<Write>, StoreE
                 },
                 StoreOp::DeleteSubscription { .. } => Write::Delete {
                     table: Table::Subscriptions,
+                    key,
+                },
+                StoreOp::PutBinding(record) => Write::Put {
+                    table: Table::Bindings,
+                    value: encode(serde_json::to_vec(record))?,
+                    key,
+                },
+                StoreOp::DeleteBinding { .. } => Write::Delete {
+                    table: Table::Bindings,
                     key,
                 },
             })
@@ -347,8 +361,8 @@ impl Store {
             .set_cache_size(64 << 20)
             .create(&path)
             .map_err(|e| open_err(e.into()))?;
-        // Both tables exist from the start, so loading never meets a
-        // missing one.
+        // Every table exists from the start, so loading never meets a
+        // missing one (a file from before the bindings table gets it here).
         create_tables(&db).map_err(|e| open_err(*e))?;
         let db = Arc::new(db);
         let (jobs, queue) = std_mpsc::channel();
@@ -453,6 +467,18 @@ impl Store {
         Ok((publications, subscriptions))
     }
 
+    /// Reads every stored registrar binding, skipping (and logging) those
+    /// that do not decode, as [`Store::load`] does. Expired ones are
+    /// returned too: the registrar deletes them as it restores.
+    pub fn load_bindings<F: DeserializeOwned>(&self) -> Result<Vec<BindingRecord<F>>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let bindings = read_table(db, Table::Bindings)?;
+        tracing::info!(bindings = bindings.len(), "bindings loaded");
+        Ok(bindings)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -532,6 +558,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     let txn = db.begin_write().map_err(|e| boxed(e.into()))?;
     txn.open_table(PUBLICATIONS).map_err(|e| boxed(e.into()))?;
     txn.open_table(SUBSCRIPTIONS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(BINDINGS).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

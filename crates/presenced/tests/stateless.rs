@@ -35,7 +35,7 @@ async fn options_gets_200_with_allow_accept_and_events() {
     assert_eq!(r.status, 200);
     assert_eq!(
         header(&r, HeaderName::Allow),
-        "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, ACK, CANCEL, BYE, SERVICE"
+        "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE"
     );
     assert_eq!(
         header(&r, HeaderName::Accept),

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use presence::{PublicationRecord, StoreOp, SubscriptionRecord};
+use presence::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 use presenced::store::{encode_ops, CommitError, Store, Table, Write};
 
 /// The flow type of these tests: anything serde can carry will do.
@@ -92,6 +92,69 @@ async fn records_survive_reopen() {
     assert_eq!(subscriptions.len(), 1);
     assert_eq!(subscriptions[0].local_cseq, 9);
     assert!(dir.path().join("presenced.redb").exists());
+}
+
+fn binding(aor: &str, key: &str) -> BindingRecord<Flow> {
+    BindingRecord {
+        aor: aor.into(),
+        key: key.into(),
+        contact: "sip:127.0.0.1:58666;transport=tcp".into(),
+        instance: Some(key.into()),
+        call_id: "c1".into(),
+        cseq: 1,
+        expires_at_ms: 1_800_000_000_000,
+        flow: "tcp:127.0.0.1:58666".into(),
+        reliable: true,
+    }
+}
+
+/// Bindings live in their own table, keyed by AOR and key, and come back
+/// with `load_bindings` (not with `load`).
+#[tokio::test]
+async fn bindings_survive_reopen_in_their_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Duration::from_millis(1)).unwrap();
+    let ops = vec![
+        StoreOp::PutBinding(binding("sip:alice@lab.test", "<urn:uuid:1>")),
+        StoreOp::PutBinding(binding("sip:alice@lab.test", "<urn:uuid:2>")),
+        StoreOp::PutBinding(binding("sip:bob@lab.test", "<urn:uuid:1>")),
+    ];
+    assert!(writes(ops.clone()).iter().all(|w| matches!(
+        w,
+        Write::Put {
+            table: Table::Bindings,
+            ..
+        }
+    )));
+    store.commit(writes(ops)).await.unwrap();
+    let ops = vec![
+        StoreOp::DeleteBinding {
+            aor: "sip:alice@lab.test".into(),
+            key: "<urn:uuid:1>".into(),
+        },
+        StoreOp::PutBinding(BindingRecord {
+            cseq: 2,
+            ..binding("sip:bob@lab.test", "<urn:uuid:1>")
+        }),
+    ];
+    store.commit(writes(ops)).await.unwrap();
+    drop(store);
+
+    let store = Store::open(dir.path(), Duration::from_millis(1)).unwrap();
+    let mut bindings = store.load_bindings::<Flow>().expect("load bindings");
+    bindings.sort_by(|a, b| (&a.aor, &a.key).cmp(&(&b.aor, &b.key)));
+    assert_eq!(
+        bindings,
+        vec![
+            binding("sip:alice@lab.test", "<urn:uuid:2>"),
+            BindingRecord {
+                cseq: 2,
+                ..binding("sip:bob@lab.test", "<urn:uuid:1>")
+            },
+        ]
+    );
+    let (publications, subscriptions) = load(&store);
+    assert!(publications.is_empty() && subscriptions.is_empty());
 }
 
 #[tokio::test]

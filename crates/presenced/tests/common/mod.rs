@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod sipe;
 pub mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};
