@@ -22,6 +22,7 @@
 //! final NOTIFY, which the watcher's own expiry timer covers.
 
 mod notifying;
+mod roaming;
 mod subscribe;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -162,6 +163,9 @@ pub struct Stats {
     pub subscriptions_pending: usize,
     /// Live presence.winfo subscriptions.
     pub winfo: usize,
+    /// Live self subscriptions of the Microsoft dialect (roaming self,
+    /// roaming contacts, provisioning).
+    pub roaming: usize,
     /// Presentities with live publications.
     pub presentities: usize,
     /// Live publications.
@@ -177,6 +181,9 @@ impl Stats {
         let counter = match (package, state) {
             (_, SubState::Terminated(_)) => return,
             (Package::Winfo, _) => &mut self.winfo,
+            (Package::RoamingSelf | Package::RoamingContacts | Package::Provisioning, _) => {
+                &mut self.roaming
+            }
             (Package::Presence, SubState::Active) => &mut self.subscriptions_active,
             (Package::Presence, SubState::Pending) => &mut self.subscriptions_pending,
         };
@@ -200,9 +207,14 @@ pub struct Engine<F> {
     by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
     /// Watcher AOR → live subscriptions, for `max_per_watcher`.
     per_watcher: HashMap<Arc<str>, usize>,
-    /// Presentity → its presence.winfo subscriptions, so telling them of a
-    /// watcher change does not walk every watcher of a popular presentity.
-    winfo_by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
+    /// Presentity → its watchers-of-watchers (presence.winfo and the
+    /// dialect's roaming-self subscriptions), so telling them of a watcher
+    /// change does not walk every watcher of a popular presentity.
+    self_by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
+    /// The dialect users' containers and acknowledged watchers.
+    roaming: crate::roaming::Roaming,
+    /// The groups each pending provisioning fetch asked for.
+    provisioning: HashMap<DialogKey, Vec<String>>,
     /// Our Contact URIs (one per listening address), shared by the
     /// subscriptions made through them.
     contacts: HashSet<Arc<str>>,
@@ -236,7 +248,9 @@ impl<F: Flow> Engine<F> {
             live: Stats::default(),
             by_presentity: HashMap::new(),
             per_watcher: HashMap::new(),
-            winfo_by_presentity: HashMap::new(),
+            self_by_presentity: HashMap::new(),
+            roaming: crate::roaming::Roaming::new(),
+            provisioning: HashMap::new(),
             contacts: HashSet::new(),
             deadlines: BTreeSet::new(),
             in_flight: HashMap::new(),
@@ -359,10 +373,33 @@ impl<F: Flow> Engine<F> {
         to_tag: &str,
         now: SystemTime,
     ) -> Vec<Action<F>> {
-        let outcome = self
-            .presentities
-            .publish_categories(req, flow, reliable, to_tag, now);
-        self.published(txn, outcome, now)
+        let is_publish = req
+            .headers
+            .value(HeaderName::ContentType)
+            .and_then(|v| sip::typed::ContentType::parse(v).ok())
+            .is_some_and(|c| c.matches("application", "msrtc-category-publish+xml"));
+        if is_publish {
+            let user = crate::presentity::presentity_key(&req.uri);
+            let outcome = self
+                .presentities
+                .publish_categories(req, flow, reliable, to_tag, now);
+            // The user's own categories are in its roaming data; a change
+            // watchers see reaches it through `presentity_changed`, one
+            // they do not (an input container, a version) through here.
+            let quiet = !outcome.store.is_empty() && outcome.changed.is_none();
+            let mut out = self.published(txn, outcome, now);
+            if quiet {
+                self.roaming_changed(&user, now, &mut out);
+            }
+            return out;
+        }
+        if let Some(out) = self.service_settings(txn, req, to_tag, now) {
+            return out;
+        }
+        let mut resp = Response::to_request(req, 415, Some(to_tag));
+        resp.headers
+            .push(Header::new(HeaderName::Accept, roaming::service_types()));
+        vec![Action::Respond { txn, resp }]
     }
 
     /// The actions of a publication's outcome: its writes, then its

@@ -30,6 +30,8 @@
 //!   who may watch whom;
 //! - [`engine`]: all of the above behind one `handle(input, now)` that
 //!   returns ordered actions (store, respond, notify) for the runtime;
+//! - [`roaming`]: a dialect user's containers (access levels) and
+//!   acknowledged watchers;
 //! - [`registrar`]: RFC 3261 §10 bindings per address-of-record, with
 //!   the flow each was registered on and RFC 5627 GRUUs;
 //! - [`store`], [`flow`]: what the runtime persists, and its flows;
@@ -78,6 +80,7 @@ pub mod pidf;
 pub mod presentity;
 pub mod publication;
 pub mod registrar;
+pub mod roaming;
 pub mod source;
 pub mod store;
 pub mod subscription;
@@ -102,7 +105,9 @@ pub use presentity::{presentity_key, Presentities, PresentityState};
 pub use publication::{Expired, PublicationConfig, PublishError, PublishOutcome};
 pub use registrar::{Identity, RegisterContext, RegisterError, Registrar, RegistrarConfig, Target};
 pub use source::{Source, SourceContent, SourceKey};
-pub use store::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
+pub use store::{
+    BindingRecord, PublicationRecord, RoamingContainer, RoamingRecord, StoreOp, SubscriptionRecord,
+};
 pub use subscription::{Package, Reason, SubState, Subscription, SubscriptionConfig};
 pub use summary::Summary;
 pub use xml::XmlError;

@@ -31,7 +31,7 @@ use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf;
 use crate::publication::{from_ms, later, state_etag, EtagGenerator, Expired, PublicationConfig};
-use crate::source::{Source, SourceKey};
+use crate::source::{CategorySource, Source, SourceKey};
 use crate::store::PublicationRecord;
 
 /// A presentity's composed state as watchers see it.
@@ -405,6 +405,20 @@ impl<F: Flow> Presentities<F> {
             Some(p) => p.categories(presentity, container),
             None => Presentity::<F>::new(presentity).categories(presentity, container),
         }
+    }
+
+    /// The category publications of `presentity` with their keys: what its
+    /// user's roaming data lists, so a client learns the versions it must
+    /// name in its next publication.
+    pub fn category_sources(&self, presentity: &str) -> Vec<(SourceKey, CategorySource)> {
+        self.presentities
+            .get(presentity)
+            .map_or_else(Vec::new, |p| {
+                p.sources
+                    .iter()
+                    .filter_map(|(k, s)| Some((k.clone(), s.category_source()?.clone())))
+                    .collect()
+            })
     }
 
     /// Renders a presentity whose sources were restored and not rendered

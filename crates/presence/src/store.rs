@@ -43,6 +43,9 @@ pub enum StoreOp<F> {
         /// [`BindingRecord::key`].
         key: String,
     },
+    /// Create or replace a user's roaming settings (containers and
+    /// acknowledged watchers of the Microsoft dialect).
+    PutRoaming(RoamingRecord),
 }
 
 impl<F> StoreOp<F> {
@@ -53,6 +56,7 @@ impl<F> StoreOp<F> {
             StoreOp::PutPublication(_) | StoreOp::DeletePublication { .. } => PUBLICATIONS,
             StoreOp::PutSubscription(_) | StoreOp::DeleteSubscription { .. } => SUBSCRIPTIONS,
             StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => BINDINGS,
+            StoreOp::PutRoaming(_) => ROAMING,
         }
     }
 
@@ -67,8 +71,34 @@ impl<F> StoreOp<F> {
             StoreOp::DeleteSubscription { id } => id.clone(),
             StoreOp::PutBinding(b) => binding_key(&b.aor, &b.key),
             StoreOp::DeleteBinding { aor, key } => binding_key(aor, key),
+            StoreOp::PutRoaming(r) => r.user.clone(),
         }
     }
+}
+
+/// The table of users' roaming settings, keyed by user AOR.
+pub const ROAMING: &str = "roaming";
+
+/// A user's roaming settings as stored ([`crate::roaming::Roaming`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoamingRecord {
+    /// The user's AOR.
+    pub user: String,
+    /// The containers with their versions and members.
+    pub containers: Vec<RoamingContainer>,
+    /// The watchers the user acknowledged, without `sip:`, lowercased.
+    pub acknowledged: Vec<String>,
+}
+
+/// One container as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoamingContainer {
+    /// Its id (access level).
+    pub id: u32,
+    /// Its version.
+    pub version: u32,
+    /// Members as (`type` token, `value`).
+    pub members: Vec<(String, Option<String>)>,
 }
 
 /// The table of publications.

@@ -93,11 +93,38 @@ pub enum Package {
     Presence,
     /// `presence.winfo` (RFC 3857), bodies `application/watcherinfo+xml`.
     Winfo,
+    /// `vnd-microsoft-roaming-self` ([MS-PRES] §3.7.4): the user's own
+    /// categories, containers and watchers.
+    RoamingSelf,
+    /// `vnd-microsoft-roaming-contacts` ([MS-SIP] §3.7): the user's
+    /// contact list and its changes.
+    RoamingContacts,
+    /// `vnd-microsoft-provisioning-v2` ([MS-SIPREGE]): the client's
+    /// settings, fetched once at sign-in.
+    Provisioning,
 }
 
 impl Package {
     /// Every package, in the order Allow-Events lists them.
-    pub const ALL: [Package; 2] = [Package::Presence, Package::Winfo];
+    pub const ALL: [Package; 5] = [
+        Package::Presence,
+        Package::Winfo,
+        Package::RoamingSelf,
+        Package::RoamingContacts,
+        Package::Provisioning,
+    ];
+
+    /// Whether only the user itself may subscribe (its own data rather
+    /// than someone's presence).
+    pub fn is_self(self) -> bool {
+        matches!(
+            self,
+            Package::Winfo
+                | Package::RoamingSelf
+                | Package::RoamingContacts
+                | Package::Provisioning
+        )
+    }
 
     /// The package an Event header names, compared as
     /// [`sip::typed::Event::is`] compares (byte by byte).
@@ -117,14 +144,9 @@ impl Package {
         match self {
             Package::Presence => "presence",
             Package::Winfo => "presence.winfo",
-        }
-    }
-
-    /// The body type NOTIFYs of this package carry.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Package::Presence => crate::pidf::CONTENT_TYPE,
-            Package::Winfo => crate::winfo::CONTENT_TYPE,
+            Package::RoamingSelf => "vnd-microsoft-roaming-self",
+            Package::RoamingContacts => "vnd-microsoft-roaming-contacts",
+            Package::Provisioning => "vnd-microsoft-provisioning-v2",
         }
     }
 }
@@ -140,6 +162,12 @@ pub enum Format {
     Categories,
     /// `application/watcherinfo+xml` (RFC 3858).
     Winfo,
+    /// `application/vnd-microsoft-roaming-self+xml`.
+    RoamingSelf,
+    /// `application/vnd-microsoft-roaming-contacts+xml`.
+    RoamingContacts,
+    /// `application/vnd-microsoft-roaming-provisioning-v2+xml`.
+    Provisioning,
 }
 
 impl Format {
@@ -149,14 +177,24 @@ impl Format {
             Format::Pidf => crate::pidf::CONTENT_TYPE,
             Format::Categories => crate::msrtc::categories::CONTENT_TYPE,
             Format::Winfo => crate::winfo::CONTENT_TYPE,
+            Format::RoamingSelf => crate::msrtc::roaming::CONTENT_TYPE,
+            Format::RoamingContacts => crate::msrtc::contacts::CONTENT_TYPE,
+            Format::Provisioning => crate::msrtc::provisioning::CONTENT_TYPE,
         }
     }
 
     /// The format a stored Content-Type names.
     pub fn of_content_type(content_type: &str) -> Option<Format> {
-        [Format::Pidf, Format::Categories, Format::Winfo]
-            .into_iter()
-            .find(|f| f.content_type().eq_ignore_ascii_case(content_type))
+        [
+            Format::Pidf,
+            Format::Categories,
+            Format::Winfo,
+            Format::RoamingSelf,
+            Format::RoamingContacts,
+            Format::Provisioning,
+        ]
+        .into_iter()
+        .find(|f| f.content_type().eq_ignore_ascii_case(content_type))
     }
 
     /// The formats a package offers, preferred first: a dialect client
@@ -165,6 +203,9 @@ impl Format {
         match package {
             Package::Presence => &[Format::Categories, Format::Pidf],
             Package::Winfo => &[Format::Winfo],
+            Package::RoamingSelf => &[Format::RoamingSelf],
+            Package::RoamingContacts => &[Format::RoamingContacts],
+            Package::Provisioning => &[Format::Provisioning],
         }
     }
 }

@@ -124,7 +124,7 @@ fn unknown_event_gets_489_with_allow_events() {
     assert_eq!(r.status, 489);
     assert_eq!(
         header(&r.headers, HeaderName::AllowEvents),
-        "presence, presence.winfo"
+        "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
     );
 }
 

@@ -283,3 +283,182 @@ fn a_pidf_busy_is_6500_for_a_dialect_watcher_and_dnd_maps_back() {
     assert!(pidf.contains("<rpid:busy/>"), "{pidf}");
     assert!(pidf.contains("do-not-disturb"), "{pidf}");
 }
+
+fn set_container_members(user: &str, body: &str, n: u64) -> sip::Request {
+    parse(
+        &format!(
+            "SERVICE {user} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKc{n}\nMax-Forwards: 70\n\
+             From: <{user}>;tag=c{n}\nTo: <{user}>\nCall-ID: cm{n}\nCSeq: {n} SERVICE\n\
+             Content-Type: application/msrtc-setcontainermembers+xml\n"
+        ),
+        body,
+    )
+}
+
+/// SIPE's block: Bob into container 32000 (`sipe-ocs2007.c`'s
+/// setContainerMembers shape).
+fn block(who: &str, version: u32) -> String {
+    format!(
+        "<setContainerMembers xmlns=\"http://schemas.microsoft.com/2006/09/sip/container-management\">\
+         <container id=\"32000\" version=\"{version}\"><member action=\"add\" type=\"user\" value=\"{who}\"/></container>\
+         </setContainerMembers>"
+    )
+}
+
+#[test]
+fn a_blocked_watcher_sees_offline_and_nothing_else() {
+    let mut h = Harness::new(EngineConfig::default());
+    h.request(service(ALICE, &sipe_publish(ALICE, 3500, 0, 0), 1), at(1));
+    let first = dialect_watcher(&mut h, BOB, ALICE, "d1");
+    assert_eq!(
+        shown(&first),
+        (Some(3500), Some("lab status message".to_owned()))
+    );
+    let actions = h.request(
+        set_container_members(ALICE, &block("bob@example.com", 0), 2),
+        at(2),
+    );
+    assert_eq!(status(&actions), 200);
+    assert!(matches!(stores(&actions)[..], [StoreOp::PutRoaming(_)]));
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        shown(&body(n[0].1)),
+        (Some(18500), None),
+        "blocked: Offline only"
+    );
+    // A stale container version is refused like a stale publication.
+    let actions = h.request(
+        set_container_members(ALICE, &block("eve@example.com", 0), 3),
+        at(3),
+    );
+    let resp = responses(&actions)[0];
+    assert_eq!(resp.status, 409);
+    assert!(String::from_utf8_lossy(&resp.body).contains("curVersion=\"1\""));
+    // A PIDF watcher blocked the same way? PIDF has no containers; the
+    // dialect's blocking applies to dialect watchers.
+}
+
+fn self_subscribe(
+    user: &str,
+    event: &str,
+    accept: &str,
+    call_id: &str,
+    body: &str,
+) -> sip::Request {
+    parse(
+        &format!(
+            "SUBSCRIBE {user} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bK{call_id}\nMax-Forwards: 70\n\
+             From: <{user}>;tag=f-{call_id}\nTo: <{user}>\nCall-ID: {call_id}\nCSeq: 1 SUBSCRIBE\n\
+             Contact: <{user};opaque=user:epid:x;gruu>\nEvent: {event}\nAccept: {accept}\n\
+             Supported: ms-benotify\nExpires: 3600\n{}",
+            if body.is_empty() { String::new() } else { format!("Content-Type: {accept}\n") }
+        ),
+        body,
+    )
+}
+
+#[test]
+fn roaming_self_lists_own_categories_containers_and_new_watchers() {
+    let mut h = Harness::new(EngineConfig::default());
+    let roaming_list = "<roamingList xmlns=\"http://schemas.microsoft.com/2006/09/sip/roaming-self\"><roaming type=\"categories\"/><roaming type=\"containers\"/><roaming type=\"subscribers\"/></roamingList>";
+    let actions = h.request(
+        self_subscribe(
+            ALICE,
+            "vnd-microsoft-roaming-self",
+            "application/vnd-microsoft-roaming-self+xml",
+            "rs1",
+            roaming_list,
+        ),
+        at(0),
+    );
+    assert_eq!(status(&actions), 200);
+    let first = body(notifies(&actions)[0].1);
+    assert!(first.contains("<roamingData"), "{first}");
+    h.ok_all(&actions, at(0));
+
+    // Her publication shows with the versions she must name next.
+    let actions = h.request(service(ALICE, &sipe_publish(ALICE, 6500, 0, 0), 1), at(1));
+    let roaming = notifies(&actions)
+        .into_iter()
+        .map(|(_, r)| body(r))
+        .find(|b| b.contains("<roamingData"))
+        .expect("a roaming-self NOTIFY");
+    assert!(roaming.contains("name=\"note\""), "{roaming}");
+    assert!(roaming.contains("version=\"1\""), "{roaming}");
+    h.ok_until_quiet(&actions, at(1));
+
+    // Bob starts watching her: a new, unacknowledged subscriber.
+    let actions = h.request(
+        Sub::new(BOB, ALICE, "w1").header(ACCEPT_DIALECT).request(),
+        at(2),
+    );
+    let roaming = notifies(&actions)
+        .into_iter()
+        .map(|(_, r)| body(r))
+        .find(|b| b.contains("<roamingData"))
+        .expect("told of the new watcher");
+    assert!(roaming.contains("user=\"bob@example.com\""), "{roaming}");
+    assert!(roaming.contains("acknowledged=\"false\""), "{roaming}");
+    h.ok_until_quiet(&actions, at(2));
+
+    // She acknowledges him.
+    let ack = parse(
+        "SERVICE sip:alice@example.com SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKa1\nMax-Forwards: 70\n\
+         From: <sip:alice@example.com>;tag=a1\nTo: <sip:alice@example.com>\nCall-ID: ack1\nCSeq: 1 SERVICE\n\
+         Content-Type: application/msrtc-presence-setsubscriber+xml\n",
+        "<setSubscribers xmlns=\"http://schemas.microsoft.com/2006/09/sip/presence-subscribers\"><subscriber user=\"bob@example.com\" acknowledged=\"true\"/></setSubscribers>",
+    );
+    let actions = h.request(ack, at(3));
+    assert_eq!(status(&actions), 200);
+    assert!(matches!(stores(&actions)[..], [StoreOp::PutRoaming(_)]));
+    let roaming = body(notifies(&actions)[0].1);
+    assert!(roaming.contains("acknowledged=\"true\""), "{roaming}");
+
+    // Only the user may subscribe to its own roaming data.
+    let actions = h.request(
+        self_subscribe(
+            ALICE,
+            "vnd-microsoft-roaming-self",
+            "application/vnd-microsoft-roaming-self+xml",
+            "rs2",
+            roaming_list,
+        )
+        .clone(),
+        at(4),
+    );
+    assert_eq!(status(&actions), 200);
+    let mut other = self_subscribe(
+        BOB,
+        "vnd-microsoft-roaming-self",
+        "application/vnd-microsoft-roaming-self+xml",
+        "rs3",
+        roaming_list,
+    );
+    other.uri = sip::Uri::parse_str(ALICE).unwrap();
+    assert_eq!(status(&h.request(other, at(5))), 403);
+}
+
+#[test]
+fn provisioning_is_one_shot_and_answers_the_groups_asked() {
+    let mut h = Harness::new(EngineConfig::default());
+    let ask = "<provisioningGroupList xmlns=\"http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist\">\
+        <provisioningGroup name=\"ServerConfiguration\"/><provisioningGroup name=\"ucPolicy\"/></provisioningGroupList>";
+    let mut req = self_subscribe(
+        ALICE,
+        "vnd-microsoft-provisioning-v2",
+        "application/vnd-microsoft-roaming-provisioning-v2+xml",
+        "pv1",
+        ask,
+    );
+    req.headers.set(HeaderName::Expires, "0");
+    let actions = h.request(req, at(0));
+    assert_eq!(status(&actions), 200);
+    assert!(stores(&actions).is_empty(), "a fetch keeps nothing");
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 1);
+    assert!(header(&n[0].1.headers, HeaderName::SubscriptionState).starts_with("terminated"));
+    let groups = body(n[0].1);
+    assert!(groups.contains("name=\"ServerConfiguration\""), "{groups}");
+    assert!(groups.contains("name=\"ucPolicy\""), "{groups}");
+}

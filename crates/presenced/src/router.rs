@@ -127,8 +127,20 @@ impl Router {
                 &[Method::Subscribe],
                 Service::Presence(Package::Winfo),
             )
+            .package(
+                Package::RoamingSelf.as_str(),
+                &[Method::Subscribe],
+                Service::Presence(Package::RoamingSelf),
+            )
+            .package(
+                Package::Provisioning.as_str(),
+                &[Method::Subscribe],
+                Service::Presence(Package::Provisioning),
+            )
             .accept(presence::pidf::CONTENT_TYPE)
-            .accept(presence::msrtc::publish::CONTENT_TYPE);
+            .accept(presence::msrtc::publish::CONTENT_TYPE)
+            .accept(presence::msrtc::container::SET_CONTAINER_MEMBERS_CONTENT_TYPE)
+            .accept(presence::msrtc::container::SET_SUBSCRIBERS_CONTENT_TYPE);
         router
     }
 
@@ -258,10 +270,13 @@ mod tests {
             router.allow(),
             "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE"
         );
-        assert_eq!(router.allow_events(), "presence, presence.winfo");
+        assert_eq!(
+            router.allow_events(),
+            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+        );
         assert_eq!(
             router.accept_header(),
-            "application/pidf+xml, application/msrtc-category-publish+xml"
+            "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml"
         );
         assert_eq!(router.supported_header(), "");
     }
@@ -336,7 +351,10 @@ mod tests {
             &[Method::Subscribe],
             Service::Presence(Package::Presence),
         );
-        assert_eq!(router.allow_events(), "presence.winfo, presence");
+        assert_eq!(
+            router.allow_events(),
+            "presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2, presence"
+        );
         let publish = request("PUBLISH", "Event: presence\r\n");
         assert_eq!(router.route(&publish), Route::BadEvent);
     }

@@ -168,6 +168,7 @@ impl SipCore {
     /// expired ones are deleted, and every live watcher gets a NOTIFY with
     /// the current state once the core runs.
     pub fn restore(&mut self) -> Result<(), StoreError> {
+        self.engine.restore_roaming(self.store.load_roaming()?);
         let (publications, subscriptions) = self.store.load::<Flow>()?;
         let (p, s) = (publications.len(), subscriptions.len());
         let actions = self
@@ -691,6 +692,12 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
             tracing::info!(dialog = %id.replace('\n', ";"), "subscription removed")
         }
         StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => registration::log_change(op, now),
+        StoreOp::PutRoaming(r) => tracing::info!(
+            user = %r.user,
+            containers = r.containers.len(),
+            acknowledged = r.acknowledged.len(),
+            "roaming settings"
+        ),
     }
 }
 

@@ -80,6 +80,7 @@ const PUBLICATIONS: TableDefinition<&[u8], &[u8]> =
 const SUBSCRIPTIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::SUBSCRIPTIONS);
 const BINDINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::BINDINGS);
+const ROAMING: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::ROAMING);
 
 /// Which table a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +91,8 @@ pub enum Table {
     Subscriptions,
     /// Registrar bindings, keyed by AOR + "\n" + binding key.
     Bindings,
+    /// Dialect users' roaming settings, keyed by user AOR.
+    Roaming,
 }
 
 impl Table {
@@ -99,6 +102,7 @@ impl Table {
             Table::Publications => presence::store::PUBLICATIONS,
             Table::Subscriptions => presence::store::SUBSCRIPTIONS,
             Table::Bindings => presence::store::BINDINGS,
+            Table::Roaming => presence::store::ROAMING,
         }
     }
 
@@ -107,6 +111,7 @@ impl Table {
             Table::Publications => PUBLICATIONS,
             Table::Subscriptions => SUBSCRIPTIONS,
             Table::Bindings => BINDINGS,
+            Table::Roaming => ROAMING,
         }
     }
 }
@@ -176,6 +181,11 @@ pub fn encode_ops<F: Serialize>(ops: &[StoreOp<F>]) -> Result<Vec<Write>, StoreE
                 },
                 StoreOp::DeleteBinding { .. } => Write::Delete {
                     table: Table::Bindings,
+                    key,
+                },
+                StoreOp::PutRoaming(record) => Write::Put {
+                    table: Table::Roaming,
+                    value: encode(serde_json::to_vec(record))?,
                     key,
                 },
             })
@@ -479,6 +489,17 @@ impl Store {
         Ok(bindings)
     }
 
+    /// Reads every user's stored roaming settings, skipping (and logging)
+    /// those that do not decode, as [`Store::load`] does.
+    pub fn load_roaming(&self) -> Result<Vec<presence::RoamingRecord>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let records = read_table(db, Table::Roaming)?;
+        tracing::info!(users = records.len(), "roaming settings loaded");
+        Ok(records)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -559,6 +580,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     txn.open_table(PUBLICATIONS).map_err(|e| boxed(e.into()))?;
     txn.open_table(SUBSCRIPTIONS).map_err(|e| boxed(e.into()))?;
     txn.open_table(BINDINGS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(ROAMING).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

@@ -42,8 +42,8 @@ impl<F: Flow> Engine<F> {
             }
         }
         let key = sub.key.clone();
-        if sub.package == Package::Winfo {
-            self.winfo_by_presentity
+        if matches!(sub.package, Package::Winfo | Package::RoamingSelf) {
+            self.self_by_presentity
                 .entry(sub.presentity.clone())
                 .or_default()
                 .insert(key.clone());
@@ -64,12 +64,13 @@ impl<F: Flow> Engine<F> {
     pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
         let sub = self.subs.remove(key)?;
         self.live.tally(sub.package, sub.state, false);
-        if let Some(set) = self.winfo_by_presentity.get_mut(&sub.presentity) {
+        if let Some(set) = self.self_by_presentity.get_mut(&sub.presentity) {
             set.remove(key);
             if set.is_empty() {
-                self.winfo_by_presentity.remove(&sub.presentity);
+                self.self_by_presentity.remove(&sub.presentity);
             }
         }
+        self.provisioning.remove(key);
         if let Some(set) = self.by_presentity.get_mut(&sub.presentity) {
             set.remove(key);
             if set.is_empty() {
@@ -151,6 +152,12 @@ impl<F: Flow> Engine<F> {
             let Some(sub) = self.subs.get_mut(&key) else {
                 continue;
             };
+            if sub.package == Package::RoamingSelf && !sub.is_terminated() {
+                // The user's own categories are part of its roaming data.
+                sub.dirty = true;
+                self.send_next(&key, now, out);
+                continue;
+            }
             if sub.package == Package::Presence && !sub.is_terminated() {
                 if gone {
                     self.end_subscription(&key, Reason::Noresource, now, out);
@@ -177,7 +184,7 @@ impl<F: Flow> Engine<F> {
         if sub.package != Package::Presence {
             return;
         }
-        let keys: Vec<DialogKey> = match self.winfo_by_presentity.get(&sub.presentity) {
+        let keys: Vec<DialogKey> = match self.self_by_presentity.get(&sub.presentity) {
             Some(set) => set.iter().cloned().collect(),
             None => return,
         };
@@ -191,6 +198,10 @@ impl<F: Flow> Engine<F> {
             }
             if let Some(progress) = w.winfo.as_mut() {
                 progress.pending.push(watcher.clone());
+                w.dirty = true;
+                self.send_next(&key, now, out);
+            } else if w.package == Package::RoamingSelf {
+                // The subscribers section of the user's roaming data.
                 w.dirty = true;
                 self.send_next(&key, now, out);
             }
@@ -242,18 +253,6 @@ impl<F: Flow> Engine<F> {
         }
     }
 
-    /// The container (access level) a watcher of `presentity` is in, which
-    /// decides the categories it sees ([MS-PRES] §3.7.5.3): a colleague of
-    /// the same domain is in 200, anyone else in 100.
-    pub(super) fn container_of(&self, presentity: &str, watcher: &str) -> u32 {
-        let domain = |uri: &str| uri.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-        if domain(presentity) == domain(watcher) {
-            200
-        } else {
-            100
-        }
-    }
-
     /// The body and SIP-ETag of the subscription's next NOTIFY.
     fn notify_body(&mut self, key: &DialogKey, now: SystemTime) -> (Option<Body>, Option<String>) {
         let Some(sub) = self.subs.get(key) else {
@@ -296,6 +295,10 @@ impl<F: Flow> Engine<F> {
                 (body, Some(state.etag.to_string()))
             }
             Package::Winfo => (Some(self.winfo_body(key, now)), None),
+            Package::RoamingSelf | Package::Provisioning => {
+                (self.self_body(key, sub.package), None)
+            }
+            Package::RoamingContacts => (None, None),
         }
     }
 

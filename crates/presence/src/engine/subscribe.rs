@@ -91,7 +91,14 @@ impl<F: Flow> Engine<F> {
             Package::Winfo if parsed.watcher != parsed.presentity => {
                 return fail(403, "Only the presentity may watch its watchers");
             }
-            Package::Winfo => Decision::Allow,
+            // Roaming data and settings are the user's own.
+            package if package.is_self() && parsed.watcher != parsed.presentity => {
+                return fail(403, "Only the user may subscribe to its own data");
+            }
+            Package::Winfo
+            | Package::RoamingSelf
+            | Package::RoamingContacts
+            | Package::Provisioning => Decision::Allow,
             Package::Presence => {
                 if self.config.unknown_presentity == UnknownPresentity::Reject
                     && !self.provisioned.contains(&parsed.presentity)
@@ -132,6 +139,9 @@ impl<F: Flow> Engine<F> {
             now,
         );
         let key = sub.key.clone();
+        if parsed.package == Package::Provisioning {
+            self.remember_provisioning(&key, req);
+        }
         let mut out = Vec::new();
         if expires == 0 {
             // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, no

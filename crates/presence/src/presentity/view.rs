@@ -33,10 +33,6 @@ use crate::pidf;
 use crate::publication::state_etag;
 use crate::source::{SourceKey, STATE_INPUT_CONTAINERS};
 
-/// The container of blocked watchers ([MS-PRES] §3.7.5.3): they see
-/// Offline and nothing else.
-pub const BLOCKED_CONTAINER: u32 = 32000;
-
 /// The aggregate of a presentity with no sources.
 pub(super) fn nothing() -> AggregateState {
     aggregate(&[], SystemTime::UNIX_EPOCH)
@@ -123,7 +119,7 @@ impl<F: Flow> Presentity<F> {
     }
 
     fn category_entries(&self, container: u32) -> Vec<CategoryEntry> {
-        let blocked = container == BLOCKED_CONTAINER;
+        let blocked = container == crate::roaming::BLOCKED;
         // Nothing known, or nothing live, shows Offline: a watcher's list
         // has no "unknown" for a person.
         let offline = blocked || !self.known() || self.aggregate.availability.value() < 3000;

@@ -199,6 +199,15 @@ impl Harness {
         out
     }
 
+    /// Answers every NOTIFY in `actions` with 200, and every NOTIFY those
+    /// answers release, until none is left.
+    pub fn ok_until_quiet(&mut self, actions: &[Action<Flow>], now: SystemTime) {
+        let mut next = self.ok_all(actions, now);
+        while !notifies(&next).is_empty() {
+            next = self.ok_all(&next, now);
+        }
+    }
+
     /// Subscribes and answers the first NOTIFY; returns our tag.
     pub fn subscribed(&mut self, sub: &Sub, now: SystemTime) -> String {
         let actions = self.request(sub.request(), now);

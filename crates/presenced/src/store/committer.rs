@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{
     answer, CommitError, Committed, Job, Reply, Shared, Table, Write, BINDINGS, MAX_GROUP,
-    PUBLICATIONS, SUBSCRIPTIONS,
+    PUBLICATIONS, ROAMING, SUBSCRIPTIONS,
 };
 
 /// The committer thread's state.
@@ -93,6 +93,7 @@ impl Committer {
             let mut publications = txn.open_table(PUBLICATIONS).map_err(|e| fail(e.into()))?;
             let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| fail(e.into()))?;
             let mut bindings = txn.open_table(BINDINGS).map_err(|e| fail(e.into()))?;
+            let mut roaming = txn.open_table(ROAMING).map_err(|e| fail(e.into()))?;
             for write in group.iter().flat_map(|(writes, _)| writes) {
                 let (table, key) = match write {
                     Write::Put { table, key, .. } | Write::Delete { table, key } => (table, key),
@@ -101,6 +102,7 @@ impl Committer {
                     Table::Publications => &mut publications,
                     Table::Subscriptions => &mut subscriptions,
                     Table::Bindings => &mut bindings,
+                    Table::Roaming => &mut roaming,
                 };
                 match write {
                     Write::Put { value, .. } => {
