@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::contacts::ContactListRecord;
+
 /// One change to the durable state.
 // The records are large next to the deletes, but ops are built, committed
 // and dropped; boxing them would only add an allocation per write.
@@ -33,6 +35,14 @@ pub enum StoreOp<F> {
         /// [`SubscriptionRecord::id`].
         id: String,
     },
+    /// Create or replace a user's contact list (the whole list: one record
+    /// per user, see [`crate::contacts`]).
+    PutContactList(ContactListRecord),
+    /// Remove a user's contact list.
+    DeleteContactList {
+        /// [`ContactListRecord::user`].
+        user: String,
+    },
 }
 
 impl<F> StoreOp<F> {
@@ -42,6 +52,7 @@ impl<F> StoreOp<F> {
         match self {
             StoreOp::PutPublication(_) | StoreOp::DeletePublication { .. } => PUBLICATIONS,
             StoreOp::PutSubscription(_) | StoreOp::DeleteSubscription { .. } => SUBSCRIPTIONS,
+            StoreOp::PutContactList(_) | StoreOp::DeleteContactList { .. } => CONTACT_LISTS,
         }
     }
 
@@ -54,6 +65,8 @@ impl<F> StoreOp<F> {
             StoreOp::DeletePublication { presentity, etag } => publication_key(presentity, etag),
             StoreOp::PutSubscription(s) => s.id.clone(),
             StoreOp::DeleteSubscription { id } => id.clone(),
+            StoreOp::PutContactList(list) => list.user.clone(),
+            StoreOp::DeleteContactList { user } => user.clone(),
         }
     }
 }
@@ -62,6 +75,8 @@ impl<F> StoreOp<F> {
 pub const PUBLICATIONS: &str = "publications";
 /// The table of subscriptions.
 pub const SUBSCRIPTIONS: &str = "subscriptions";
+/// The table of contact lists, keyed by the user's address of record.
+pub const CONTACT_LISTS: &str = "contact_lists";
 
 /// Newline cannot occur in a URI or an entity-tag token, so it separates
 /// the two parts unambiguously.

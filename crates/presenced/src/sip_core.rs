@@ -674,6 +674,14 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
         StoreOp::DeleteSubscription { id } => {
             tracing::info!(dialog = %id.replace('\n', ";"), "subscription removed")
         }
+        StoreOp::PutContactList(list) => tracing::info!(
+            user = %list.user,
+            delta_num = list.delta_num,
+            groups = list.groups.len(),
+            contacts = list.contacts.len(),
+            "contact list"
+        ),
+        StoreOp::DeleteContactList { user } => tracing::info!(%user, "contact list removed"),
     }
 }
 

@@ -56,7 +56,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use presence::{PublicationRecord, StoreOp, SubscriptionRecord};
+use presence::{ContactListRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -74,11 +74,13 @@ pub const FILE_NAME: &str = "presenced.redb";
 /// fsync.
 const MAX_GROUP: usize = 4096;
 
-/// The two tables; keys and values are bytes.
+/// The tables; keys and values are bytes.
 const PUBLICATIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::PUBLICATIONS);
 const SUBSCRIPTIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::SUBSCRIPTIONS);
+const CONTACT_LISTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(presence::store::CONTACT_LISTS);
 
 /// Which table a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +89,8 @@ pub enum Table {
     Publications,
     /// Subscriptions, keyed by their dialog id.
     Subscriptions,
+    /// Contact lists, one per user, keyed by the user's address of record.
+    ContactLists,
 }
 
 impl Table {
@@ -95,6 +99,7 @@ impl Table {
         match self {
             Table::Publications => presence::store::PUBLICATIONS,
             Table::Subscriptions => presence::store::SUBSCRIPTIONS,
+            Table::ContactLists => presence::store::CONTACT_LISTS,
         }
     }
 
@@ -102,6 +107,7 @@ impl Table {
         match self {
             Table::Publications => PUBLICATIONS,
             Table::Subscriptions => SUBSCRIPTIONS,
+            Table::ContactLists => CONTACT_LISTS,
         }
     }
 }
@@ -162,6 +168,15 @@ pub fn encode_ops<F: Serialize>(ops: &[StoreOp<F>]) -> Result<Vec<Write>, StoreE
                 },
                 StoreOp::DeleteSubscription { .. } => Write::Delete {
                     table: Table::Subscriptions,
+                    key,
+                },
+                StoreOp::PutContactList(record) => Write::Put {
+                    table: Table::ContactLists,
+                    value: encode(serde_json::to_vec(record))?,
+                    key,
+                },
+                StoreOp::DeleteContactList { .. } => Write::Delete {
+                    table: Table::ContactLists,
                     key,
                 },
             })
@@ -347,7 +362,7 @@ impl Store {
             .set_cache_size(64 << 20)
             .create(&path)
             .map_err(|e| open_err(e.into()))?;
-        // Both tables exist from the start, so loading never meets a
+        // Every table exists from the start, so loading never meets a
         // missing one.
         create_tables(&db).map_err(|e| open_err(*e))?;
         let db = Arc::new(db);
@@ -453,6 +468,18 @@ impl Store {
         Ok((publications, subscriptions))
     }
 
+    /// Reads every stored contact list, skipping (and logging) records
+    /// that do not decode, as [`Store::load`] does. A separate call from
+    /// `load`, because the lists go to their own owner.
+    pub fn load_contact_lists(&self) -> Result<Vec<ContactListRecord>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let lists: Vec<ContactListRecord> = read_table(db, Table::ContactLists)?;
+        tracing::info!(contact_lists = lists.len(), "contact lists loaded");
+        Ok(lists)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -532,6 +559,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     let txn = db.begin_write().map_err(|e| boxed(e.into()))?;
     txn.open_table(PUBLICATIONS).map_err(|e| boxed(e.into()))?;
     txn.open_table(SUBSCRIPTIONS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(CONTACT_LISTS).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

@@ -10,8 +10,8 @@ use redb::{Database, Durability};
 use tokio::sync::mpsc;
 
 use super::{
-    answer, CommitError, Committed, Job, Reply, Shared, Table, Write, MAX_GROUP, PUBLICATIONS,
-    SUBSCRIPTIONS,
+    answer, CommitError, Committed, Job, Reply, Shared, Table, Write, CONTACT_LISTS, MAX_GROUP,
+    PUBLICATIONS, SUBSCRIPTIONS,
 };
 
 /// The committer thread's state.
@@ -92,6 +92,7 @@ impl Committer {
         {
             let mut publications = txn.open_table(PUBLICATIONS).map_err(|e| fail(e.into()))?;
             let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| fail(e.into()))?;
+            let mut contact_lists = txn.open_table(CONTACT_LISTS).map_err(|e| fail(e.into()))?;
             for write in group.iter().flat_map(|(writes, _)| writes) {
                 let (table, key) = match write {
                     Write::Put { table, key, .. } | Write::Delete { table, key } => (table, key),
@@ -99,6 +100,7 @@ impl Committer {
                 let t = match table {
                     Table::Publications => &mut publications,
                     Table::Subscriptions => &mut subscriptions,
+                    Table::ContactLists => &mut contact_lists,
                 };
                 match write {
                     Write::Put { value, .. } => {
