@@ -316,6 +316,15 @@ impl ContactLists {
         self.lists.get(user)
     }
 
+    /// The list of `user` (any form of the user's URI) as stored; for a
+    /// user without one, the empty list at `deltaNum` 0 that clients are
+    /// told. Fails only for a `user` that is not a SIP or tel URI.
+    pub fn record_of(&self, user: &str) -> Result<ContactListRecord, ContactError> {
+        let user = rules::user_key(user, &self.limits)?;
+        let list = self.lists.get(user.as_str()).unwrap_or(&NO_LIST);
+        Ok(list.record(&user))
+    }
+
     /// Users with a list.
     pub fn len(&self) -> usize {
         self.lists.len()

@@ -302,6 +302,30 @@ impl SipCore {
                 self.actions.extend(actions);
                 let _ = done.send(());
             }
+            // Contact lists (presence::contacts): a PUT is answered only
+            // once its store write is durable, through the commit gate.
+            Control::GetContacts { user, done } => {
+                let _ = done.send(self.engine.contact_lists().record_of(&user));
+            }
+            Control::PutContacts { user, list, done } => {
+                let op = presence::ContactOp::Replace { user, list };
+                match self.engine.change_contacts(op) {
+                    Err(e) => {
+                        let _ = done.send(Err(e.into()));
+                    }
+                    Ok((change, actions)) => {
+                        let stored = self.engine.contact_lists().record_of(&change.user);
+                        self.actions.extend(actions);
+                        self.step(now); // submits the write
+                        self.gate.after_commits(move |ok| {
+                            let _ = done.send(match ok {
+                                true => stored.map_err(Into::into),
+                                false => Err(crate::control::ContactsRefused::Storage),
+                            });
+                        });
+                    }
+                }
+            }
         }
     }
 

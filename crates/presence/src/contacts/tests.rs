@@ -561,3 +561,20 @@ fn the_engine_writes_contacts_changes_before_anything_else_and_restores_them() {
         Some(record)
     );
 }
+
+#[test]
+fn record_of_reads_any_form_of_the_user_and_an_empty_list_for_nobody() {
+    let lists = lists();
+    let record = lists
+        .record_of("sip:alice@EXAMPLE.com;transport=tcp")
+        .expect("a URI");
+    assert_eq!(record, alice(&lists).record(ALICE));
+    let nobody = lists.record_of("sip:nobody@example.com").expect("a URI");
+    assert_eq!(
+        (nobody.delta_num, nobody.groups.len(), nobody.contacts.len()),
+        (0, 0, 0)
+    );
+    assert_eq!(nobody.user, "sip:nobody@example.com");
+    let error = lists.record_of("nobody").expect_err("not a URI");
+    assert_eq!(error.field, "user");
+}
