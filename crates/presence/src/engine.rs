@@ -33,6 +33,7 @@ use sip::header::Header;
 use sip::{HeaderName, Method, Response};
 
 use crate::authorization::Authorization;
+use crate::contacts::{ContactChange, ContactError, ContactLimits, ContactLists, ContactOp};
 use crate::flow::Flow;
 use crate::presentity::Presentities;
 use crate::publication::PublicationConfig;
@@ -230,6 +231,8 @@ pub struct Engine<F> {
     /// Decisions made through [`Engine::authorize`], keyed by (presentity,
     /// watcher); they override the configured policy.
     decisions: HashMap<(String, String), bool>,
+    /// Every user's roaming contact list ([`crate::contacts`]).
+    contact_lists: ContactLists,
 }
 
 impl<F: Flow> Engine<F> {
@@ -256,7 +259,37 @@ impl<F: Flow> Engine<F> {
             in_flight: HashMap::new(),
             next_notify: 0,
             decisions: HashMap::new(),
+            contact_lists: ContactLists::new(ContactLimits::DEFAULT),
         }
+    }
+
+    /// The users' contact lists, for reading: the operator's API and the
+    /// `vnd-microsoft-roaming-contacts` subscriptions.
+    pub fn contact_lists(&self) -> &ContactLists {
+        &self.contact_lists
+    }
+
+    /// Changes a user's contact list. On success: what changed (the
+    /// `<contactDelta>` for the user's endpoints) and the actions to carry
+    /// out, starting with the store write, so whatever acknowledges the
+    /// change waits for its commit. A refused change alters nothing.
+    pub fn change_contacts(
+        &mut self,
+        op: ContactOp,
+    ) -> Result<(ContactChange, Vec<Action<F>>), ContactError> {
+        let (change, write) = self.contact_lists.apply(op)?;
+        Ok((change, vec![Action::Store(vec![write])]))
+    }
+
+    /// After a restart: loads the stored contact lists. Returns the records
+    /// that break a rule and were skipped (user and why), for the runtime
+    /// to log; they stay in the store until the user's list is written
+    /// again.
+    pub fn restore_contacts(
+        &mut self,
+        records: Vec<crate::contacts::ContactListRecord>,
+    ) -> Vec<(String, ContactError)> {
+        self.contact_lists.restore(records)
     }
 
     /// The publications, for inspection (`presenced explain`).

@@ -28,6 +28,8 @@
 //! - [`subscription`], [`notify`], [`winfo`], [`authorization`]: RFC 6665
 //!   dialogs, NOTIFY construction, watcher information (RFC 3857/3858) and
 //!   who may watch whom;
+//! - [`contacts`]: each user's roaming contact list (groups, contacts,
+//!   `deltaNum`), checked and changed operation by operation;
 //! - [`engine`]: all of the above behind one `handle(input, now)` that
 //!   returns ordered actions (store, respond, notify) for the runtime;
 //! - [`roaming`]: a dialect user's containers (access levels) and
@@ -68,6 +70,7 @@ pub mod authorization;
 pub mod availability;
 pub mod category_publish;
 pub mod composition;
+pub mod contacts;
 pub mod document;
 pub mod engine;
 pub mod extension;
@@ -91,6 +94,12 @@ mod xml;
 pub use activity::Activity;
 pub use authorization::{Authorization, Decision, Unlisted};
 pub use composition::{compose, PublicationRef};
+// `contacts::Contact` and `contacts::Group` stay in their module: the
+// root's `Contact` is PIDF's.
+pub use contacts::{
+    ContactChange, ContactError, ContactErrorKind, ContactLimits, ContactList, ContactListRecord,
+    ContactLists, ContactOp,
+};
 pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
 };

@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::contacts::ContactListRecord;
+
 /// One change to the durable state.
 // The records are large next to the deletes, but ops are built, committed
 // and dropped; boxing them would only add an allocation per write.
@@ -46,6 +48,14 @@ pub enum StoreOp<F> {
     /// Create or replace a user's roaming settings (containers and
     /// acknowledged watchers of the Microsoft dialect).
     PutRoaming(RoamingRecord),
+    /// Create or replace a user's contact list (the whole list: one record
+    /// per user, see [`crate::contacts`]).
+    PutContactList(ContactListRecord),
+    /// Remove a user's contact list.
+    DeleteContactList {
+        /// [`ContactListRecord::user`].
+        user: String,
+    },
 }
 
 impl<F> StoreOp<F> {
@@ -57,6 +67,7 @@ impl<F> StoreOp<F> {
             StoreOp::PutSubscription(_) | StoreOp::DeleteSubscription { .. } => SUBSCRIPTIONS,
             StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => BINDINGS,
             StoreOp::PutRoaming(_) => ROAMING,
+            StoreOp::PutContactList(_) | StoreOp::DeleteContactList { .. } => CONTACT_LISTS,
         }
     }
 
@@ -72,6 +83,8 @@ impl<F> StoreOp<F> {
             StoreOp::PutBinding(b) => binding_key(&b.aor, &b.key),
             StoreOp::DeleteBinding { aor, key } => binding_key(aor, key),
             StoreOp::PutRoaming(r) => r.user.clone(),
+            StoreOp::PutContactList(list) => list.user.clone(),
+            StoreOp::DeleteContactList { user } => user.clone(),
         }
     }
 }
@@ -107,6 +120,8 @@ pub const PUBLICATIONS: &str = "publications";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
 /// The table of registrar bindings.
 pub const BINDINGS: &str = "bindings";
+/// The table of contact lists, keyed by the user's address of record.
+pub const CONTACT_LISTS: &str = "contact_lists";
 
 /// Newline cannot occur in a URI or an entity-tag token, so it separates
 /// the two parts unambiguously.

@@ -50,6 +50,20 @@ enum Held<F> {
     Commit(u64),
     /// An action to carry out once the commits before it are done.
     Action(Box<Action<F>>),
+    /// Someone outside the engine to tell once the commits before it are
+    /// done (see [`CommitGate::after_commits`]).
+    Waiter(Waiter),
+}
+
+/// An acknowledgement that is not a SIP response, such as the operator
+/// API's answer to a contact-list PUT: called with whether the commit
+/// before it succeeded.
+pub struct Waiter(Box<dyn FnOnce(bool) + Send>);
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waiter")
+    }
 }
 
 /// The gate; see the module documentation.
@@ -99,6 +113,19 @@ impl<F> CommitGate<F> {
         }
     }
 
+    /// Holds `waiter` behind everything admitted so far: it is called once
+    /// the commits before it are done, with `true` if the last of them
+    /// succeeded, or at once (`true`) when nothing waits (no write came
+    /// before it, or the memory store). Dropping the gate drops the
+    /// waiters it holds uncalled, which is how a shutdown says "never".
+    pub fn after_commits(&mut self, waiter: impl FnOnce(bool) + Send + 'static) {
+        if self.held.is_empty() {
+            waiter(true);
+        } else {
+            self.held.push_back(Held::Waiter(Waiter(Box::new(waiter))));
+        }
+    }
+
     /// The store finished `ticket`: `ok` when the commit is durable. Returns
     /// what may leave now, in order, up to the next commit still pending;
     /// after a failed commit its 2xx responses are 500s.
@@ -119,17 +146,18 @@ impl<F> CommitGate<F> {
             }
         }
         let mut released = Vec::new();
-        while let Some(Held::Action(_)) = self.held.front() {
-            let Some(Held::Action(action)) = self.held.pop_front() else {
-                break;
-            };
-            released.push(match *action {
-                Action::Respond { txn, resp } if !ok && resp.class() == 2 => Action::Respond {
-                    txn,
-                    resp: storage_failure(resp),
-                },
-                other => other,
-            });
+        while let Some(Held::Action(_) | Held::Waiter(_)) = self.held.front() {
+            match self.held.pop_front() {
+                Some(Held::Action(action)) => released.push(match *action {
+                    Action::Respond { txn, resp } if !ok && resp.class() == 2 => Action::Respond {
+                        txn,
+                        resp: storage_failure(resp),
+                    },
+                    other => other,
+                }),
+                Some(Held::Waiter(Waiter(waiter))) => waiter(ok),
+                _ => break,
+            }
         }
         Ok(released)
     }
@@ -331,6 +359,61 @@ mod tests {
                 expected: None
             })
         );
+    }
+
+    /// A waiter that records what it was told.
+    fn waiter() -> (
+        impl FnOnce(bool) + Send + 'static,
+        std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
+    ) {
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = told.clone();
+        (move |ok| sink.lock().unwrap().push(ok), told)
+    }
+
+    #[test]
+    fn a_waiter_is_told_after_the_commit_before_it_in_order() {
+        let mut gate = CommitGate::new(true);
+        let Pass::Write(Some(first), _) = gate.admit(store()) else {
+            panic!()
+        };
+        let (first_waiter, first_told) = waiter();
+        gate.after_commits(first_waiter);
+        assert_eq!(gate.admit(respond(1, 200)), Pass::Held);
+        let Pass::Write(Some(second), _) = gate.admit(store()) else {
+            panic!()
+        };
+        let (second_waiter, second_told) = waiter();
+        gate.after_commits(second_waiter);
+        assert!(
+            first_told.lock().unwrap().is_empty(),
+            "not before its commit"
+        );
+        let released = gate.committed(first, true).unwrap();
+        assert_eq!(*first_told.lock().unwrap(), [true]);
+        assert_eq!(released.len(), 1, "the response behind it still leaves");
+        assert!(second_told.lock().unwrap().is_empty());
+        gate.committed(second, false).unwrap();
+        assert_eq!(
+            *second_told.lock().unwrap(),
+            [false],
+            "a failed commit says so"
+        );
+        assert!(gate.is_empty());
+    }
+
+    #[test]
+    fn a_waiter_with_nothing_before_it_is_told_at_once() {
+        let mut durable = CommitGate::<F>::new(true);
+        let (now, told) = waiter();
+        durable.after_commits(now);
+        assert_eq!(*told.lock().unwrap(), [true]);
+        let mut memory = CommitGate::new(false);
+        assert!(matches!(memory.admit(store()), Pass::Write(None, _)));
+        let (now, told) = waiter();
+        memory.after_commits(now);
+        assert_eq!(*told.lock().unwrap(), [true]);
+        assert!(memory.is_empty());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! side cannot touch the engine; it sends a [`Control`] over a channel and
 //! the core carries it out between two SIP messages, in order with them.
 
+use presence::contacts::ListContent;
+use presence::{ContactError, ContactListRecord};
 use tokio::sync::{mpsc, oneshot};
 
 /// One operator request.
@@ -22,6 +24,37 @@ pub enum Control {
         /// Told once the engine has applied it (NOTIFYs are on their way).
         done: oneshot::Sender<()>,
     },
+    /// Replace a user's contact list (`PUT /api/v1/users/{uri}/contacts`).
+    PutContacts {
+        /// The user's URI, any form.
+        user: String,
+        /// The new groups and contacts.
+        list: ListContent,
+        /// Told the list as stored once its store commit is durable, or why
+        /// it was refused; nothing changes when it is refused as invalid.
+        done: oneshot::Sender<Result<ContactListRecord, ContactsRefused>>,
+    },
+    /// Read a user's contact list (`GET /api/v1/users/{uri}/contacts`):
+    /// the core's, so a read after an acknowledged PUT sees it.
+    GetContacts {
+        /// The user's URI, any form.
+        user: String,
+        /// The list (empty at `deltaNum` 0 for a user without one), or why
+        /// `user` is no user.
+        done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
+    },
+}
+
+/// Why a contact-list change was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum ContactsRefused {
+    /// It breaks a rule of [`presence::contacts`]; nothing changed.
+    #[error(transparent)]
+    Invalid(#[from] ContactError),
+    /// Its store commit failed: the list is not durable (see
+    /// ARCHITECTURE.md, "When a store commit fails").
+    #[error("the store did not take the change")]
+    Storage,
 }
 
 /// The sending side, cloned into each HTTP handler.

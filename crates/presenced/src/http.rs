@@ -1,6 +1,9 @@
 //! The HTTP side: `GET /metrics` (Prometheus text format) and
 //! `GET /health`, for monitoring and for load balancers, and the operator
-//! API: `POST /api/v1/authorizations` approves or refuses a pending watcher.
+//! API: `POST /api/v1/authorizations` approves or refuses a pending watcher,
+//! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
+//! contact list ([`contacts`]). The API refuses bad input with one JSON
+//! shape naming the field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -10,13 +13,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Json;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -25,6 +26,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
 use crate::store::Store;
+
+mod contacts;
+pub mod error;
+
+use error::{parse_json, ApiError};
 
 /// How often histograms are folded even when nobody scrapes, so their
 /// raw samples do not pile up.
@@ -140,6 +146,10 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/health", get(health))
         .route("/api/v1/authorizations", post(authorize))
+        .route(
+            "/api/v1/users/{uri}/contacts",
+            get(contacts::get).put(contacts::put),
+        )
         .with_state(state)
 }
 
@@ -166,24 +176,16 @@ struct Authorization {
 /// presentities and watchers.
 async fn authorize(
     State(state): State<AppState>,
-    body: Result<Json<Authorization>, JsonRejection>,
-) -> (StatusCode, String) {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{}\n", e.body_text())),
-    };
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, String), ApiError> {
+    let request: Authorization = parse_json(&body)?;
     let aor = |field: &str, uri: &str| {
         sip::Uri::parse_str(uri)
             .map(|u| u.aor())
-            .map_err(|e| format!("{field}: not a URI ({e}): {uri}\n"))
+            .map_err(|e| ApiError::bad_request(field, format!("not a URI ({e}): {uri}")))
     };
-    let (presentity, watcher) = match (
-        aor("presentity", &request.presentity),
-        aor("watcher", &request.watcher),
-    ) {
-        (Ok(p), Ok(w)) => (p, w),
-        (Err(e), _) | (_, Err(e)) => return (StatusCode::BAD_REQUEST, e),
-    };
+    let presentity = aor("presentity", &request.presentity)?;
+    let watcher = aor("watcher", &request.watcher)?;
     let (done, applied) = tokio::sync::oneshot::channel();
     let control = Control::Authorize {
         presentity: presentity.clone(),
@@ -192,23 +194,17 @@ async fn authorize(
         done,
     };
     if state.control.try_send(control).is_err() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the SIP core is busy or stopping; retry\n".into(),
-        );
+        return Err(ApiError::core_busy());
     }
     match applied.await {
-        Ok(()) => (
+        Ok(()) => Ok((
             StatusCode::OK,
             format!(
                 "{} {watcher} for {presentity}\n",
                 if request.allow { "allowed" } else { "refused" }
             ),
-        ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the SIP core stopped\n".into(),
-        ),
+        )),
+        Err(_) => Err(ApiError::core_stopped()),
     }
 }
 

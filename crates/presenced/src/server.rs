@@ -164,7 +164,12 @@ impl Server {
                 }
             }
         }
-        let engine = presence::Engine::new(engine_config(&config.presence), seed());
+        let mut engine = presence::Engine::new(engine_config(&config.presence), seed());
+        // Contact lists are loaded here rather than in `SipCore::restore`:
+        // they need no NOTIFY at start (clients fetch them as they sign in).
+        for (user, error) in engine.restore_contacts(store.load_contact_lists()?) {
+            tracing::warn!(%user, %error, "stored contact list skipped: it breaks a rule");
+        }
         let mut core = SipCore::new(CoreParts {
             timers: config.timers,
             endpoint: Endpoint::new(tags, crate::router::Router::presence()),

@@ -315,6 +315,30 @@ impl SipCore {
                 self.actions.extend(actions);
                 let _ = done.send(());
             }
+            // Contact lists (presence::contacts): a PUT is answered only
+            // once its store write is durable, through the commit gate.
+            Control::GetContacts { user, done } => {
+                let _ = done.send(self.engine.contact_lists().record_of(&user));
+            }
+            Control::PutContacts { user, list, done } => {
+                let op = presence::ContactOp::Replace { user, list };
+                match self.engine.change_contacts(op) {
+                    Err(e) => {
+                        let _ = done.send(Err(e.into()));
+                    }
+                    Ok((change, actions)) => {
+                        let stored = self.engine.contact_lists().record_of(&change.user);
+                        self.actions.extend(actions);
+                        self.step(now); // submits the write
+                        self.gate.after_commits(move |ok| {
+                            let _ = done.send(match ok {
+                                true => stored.map_err(Into::into),
+                                false => Err(crate::control::ContactsRefused::Storage),
+                            });
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -698,6 +722,14 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
             acknowledged = r.acknowledged.len(),
             "roaming settings"
         ),
+        StoreOp::PutContactList(list) => tracing::info!(
+            user = %list.user,
+            delta_num = list.delta_num,
+            groups = list.groups.len(),
+            contacts = list.contacts.len(),
+            "contact list"
+        ),
+        StoreOp::DeleteContactList { user } => tracing::info!(%user, "contact list removed"),
     }
 }
 

@@ -56,7 +56,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use presence::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
+use presence::{BindingRecord, ContactListRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -81,6 +81,8 @@ const SUBSCRIPTIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::SUBSCRIPTIONS);
 const BINDINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::BINDINGS);
 const ROAMING: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::ROAMING);
+const CONTACT_LISTS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(presence::store::CONTACT_LISTS);
 
 /// Which table a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +95,8 @@ pub enum Table {
     Bindings,
     /// Dialect users' roaming settings, keyed by user AOR.
     Roaming,
+    /// Contact lists, one per user, keyed by the user's address of record.
+    ContactLists,
 }
 
 impl Table {
@@ -103,6 +107,7 @@ impl Table {
             Table::Subscriptions => presence::store::SUBSCRIPTIONS,
             Table::Bindings => presence::store::BINDINGS,
             Table::Roaming => presence::store::ROAMING,
+            Table::ContactLists => presence::store::CONTACT_LISTS,
         }
     }
 
@@ -112,6 +117,7 @@ impl Table {
             Table::Subscriptions => SUBSCRIPTIONS,
             Table::Bindings => BINDINGS,
             Table::Roaming => ROAMING,
+            Table::ContactLists => CONTACT_LISTS,
         }
     }
 }
@@ -186,6 +192,15 @@ pub fn encode_ops<F: Serialize>(ops: &[StoreOp<F>]) -> Result<Vec<Write>, StoreE
                 StoreOp::PutRoaming(record) => Write::Put {
                     table: Table::Roaming,
                     value: encode(serde_json::to_vec(record))?,
+                    key,
+                },
+                StoreOp::PutContactList(record) => Write::Put {
+                    table: Table::ContactLists,
+                    value: encode(serde_json::to_vec(record))?,
+                    key,
+                },
+                StoreOp::DeleteContactList { .. } => Write::Delete {
+                    table: Table::ContactLists,
                     key,
                 },
             })
@@ -500,6 +515,18 @@ impl Store {
         Ok(records)
     }
 
+    /// Reads every stored contact list, skipping (and logging) records
+    /// that do not decode, as [`Store::load`] does. A separate call from
+    /// `load`, because the lists go to their own owner.
+    pub fn load_contact_lists(&self) -> Result<Vec<ContactListRecord>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let lists: Vec<ContactListRecord> = read_table(db, Table::ContactLists)?;
+        tracing::info!(contact_lists = lists.len(), "contact lists loaded");
+        Ok(lists)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -581,6 +608,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     txn.open_table(SUBSCRIPTIONS).map_err(|e| boxed(e.into()))?;
     txn.open_table(BINDINGS).map_err(|e| boxed(e.into()))?;
     txn.open_table(ROAMING).map_err(|e| boxed(e.into()))?;
+    txn.open_table(CONTACT_LISTS).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

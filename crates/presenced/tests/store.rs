@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use presence::{BindingRecord, PublicationRecord, StoreOp, SubscriptionRecord};
+use presence::{BindingRecord, ContactListRecord, PublicationRecord, StoreOp, SubscriptionRecord};
 use presenced::store::{encode_ops, CommitError, Store, Table, Write};
 
 /// The flow type of these tests: anything serde can carry will do.
@@ -92,6 +92,56 @@ async fn records_survive_reopen() {
     assert_eq!(subscriptions.len(), 1);
     assert_eq!(subscriptions[0].local_cseq, 9);
     assert!(dir.path().join("presenced.redb").exists());
+}
+
+fn contact_list(user: &str, delta_num: u64) -> ContactListRecord {
+    let (groups, contacts) = serde_json::from_str(
+        r#"[[{"id": 1, "name": "Colleagues"}],
+            [{"uri": "sip:bob@example.com", "name": "Bob", "groups": [1]}]]"#,
+    )
+    .expect("a list");
+    ContactListRecord {
+        user: user.into(),
+        delta_num,
+        groups,
+        contacts,
+    }
+}
+
+#[tokio::test]
+async fn contact_lists_survive_reopen_in_their_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Duration::from_millis(1)).unwrap();
+    let ops = vec![
+        StoreOp::PutContactList(contact_list("sip:alice@example.com", 1)),
+        StoreOp::PutContactList(contact_list("sip:carol@example.com", 1)),
+        StoreOp::PutPublication(publication("sip:alice@example.com", "e1")),
+    ];
+    let encoded = writes(ops);
+    assert!(matches!(
+        &encoded[0],
+        Write::Put { table: Table::ContactLists, key, .. } if key == b"sip:alice@example.com"
+    ));
+    store.commit(encoded).await.unwrap();
+    let ops = vec![
+        StoreOp::PutContactList(contact_list("sip:alice@example.com", 2)),
+        StoreOp::DeleteContactList {
+            user: "sip:carol@example.com".into(),
+        },
+    ];
+    store.commit(writes(ops)).await.unwrap();
+    drop(store);
+
+    let store = Store::open(dir.path(), Duration::from_millis(1)).unwrap();
+    let lists = store.load_contact_lists().expect("load");
+    assert_eq!(lists, vec![contact_list("sip:alice@example.com", 2)]);
+    // `contact_list` decodes a contact without the optional fields: their
+    // defaults (subscribed, no external URI) are stored and read back.
+    assert!(lists[0].contacts[0].subscribed);
+    assert_eq!(lists[0].contacts[0].external_uri, None);
+    let (publications, _) = load(&store);
+    assert_eq!(publications.len(), 1);
+    assert!(Store::memory().load_contact_lists().unwrap().is_empty());
 }
 
 fn binding(aor: &str, key: &str) -> BindingRecord<Flow> {

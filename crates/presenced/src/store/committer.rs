@@ -10,8 +10,8 @@ use redb::{Database, Durability};
 use tokio::sync::mpsc;
 
 use super::{
-    answer, CommitError, Committed, Job, Reply, Shared, Table, Write, BINDINGS, MAX_GROUP,
-    PUBLICATIONS, ROAMING, SUBSCRIPTIONS,
+    answer, CommitError, Committed, Job, Reply, Shared, Table, Write, BINDINGS, CONTACT_LISTS,
+    MAX_GROUP, PUBLICATIONS, ROAMING, SUBSCRIPTIONS,
 };
 
 /// The committer thread's state.
@@ -94,6 +94,7 @@ impl Committer {
             let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| fail(e.into()))?;
             let mut bindings = txn.open_table(BINDINGS).map_err(|e| fail(e.into()))?;
             let mut roaming = txn.open_table(ROAMING).map_err(|e| fail(e.into()))?;
+            let mut contact_lists = txn.open_table(CONTACT_LISTS).map_err(|e| fail(e.into()))?;
             for write in group.iter().flat_map(|(writes, _)| writes) {
                 let (table, key) = match write {
                     Write::Put { table, key, .. } | Write::Delete { table, key } => (table, key),
@@ -103,6 +104,7 @@ impl Committer {
                     Table::Subscriptions => &mut subscriptions,
                     Table::Bindings => &mut bindings,
                     Table::Roaming => &mut roaming,
+                    Table::ContactLists => &mut contact_lists,
                 };
                 match write {
                     Write::Put { value, .. } => {

@@ -237,6 +237,30 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
     (status, body.to_owned())
 }
 
+/// A plain HTTP/1.1 request with an optional JSON body: status code and
+/// body.
+pub fn http_send(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to http");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let body = json.unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    (status, body.to_owned())
+}
+
 /// `... listening transport=udp addr=127.0.0.1:40123`
 fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
     let rest = &line[line.find("listening transport=")? + "listening transport=".len()..];
