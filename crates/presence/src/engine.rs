@@ -21,6 +21,7 @@
 //! until its final NOTIFY completes. A crash in between loses only that
 //! final NOTIFY, which the watcher's own expiry timer covers.
 
+mod contacts;
 mod notifying;
 mod roaming;
 mod subscribe;
@@ -33,7 +34,7 @@ use sip::header::Header;
 use sip::{HeaderName, Method, Response};
 
 use crate::authorization::Authorization;
-use crate::contacts::{ContactChange, ContactError, ContactLimits, ContactLists, ContactOp};
+use crate::contacts::{ContactError, ContactLimits, ContactLists};
 use crate::flow::Flow;
 use crate::presentity::Presentities;
 use crate::publication::PublicationConfig;
@@ -216,6 +217,12 @@ pub struct Engine<F> {
     roaming: crate::roaming::Roaming,
     /// The groups each pending provisioning fetch asked for.
     provisioning: HashMap<DialogKey, Vec<String>>,
+    /// Each user's last contact-list changes, for the deltas of endpoints
+    /// that saw an earlier version.
+    contact_history:
+        HashMap<String, std::collections::VecDeque<crate::msrtc::contacts::ContactDelta>>,
+    /// The list version each roaming-contacts subscription last saw.
+    contacts_sent: HashMap<DialogKey, u64>,
     /// Our Contact URIs (one per listening address), shared by the
     /// subscriptions made through them.
     contacts: HashSet<Arc<str>>,
@@ -254,6 +261,8 @@ impl<F: Flow> Engine<F> {
             self_by_presentity: HashMap::new(),
             roaming: crate::roaming::Roaming::new(),
             provisioning: HashMap::new(),
+            contact_history: HashMap::new(),
+            contacts_sent: HashMap::new(),
             contacts: HashSet::new(),
             deadlines: BTreeSet::new(),
             in_flight: HashMap::new(),
@@ -267,18 +276,6 @@ impl<F: Flow> Engine<F> {
     /// `vnd-microsoft-roaming-contacts` subscriptions.
     pub fn contact_lists(&self) -> &ContactLists {
         &self.contact_lists
-    }
-
-    /// Changes a user's contact list. On success: what changed (the
-    /// `<contactDelta>` for the user's endpoints) and the actions to carry
-    /// out, starting with the store write, so whatever acknowledges the
-    /// change waits for its commit. A refused change alters nothing.
-    pub fn change_contacts(
-        &mut self,
-        op: ContactOp,
-    ) -> Result<(ContactChange, Vec<Action<F>>), ContactError> {
-        let (change, write) = self.contact_lists.apply(op)?;
-        Ok((change, vec![Action::Store(vec![write])]))
     }
 
     /// After a restart: loads the stored contact lists. Returns the records
@@ -427,6 +424,9 @@ impl<F: Flow> Engine<F> {
             return out;
         }
         if let Some(out) = self.service_settings(txn, req, to_tag, now) {
+            return out;
+        }
+        if let Some(out) = self.service_contacts(txn, req, to_tag, now) {
             return out;
         }
         let mut resp = Response::to_request(req, 415, Some(to_tag));

@@ -462,3 +462,131 @@ fn provisioning_is_one_shot_and_answers_the_groups_asked() {
     assert!(groups.contains("name=\"ServerConfiguration\""), "{groups}");
     assert!(groups.contains("name=\"ucPolicy\""), "{groups}");
 }
+
+fn soap(user: &str, body: &str, n: u64) -> sip::Request {
+    parse(
+        &format!(
+            "SERVICE {user} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKsoap{n}\nMax-Forwards: 70\n\
+             From: <{user}>;tag=so{n}\nTo: <{user}>\nCall-ID: soap{n}\nCSeq: {n} SERVICE\n\
+             Content-Type: application/SOAP+xml\n"
+        ),
+        body,
+    )
+}
+
+/// SIPE's SOAP primitives (`sip-soap.c`'s shapes) for a user's list.
+fn soap_add_group(name: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:m=\"http://schemas.microsoft.com/winrtc/2002/11/sip\">\
+         <s:Body><m:addGroup><m:name>{name}</m:name><m:externalURI /><m:deltaNum>1</m:deltaNum></m:addGroup></s:Body></s:Envelope>"
+    )
+}
+
+fn soap_set_contact(uri: &str, groups: &str) -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:m=\"http://schemas.microsoft.com/winrtc/2002/11/sip\">\
+         <s:Body><m:setContact><m:displayName>Bob</m:displayName><m:groups>{groups}</m:groups><m:subscribed>true</m:subscribed>\
+         <m:URI>{uri}</m:URI><m:externalURI /><m:deltaNum>2</m:deltaNum></m:setContact></s:Body></s:Envelope>"
+    )
+}
+
+#[test]
+fn contact_list_changes_reach_every_endpoint_as_deltas() {
+    let mut h = Harness::new(EngineConfig::default());
+    let contacts = |h: &mut Harness, call_id: &str| {
+        let actions = h.request(
+            self_subscribe(
+                ALICE,
+                "vnd-microsoft-roaming-contacts",
+                "application/vnd-microsoft-roaming-contacts+xml",
+                call_id,
+                "",
+            ),
+            at(0),
+        );
+        assert_eq!(status(&actions), 200);
+        let first = body(notifies(&actions)[0].1);
+        h.ok_all(&actions, at(0));
+        first
+    };
+    // Two endpoints of Alice signed in; she has no list yet.
+    let first = contacts(&mut h, "rc1");
+    assert!(first.starts_with("<contactList"), "{first}");
+    assert!(!first.contains("<contact "), "{first}");
+    contacts(&mut h, "rc2");
+
+    // One endpoint adds a group: the server picks its id and says so.
+    let actions = h.request(soap(ALICE, &soap_add_group("Colleagues"), 1), at(1));
+    assert_eq!(kinds(&actions)[..2], ["store", "respond"]);
+    let resp = responses(&actions)[0];
+    assert_eq!(resp.status, 200);
+    assert!(String::from_utf8_lossy(&resp.body).contains("<m:groupID>1</m:groupID>"));
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 2, "a delta to each endpoint");
+    let delta = body(n[0].1);
+    assert!(delta.starts_with("<contactDelta"), "{delta}");
+    assert!(
+        delta.contains("<addedGroup id=\"1\" name=\"Colleagues\""),
+        "{delta}"
+    );
+    h.outcome(n[0].0, presence::NotifyOutcome::Response(200), at(1));
+    // The second endpoint's NOTIFY stays in flight.
+    let second_id = n[1].0;
+
+    // It adds Bob to the group; the delta names him with his sip: URI.
+    let actions = h.request(
+        soap(ALICE, &soap_set_contact("sip:bob@example.com", "1"), 2),
+        at(2),
+    );
+    assert_eq!(status(&actions), 200);
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 1, "the second endpoint still has one in flight");
+    let delta = body(n[0].1);
+    assert!(
+        delta.contains("<addedContact uri=\"sip:bob@example.com\""),
+        "{delta}"
+    );
+    assert!(delta.contains("prevDeltaNum=\"1\""), "{delta}");
+    h.ok_all(&actions, at(2));
+    // The operator adds Carol too.
+    let (_, actions) = h
+        .engine
+        .change_contacts(
+            presence::ContactOp::SetContact {
+                user: ALICE.to_owned(),
+                contact: presence::contacts::Contact {
+                    uri: "sip:carol@example.org".into(),
+                    name: "Carol".into(),
+                    groups: vec![1].into(),
+                    subscribed: true,
+                    external_uri: None,
+                },
+            },
+            at(3),
+        )
+        .expect("a valid change");
+    assert!(matches!(actions[0], presence::Action::Store(_)));
+    h.ok_all(&actions, at(3));
+    // The second endpoint's NOTIFY completes: both changes in one delta.
+    let after = h.outcome(second_id, presence::NotifyOutcome::Response(200), at(3));
+    let merged = body(notifies(&after)[0].1);
+    assert!(merged.contains("prevDeltaNum=\"1\""), "{merged}");
+    assert!(merged.contains("deltaNum=\"3\""), "{merged}");
+    assert!(merged.contains("sip:bob@example.com"), "{merged}");
+    assert!(merged.contains("sip:carol@example.org"), "{merged}");
+
+    // A bad request changes nothing and names what is wrong.
+    let actions = h.request(
+        soap(ALICE, &soap_set_contact("sip:dave@example.com", "9"), 4),
+        at(4),
+    );
+    assert_eq!(status(&actions), 400);
+    assert!(stores(&actions).is_empty());
+    assert_eq!(
+        h.engine
+            .contact_lists()
+            .get(ALICE)
+            .map(|l| l.contacts().len()),
+        Some(2)
+    );
+}

@@ -339,11 +339,11 @@ mod tests {
         );
         assert_eq!(
             header(&r, HeaderName::Accept),
-            "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml"
+            "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml, application/SOAP+xml"
         );
         assert_eq!(
             header(&r, HeaderName::AllowEvents),
-            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
         );
         assert!(r.headers.get(HeaderName::Supported).is_some());
         assert!(r.header_to().unwrap().tag().is_some());
@@ -450,7 +450,7 @@ mod tests {
         assert_eq!(r.status, 489);
         assert_eq!(
             header(&r, HeaderName::AllowEvents),
-            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
         );
         assert_eq!(answer(request("PUBLISH", "")).status, 489);
     }

@@ -133,6 +133,11 @@ impl Router {
                 Service::Presence(Package::RoamingSelf),
             )
             .package(
+                Package::RoamingContacts.as_str(),
+                &[Method::Subscribe],
+                Service::Presence(Package::RoamingContacts),
+            )
+            .package(
                 Package::Provisioning.as_str(),
                 &[Method::Subscribe],
                 Service::Presence(Package::Provisioning),
@@ -140,7 +145,8 @@ impl Router {
             .accept(presence::pidf::CONTENT_TYPE)
             .accept(presence::msrtc::publish::CONTENT_TYPE)
             .accept(presence::msrtc::container::SET_CONTAINER_MEMBERS_CONTENT_TYPE)
-            .accept(presence::msrtc::container::SET_SUBSCRIBERS_CONTENT_TYPE);
+            .accept(presence::msrtc::container::SET_SUBSCRIBERS_CONTENT_TYPE)
+            .accept(presence::msrtc::contacts::REQUEST_CONTENT_TYPE);
         router
     }
 
@@ -272,11 +278,11 @@ mod tests {
         );
         assert_eq!(
             router.allow_events(),
-            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+            "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
         );
         assert_eq!(
             router.accept_header(),
-            "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml"
+            "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml, application/SOAP+xml"
         );
         assert_eq!(router.supported_header(), "");
     }
@@ -353,7 +359,7 @@ mod tests {
         );
         assert_eq!(
             router.allow_events(),
-            "presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2, presence"
+            "presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2, presence"
         );
         let publish = request("PUBLISH", "Event: presence\r\n");
         assert_eq!(router.route(&publish), Route::BadEvent);

@@ -322,7 +322,7 @@ impl SipCore {
             }
             Control::PutContacts { user, list, done } => {
                 let op = presence::ContactOp::Replace { user, list };
-                match self.engine.change_contacts(op) {
+                match self.engine.change_contacts(op, now.wall) {
                     Err(e) => {
                         let _ = done.send(Err(e.into()));
                     }

@@ -39,11 +39,11 @@ async fn options_gets_200_with_allow_accept_and_events() {
     );
     assert_eq!(
         header(&r, HeaderName::Accept),
-        "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml"
+        "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml, application/SOAP+xml"
     );
     assert_eq!(
         header(&r, HeaderName::AllowEvents),
-        "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+        "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
     );
     assert!(
         r.header_to().unwrap().tag().is_some(),
@@ -169,7 +169,7 @@ async fn subscribe_and_publish_reach_the_engine() {
     assert_eq!(r.status, 489);
     assert_eq!(
         header(&r, HeaderName::AllowEvents),
-        "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-provisioning-v2"
+        "presence, presence.winfo, vnd-microsoft-roaming-self, vnd-microsoft-roaming-contacts, vnd-microsoft-provisioning-v2"
     );
 }
 

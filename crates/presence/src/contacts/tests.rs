@@ -534,7 +534,9 @@ fn the_engine_writes_contacts_changes_before_anything_else_and_restores_them() {
     use crate::engine::{Action, Engine, EngineConfig};
     let mut engine: Engine<u32> = Engine::new(EngineConfig::default(), 1);
     let op = replace(vec![group(1, "Colleagues")], vec![]);
-    let (change, actions) = engine.change_contacts(op).expect("valid");
+    let (change, actions) = engine
+        .change_contacts(op, std::time::UNIX_EPOCH)
+        .expect("valid");
     assert_eq!(change.delta_num, 1);
     let record = engine
         .contact_lists()
@@ -547,7 +549,10 @@ fn the_engine_writes_contacts_changes_before_anything_else_and_restores_them() {
     );
     let bad = replace(vec![group(1, "")], vec![]);
     assert_eq!(
-        engine.change_contacts(bad).expect_err("refused").field,
+        engine
+            .change_contacts(bad, std::time::UNIX_EPOCH)
+            .expect_err("refused")
+            .field,
         "groups[0].name"
     );
 

@@ -71,6 +71,7 @@ impl<F: Flow> Engine<F> {
             }
         }
         self.provisioning.remove(key);
+        self.contacts_sent.remove(key);
         if let Some(set) = self.by_presentity.get_mut(&sub.presentity) {
             set.remove(key);
             if set.is_empty() {
@@ -298,7 +299,7 @@ impl<F: Flow> Engine<F> {
             Package::RoamingSelf | Package::Provisioning => {
                 (self.self_body(key, sub.package), None)
             }
-            Package::RoamingContacts => (None, None),
+            Package::RoamingContacts => (self.contacts_body(key), None),
         }
     }
 

@@ -237,6 +237,7 @@ pub(super) fn service_types() -> String {
         crate::msrtc::publish::CONTENT_TYPE,
         container::SET_CONTAINER_MEMBERS_CONTENT_TYPE,
         container::SET_SUBSCRIBERS_CONTENT_TYPE,
+        crate::msrtc::contacts::REQUEST_CONTENT_TYPE,
     ]
     .join(", ")
 }
