@@ -21,6 +21,7 @@
 //! until its final NOTIFY completes. A crash in between loses only that
 //! final NOTIFY, which the watcher's own expiry timer covers.
 
+mod batch;
 mod contacts;
 mod notifying;
 mod roaming;
@@ -215,6 +216,9 @@ pub struct Engine<F> {
     self_by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
     /// The dialect users' containers and acknowledged watchers.
     roaming: crate::roaming::Roaming,
+    /// Presentity → the batched dialogs that watch it (a watch relation
+    /// is an entry here and in the dialog's batch, not a dialog).
+    watches: batch::Watches,
     /// The groups each pending provisioning fetch asked for.
     provisioning: HashMap<DialogKey, Vec<String>>,
     /// Each user's last contact-list changes, for the deltas of endpoints
@@ -260,6 +264,7 @@ impl<F: Flow> Engine<F> {
             per_watcher: HashMap::new(),
             self_by_presentity: HashMap::new(),
             roaming: crate::roaming::Roaming::new(),
+            watches: HashMap::new(),
             provisioning: HashMap::new(),
             contact_history: HashMap::new(),
             contacts_sent: HashMap::new(),
@@ -528,6 +533,7 @@ impl<F: Flow> Engine<F> {
     ) -> Vec<Action<F>> {
         self.decisions
             .insert((presentity.to_owned(), watcher.to_owned()), allow);
+        let batched = self.decide_in_batches(presentity, watcher, allow);
         let keys: Vec<DialogKey> = self
             .by_presentity
             .get(presentity)
@@ -557,6 +563,9 @@ impl<F: Flow> Engine<F> {
             } else {
                 self.end_subscription(&key, Reason::Rejected, now, &mut out);
             }
+        }
+        for key in batched {
+            self.send_next(&key, now, &mut out);
         }
         out
     }

@@ -232,6 +232,14 @@ pub struct SubscriptionRecord<F> {
     pub reliable: bool,
     /// Version of the last watcherinfo document sent (winfo only).
     pub winfo_version: u64,
+    /// The resources of a batched subscription of the Microsoft dialect
+    /// (one dialog watching a contact list), as the client named them.
+    /// Empty, and not written, for a subscription to one presentity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// The batched subscription's watcher takes BENOTIFY for updates.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub benotify: bool,
 }
 
 /// A registrar binding as stored (RFC 3261 §10.3): an address-of-record

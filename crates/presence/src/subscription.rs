@@ -371,13 +371,89 @@ pub struct Subscription<F> {
     /// RFC 5839: leave the body out of the next NOTIFY if the state's
     /// entity-tag still equals this (or this is `*`).
     pub(crate) suppress_etag: Option<Box<str>>,
-    /// presence.winfo only (boxed: few subscriptions are winfo ones, and
+    /// What a presence.winfo or a batched subscription keeps besides
+    /// (boxed, and one box for both: few subscriptions are either, and
     /// every byte here is paid per subscription).
-    pub(crate) winfo: Option<Box<WinfoProgress>>,
+    pub(crate) extra: Option<Box<Extra>>,
     /// The final NOTIFY carries the state (an unsubscribe or expiry of an
     /// authorized subscription, RFC 6665 §4.2.1.4), rather than nothing
     /// (rejected, pending).
     pub(crate) final_with_body: bool,
+}
+
+/// The state only some subscriptions keep.
+#[derive(Debug, Clone)]
+pub(crate) enum Extra {
+    /// presence.winfo's document progress.
+    Winfo(WinfoProgress),
+    /// A batched subscription's resources.
+    Batch(Batch),
+}
+
+/// A batched subscription of the Microsoft dialect ([MS-PRES] §3.7.4.3):
+/// one dialog watching many presentities. A watched presentity costs an
+/// entry here and one in the engine's watch index, not a dialog.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// What it watches, in the order the client added them.
+    pub(crate) resources: Vec<Resource>,
+    /// The next NOTIFY carries every resource (the first one, or after a
+    /// refresh), not only those with news.
+    pub(crate) full: bool,
+    /// The RLMI `version` of the next NOTIFY.
+    pub(crate) version: u32,
+    /// The watcher takes BENOTIFY (unanswered) for updates.
+    pub(crate) benotify: bool,
+}
+
+/// One watched presentity of a batch: 24 bytes, on top of its entry in the
+/// engine's watch index (the capacity budget of ../shared/DESIGN.md allows
+/// 32 bytes per watch relation in the index).
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// Its presentity key, shared with the engine's watch index (the
+    /// client's URI as written when it does not parse).
+    pub(crate) presentity: Arc<str>,
+    /// Whether the watcher may see it.
+    pub(crate) state: ResourceState,
+    /// It has news the watcher has not been sent.
+    pub(crate) pending: bool,
+}
+
+impl Resource {
+    /// A resource named `uri` by the client.
+    pub(crate) fn new(uri: &str, state: ResourceState) -> Resource {
+        match sip::Uri::parse_str(uri) {
+            Ok(parsed) => Resource {
+                presentity: Arc::from(crate::presentity::presentity_key(&parsed)),
+                state,
+                pending: true,
+            },
+            Err(_) => Resource {
+                presentity: Arc::from(uri),
+                state: ResourceState::NoResource,
+                pending: true,
+            },
+        }
+    }
+
+    /// Whether it is in the engine's watch index.
+    pub(crate) fn watched(&self) -> bool {
+        matches!(self.state, ResourceState::Active | ResourceState::Pending)
+    }
+}
+
+/// A batched resource's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceState {
+    /// Watched and shown.
+    Active,
+    /// Awaiting the presentity's authorization.
+    Pending,
+    /// Refused by policy (RFC 4662 §4.4 `rejected`).
+    Rejected,
+    /// Names nobody (RFC 4662 §4.4 `noresource`).
+    NoResource,
 }
 
 impl<F: Clone> Subscription<F> {
@@ -418,7 +494,8 @@ impl<F: Clone> Subscription<F> {
             in_flight: None,
             dirty: true,
             suppress_etag: req.suppress_if_match.as_deref().map(Into::into),
-            winfo: (req.package == Package::Winfo).then(Box::default),
+            extra: (req.package == Package::Winfo)
+                .then(|| Box::new(Extra::Winfo(WinfoProgress::default()))),
             final_with_body: false,
         }
     }
@@ -473,15 +550,68 @@ impl<F: Clone> Subscription<F> {
             in_flight: None,
             dirty: true,
             suppress_etag: None,
-            winfo: (package == Package::Winfo).then(|| {
-                Box::new(WinfoProgress {
+            extra: if package == Package::Winfo {
+                Some(Box::new(Extra::Winfo(WinfoProgress {
                     // Internally the version of the *next* document.
                     version: record.winfo_version.saturating_add(1),
                     ..WinfoProgress::default()
-                })
-            }),
+                })))
+            } else if !record.resources.is_empty() {
+                Some(Box::new(Extra::Batch(Batch {
+                    resources: record
+                        .resources
+                        .iter()
+                        .map(|uri| Resource::new(uri, ResourceState::Active))
+                        .collect(),
+                    full: true,
+                    version: 0,
+                    benotify: record.benotify,
+                })))
+            } else {
+                None
+            },
             final_with_body: false,
         })
+    }
+
+    /// presence.winfo's progress, for a winfo subscription.
+    pub(crate) fn winfo(&self) -> Option<&WinfoProgress> {
+        match self.extra.as_deref() {
+            Some(Extra::Winfo(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// presence.winfo's progress, made on first use.
+    pub(crate) fn winfo_mut(&mut self) -> &mut WinfoProgress {
+        if !matches!(self.extra.as_deref(), Some(Extra::Winfo(_))) {
+            self.extra = Some(Box::new(Extra::Winfo(WinfoProgress::default())));
+        }
+        match self.extra.as_deref_mut() {
+            Some(Extra::Winfo(w)) => w,
+            _ => unreachable!("set just above"),
+        }
+    }
+
+    /// The batch of a batched subscription.
+    pub(crate) fn batch(&self) -> Option<&Batch> {
+        match self.extra.as_deref() {
+            Some(Extra::Batch(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The batch of a batched subscription, to change.
+    pub(crate) fn batch_mut(&mut self) -> Option<&mut Batch> {
+        match self.extra.as_deref_mut() {
+            Some(Extra::Batch(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Makes this a batched subscription over `batch`.
+    pub(crate) fn set_batch(&mut self, batch: Batch) {
+        self.extra = Some(Box::new(Extra::Batch(batch)));
     }
 
     /// The record to store; writing it persists our CSeq, hence `&mut`.
@@ -515,10 +645,14 @@ impl<F: Clone> Subscription<F> {
             last_etag: self.last_etag.as_deref().map(str::to_owned),
             flow: self.flow.clone(),
             reliable: self.reliable,
-            winfo_version: self
-                .winfo
-                .as_ref()
-                .map_or(0, |w| w.version.saturating_sub(1)),
+            winfo_version: self.winfo().map_or(0, |w| w.version.saturating_sub(1)),
+            resources: self.batch().map_or_else(Vec::new, |b| {
+                b.resources
+                    .iter()
+                    .map(|r| r.presentity.to_string())
+                    .collect()
+            }),
+            benotify: self.batch().is_some_and(|b| b.benotify),
         }
     }
 }

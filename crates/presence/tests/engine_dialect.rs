@@ -590,3 +590,190 @@ fn contact_list_changes_reach_every_endpoint_as_deltas() {
         Some(2)
     );
 }
+
+/// SIPE's batched SUBSCRIBE (../shared/captures/sipe/SUBSCRIBE-presence-batched-adrl.txt)
+/// for `resources`, as a new dialog or inside `dialog` (our tag).
+fn batched(
+    watcher: &str,
+    resources: &[&str],
+    action: &str,
+    call_id: &str,
+    to_tag: Option<&str>,
+    cseq: u32,
+) -> sip::Request {
+    let list: String = resources
+        .iter()
+        .map(|r| format!("<resource uri=\"{r}\"/>"))
+        .collect();
+    let body = format!(
+        "<batchSub xmlns=\"http://schemas.microsoft.com/2006/01/sip/batch-subscribe\" uri=\"{watcher}\" name=\"\">\
+         <action name=\"{action}\" id=\"63792024\"><adhocList>{list}</adhocList>\
+         <categoryList xmlns=\"http://schemas.microsoft.com/2006/09/sip/categorylist\"><category name=\"contactCard\"/>\
+         <category name=\"note\"/><category name=\"state\"/></categoryList></action></batchSub>"
+    );
+    let to = match to_tag {
+        Some(t) => format!("<{watcher}>;tag={t}"),
+        None => format!("<{watcher}>"),
+    };
+    parse(
+        &format!(
+            "SUBSCRIBE {watcher} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKb{call_id}{cseq}\nMax-Forwards: 70\n\
+             From: <{watcher}>;tag=f-{call_id}\nTo: {to}\nCall-ID: {call_id}\nCSeq: {cseq} SUBSCRIBE\n\
+             Require: adhoclist, categoryList\nSupported: eventlist\n{ACCEPT_DIALECT}\nSupported: ms-benotify\n\
+             Event: presence\nContent-Type: application/msrtc-adrl-categorylist+xml\n\
+             Contact: <{watcher};opaque=user:epid:x;gruu>\nExpires: 3600\n"
+        ),
+        &body,
+    )
+}
+
+/// The RLMI resources of a batched NOTIFY: (uri, state, availability shown).
+fn rlmi(body: &str) -> Vec<(String, String, Option<u32>)> {
+    let mut out = Vec::new();
+    for resource in body.split("<resource ").skip(1) {
+        let attr = |name: &str, text: &str| {
+            text.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_owned)
+        };
+        let uri = attr("uri", resource).unwrap_or_default();
+        let state = attr("state", resource).unwrap_or_default();
+        // The categories part of this resource, if any.
+        let availability = body
+            .split("<categories ")
+            .skip(1)
+            .find(|part| {
+                part.starts_with(&format!(
+                    "xmlns=\"http://schemas.microsoft.com/2006/09/sip/categories\" uri=\"{uri}\""
+                ))
+            })
+            .and_then(|part| part.split("<availability>").nth(1))
+            .and_then(|a| a.split('<').next())
+            .and_then(|a| a.parse().ok());
+        out.push((uri, state, availability));
+    }
+    out
+}
+
+#[test]
+fn a_batched_subscription_watches_people_and_reports_unknown_uris() {
+    let mut h = Harness::new(EngineConfig::default());
+    h.request(service(BOB, &sipe_publish(BOB, 6500, 0, 0), 1), at(0));
+    let actions = h.request(
+        batched(
+            ALICE,
+            &[BOB, CAROL, "not a uri"],
+            "subscribe",
+            "b1",
+            None,
+            1,
+        ),
+        at(1),
+    );
+    assert_eq!(status(&actions), 200);
+    assert_eq!(stores(&actions).len(), 1, "one dialog stored");
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 1, "one NOTIFY for the whole list");
+    let content_type = header(&n[0].1.headers, HeaderName::ContentType);
+    assert!(
+        content_type.starts_with("multipart/related; type=\"application/rlmi+xml\""),
+        "{content_type}"
+    );
+    let first = body(n[0].1);
+    assert!(first.contains("fullState=\"true\""), "{first}");
+    assert_eq!(
+        rlmi(&first),
+        [
+            (BOB.to_owned(), "active".to_owned(), Some(6500)),
+            (CAROL.to_owned(), "active".to_owned(), Some(18500)),
+            ("not a uri".to_owned(), "terminated".to_owned(), None),
+        ]
+    );
+    let tag = ok_tag(&actions);
+    h.ok_all(&actions, at(1));
+
+    // Bob changes: the next NOTIFY carries Bob alone.
+    let actions = h.request(service(BOB, &sipe_publish(BOB, 15500, 1, 1), 2), at(2));
+    let n = notifies(&actions);
+    let delta = n
+        .iter()
+        .map(|(_, r)| body(r))
+        .find(|b| b.contains("rlmi"))
+        .expect("a batched NOTIFY");
+    assert!(delta.contains("fullState=\"false\""), "{delta}");
+    assert_eq!(
+        rlmi(&delta),
+        [(BOB.to_owned(), "active".to_owned(), Some(15500))]
+    );
+    h.ok_until_quiet(&actions, at(2));
+
+    // Dave is added and Carol removed in the same dialog.
+    let actions = h.request(
+        batched(
+            ALICE,
+            &["sip:dave@example.com"],
+            "subscribe",
+            "b1",
+            Some(&tag),
+            2,
+        ),
+        at(3),
+    );
+    assert_eq!(status(&actions), 200);
+    let added = body(notifies(&actions)[0].1);
+    assert_eq!(
+        rlmi(&added),
+        [(
+            "sip:dave@example.com".to_owned(),
+            "active".to_owned(),
+            Some(18500)
+        )]
+    );
+    h.ok_all(&actions, at(3));
+    let actions = h.request(
+        batched(ALICE, &[CAROL], "unsubscribe", "b1", Some(&tag), 3),
+        at(4),
+    );
+    assert_eq!(status(&actions), 200);
+    h.ok_until_quiet(&actions, at(4));
+    let carol_busy = publish(CAROL, None, &pidf(CAROL, "open", "busy"), 9);
+    let (_, actions) = h.published(carol_busy, at(5));
+    assert!(
+        notifies(&actions)
+            .iter()
+            .all(|(_, r)| !body(r).contains("rlmi")),
+        "Carol is no longer watched"
+    );
+}
+
+#[test]
+fn updates_go_as_benotify_over_a_stream() {
+    let mut h = Harness::new(EngineConfig::default());
+    let mut req = batched(ALICE, &[BOB], "subscribe", "b2", None, 1);
+    req.headers
+        .set(HeaderName::Via, "SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKbx");
+    // Flow 1 of the harness is "UDP"; the engine's choice rests on the flow.
+    let actions = h.engine.handle(
+        presence::Input::Request {
+            txn: 99,
+            req,
+            flow: 7,
+            reliable: true,
+            to_tag: "tb".into(),
+            contact: sip::Uri::parse_str(CONTACT).unwrap(),
+        },
+        at(1),
+    );
+    let n = notifies(&actions);
+    assert_eq!(n[0].1.method, sip::Method::Notify, "the first is a NOTIFY");
+    h.ok_all(&actions, at(1));
+    let actions = h.request(service(BOB, &sipe_publish(BOB, 6500, 0, 0), 1), at(2));
+    let update = notifies(&actions)
+        .into_iter()
+        .find(|(_, r)| body(r).contains("rlmi"))
+        .map(|(_, r)| r.clone())
+        .expect("an update");
+    assert_eq!(update.method, sip::Method::Benotify);
+    assert!(header(&update.headers, HeaderName::CSeq).ends_with(" BENOTIFY"));
+}

@@ -142,6 +142,12 @@ impl Router {
                 &[Method::Subscribe],
                 Service::Presence(Package::Provisioning),
             )
+            // The Microsoft dialect's batched subscriptions ([MS-PRES]
+            // §3.7.4.3): clients Require these two.
+            .supported("adhoclist")
+            .supported("categoryList")
+            .supported("eventlist")
+            .supported("ms-benotify")
             .accept(presence::pidf::CONTENT_TYPE)
             .accept(presence::msrtc::publish::CONTENT_TYPE)
             .accept(presence::msrtc::container::SET_CONTAINER_MEMBERS_CONTENT_TYPE)
@@ -284,7 +290,10 @@ mod tests {
             router.accept_header(),
             "application/pidf+xml, application/msrtc-category-publish+xml, application/msrtc-setcontainermembers+xml, application/msrtc-presence-setsubscriber+xml, application/SOAP+xml"
         );
-        assert_eq!(router.supported_header(), "");
+        assert_eq!(
+            router.supported_header(),
+            "adhoclist, categoryList, eventlist, ms-benotify"
+        );
     }
 
     #[test]
@@ -350,7 +359,10 @@ mod tests {
             router.allow(),
             "OPTIONS, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, ACK, CANCEL, BYE, SERVICE, INFO"
         );
-        assert_eq!(router.supported_header(), "adhoclist");
+        assert_eq!(
+            router.supported_header(),
+            "adhoclist, categoryList, eventlist, ms-benotify"
+        );
         assert!(router.supports(b"AdHocList"));
         router.package(
             "presence",

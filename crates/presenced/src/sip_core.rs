@@ -445,6 +445,10 @@ impl SipCore {
     fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Now) {
         let branch = self.branches.next_branch();
         outbound::stamp(&mut req, &flow, &branch);
+        if req.method == Method::Benotify {
+            self.benotify(id, req, flow, now);
+            return;
+        }
         match self.layer.send_request(req, flow, reliable, now.mono) {
             Ok((key, outputs)) => {
                 metrics::notify_sent();
@@ -463,6 +467,34 @@ impl SipCore {
                 );
             }
         }
+    }
+
+    /// Sends a BENOTIFY ([MS-SIP]): a NOTIFY the watcher does not answer,
+    /// so no client transaction waits for a response or retransmits; the
+    /// engine only asks for one over a stream, where the connection does
+    /// the delivering. Its outcome is known once it is written.
+    fn benotify(&mut self, id: NotifyId, req: Request, flow: Flow, now: Now) {
+        let outcome = match self
+            .connections
+            .send(&mut self.outbox, &flow, req.encode().into())
+        {
+            Ok(()) => {
+                metrics::notify_sent();
+                NotifyOutcome::Response(200)
+            }
+            Err(e) => {
+                metrics::notify_failed();
+                metrics::message_dropped(DropReason::SendFailed);
+                log_drop(
+                    flow.transport,
+                    flow.remote,
+                    format_args!("BENOTIFY not sent: {e}"),
+                    None,
+                );
+                NotifyOutcome::TransportError
+            }
+        };
+        self.feed(EngineInput::NotifyOutcome { id, outcome }, now);
     }
 
     /// Tells the engine how a NOTIFY ended.

@@ -47,6 +47,8 @@ fn subscription(id: &str) -> SubscriptionRecord<Flow> {
         flow: "udp:127.0.0.1:5070".into(),
         reliable: false,
         winfo_version: 0,
+        resources: Vec::new(),
+        benotify: false,
     }
 }
 

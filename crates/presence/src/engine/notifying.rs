@@ -57,11 +57,16 @@ impl<F: Flow> Engine<F> {
             *self.per_watcher.entry(sub.watcher.clone()).or_default() += 1;
             self.deadlines.insert((sub.expires_at, key.clone()));
         }
-        self.subs.insert(key, Box::new(sub));
+        let batched = sub.batch().is_some();
+        self.subs.insert(key.clone(), Box::new(sub));
+        if batched {
+            self.watch(&key);
+        }
     }
 
     /// Takes a subscription out of the table and every index.
     pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
+        self.unwatch(key);
         let sub = self.subs.remove(key)?;
         self.live.tally(sub.package, sub.state, false);
         if let Some(set) = self.self_by_presentity.get_mut(&sub.presentity) {
@@ -138,10 +143,11 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
         out: &mut Vec<Action<F>>,
     ) {
-        let keys: Vec<DialogKey> = match self.by_presentity.get(presentity) {
-            Some(set) => set.iter().cloned().collect(),
-            None => return,
-        };
+        let keys: Vec<DialogKey> = self
+            .by_presentity
+            .get(presentity)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
         // With `UnknownPresentity::Reject` a presentity exists only while it
         // is published or provisioned: when its last publication goes, its
         // watchers are told it is gone (`noresource`), as a new SUBSCRIBE
@@ -159,11 +165,20 @@ impl<F: Flow> Engine<F> {
                 self.send_next(&key, now, out);
                 continue;
             }
-            if sub.package == Package::Presence && !sub.is_terminated() {
+            if sub.package == Package::Presence && sub.batch().is_none() && !sub.is_terminated() {
                 if gone {
                     self.end_subscription(&key, Reason::Noresource, now, out);
                     continue;
                 }
+                sub.dirty = true;
+                self.send_next(&key, now, out);
+            }
+        }
+        for key in self.batches_watching(presentity) {
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if !sub.is_terminated() {
                 sub.dirty = true;
                 self.send_next(&key, now, out);
             }
@@ -197,7 +212,7 @@ impl<F: Flow> Engine<F> {
             if w.is_terminated() {
                 continue;
             }
-            if let Some(progress) = w.winfo.as_mut() {
+            if let Some(progress) = (w.package == Package::Winfo).then(|| w.winfo_mut()) {
                 progress.pending.push(watcher.clone());
                 w.dirty = true;
                 self.send_next(&key, now, out);
@@ -216,10 +231,21 @@ impl<F: Flow> Engine<F> {
             Some(sub) if sub.dirty && sub.in_flight.is_none() => self.notify_body(key, now),
             _ => return,
         };
+        let quiet_batch = body.is_none()
+            && self
+                .subs
+                .get(key)
+                .is_some_and(|s| s.batch().is_some() && !s.is_terminated());
+        let benotify = self.benotify(key);
         let Some(sub) = self.subs.get_mut(key) else {
             return;
         };
         sub.dirty = false;
+        if quiet_batch {
+            // Nothing changed for this watcher (its resources' news went
+            // out with an earlier NOTIFY).
+            return;
+        }
         if !sub.is_terminated() && sub.cseq_needs_persist() {
             out.push(Action::Store(vec![StoreOp::PutSubscription(
                 sub.checkpoint(),
@@ -227,7 +253,12 @@ impl<F: Flow> Engine<F> {
         }
         let cseq = sub.next_cseq();
         match notify::build(sub, cseq, now, body, etag.as_deref()) {
-            Ok(req) => {
+            Ok(mut req) => {
+                if benotify {
+                    req.method = sip::Method::Benotify;
+                    req.headers
+                        .set(sip::HeaderName::CSeq, format!("{cseq} BENOTIFY"));
+                }
                 // Counted from 1, so an id is never 0 (see `in_flight`).
                 self.next_notify += 1;
                 let id = NotifyId(self.next_notify);
@@ -268,6 +299,7 @@ impl<F: Flow> Engine<F> {
             return (None, None);
         }
         match sub.package {
+            Package::Presence if sub.batch().is_some() => (self.batch_body(key), None),
             Package::Presence if sub.format == Format::Categories => {
                 let (presentity, watcher) = (sub.presentity.clone(), sub.watcher.clone());
                 let container = self.container_of(&presentity, &watcher);
@@ -313,7 +345,7 @@ impl<F: Flow> Engine<F> {
                 bytes: Default::default(),
             };
         };
-        let progress = sub.winfo.as_deref();
+        let progress = sub.winfo();
         let full = progress.is_none_or(|p| !p.started || p.pending.is_empty());
         let watchers: Vec<Watcher> = if full {
             self.by_presentity
@@ -340,7 +372,7 @@ impl<F: Flow> Engine<F> {
                 bytes: Default::default(),
             };
         };
-        let progress = sub.winfo.get_or_insert_with(Box::default);
+        let progress = sub.winfo_mut();
         progress.pending.clear();
         progress.started = true;
         let version = progress.version;

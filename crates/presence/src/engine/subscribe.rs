@@ -86,7 +86,16 @@ impl<F: Flow> Engine<F> {
         let Some(remote_target) = parsed.remote_target.clone() else {
             return fail(400, "SUBSCRIBE without Contact");
         };
+        let batch = match (&parsed.batch, parsed.package) {
+            (Some(body), Package::Presence) => match self.new_batch(&parsed, body) {
+                Ok(batch) => Some(batch),
+                Err(reason) => return fail(403, reason),
+            },
+            _ => None,
+        };
         let decision = match parsed.package {
+            // Each resource of a batch is decided on its own.
+            Package::Presence if batch.is_some() => Decision::Allow,
             // RFC 3857 §5.1: only the presentity may see its watchers.
             Package::Winfo if parsed.watcher != parsed.presentity => {
                 return fail(403, "Only the presentity may watch its watchers");
@@ -138,6 +147,9 @@ impl<F: Flow> Engine<F> {
             ctx.reliable,
             now,
         );
+        if let Some(batch) = batch {
+            sub.set_batch(batch);
+        }
         let key = sub.key.clone();
         if parsed.package == Package::Provisioning {
             self.remember_provisioning(&key, req);
@@ -206,6 +218,18 @@ impl<F: Flow> Engine<F> {
         sub.flow = ctx.flow.clone();
         sub.reliable = ctx.reliable;
         sub.suppress_etag = parsed.suppress_if_match.as_deref().map(Into::into);
+        if let Some(batch) = sub.batch_mut() {
+            // A refresh without a body resends the whole list.
+            batch.full |= parsed.batch.is_none();
+        }
+        if let Some(body) = &parsed.batch {
+            if let Err(reason) = self.change_batch(&key, body) {
+                return fail(403, reason);
+            }
+        }
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return fail(481, "Subscription does not exist");
+        };
         let ok = notify::subscribe_ok(req, local_tag, &ctx.contact, expires);
         let mut out = Vec::new();
         if expires == 0 {

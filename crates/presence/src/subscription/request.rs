@@ -77,6 +77,11 @@ pub struct SubscribeRequest {
     pub cseq: u32,
     /// RFC 5839 Suppress-If-Match.
     pub suppress_if_match: Option<String>,
+    /// A batched subscription's body (`application/msrtc-adrl-categorylist+xml`):
+    /// the resources to add or remove.
+    pub batch: Option<crate::msrtc::batch::BatchSubscribe>,
+    /// `Supported: ms-benotify`: updates may go as BENOTIFY.
+    pub benotify: bool,
 }
 
 impl SubscribeRequest {
@@ -135,6 +140,11 @@ impl SubscribeRequest {
             route_set,
             cseq: cseq.seq,
             suppress_if_match: req.headers.value(HeaderName::SuppressIfMatch).map(text),
+            batch: batch(req)?,
+            benotify: req
+                .headers
+                .values(HeaderName::Supported)
+                .any(|t| t.eq_ignore_ascii_case(b"ms-benotify")),
         })
     }
 
@@ -146,6 +156,22 @@ impl SubscribeRequest {
 
 /// An absent Accept means the package default (RFC 6665 §8.3.3); a
 /// present one must list the package's type or a wildcard covering it.
+/// A batched subscription's body, if the SUBSCRIBE carries one; a body
+/// that does not read is a 400 naming the element.
+fn batch(req: &Request) -> Result<Option<crate::msrtc::batch::BatchSubscribe>, SubscribeError> {
+    let is_batch = req
+        .headers
+        .value(HeaderName::ContentType)
+        .and_then(|v| ContentType::parse(v).ok())
+        .is_some_and(|c| c.matches("application", "msrtc-adrl-categorylist+xml"));
+    if !is_batch {
+        return Ok(None);
+    }
+    crate::msrtc::batch::parse(&req.body, &crate::XmlLimits::DEFAULT)
+        .map(Some)
+        .map_err(|e| SubscribeError::Malformed(format!("Bad batch subscription: {e}")))
+}
+
 /// The format the Accept values choose (RFC 6665 §8.3.3): the package's
 /// preferred format the watcher accepts; without Accept, the package's
 /// default (the last offered: PIDF for presence).

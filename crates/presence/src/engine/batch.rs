@@ -1,0 +1,330 @@
+//! Batched subscriptions of the Microsoft dialect ([MS-PRES] §3.7.4.3):
+//! one SUBSCRIBE dialog per watcher over its whole contact list.
+//!
+//! The client subscribes to its own URI with an `adhocList` of resources;
+//! each resource is a small entry in the dialog's [`Batch`] and one in the
+//! engine's watch index (presentity → batched dialogs), never a dialog of
+//! its own. The first NOTIFY is an RLMI `multipart/related` with every
+//! resource (`fullState="true"`); later ones carry only the resources that
+//! changed, each part the presentity's category document for the
+//! watcher's container — rendered once per state and container and shared
+//! by every watcher — so a change to one contact costs each of its
+//! watchers an envelope, not a rendering. The client adds and removes
+//! resources with further `batchSub` bodies in the same dialog. Updates
+//! go as BENOTIFY (unanswered) to watchers that support it over a stream.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Engine, UnknownPresentity};
+use crate::authorization::Decision;
+use crate::flow::Flow;
+use crate::msrtc::batch::{ActionKind, BatchSubscribe};
+use crate::msrtc::rlmi::{self, ContactPart, InstanceState};
+use crate::notify::Body;
+use crate::subscription::{Batch, DialogKey, Resource, ResourceState, SubscribeRequest};
+
+/// Most resources one batched dialog may watch: Skype for Business caps a
+/// contact list at 1 000.
+pub const MAX_RESOURCES: usize = 1000;
+
+/// The multipart boundary of batched NOTIFYs: fixed, so the Content-Type
+/// is one static string; [`rlmi::assemble`] refuses (and the engine then
+/// falls back to fewer parts) if a part ever contained it.
+pub const BOUNDARY: &str = "presenced-rlmi-7c1f0e9a";
+
+/// The Content-Type of batched NOTIFYs (what [`rlmi::assemble`] writes
+/// for [`BOUNDARY`]; a test keeps them equal).
+pub const CONTENT_TYPE: &str = "multipart/related; type=\"application/rlmi+xml\"; start=resourceList; boundary=presenced-rlmi-7c1f0e9a";
+
+impl<F: Flow> Engine<F> {
+    /// The batch of a new batched subscription: each resource's standing
+    /// decided as a single subscription's would be. Too many resources is
+    /// a refusal of the whole request.
+    pub(super) fn new_batch(
+        &self,
+        parsed: &SubscribeRequest,
+        body: &BatchSubscribe,
+    ) -> Result<Batch, &'static str> {
+        let mut batch = Batch {
+            resources: Vec::new(),
+            full: true,
+            version: 0,
+            benotify: parsed.benotify,
+        };
+        self.apply_batch(&mut batch, &parsed.watcher, body)?;
+        Ok(batch)
+    }
+
+    /// Adds and removes resources as the body's actions say.
+    fn apply_batch(
+        &self,
+        batch: &mut Batch,
+        watcher: &str,
+        body: &BatchSubscribe,
+    ) -> Result<(), &'static str> {
+        for action in &body.actions {
+            for uri in &action.resources {
+                let mut resource = Resource::new(uri, ResourceState::Active);
+                let present = batch
+                    .resources
+                    .iter()
+                    .position(|r| r.presentity == resource.presentity);
+                match (action.kind, present) {
+                    (ActionKind::Subscribe, Some(i)) => batch.resources[i].pending = true,
+                    (ActionKind::Subscribe, None) => {
+                        if batch.resources.len() >= MAX_RESOURCES {
+                            return Err("Too many resources in the batch");
+                        }
+                        if resource.state == ResourceState::Active {
+                            resource.state = self.resource_state(watcher, &resource.presentity);
+                        }
+                        batch.resources.push(resource);
+                    }
+                    (ActionKind::Unsubscribe, Some(i)) => {
+                        batch.resources.remove(i);
+                    }
+                    (ActionKind::Unsubscribe, None) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What a watcher may see of one resource: the authorization policy
+    /// and the unknown-presentity rule of a single subscription.
+    fn resource_state(&self, watcher: &str, presentity: &str) -> ResourceState {
+        if self.config.unknown_presentity == UnknownPresentity::Reject
+            && !self.provisioned.contains(presentity)
+            && !self.presentities.is_known(presentity)
+        {
+            return ResourceState::NoResource;
+        }
+        let remembered = self
+            .decisions
+            .get(&(presentity.to_owned(), watcher.to_owned()));
+        let decision = match remembered {
+            Some(true) => Decision::Allow,
+            Some(false) => Decision::Deny,
+            None => self.config.authorization.decide(watcher, presentity),
+        };
+        match decision {
+            Decision::Allow => ResourceState::Active,
+            Decision::Pending => ResourceState::Pending,
+            Decision::Deny => ResourceState::Rejected,
+        }
+    }
+
+    /// An in-dialog SUBSCRIBE with a `batchSub` body: resources added and
+    /// removed without a new dialog. The added ones are sent next.
+    pub(super) fn change_batch(
+        &mut self,
+        key: &DialogKey,
+        body: &BatchSubscribe,
+    ) -> Result<(), &'static str> {
+        let Some(sub) = self.subs.get(key) else {
+            return Ok(());
+        };
+        let Some(mut batch) = sub.batch().cloned() else {
+            return Ok(());
+        };
+        let watcher = sub.watcher.clone();
+        self.apply_batch(&mut batch, &watcher, body)?;
+        self.unwatch(key);
+        if let Some(sub) = self.subs.get_mut(key) {
+            sub.set_batch(batch);
+        }
+        self.watch(key);
+        Ok(())
+    }
+
+    /// Puts a batched subscription's resources into the watch index,
+    /// sharing each presentity key with it.
+    pub(super) fn watch(&mut self, key: &DialogKey) {
+        let Some(batch) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) else {
+            return;
+        };
+        for resource in batch.resources.iter_mut().filter(|r| r.watched()) {
+            let entry = match self.watches.get_key_value(&*resource.presentity) {
+                Some((shared, _)) => {
+                    resource.presentity = shared.clone();
+                    self.watches.get_mut(&*resource.presentity)
+                }
+                None => None,
+            };
+            match entry {
+                Some(set) => {
+                    set.insert(key.clone());
+                }
+                None => {
+                    self.watches
+                        .entry(resource.presentity.clone())
+                        .or_default()
+                        .insert(key.clone());
+                }
+            }
+        }
+    }
+
+    /// Takes a batched subscription's resources out of the watch index.
+    pub(super) fn unwatch(&mut self, key: &DialogKey) {
+        let Some(batch) = self.subs.get(key).and_then(|s| s.batch()) else {
+            return;
+        };
+        for resource in batch.resources.iter().filter(|r| r.watched()) {
+            if let Some(set) = self.watches.get_mut(&*resource.presentity) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.watches.remove(&*resource.presentity);
+                }
+            }
+        }
+    }
+
+    /// The batched dialogs watching `presentity`, marked to send it.
+    pub(super) fn batches_watching(&mut self, presentity: &str) -> Vec<DialogKey> {
+        let keys: Vec<DialogKey> = match self.watches.get(presentity) {
+            Some(set) => set.iter().cloned().collect(),
+            None => return Vec::new(),
+        };
+        for key in &keys {
+            let Some(batch) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) else {
+                continue;
+            };
+            for resource in batch
+                .resources
+                .iter_mut()
+                .filter(|r| &*r.presentity == presentity)
+            {
+                resource.pending = true;
+            }
+        }
+        keys
+    }
+
+    /// A pending resource's watcher was decided (the operator's
+    /// authorization): its batches show the resource again.
+    pub(super) fn decide_in_batches(
+        &mut self,
+        presentity: &str,
+        watcher: &str,
+        allow: bool,
+    ) -> Vec<DialogKey> {
+        let mut decided = Vec::new();
+        let keys: Vec<DialogKey> = self
+            .watches
+            .get(presentity)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for key in keys {
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if *sub.watcher != *watcher {
+                continue;
+            }
+            if let Some(batch) = sub.batch_mut() {
+                for r in batch
+                    .resources
+                    .iter_mut()
+                    .filter(|r| &*r.presentity == presentity && r.state == ResourceState::Pending)
+                {
+                    r.state = if allow {
+                        ResourceState::Active
+                    } else {
+                        ResourceState::Rejected
+                    };
+                    r.pending = true;
+                }
+                sub.dirty = true;
+                decided.push(key);
+            }
+        }
+        decided
+    }
+
+    /// The next NOTIFY body of a batched subscription: every resource the
+    /// first time, the ones with news after. `None` when there is nothing
+    /// to say.
+    pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
+        let sub = self.subs.get(key)?;
+        let (list, watcher) = (sub.presentity.clone(), sub.watcher.clone());
+        let mut batch = sub.batch()?.clone();
+        let mut parts = Vec::new();
+        for resource in batch
+            .resources
+            .iter_mut()
+            .filter(|r| batch.full || r.pending)
+        {
+            resource.pending = false;
+            let uri = &*resource.presentity;
+            let part = match resource.state {
+                ResourceState::Active => {
+                    let container = self.container_of(uri, &watcher);
+                    let categories: Bytes = self.presentities.categories(uri, container);
+                    ContactPart::new(uri, &InstanceState::Active, Some(&categories))
+                }
+                ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),
+                ResourceState::Rejected => ContactPart::new(
+                    uri,
+                    &InstanceState::Terminated {
+                        reason: "rejected".to_owned(),
+                    },
+                    None,
+                ),
+                ResourceState::NoResource => ContactPart::new(
+                    uri,
+                    &InstanceState::Terminated {
+                        reason: "noresource".to_owned(),
+                    },
+                    None,
+                ),
+            };
+            parts.push(part);
+        }
+        let full = batch.full;
+        batch.full = false;
+        let version = batch.version;
+        batch.version = batch.version.wrapping_add(1);
+        if let Some(sub) = self.subs.get_mut(key) {
+            sub.set_batch(batch);
+        }
+        if parts.is_empty() && !full {
+            return None;
+        }
+        let multipart = rlmi::assemble(&list, version, full, &parts, BOUNDARY).ok()?;
+        Some(Body {
+            content_type: CONTENT_TYPE,
+            bytes: multipart.body,
+        })
+    }
+
+    /// Whether the subscription's next NOTIFY may go unanswered
+    /// (BENOTIFY): an update (not the first) of a batched subscription
+    /// whose watcher supports it, over a stream, where nothing is lost.
+    pub(super) fn benotify(&self, key: &DialogKey) -> bool {
+        self.subs.get(key).is_some_and(|s| {
+            s.reliable
+                && !s.is_terminated()
+                && s.batch().is_some_and(|b| b.benotify && b.version > 1)
+        })
+    }
+}
+
+/// The watch index: presentity → the batched dialogs that watch it.
+pub(super) type Watches =
+    std::collections::HashMap<Arc<str>, std::collections::BTreeSet<DialogKey>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_type_is_what_assemble_writes() {
+        let part = ContactPart::new("sip:bob@example.com", &InstanceState::Pending, None);
+        let multipart =
+            rlmi::assemble("sip:alice@example.com", 0, true, &[part], BOUNDARY).expect("assembles");
+        assert_eq!(multipart.content_type, CONTENT_TYPE);
+    }
+}
