@@ -37,10 +37,12 @@ fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<(Vec<(&'a str, &'a 
     pieces[1..pieces.len() - 1]
         .iter()
         .map(|piece| {
+            // Each part ends in a blank line: the delimiter's CRLF and the
+            // one libpurple's MIME reader cuts with it (it trims four bytes).
             let piece = piece
                 .strip_prefix("\r\n")
-                .and_then(|p| p.strip_suffix("\r\n"))
-                .expect("part framed by CRLF");
+                .and_then(|p| p.strip_suffix("\r\n\r\n"))
+                .expect("part framed by CRLF, ending in a blank line");
             let (head, content) = piece.split_once("\r\n\r\n").expect("headers end");
             let headers = head
                 .split("\r\n")

@@ -59,11 +59,8 @@
 //! answer the in-dialog refresh SUBSCRIBE with 200 (not 481), accept a
 //! PUBLISH with the entity-tag issued before the restart.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -76,13 +73,9 @@ const WAIT: Duration = Duration::from_secs(10);
 /// last SUBSCRIBE or NOTIFY.
 const MAX_EXPIRES: u32 = 12;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn peers_dir() -> PathBuf {
-    repo().join("tests/peers")
-}
+use common::peers::{free_port, peers_dir, pjsua_publisher, pjsua_watcher, Driver};
 
 // ---------------------------------------------------------------- peers
 
@@ -126,205 +119,6 @@ fn skip_or_require(baresip: bool) -> bool {
         );
     }
     false
-}
-
-/// A loopback port in 26000-26999 free for UDP and TCP, with the next two
-/// free as well (baresip opens TLS on +1, its `cons` module listens on +2).
-fn free_port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 26000 + (std::process::id() % 100) as u16 * 10;
-    for _ in 0..1000 {
-        let offset = NEXT.fetch_add(3, Ordering::Relaxed) % 990;
-        let port = 26000 + (base - 26000 + offset) % 990;
-        let free = (port..port + 3).all(|p| {
-            UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
-        });
-        if free {
-            return port;
-        }
-    }
-    panic!("no free loopback ports in 26000-26999");
-}
-
-/// One running driver: its JSON events as they come, its stdin for commands.
-struct Driver {
-    name: String,
-    child: Mutex<Child>,
-    stdin: Mutex<Option<ChildStdin>>,
-    events: Arc<Mutex<Vec<Value>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Driver {
-    fn start(script: &str, args: &[String]) -> Driver {
-        let mut child = Command::new("python3")
-            .arg(peers_dir().join(script))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {script}: {e}"));
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let out = child.stdout.take().expect("stdout");
-        let sink = events.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({"event": "unparsed", "line": line}));
-                sink.lock().unwrap().push(value);
-            }
-        });
-        let err = child.stderr.take().expect("stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap();
-                // keep the tail only: pjsip logs a lot
-                if s.len() > 200_000 {
-                    let cut = s.len() - 100_000;
-                    let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-                    s.drain(..cut);
-                }
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Driver {
-            name: format!("{script} {}", args.join(" ")),
-            stdin: Mutex::new(child.stdin.take()),
-            child: Mutex::new(child),
-            events,
-            stderr,
-        }
-    }
-
-    fn send(&self, command: &str) {
-        self.send_quietly(command)
-            .unwrap_or_else(|e| panic!("{}: cannot send {command:?}: {e}", self.name));
-    }
-
-    fn len(&self) -> usize {
-        self.events.lock().unwrap().len()
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.events.lock().unwrap().clone()
-    }
-
-    /// The first event at index >= `from` that `pred` accepts, within `wait`.
-    fn wait_for(
-        &self,
-        from: usize,
-        wait: Duration,
-        what: &str,
-        ctx: &dyn Fn() -> String,
-        pred: impl Fn(&Value) -> bool,
-    ) -> (usize, Value) {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some((i, v)) = self
-                .events()
-                .into_iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, v)| pred(v))
-            {
-                return (i, v);
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{what}: not seen within {wait:?}\n{}\n{}",
-                    self.report(),
-                    ctx()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn report(&self) -> String {
-        let events: Vec<String> = self.events().iter().map(|v| v.to_string()).collect();
-        let stderr = self.stderr.lock().unwrap();
-        let tail: String = {
-            let lines: Vec<&str> = stderr.lines().collect();
-            lines[lines.len().saturating_sub(60)..].join("\n")
-        };
-        format!(
-            "--- events of {}:\n{}\n--- its stderr (tail):\n{tail}",
-            self.name,
-            events.join("\n")
-        )
-    }
-
-    /// Sends `quit` and waits (bounded) for the process to end.
-    fn quit(&self) {
-        let _ = self.send_quietly("quit");
-        let mut child = self.child.lock().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    fn send_quietly(&self, command: &str) -> std::io::Result<()> {
-        let mut stdin = self.stdin.lock().unwrap();
-        let stdin = stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("stdin closed"))?;
-        writeln!(stdin, "{command}")?;
-        stdin.flush()
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let child = self.child.get_mut().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn pjsua_publisher(transport: &str, server_port: u16, user: &str) -> Driver {
-    let args = [
-        "--transport",
-        transport,
-        "--server-port",
-        &server_port.to_string(),
-        "--local-port",
-        &free_port().to_string(),
-        "--user",
-        user,
-        "--duration",
-        "60",
-    ];
-    Driver::start("pjsua_publisher.py", &args.map(String::from))
-}
-
-fn pjsua_watcher(transport: &str, server_port: u16, user: &str, target: &str) -> Driver {
-    let args = [
-        "--transport",
-        transport,
-        "--server-port",
-        &server_port.to_string(),
-        "--local-port",
-        &free_port().to_string(),
-        "--user",
-        user,
-        "--target",
-        target,
-        "--duration",
-        "60",
-    ];
-    Driver::start("pjsua_watcher.py", &args.map(String::from))
 }
 
 fn baresip(server_port: u16, user: &str, publish: bool, watch: Option<&str>) -> Driver {

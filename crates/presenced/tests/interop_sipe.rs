@@ -19,9 +19,12 @@
 //! with no connection error, takes the 2007+ (`msrtc-event-categories`)
 //! path, and then issues its self subscriptions (roaming-contacts,
 //! roaming-self and the one-shot provisioning-v2) with the GRUU as its
-//! Contact, over the same connection. Those packages are not served yet
-//! (they get 489), which SIPE survives. When it quits it un-REGISTERs and
+//! Contact, over the same connection. When it quits it un-REGISTERs and
 //! the binding is removed.
+//!
+//! The second test has SIPE and pjsua2 watch each other through
+//! presenced, with the contact list provisioned over HTTP and a SIGKILL
+//! in the middle (its own docs list the steps).
 //!
 //! Needs `pidgin-sipe libpurple-dev libglib2.0-dev pkg-config gcc`
 //! (`scripts/install-test-peers`); `PRESENCED_SKIP_PEERS=1` skips it.
@@ -129,4 +132,165 @@ fn sipe_signs_in_and_subscribes_to_its_roaming_data() {
         .find(|m| m.sent && m.start_line().starts_with("REGISTER ") && m.header("Expires") == "0");
     assert!(unregister.is_some(), "no un-REGISTER:\n{output}");
     server.wait_for_log(&["binding removed", "aor=sip:alice@lab.test"]);
+}
+
+/// The contact list the operator provisions for Alice: `contacts` in one
+/// group, as the HTTP API takes it.
+fn contact_list(contacts: &[&str]) -> String {
+    let entries: Vec<String> = contacts
+        .iter()
+        .map(|uri| format!("{{\"uri\": \"{uri}\", \"name\": \"\", \"groups\": [1]}}"))
+        .collect();
+    format!(
+        "{{\"groups\": [{{\"id\": 1, \"name\": \"Colleagues\"}}], \"contacts\": [{}]}}",
+        entries.join(", ")
+    )
+}
+
+const ALICE_CONTACTS: &str = "/api/v1/users/sip%3Aalice%40lab.test/contacts";
+
+/// SIPE (Alice, Microsoft dialect) and pjsua2 (IETF dialect) see one
+/// another through presenced, and what SIPE stored survives SIGKILL:
+///
+/// 1. the operator stores Alice's contact list (Bob, a pjsua2 user);
+/// 2. Bob publishes busy (PIDF, UDP): SIPE signs in over TCP, receives its
+///    list, subscribes to it in one batched dialog and shows Bob busy
+///    (the category document says 6500);
+/// 3. SIPE sets itself away: a pjsua2 watcher of Alice sees `away`;
+/// 4. while SIPE is signed in the operator adds Dave (another pjsua2
+///    user) to the list: SIPE gets the delta, adds him, and shows him away
+///    when he publishes it;
+/// 5. the server is killed (SIGKILL) and restarted on the same ports and
+///    data: Alice's own published state (a static category) is still away
+///    for a pjsua2 watcher, and SIPE signs in again and gets both contacts
+///    back.
+///
+/// Commands: presenced as in the test above, with `tcp:` and `udp:`
+/// listeners on one free port and a data directory; pjsua2 as
+/// `python3 tests/peers/pjsua_publisher.py --transport udp --server-port P
+/// --local-port L --user bob --duration 60` (then `busy` on its stdin) and
+/// `python3 tests/peers/pjsua_watcher.py --transport udp --server-port P
+/// --local-port L --user carol --target sip:alice@lab.test --duration 60`;
+/// SIPE as above with `... tcp ntlm 24 away`.
+#[test]
+fn sipe_and_pjsua_see_each_other_and_survive_sigkill() {
+    if sipe::skip_or_require() || common::peers::skip_without_pjsua() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = common::peers::free_port();
+    let config = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n",
+        dir.path().join("data").display()
+    );
+    let server = Presenced::with_config(&config, 2);
+    let http = server.http_addr();
+    let addr = server.addr("tcp", false);
+    let bob_uri = "sip:bob@127.0.0.1".to_owned();
+    let dave_uri = "sip:dave@127.0.0.1".to_owned();
+    let (status, body) = common::http_send(
+        http,
+        "PUT",
+        ALICE_CONTACTS,
+        Some(&contact_list(&[&bob_uri])),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Bob publishes busy over UDP.
+    let bob = common::peers::pjsua_publisher("udp", port, "bob");
+    bob.send("busy In a meeting");
+    let ctx = || server.log_text();
+    bob.wait_for(0, STEP, "Bob's PUBLISH answered 200", &ctx, |v| {
+        v["event"] == "publish" && v["status"] == 200
+    });
+
+    let mut alice = Sipe::start("alice@lab.test", addr, 24, Some("away"));
+    let fail = |what: &str, client: &Sipe| -> ! {
+        panic!(
+            "{what}\n--- SIPE ---\n{}\n--- presenced ---\n{}",
+            client.output(),
+            server.log_text()
+        )
+    };
+    if alice
+        .wait_for(&format!("BUDDY ADDED {bob_uri}"), STEP)
+        .is_none()
+    {
+        fail("SIPE did not receive its stored contact list", &alice);
+    }
+    if alice
+        .wait_for(&format!("BUDDY STATE {bob_uri} busy"), STEP)
+        .is_none()
+    {
+        fail("SIPE does not show Bob busy", &alice);
+    }
+    let batched = alice.wait_message(STEP, |m| {
+        !m.sent
+            && m.start_line().starts_with("NOTIFY ")
+            && m.header("Content-Type").starts_with("multipart/related")
+            && m.body().contains(&format!("uri=\"{bob_uri}\""))
+            && m.body().contains("<availability>6500</availability>")
+    });
+    if batched.is_none() {
+        fail("no batched NOTIFY with Bob at 6500", &alice);
+    }
+
+    // A pjsua2 watcher of Alice sees SIPE's away.
+    let carol = common::peers::pjsua_watcher("udp", port, "carol", "sip:alice@lab.test");
+    carol.wait_for(0, STEP, "Carol sees Alice away", &ctx, |v| {
+        v["event"] == "buddy" && v["status"] == "online" && v["activity"] == "away"
+    });
+
+    // Dave joins Alice's list while she is signed in, then publishes away.
+    let (status, body) = common::http_send(
+        http,
+        "PUT",
+        ALICE_CONTACTS,
+        Some(&contact_list(&[&bob_uri, &dave_uri])),
+    );
+    assert_eq!(status, 200, "{body}");
+    if alice
+        .wait_for(&format!("BUDDY ADDED {dave_uri}"), STEP)
+        .is_none()
+    {
+        fail("SIPE was not told of Dave (contact list delta)", &alice);
+    }
+    let dave = common::peers::pjsua_publisher("udp", port, "dave");
+    dave.send("away");
+    if alice
+        .wait_for(&format!("BUDDY STATE {dave_uri} away"), STEP)
+        .is_none()
+    {
+        fail("SIPE does not show Dave away", &alice);
+    }
+    alice.stop();
+    carol.quit();
+    drop(server); // SIGKILL
+
+    let restarted = Presenced::with_config(&config, 2);
+    let addr = restarted.addr("tcp", false);
+    // Before SIPE signs in again (it would publish its new status), a
+    // pjsua2 watcher sees the away Alice published before the crash.
+    let carol = common::peers::pjsua_watcher("udp", port, "carol", "sip:alice@lab.test");
+    let ctx = || restarted.log_text();
+    carol.wait_for(0, STEP, "Alice's static away survives SIGKILL", &ctx, |v| {
+        v["event"] == "buddy" && v["activity"] == "away"
+    });
+    let alice = Sipe::start("alice@lab.test", addr, 12, Some("away"));
+    for uri in [&bob_uri, &dave_uri] {
+        if alice
+            .wait_for(&format!("BUDDY ADDED {uri}"), STEP)
+            .is_none()
+        {
+            panic!(
+                "after SIGKILL SIPE's contact list lost {uri}\n{}\n{}",
+                alice.output(),
+                restarted.log_text()
+            );
+        }
+    }
+    carol.quit();
+    bob.quit();
+    dave.quit();
 }

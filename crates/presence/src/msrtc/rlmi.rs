@@ -196,12 +196,16 @@ pub fn assemble(
     for contact in contacts {
         body.put_slice(&contact.resource);
     }
-    body.put_slice(b"</list>\r\n");
+    // Each part ends in a blank line before the next delimiter: the CRLF
+    // that RFC 2046 gives to the delimiter, and one more that libpurple's
+    // MIME reader (pidgin-sipe's) cuts from every part along with it — it
+    // trims four bytes, and would otherwise eat the end of the XML.
+    body.put_slice(b"</list>\r\n\r\n");
     for part in contacts.iter().filter_map(|c| c.part.as_ref()) {
         body.put_slice(delimiter.as_bytes());
         body.put_slice(b"\r\n");
         body.put_slice(part);
-        body.put_slice(b"\r\n");
+        body.put_slice(b"\r\n\r\n");
     }
     body.put_slice(delimiter.as_bytes());
     body.put_slice(b"--\r\n");

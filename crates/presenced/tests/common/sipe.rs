@@ -158,6 +158,14 @@ impl Logged {
     pub fn header(&self, name: &str) -> String {
         self.headers(name).into_iter().next().unwrap_or_default()
     }
+
+    /// Everything after the blank line that ends the headers.
+    pub fn body(&self) -> &str {
+        self.text
+            .split_once("\r\n\r\n")
+            .or_else(|| self.text.split_once("\n\n"))
+            .map_or("", |(_, body)| body)
+    }
 }
 
 /// A running sipe_client; stopped by PID when dropped.
