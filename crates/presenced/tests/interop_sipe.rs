@@ -294,3 +294,62 @@ fn sipe_and_pjsua_see_each_other_and_survive_sigkill() {
     bob.quit();
     dave.quit();
 }
+
+/// SIPE signs in over TLS (a self-signed certificate it is asked to
+/// accept), receives its stored contact list and shows a contact's
+/// category publication, all over the one TLS connection.
+///
+/// Commands: presenced with `listen = ["tls:127.0.0.1:0"]`, `tls_cert`
+/// and `tls_key` of a generated certificate; two SIPE clients as above
+/// with `tls` for `tcp` (`bob@lab.test ... 15 away` first, then
+/// `alice@lab.test ... 10`).
+#[test]
+fn sipe_signs_in_over_tls() {
+    if sipe::skip_or_require() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key, _) = common::write_certificate(dir.path());
+    let server = Presenced::with_config(
+        &format!(
+            "[sip]\nlisten = [\"tls:127.0.0.1:0\"]\ntls_cert = {cert:?}\ntls_key = {key:?}\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[store]\nmode = \"memory\"\n"
+        ),
+        1,
+    );
+    let http = server.http_addr();
+    let addr = server.addr("tls", false);
+    let (status, body) = common::http_send(
+        http,
+        "PUT",
+        ALICE_CONTACTS,
+        Some(&contact_list(&["sip:bob@lab.test"])),
+    );
+    assert_eq!(status, 200, "{body}");
+    let bob = Sipe::start_over("tls", "bob@lab.test", addr, 15, Some("away"));
+    if bob.wait_for("SIPE-CLIENT: SIGNED ON", STEP).is_none() {
+        panic!(
+            "Bob did not sign in over TLS\n{}\n{}",
+            bob.output(),
+            server.log_text()
+        );
+    }
+    let alice = Sipe::start_over("tls", "alice@lab.test", addr, 10, None);
+    for needle in [
+        "SIPE-CLIENT: SIGNED ON",
+        "BUDDY ADDED sip:bob@lab.test",
+        "BUDDY STATE sip:bob@lab.test away",
+    ] {
+        if alice.wait_for(needle, STEP).is_none() {
+            panic!(
+                "over TLS: {needle:?} not seen\n{}\n{}",
+                alice.output(),
+                server.log_text()
+            );
+        }
+    }
+    assert!(
+        server.log_text().contains("transport=tls"),
+        "the sessions ran over TLS"
+    );
+}

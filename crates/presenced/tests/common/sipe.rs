@@ -180,6 +180,18 @@ impl Sipe {
     /// authentication challenge expected, for `seconds`, optionally setting
     /// its own status after sign-in.
     pub fn start(user: &str, server: SocketAddr, seconds: u32, status: Option<&str>) -> Sipe {
+        Sipe::start_over("tcp", user, server, seconds, status)
+    }
+
+    /// As [`Sipe::start`], over `transport` (`tcp` or `tls`; over TLS the
+    /// client accepts the server's certificate when libpurple asks).
+    pub fn start_over(
+        transport: &str,
+        user: &str,
+        server: SocketAddr,
+        seconds: u32,
+        status: Option<&str>,
+    ) -> Sipe {
         let build = build().expect("SIPE built (skip_or_require first)");
         let home = tempfile::tempdir().expect("SIPE_PURPLE_HOME");
         let login = match user.split_once('@') {
@@ -192,7 +204,7 @@ impl Sipe {
                 login.as_str(),
                 "secret",
                 &server.to_string(),
-                "tcp",
+                transport,
                 "ntlm",
                 &seconds.to_string(),
             ])
