@@ -777,3 +777,110 @@ fn updates_go_as_benotify_over_a_stream() {
     assert_eq!(update.method, sip::Method::Benotify);
     assert!(header(&update.headers, HeaderName::CSeq).ends_with(" BENOTIFY"));
 }
+
+#[test]
+fn the_first_notification_rides_in_the_200_when_piggyback_is_supported() {
+    let mut h = Harness::new(EngineConfig::default());
+    let mut req = self_subscribe(
+        ALICE,
+        "vnd-microsoft-roaming-contacts",
+        "application/vnd-microsoft-roaming-contacts+xml",
+        "pg1",
+        "",
+    );
+    req.headers.push(sip::Header::new(
+        HeaderName::Supported,
+        "ms-piggyback-first-notify",
+    ));
+    let actions = h.request(req, at(0));
+    assert_eq!(kinds(&actions), ["store", "respond"], "no separate NOTIFY");
+    let ok = responses(&actions)[0];
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        header(&ok.headers, HeaderName::Event),
+        "vnd-microsoft-roaming-contacts"
+    );
+    assert!(header(&ok.headers, HeaderName::SubscriptionState).starts_with("active;expires="));
+    assert!(
+        ok.headers.iter().any(|h| h.is("ms-piggyback-cseq")),
+        "SIPE reads a piggybacked body only with ms-piggyback-cseq"
+    );
+    assert_eq!(
+        header(&ok.headers, HeaderName::ContentType),
+        "application/vnd-microsoft-roaming-contacts+xml"
+    );
+    assert!(String::from_utf8_lossy(&ok.body).starts_with("<contactList"));
+
+    // A batched subscription's full list rides in its 200 too; the next
+    // change is a NOTIFY of its own.
+    let mut req = batched(ALICE, &[BOB], "subscribe", "pg2", None, 1);
+    req.headers.push(sip::Header::new(
+        HeaderName::Supported,
+        "ms-piggyback-first-notify",
+    ));
+    let actions = h.request(req, at(1));
+    assert!(notifies(&actions).is_empty());
+    let ok = responses(&actions)[0];
+    assert!(String::from_utf8_lossy(&ok.body).contains("fullState=\"true\""));
+    let actions = h.request(service(BOB, &sipe_publish(BOB, 6500, 0, 0), 1), at(2));
+    let update = notifies(&actions)
+        .into_iter()
+        .map(|(_, r)| body(r))
+        .find(|b| b.contains("rlmi"))
+        .expect("the change is notified");
+    assert!(update.contains("fullState=\"false\""), "{update}");
+}
+
+#[test]
+fn piggybacked_subscriptions_keep_the_counters_right() {
+    let mut h = Harness::new(EngineConfig::default());
+    for (event, accept, call_id) in [
+        (
+            "vnd-microsoft-roaming-contacts",
+            "application/vnd-microsoft-roaming-contacts+xml",
+            "k1",
+        ),
+        (
+            "vnd-microsoft-roaming-self",
+            "application/vnd-microsoft-roaming-self+xml",
+            "k2",
+        ),
+    ] {
+        let mut req = self_subscribe(ALICE, event, accept, call_id, "");
+        req.headers.push(sip::Header::new(
+            HeaderName::Supported,
+            "ms-piggyback-first-notify",
+        ));
+        let actions = h.request(req, at(0));
+        assert_eq!(status(&actions), 200);
+        h.ok_until_quiet(&actions, at(0));
+        assert_eq!(h.engine.stats().roaming, 1 + usize::from(call_id == "k2"));
+    }
+    // The client signs out: each self subscription ends with Expires: 0
+    // in its dialog, and its final NOTIFY fails on the closed connection.
+    for (event, accept, call_id) in [
+        (
+            "vnd-microsoft-roaming-contacts",
+            "application/vnd-microsoft-roaming-contacts+xml",
+            "k1",
+        ),
+        (
+            "vnd-microsoft-roaming-self",
+            "application/vnd-microsoft-roaming-self+xml",
+            "k2",
+        ),
+    ] {
+        let mut req = self_subscribe(ALICE, event, accept, call_id, "");
+        let tag = format!("t{}", if call_id == "k1" { 1 } else { 2 });
+        req.headers
+            .set(HeaderName::To, format!("<{ALICE}>;tag={tag}"));
+        req.headers.set(HeaderName::CSeq, "2 SUBSCRIBE");
+        req.headers.set(HeaderName::Expires, "0");
+        let actions = h.request(req, at(1));
+        assert_eq!(status(&actions), 200, "{:?}", responses(&actions)[0]);
+        for (id, _) in notifies(&actions) {
+            h.outcome(id, presence::NotifyOutcome::TransportError, at(1));
+        }
+    }
+    assert_eq!(h.engine.stats().roaming, 0);
+}

@@ -148,6 +148,7 @@ impl Router {
             .supported("categoryList")
             .supported("eventlist")
             .supported("ms-benotify")
+            .supported("ms-piggyback-first-notify")
             .accept(presence::pidf::CONTENT_TYPE)
             .accept(presence::msrtc::publish::CONTENT_TYPE)
             .accept(presence::msrtc::container::SET_CONTAINER_MEMBERS_CONTENT_TYPE)
@@ -292,7 +293,7 @@ mod tests {
         );
         assert_eq!(
             router.supported_header(),
-            "adhoclist, categoryList, eventlist, ms-benotify"
+            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify"
         );
     }
 
@@ -361,7 +362,7 @@ mod tests {
         );
         assert_eq!(
             router.supported_header(),
-            "adhoclist, categoryList, eventlist, ms-benotify"
+            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify"
         );
         assert!(router.supports(b"AdHocList"));
         router.package(

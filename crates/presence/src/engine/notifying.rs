@@ -22,8 +22,15 @@ use crate::subscription::{
 use crate::winfo::{self, DocumentState, Watcher, WatcherEvent, WatcherStatus};
 
 impl<F: Flow> Engine<F> {
-    /// Adds a subscription to the table and its indexes.
+    /// Adds a subscription to the table and its indexes. One already in
+    /// the table under the same dialog key (a restored record, or a client
+    /// that reused its dialog identifiers) is taken out of every index
+    /// first, so the live counters and indexes never count it twice.
     pub(super) fn insert(&mut self, mut sub: Subscription<F>) {
+        if self.subs.contains_key(&sub.key) {
+            let key = sub.key.clone();
+            self.remove(&key);
+        }
         // Share the strings many subscriptions repeat (the presentity, the
         // watcher, our Contact): memory per subscription is a target.
         if let Some((shared, _)) = self.by_presentity.get_key_value(&*sub.presentity) {
@@ -286,7 +293,11 @@ impl<F: Flow> Engine<F> {
     }
 
     /// The body and SIP-ETag of the subscription's next NOTIFY.
-    fn notify_body(&mut self, key: &DialogKey, now: SystemTime) -> (Option<Body>, Option<String>) {
+    pub(super) fn notify_body(
+        &mut self,
+        key: &DialogKey,
+        now: SystemTime,
+    ) -> (Option<Body>, Option<String>) {
         let Some(sub) = self.subs.get(key) else {
             return (None, None);
         };

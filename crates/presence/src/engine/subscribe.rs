@@ -179,8 +179,13 @@ impl<F: Flow> Engine<F> {
         out.push(Action::Store(vec![StoreOp::PutSubscription(
             sub.checkpoint(),
         )]));
-        out.push(ctx.reply(ok));
         self.insert(sub);
+        let ok = if parsed.piggyback {
+            self.piggyback(&key, ok, now)
+        } else {
+            ok
+        };
+        out.push(ctx.reply(ok));
         self.send_next(&key, now, &mut out);
         self.watcher_changed(&key, WatcherEvent::Subscribe, now, &mut out);
         out
@@ -252,6 +257,54 @@ impl<F: Flow> Engine<F> {
         out.push(ctx.reply(ok));
         self.send_next(&key, now, &mut out);
         out
+    }
+}
+
+impl<F: Flow> Engine<F> {
+    /// `ms-piggyback-first-notify` ([MS-SIP]): the first notification's
+    /// body rides in the 200, with the Event, Subscription-State and
+    /// `ms-piggyback-cseq` a NOTIFY would carry, and no first NOTIFY is
+    /// sent. A subscription
+    /// with nothing to say yet (pending) gets a plain 200 and its NOTIFY
+    /// later.
+    fn piggyback(
+        &mut self,
+        key: &crate::subscription::DialogKey,
+        mut ok: Response,
+        now: SystemTime,
+    ) -> Response {
+        if self
+            .subs
+            .get(key)
+            .is_none_or(|s| s.state != SubState::Active)
+        {
+            return ok;
+        }
+        let (Some(body), _) = self.notify_body(key, now) else {
+            return ok;
+        };
+        let Some(sub) = self.subs.get_mut(key) else {
+            return ok;
+        };
+        sub.dirty = false;
+        // The CSeq the NOTIFY would have had: SIPE reads the body only
+        // when this header is there, and our next NOTIFY counts on.
+        let cseq = sub.next_cseq();
+        let event = match &sub.event_id {
+            Some(id) => format!("{};id={id}", sub.package.as_str()),
+            None => sub.package.as_str().to_owned(),
+        };
+        ok.headers.push(Header::new(HeaderName::Event, event));
+        ok.headers.push(Header::new(
+            HeaderName::SubscriptionState,
+            sub.state_header(now),
+        ));
+        ok.headers
+            .push(Header::other("ms-piggyback-cseq", cseq.to_string()));
+        ok.headers
+            .push(Header::new(HeaderName::ContentType, body.content_type));
+        ok.body = body.bytes;
+        ok
     }
 }
 

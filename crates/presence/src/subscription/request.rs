@@ -82,6 +82,9 @@ pub struct SubscribeRequest {
     pub batch: Option<crate::msrtc::batch::BatchSubscribe>,
     /// `Supported: ms-benotify`: updates may go as BENOTIFY.
     pub benotify: bool,
+    /// `Supported: ms-piggyback-first-notify`: the first notification's
+    /// body may ride in the 200.
+    pub piggyback: bool,
 }
 
 impl SubscribeRequest {
@@ -141,10 +144,8 @@ impl SubscribeRequest {
             cseq: cseq.seq,
             suppress_if_match: req.headers.value(HeaderName::SuppressIfMatch).map(text),
             batch: batch(req)?,
-            benotify: req
-                .headers
-                .values(HeaderName::Supported)
-                .any(|t| t.eq_ignore_ascii_case(b"ms-benotify")),
+            benotify: supports(req, "ms-benotify"),
+            piggyback: supports(req, "ms-piggyback-first-notify"),
         })
     }
 
@@ -156,6 +157,13 @@ impl SubscribeRequest {
 
 /// An absent Accept means the package default (RFC 6665 §8.3.3); a
 /// present one must list the package's type or a wildcard covering it.
+/// Whether the SUBSCRIBE lists `tag` in a Supported header.
+fn supports(req: &Request, tag: &str) -> bool {
+    req.headers
+        .values(HeaderName::Supported)
+        .any(|t| t.eq_ignore_ascii_case(tag.as_bytes()))
+}
+
 /// A batched subscription's body, if the SUBSCRIBE carries one; a body
 /// that does not read is a 400 naming the element.
 fn batch(req: &Request) -> Result<Option<crate::msrtc::batch::BatchSubscribe>, SubscribeError> {
