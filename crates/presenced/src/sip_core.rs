@@ -45,7 +45,11 @@ use crate::outbound::{self, Branches};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
-use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, StoreOp};
+use bytes::Bytes;
+use presence::notify::Notify;
+use presence::{
+    Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, StoreOp, FANOUT_CHUNK,
+};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
@@ -114,10 +118,10 @@ pub struct SipCore {
     outbox: Outbox,
     branches: Branches,
     /// Server transactions the engine has yet to answer, by engine txn id.
-    txns: HashMap<u64, Key>,
+    txns: sip::hash::HashMap<u64, Key>,
     next_txn: u64,
     /// NOTIFY client transactions, to report their outcome to the engine.
-    notifies: HashMap<Key, NotifyId>,
+    notifies: sip::hash::HashMap<Key, NotifyId>,
     /// Engine actions waiting for commits, in order.
     gate: CommitGate<Flow>,
     /// Engine actions from the current step, not yet carried out.
@@ -148,9 +152,9 @@ impl SipCore {
             connections: parts.connections,
             outbox: Outbox::default(),
             branches: Branches::default(),
-            txns: HashMap::new(),
+            txns: sip::hash::map(),
             next_txn: 0,
-            notifies: HashMap::new(),
+            notifies: sip::hash::map(),
             gate,
             actions: VecDeque::new(),
             next_stats: Instant::now(),
@@ -244,9 +248,20 @@ impl SipCore {
                         self.step(now);
                     }
                 }
+                // Last: a fan-out under way builds its next chunk below,
+                // so the loop must not sleep while one is.
+                _ = std::future::ready(()), if self.engine.has_fanout() => {}
             }
             let now = Now::read();
             self.step(now);
+            if self.engine.has_fanout() {
+                // One chunk per turn: its NOTIFYs leave at the flush below
+                // while the rest are still to be built, and the watchers'
+                // 200s are taken between chunks.
+                let actions = self.engine.poll_fanout(now.wall, FANOUT_CHUNK);
+                self.actions.extend(actions);
+                self.step(now);
+            }
             self.outbox.flush();
             if now.mono >= self.next_stats {
                 self.refresh_stats(now);
@@ -405,10 +420,18 @@ impl SipCore {
     /// a transport error (RFC 3261 §17.1.4), and the engine ends the
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
-    fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Now) {
-        let branch = self.branches.next_branch();
-        outbound::stamp(&mut req, &flow, &branch);
-        match self.layer.send_request(req, flow, reliable, now.mono) {
+    fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
+        let (via, branch) = outbound::via(&flow, &mut self.branches);
+        let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));
+        let started = self.layer.send_encoded_request(
+            &Method::Notify,
+            &via[branch],
+            bytes,
+            flow,
+            reliable,
+            now.mono,
+        );
+        match started {
             Ok((key, outputs)) => {
                 metrics::notify_sent();
                 self.notifies.insert(key.clone(), id);
@@ -688,7 +711,9 @@ fn secs_until(at_ms: u64, now: SystemTime) -> u64 {
 
 /// Gives back a table's spare room once a burst (a fan-out, a login
 /// storm) has drained; hash tables never shrink by themselves.
-fn shrink_after_burst<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
+fn shrink_after_burst<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
+    table: &mut HashMap<K, V, S>,
+) {
     let (len, capacity) = (table.len(), table.capacity());
     if capacity > 1024 && len < capacity / 8 {
         table.shrink_to(len * 2);

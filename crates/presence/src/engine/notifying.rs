@@ -12,7 +12,7 @@
 use std::num::NonZeroU64;
 use std::time::SystemTime;
 
-use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity};
+use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity, FANOUT_CHUNK};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
 use crate::store::StoreOp;
@@ -145,6 +145,9 @@ impl<F: Flow> Engine<F> {
         let gone = self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
             && !self.presentities.is_known(presentity);
+        // The first chunk is built now; the rest wait for
+        // `Engine::poll_fanout`, so the runtime can send these first.
+        let mut built = 0;
         for key in keys {
             let Some(sub) = self.subs.get_mut(&key) else {
                 continue;
@@ -155,7 +158,13 @@ impl<F: Flow> Engine<F> {
                     continue;
                 }
                 sub.dirty = true;
-                self.send_next(&key, now, out);
+                if built < FANOUT_CHUNK {
+                    let before = out.len();
+                    self.send_next(&key, now, out);
+                    built += usize::from(out.len() > before);
+                } else {
+                    self.fanout.push_back(key);
+                }
             }
         }
     }
@@ -212,32 +221,18 @@ impl<F: Flow> Engine<F> {
             )]));
         }
         let cseq = sub.next_cseq();
-        match notify::build(sub, cseq, now, body, etag.as_deref()) {
-            Ok(req) => {
-                // Counted from 1, so an id is never 0 (see `in_flight`).
-                self.next_notify += 1;
-                let id = NotifyId(self.next_notify);
-                sub.in_flight = NonZeroU64::new(id.0);
-                out.push(Action::Notify {
-                    id,
-                    req,
-                    flow: sub.flow.clone(),
-                    reliable: sub.reliable,
-                });
-                self.in_flight.insert(id, key.clone());
-            }
-            Err(_) => {
-                // An unusable remote target: nobody can be notified, so the
-                // subscription goes (a damaged record is the only source).
-                let was_live = !sub.is_terminated();
-                self.remove(key);
-                if was_live {
-                    out.push(Action::Store(vec![StoreOp::DeleteSubscription {
-                        id: key.id(),
-                    }]));
-                }
-            }
-        }
+        let req = notify::build(sub, cseq, now, body.as_ref(), etag.as_deref());
+        // Counted from 1, so an id is never 0 (see `in_flight`).
+        self.next_notify += 1;
+        let id = NotifyId(self.next_notify);
+        sub.in_flight = NonZeroU64::new(id.0);
+        out.push(Action::Notify {
+            id,
+            req,
+            flow: sub.flow.clone(),
+            reliable: sub.reliable,
+        });
+        self.in_flight.insert(id, key.clone());
     }
 
     /// The body and SIP-ETag of the subscription's next NOTIFY.

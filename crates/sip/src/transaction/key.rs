@@ -125,6 +125,24 @@ impl Key {
         })
     }
 
+    /// The key of a client transaction the TU starts with a request it
+    /// encoded itself ([`Layer::send_encoded_request`](super::Layer::send_encoded_request)):
+    /// the branch of the top Via it wrote and the method. The branch must
+    /// carry the magic cookie, as in [`Key::for_client_request`].
+    pub fn for_client(method: &Method, branch: &str) -> Result<Key, TransactionError> {
+        if !branch.starts_with("z9hG4bK") {
+            return Err(TransactionError::MissingBranch);
+        }
+        Ok(Key {
+            role: Role::Client,
+            method: key_method(method),
+            id: Id::Branch {
+                branch: Bytes::from(branch.to_ascii_lowercase()),
+                sent_by: Bytes::new(),
+            },
+        })
+    }
+
     /// The key of the client transaction a response belongs to (§17.1.3):
     /// the top Via branch and the CSeq method, which tells the response to
     /// a CANCEL from the response to the INVITE it cancels.
