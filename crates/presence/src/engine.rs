@@ -75,6 +75,20 @@ pub struct EngineConfig {
     pub provisioned: Vec<String>,
     /// Who may watch whom.
     pub authorization: Authorization,
+    /// Most NOTIFYs on the wire at once, over all dialogs; 0 for no limit.
+    /// A dialog with news beyond it waits (as a key, its NOTIFY not yet
+    /// built) until one completes, and then gets the newest state.
+    ///
+    /// Every NOTIFY's 200 comes back through the runtime's inbound queue,
+    /// in the same queue as new requests: without a bound, a burst of
+    /// NOTIFYs (a commit that held thousands, a fan-out, a core descheduled
+    /// for a second) returns as a burst of 200s that fills the queue, and
+    /// new requests are refused with 503 although the server has room for
+    /// them. The runtime sets this to the part of its queue it keeps for
+    /// responses. A NOTIFY to a watcher that is gone holds its place until
+    /// it times out (Timer F, 32 s), so the bound must be large against
+    /// the number of dead watchers one change can reach.
+    pub max_notifies_in_flight: usize,
 }
 
 /// What the runtime tells the engine.
@@ -222,6 +236,9 @@ pub struct Engine<F> {
     /// fan-out builds [`FANOUT_CHUNK`] NOTIFYs at a time, so the runtime
     /// can send the first ones while the rest wait ([`Engine::poll_fanout`]).
     fanout: VecDeque<DialogKey>,
+    /// Set while [`Engine::deactivate_all`] runs: at shutdown every final
+    /// NOTIFY goes at once, since nothing will be sent later.
+    unlimited: bool,
     next_notify: u64,
     /// Live subscriptions by package and state, kept on every change so
     /// that [`Engine::stats`] does not walk a table of a million entries
@@ -253,6 +270,7 @@ impl<F: Flow> Engine<F> {
             deadlines: BTreeSet::new(),
             in_flight: sip::hash::map(),
             fanout: VecDeque::new(),
+            unlimited: false,
             next_notify: 0,
             decisions: HashMap::new(),
         }
@@ -370,10 +388,17 @@ impl<F: Flow> Engine<F> {
         out
     }
 
-    /// Whether a fan-out still has NOTIFYs to build
-    /// ([`Engine::poll_fanout`]).
+    /// Whether a fan-out still has NOTIFYs to build, and room on the wire
+    /// for them ([`Engine::poll_fanout`]).
     pub fn has_fanout(&self) -> bool {
-        !self.fanout.is_empty()
+        !self.fanout.is_empty() && self.room_in_flight()
+    }
+
+    /// Whether another NOTIFY may go on the wire
+    /// ([`EngineConfig::max_notifies_in_flight`]).
+    pub(crate) fn room_in_flight(&self) -> bool {
+        let max = self.config.max_notifies_in_flight;
+        max == 0 || self.unlimited || self.in_flight.len() < max
     }
 
     /// Builds the next NOTIFYs of the fan-outs under way, at most `max`.
@@ -388,13 +413,14 @@ impl<F: Flow> Engine<F> {
     pub fn poll_fanout(&mut self, now: SystemTime, max: usize) -> Vec<Action<F>> {
         let mut out = Vec::new();
         let mut built = 0;
-        while built < max {
+        while built < max && self.room_in_flight() {
             let Some(key) = self.fanout.pop_front() else {
                 break;
             };
-            let before = out.len();
-            self.send_next(&key, now, &mut out);
-            built += usize::from(out.len() > before);
+            if self.has_news(&key) {
+                self.send_now(&key, now, &mut out);
+                built += 1;
+            }
         }
         if self.fanout.is_empty() && self.fanout.capacity() > 4 * FANOUT_CHUNK {
             self.fanout = VecDeque::new();
@@ -453,9 +479,18 @@ impl<F: Flow> Engine<F> {
             .map(|(k, _)| k.clone())
             .collect();
         let mut out = Vec::new();
+        self.unlimited = true;
         for key in keys {
             self.end_subscription(&key, Reason::Deactivated, now, &mut out);
         }
+        // Those whose NOTIFY was waiting for room get theirs too.
+        let waiting: Vec<DialogKey> = self.fanout.drain(..).collect();
+        for key in waiting {
+            if self.has_news(&key) {
+                self.send_now(&key, now, &mut out);
+            }
+        }
+        self.unlimited = false;
         out
     }
 

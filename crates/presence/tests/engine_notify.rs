@@ -318,3 +318,57 @@ fn the_rest_of_a_fanout_skips_what_changed_meanwhile() {
     let rest = h.engine.poll_fanout(at(3), usize::MAX);
     assert_eq!(notifies(&rest).len(), 1, "only the watcher still waiting");
 }
+
+/// At most `max_notifies_in_flight` NOTIFYs are on the wire: the rest
+/// wait unbuilt and go as earlier ones complete, each with the newest
+/// state; at shutdown every waiting watcher still gets its final NOTIFY.
+#[test]
+fn notifies_in_flight_are_bounded() {
+    let mut h = Harness::new(EngineConfig {
+        max_notifies_in_flight: 3,
+        ..EngineConfig::default()
+    });
+    for i in 0..5 {
+        let watcher = format!("sip:w{i}@example.com");
+        h.subscribed(&Sub::new(&watcher, ALICE, &format!("c{i}")), at(0));
+    }
+    let (etag, a) = h.published(publish(ALICE, None, &pidf(ALICE, "open", "one"), 1), at(1));
+    let first = notifies(&a);
+    assert_eq!(first.len(), 3);
+    assert!(!h.engine.has_fanout(), "no room until one completes");
+    assert!(h.engine.poll_fanout(at(1), usize::MAX).is_empty());
+    let (_, a) = h.published(
+        publish(ALICE, Some(&etag), &pidf(ALICE, "open", "two"), 2),
+        at(2),
+    );
+    assert!(notifies(&a).is_empty(), "{a:?}");
+    // The freed place goes to a dialog that was waiting, not to the one
+    // that completed (it has news too, and queues behind).
+    assert!(h
+        .outcome(first[0].0, NotifyOutcome::Response(200), at(3))
+        .is_empty());
+    assert!(h.engine.has_fanout());
+    let next = h.engine.poll_fanout(at(3), usize::MAX);
+    let sent = notifies(&next);
+    assert_eq!(sent.len(), 1, "one place came free");
+    assert!(
+        body(sent[0].1).contains("two"),
+        "built with the newest state"
+    );
+    let waiting_call_id = header(&sent[0].1.headers, HeaderName::CallId);
+    let first_call_ids: Vec<String> = first
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::CallId))
+        .collect();
+    assert!(!first_call_ids.contains(&waiting_call_id));
+    assert!(!h.engine.has_fanout());
+    // At shutdown every dialog not in flight gets its final NOTIFY at once
+    // (the one that completed and the one still waiting), none twice.
+    let last = h.engine.deactivate_all(at(4));
+    let to: std::collections::HashSet<String> = notifies(&last)
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::CallId))
+        .collect();
+    assert_eq!(notifies(&last).len(), to.len());
+    assert_eq!(to.len(), 2, "{to:?}");
+}

@@ -164,7 +164,12 @@ impl Server {
                 }
             }
         }
-        let engine = presence::Engine::new(engine_config(&config.presence), seed());
+        let mut engine_config = engine_config(&config.presence);
+        // Our NOTIFYs' 200s may take the quarter of the queue kept for
+        // responses, never more (see `EngineConfig::max_notifies_in_flight`
+        // and `transport::Intake`).
+        engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
+        let engine = presence::Engine::new(engine_config, seed());
         let mut core = SipCore::new(CoreParts {
             timers: config.timers,
             endpoint: Endpoint::new(tags, crate::router::Router::presence()),
@@ -212,6 +217,8 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
                 }
             }
         },
+        // Set from `[sip] queue_depth` by the caller.
+        max_notifies_in_flight: 0,
     }
 }
 

@@ -206,11 +206,35 @@ impl<F: Flow> Engine<F> {
 
     /// Sends the subscription's next NOTIFY if it has news and none is in
     /// flight.
+    ///
+    /// With [`EngineConfig::max_notifies_in_flight`](super::EngineConfig)
+    /// set, a dialog waits its turn (first come, first served) when the
+    /// wire is full or others already wait: it stays dirty, and
+    /// [`Engine::poll_fanout`] builds its NOTIFY later with the state of
+    /// that moment.
     pub(super) fn send_next(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
-        let (body, etag) = match self.subs.get(key) {
-            Some(sub) if sub.dirty && sub.in_flight.is_none() => self.notify_body(key, now),
-            _ => return,
-        };
+        if !self.has_news(key) {
+            return;
+        }
+        let limited = self.config.max_notifies_in_flight != 0 && !self.unlimited;
+        if !self.room_in_flight() || (limited && !self.fanout.is_empty()) {
+            self.fanout.push_back(key.clone());
+            return;
+        }
+        self.send_now(key, now, out);
+    }
+
+    /// Whether the dialog has a NOTIFY to send and none in flight.
+    pub(super) fn has_news(&self, key: &DialogKey) -> bool {
+        self.subs
+            .get(key)
+            .is_some_and(|sub| sub.dirty && sub.in_flight.is_none())
+    }
+
+    /// Builds and sends the dialog's next NOTIFY (the caller checked
+    /// [`Engine::has_news`] and that there is room).
+    pub(super) fn send_now(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
+        let (body, etag) = self.notify_body(key, now);
         let Some(sub) = self.subs.get_mut(key) else {
             return;
         };
