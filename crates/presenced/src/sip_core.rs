@@ -41,7 +41,7 @@ use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
-use crate::outbound::{self, Branches};
+use crate::outbound::{self, Vias};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
@@ -116,7 +116,7 @@ pub struct SipCore {
     connections: Connections,
     /// UDP datagrams of the current step, flushed at its end.
     outbox: Outbox,
-    branches: Branches,
+    vias: Vias,
     /// Server transactions the engine has yet to answer, by engine txn id.
     txns: sip::hash::HashMap<u64, Key>,
     next_txn: u64,
@@ -151,7 +151,7 @@ impl SipCore {
             commits,
             connections: parts.connections,
             outbox: Outbox::default(),
-            branches: Branches::default(),
+            vias: Vias::default(),
             txns: sip::hash::map(),
             next_txn: 0,
             notifies: sip::hash::map(),
@@ -421,7 +421,7 @@ impl SipCore {
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
     fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
-        let (via, branch) = outbound::via(&flow, &mut self.branches);
+        let (via, branch) = self.vias.next(&flow);
         let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));
         let started = self.layer.send_encoded_request(
             &Method::Notify,
