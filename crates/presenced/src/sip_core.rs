@@ -19,7 +19,12 @@
 //!    [`CommitGate`]). Writes are submitted without waiting and
 //!    group-committed by the store, whose acknowledgements are one of the
 //!    inputs of step 1;
-//! 4. go back to 1, which recomputes the next timer.
+//! 4. if a fan-out is under way, build its next chunk of NOTIFYs
+//!    (`Engine::poll_fanout`) and carry them out, so they leave while the
+//!    rest wait and the watchers' 200s are taken in between; the engine
+//!    keeps at most a quarter of the inbound queue's depth of NOTIFYs on
+//!    the wire, so their 200s cannot crowd new requests out of the queue;
+//! 5. go back to 1, which recomputes the next timer.
 //!
 //! The clock is read once per turn of the loop ([`Now`]) and passed down,
 //! so everything a turn decides (timers, expiries, the NOTIFYs of a batch
