@@ -278,7 +278,8 @@ pub struct Verdict {
     pub p99_us: u64,
     /// Its limit, µs.
     pub p99_limit_us: u64,
-    /// Failed operations over all operations.
+    /// Failed requests over requests (`usermodel`: SUBSCRIBE and PUBLISH;
+    /// missing NOTIFYs are judged apart, see `reasons`).
     pub failure_ratio: f64,
     /// Its limit.
     pub failure_limit: f64,

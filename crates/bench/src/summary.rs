@@ -71,7 +71,7 @@ pub fn report(r: &Report) {
     }
     if let Some(v) = &r.verdict {
         println!(
-            "held: {} (p99 {:.1} ms, limit {:.0} ms; failures {:.3}%, limit {:.3}%){}{}",
+            "held: {} (p99 {:.1} ms, limit {:.0} ms; failed requests {:.3}%, limit {:.3}%){}{}",
             v.held,
             v.p99_us as f64 / 1000.0,
             v.p99_limit_us as f64 / 1000.0,

@@ -27,7 +27,7 @@ mod notifying;
 mod roaming;
 mod subscribe;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -46,6 +46,12 @@ use crate::subscription::{
 use crate::winfo::WatcherEvent;
 
 pub use crate::notify::NotifyId;
+
+/// How many NOTIFYs of a fan-out are built at a time (see
+/// [`Engine::poll_fanout`]): enough that a chunk's fixed cost is shared,
+/// few enough that the first datagrams leave within a fraction of a
+/// millisecond.
+pub const FANOUT_CHUNK: usize = 256;
 
 /// What to do with a SUBSCRIBE to a presentity nobody publishes for and
 /// nobody provisioned.
@@ -73,6 +79,20 @@ pub struct EngineConfig {
     pub provisioned: Vec<String>,
     /// Who may watch whom.
     pub authorization: Authorization,
+    /// Most NOTIFYs on the wire at once, over all dialogs; 0 for no limit.
+    /// A dialog with news beyond it waits (as a key, its NOTIFY not yet
+    /// built) until one completes, and then gets the newest state.
+    ///
+    /// Every NOTIFY's 200 comes back through the runtime's inbound queue,
+    /// in the same queue as new requests: without a bound, a burst of
+    /// NOTIFYs (a commit that held thousands, a fan-out, a core descheduled
+    /// for a second) returns as a burst of 200s that fills the queue, and
+    /// new requests are refused with 503 although the server has room for
+    /// them. The runtime sets this to the part of its queue it keeps for
+    /// responses. A NOTIFY to a watcher that is gone holds its place until
+    /// it times out (Timer F, 32 s), so the bound must be large against
+    /// the number of dead watchers one change can reach.
+    pub max_notifies_in_flight: usize,
 }
 
 /// What the runtime tells the engine.
@@ -140,8 +160,10 @@ pub enum Action<F> {
         /// The response.
         resp: Response,
     },
-    /// Send this NOTIFY (no Via yet: the runtime adds Via/branch and
-    /// Max-Forwards). Request-URI = remote target, Route = route set.
+    /// Send this NOTIFY, encoded but for its Via: the runtime adds the Via
+    /// with the branch of the client transaction it starts
+    /// ([`notify::Notify::encode_with_via`]). Request-URI = remote target,
+    /// Route = route set.
     /// `flow` is the flow the subscription was last refreshed on; the
     /// runtime uses it when it is still open, else resolves the next hop
     /// from Route/Request-URI.
@@ -149,7 +171,7 @@ pub enum Action<F> {
         /// Echoed in [`Input::NotifyOutcome`].
         id: NotifyId,
         /// The request.
-        req: sip::Request,
+        req: crate::notify::Notify,
         /// The preferred flow.
         flow: F,
         /// Whether that flow is TCP/TLS.
@@ -204,7 +226,7 @@ pub struct Engine<F> {
     config: EngineConfig,
     presentities: Presentities<F>,
     provisioned: HashSet<String>,
-    subs: HashMap<DialogKey, Box<Subscription<F>>>,
+    subs: sip::hash::HashMap<DialogKey, Box<Subscription<F>>>,
     /// Presentity → its subscriptions (both packages), ordered so that
     /// NOTIFYs go out in a deterministic order.
     by_presentity: HashMap<Arc<str>, BTreeSet<DialogKey>>,
@@ -233,7 +255,14 @@ pub struct Engine<F> {
     /// Expiry index (the mini-redis pattern): the first entry is the next
     /// subscription to expire.
     deadlines: BTreeSet<(SystemTime, DialogKey)>,
-    in_flight: HashMap<NotifyId, DialogKey>,
+    in_flight: sip::hash::HashMap<NotifyId, DialogKey>,
+    /// Watchers of a changed presentity whose NOTIFY is not built yet: a
+    /// fan-out builds [`FANOUT_CHUNK`] NOTIFYs at a time, so the runtime
+    /// can send the first ones while the rest wait ([`Engine::poll_fanout`]).
+    fanout: VecDeque<DialogKey>,
+    /// Set while [`Engine::deactivate_all`] runs: at shutdown every final
+    /// NOTIFY goes at once, since nothing will be sent later.
+    unlimited: bool,
     next_notify: u64,
     /// Live subscriptions by package and state, kept on every change so
     /// that [`Engine::stats`] does not walk a table of a million entries
@@ -258,7 +287,7 @@ impl<F: Flow> Engine<F> {
             provisioned: config.provisioned.iter().cloned().collect(),
             config,
             presentities,
-            subs: HashMap::new(),
+            subs: sip::hash::map(),
             live: Stats::default(),
             by_presentity: HashMap::new(),
             per_watcher: HashMap::new(),
@@ -270,7 +299,9 @@ impl<F: Flow> Engine<F> {
             contacts_sent: HashMap::new(),
             contacts: HashSet::new(),
             deadlines: BTreeSet::new(),
-            in_flight: HashMap::new(),
+            in_flight: sip::hash::map(),
+            fanout: VecDeque::new(),
+            unlimited: false,
             next_notify: 0,
             decisions: HashMap::new(),
             contact_lists: ContactLists::new(ContactLimits::DEFAULT),
@@ -462,6 +493,46 @@ impl<F: Flow> Engine<F> {
         out
     }
 
+    /// Whether a fan-out still has NOTIFYs to build, and room on the wire
+    /// for them ([`Engine::poll_fanout`]).
+    pub fn has_fanout(&self) -> bool {
+        !self.fanout.is_empty() && self.room_in_flight()
+    }
+
+    /// Whether another NOTIFY may go on the wire
+    /// ([`EngineConfig::max_notifies_in_flight`]).
+    pub(crate) fn room_in_flight(&self) -> bool {
+        let max = self.config.max_notifies_in_flight;
+        max == 0 || self.unlimited || self.in_flight.len() < max
+    }
+
+    /// Builds the next NOTIFYs of the fan-outs under way, at most `max`.
+    ///
+    /// A state change of a presentity with W watchers would otherwise
+    /// build W NOTIFYs before the first could leave (a 10 000-watcher
+    /// fan-out took 60–70 ms to build). [`Engine::handle`] builds the
+    /// first [`FANOUT_CHUNK`] and queues the rest; the runtime calls this
+    /// once per turn of its loop until [`Engine::has_fanout`] is false,
+    /// between taking the watchers' responses. Each NOTIFY carries the
+    /// state at the time it is built, as a coalesced one would.
+    pub fn poll_fanout(&mut self, now: SystemTime, max: usize) -> Vec<Action<F>> {
+        let mut out = Vec::new();
+        let mut built = 0;
+        while built < max && self.room_in_flight() {
+            let Some(key) = self.fanout.pop_front() else {
+                break;
+            };
+            if self.has_news(&key) {
+                self.send_now(&key, now, &mut out);
+                built += 1;
+            }
+        }
+        if self.fanout.is_empty() && self.fanout.capacity() > 4 * FANOUT_CHUNK {
+            self.fanout = VecDeque::new();
+        }
+        out
+    }
+
     /// The earliest time [`Engine::handle_timeout`] has work: a
     /// publication's or a subscription's expiry.
     pub fn poll_timeout(&self) -> Option<SystemTime> {
@@ -513,9 +584,18 @@ impl<F: Flow> Engine<F> {
             .map(|(k, _)| k.clone())
             .collect();
         let mut out = Vec::new();
+        self.unlimited = true;
         for key in keys {
             self.end_subscription(&key, Reason::Deactivated, now, &mut out);
         }
+        // Those whose NOTIFY was waiting for room get theirs too.
+        let waiting: Vec<DialogKey> = self.fanout.drain(..).collect();
+        for key in waiting {
+            if self.has_news(&key) {
+                self.send_now(&key, now, &mut out);
+            }
+        }
+        self.unlimited = false;
         out
     }
 

@@ -105,6 +105,7 @@ pub use document::{
 };
 pub use engine::{
     Action, Engine, EngineConfig, Input, NotifyId, NotifyOutcome, Stats, UnknownPresentity,
+    FANOUT_CHUNK,
 };
 pub use extension::Extension;
 pub use flow::Flow;

@@ -322,6 +322,10 @@ pub enum RecordError {
     /// The `state` field is neither `active` nor `pending`.
     #[error("unknown subscription state {0:?}")]
     State(String),
+    /// The remote target does not parse as a URI. It is checked here, once,
+    /// so that NOTIFYs can write it as stored without parsing it each time.
+    #[error("remote target {0:?} is not a URI")]
+    RemoteTarget(String),
 }
 
 /// What a presence.winfo subscription keeps between documents (RFC 3857).
@@ -519,6 +523,9 @@ impl<F: Clone> Subscription<F> {
             "pending" => SubState::Pending,
             other => return Err(RecordError::State(other.to_owned())),
         };
+        if sip::Uri::parse_str(&record.remote_target).is_err() {
+            return Err(RecordError::RemoteTarget(record.remote_target));
+        }
         let local_cseq = record
             .local_cseq
             .saturating_add(CSEQ_PERSIST_EVERY)
@@ -701,6 +708,19 @@ impl<F> Subscription<F> {
             SubState::Pending => format!("pending;expires={}", self.remaining(now)),
             SubState::Terminated(r) => format!("terminated;reason={}", r.as_str()),
         }
+    }
+
+    /// Writes the `Subscription-State` value straight into a NOTIFY being
+    /// built (what [`Subscription::state_header`] returns, without the
+    /// `String`).
+    pub(crate) fn write_state_header(&self, out: &mut Vec<u8>, now: SystemTime) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = match self.state {
+            SubState::Active => write!(out, "active;expires={}", self.remaining(now)),
+            SubState::Pending => write!(out, "pending;expires={}", self.remaining(now)),
+            SubState::Terminated(r) => write!(out, "terminated;reason={}", r.as_str()),
+        };
     }
 
     /// Takes the CSeq for the next NOTIFY.

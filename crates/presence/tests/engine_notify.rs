@@ -249,3 +249,126 @@ fn restore_drops_expired_publications_with_a_store_delete() {
         }]
     );
 }
+
+/// A fan-out larger than a chunk: the PUBLISH's actions carry the first
+/// `FANOUT_CHUNK` NOTIFYs, `poll_fanout` builds the rest, and every
+/// watcher gets exactly one NOTIFY with the new state.
+#[test]
+fn a_large_fanout_is_built_in_chunks() {
+    let mut h = harness();
+    let watchers = presence::FANOUT_CHUNK + 44;
+    for i in 0..watchers {
+        let watcher = format!("sip:w{i}@example.com");
+        h.subscribed(&Sub::new(&watcher, ALICE, &format!("c{i}")), at(0));
+    }
+    let (_, actions) = h.published(publish(ALICE, None, &pidf(ALICE, "open", "news"), 1), at(1));
+    let first = notifies(&actions);
+    assert_eq!(first.len(), presence::FANOUT_CHUNK);
+    assert!(h.engine.has_fanout());
+    let rest = h.engine.poll_fanout(at(1), 10);
+    assert_eq!(notifies(&rest).len(), 10, "at most `max` per call");
+    let last = h.engine.poll_fanout(at(1), usize::MAX);
+    assert_eq!(notifies(&last).len(), 34);
+    assert!(!h.engine.has_fanout());
+    assert!(h.engine.poll_fanout(at(1), usize::MAX).is_empty());
+    let mut to: Vec<String> = [first, notifies(&rest), notifies(&last)]
+        .concat()
+        .iter()
+        .map(|(_, n)| {
+            assert!(body(n).contains("news"));
+            header(&n.headers, HeaderName::To)
+        })
+        .collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), watchers, "one NOTIFY per watcher");
+}
+
+/// A watcher whose NOTIFY was built in the first chunk and answered before
+/// the rest were built is not sent a second one; one whose subscription
+/// ended meanwhile is skipped.
+#[test]
+fn the_rest_of_a_fanout_skips_what_changed_meanwhile() {
+    let mut h = harness();
+    let watchers = presence::FANOUT_CHUNK + 2;
+    let mut subs = Vec::new();
+    for i in 0..watchers {
+        let watcher = format!("sip:w{i}@example.com");
+        let sub = Sub::new(&watcher, ALICE, &format!("c{i}"));
+        let tag = h.subscribed(&sub, at(0));
+        subs.push((sub, tag));
+    }
+    let (_, actions) = h.published(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(1));
+    let first = notifies(&actions);
+    assert_eq!(first.len(), presence::FANOUT_CHUNK);
+    let after = h.ok_all(&actions, at(2));
+    assert!(notifies(&after).is_empty(), "nothing new for them");
+    // A watcher not in the first chunk unsubscribes before its NOTIFY was
+    // built: it gets the final one, with the new state, and nothing more.
+    let notified: Vec<String> = first
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::CallId))
+        .collect();
+    let (sub, tag) = subs
+        .iter()
+        .find(|(s, _)| !notified.contains(&s.call_id))
+        .unwrap();
+    let bye = h.request(sub.in_dialog(tag, 2).expires(Some(0)).request(), at(2));
+    assert_eq!(notifies(&bye).len(), 1);
+    let rest = h.engine.poll_fanout(at(3), usize::MAX);
+    assert_eq!(notifies(&rest).len(), 1, "only the watcher still waiting");
+}
+
+/// At most `max_notifies_in_flight` NOTIFYs are on the wire: the rest
+/// wait unbuilt and go as earlier ones complete, each with the newest
+/// state; at shutdown every waiting watcher still gets its final NOTIFY.
+#[test]
+fn notifies_in_flight_are_bounded() {
+    let mut h = Harness::new(EngineConfig {
+        max_notifies_in_flight: 3,
+        ..EngineConfig::default()
+    });
+    for i in 0..5 {
+        let watcher = format!("sip:w{i}@example.com");
+        h.subscribed(&Sub::new(&watcher, ALICE, &format!("c{i}")), at(0));
+    }
+    let (etag, a) = h.published(publish(ALICE, None, &pidf(ALICE, "open", "one"), 1), at(1));
+    let first = notifies(&a);
+    assert_eq!(first.len(), 3);
+    assert!(!h.engine.has_fanout(), "no room until one completes");
+    assert!(h.engine.poll_fanout(at(1), usize::MAX).is_empty());
+    let (_, a) = h.published(
+        publish(ALICE, Some(&etag), &pidf(ALICE, "open", "two"), 2),
+        at(2),
+    );
+    assert!(notifies(&a).is_empty(), "{a:?}");
+    // The freed place goes to a dialog that was waiting, not to the one
+    // that completed (it has news too, and queues behind).
+    assert!(h
+        .outcome(first[0].0, NotifyOutcome::Response(200), at(3))
+        .is_empty());
+    assert!(h.engine.has_fanout());
+    let next = h.engine.poll_fanout(at(3), usize::MAX);
+    let sent = notifies(&next);
+    assert_eq!(sent.len(), 1, "one place came free");
+    assert!(
+        body(sent[0].1).contains("two"),
+        "built with the newest state"
+    );
+    let waiting_call_id = header(&sent[0].1.headers, HeaderName::CallId);
+    let first_call_ids: Vec<String> = first
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::CallId))
+        .collect();
+    assert!(!first_call_ids.contains(&waiting_call_id));
+    assert!(!h.engine.has_fanout());
+    // At shutdown every dialog not in flight gets its final NOTIFY at once
+    // (the one that completed and the one still waiting), none twice.
+    let last = h.engine.deactivate_all(at(4));
+    let to: std::collections::HashSet<String> = notifies(&last)
+        .iter()
+        .map(|(_, n)| header(&n.headers, HeaderName::CallId))
+        .collect();
+    assert_eq!(notifies(&last).len(), to.len());
+    assert_eq!(to.len(), 2, "{to:?}");
+}

@@ -212,7 +212,7 @@ mod tests {
     fn notify(id: u64) -> Action<F> {
         Action::Notify {
             id: NotifyId(id),
-            req: request(),
+            req: presence::notify::Notify::from_request(&request()),
             flow: 0,
             reliable: false,
         }

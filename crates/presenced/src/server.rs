@@ -164,7 +164,12 @@ impl Server {
                 }
             }
         }
-        let mut engine = presence::Engine::new(engine_config(&config.presence), seed());
+        let mut engine_config = engine_config(&config.presence);
+        // Our NOTIFYs' 200s may take the quarter of the queue kept for
+        // responses, never more (see `EngineConfig::max_notifies_in_flight`
+        // and `transport::Intake`).
+        engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
+        let mut engine = presence::Engine::new(engine_config, seed());
         // Contact lists are loaded here rather than in `SipCore::restore`:
         // they need no NOTIFY at start (clients fetch them as they sign in).
         for (user, error) in engine.restore_contacts(store.load_contact_lists()?) {
@@ -221,6 +226,8 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
                 }
             }
         },
+        // Set from `[sip] queue_depth` by the caller.
+        max_notifies_in_flight: 0,
     }
 }
 

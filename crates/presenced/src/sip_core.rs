@@ -19,7 +19,12 @@
 //!    [`CommitGate`]). Writes are submitted without waiting and
 //!    group-committed by the store, whose acknowledgements are one of the
 //!    inputs of step 1;
-//! 4. go back to 1, which recomputes the next timer.
+//! 4. if a fan-out is under way, build its next chunk of NOTIFYs
+//!    (`Engine::poll_fanout`) and carry them out, so they leave while the
+//!    rest wait and the watchers' 200s are taken in between; the engine
+//!    keeps at most a quarter of the inbound queue's depth of NOTIFYs on
+//!    the wire, so their 200s cannot crowd new requests out of the queue;
+//! 5. go back to 1, which recomputes the next timer.
 //!
 //! The clock is read once per turn of the loop ([`Now`]) and passed down,
 //! so everything a turn decides (timers, expiries, the NOTIFYs of a batch
@@ -43,11 +48,15 @@ use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
-use crate::outbound::{self, Branches};
+use crate::outbound::{self, Vias};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
-use presence::{Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, Registrar, StoreOp};
+use bytes::Bytes;
+use presence::notify::Notify;
+use presence::{
+    Action, Engine, Input as EngineInput, NotifyId, NotifyOutcome, Registrar, StoreOp, FANOUT_CHUNK,
+};
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
@@ -117,12 +126,12 @@ pub struct SipCore {
     connections: Connections,
     /// UDP datagrams of the current step, flushed at its end.
     outbox: Outbox,
-    branches: Branches,
+    vias: Vias,
     /// Server transactions the engine has yet to answer, by engine txn id.
-    txns: HashMap<u64, Key>,
+    txns: sip::hash::HashMap<u64, Key>,
     next_txn: u64,
     /// NOTIFY client transactions, to report their outcome to the engine.
-    notifies: HashMap<Key, NotifyId>,
+    notifies: sip::hash::HashMap<Key, NotifyId>,
     /// Engine actions waiting for commits, in order.
     gate: CommitGate<Flow>,
     /// Engine actions from the current step, not yet carried out.
@@ -153,10 +162,10 @@ impl SipCore {
             commits,
             connections: parts.connections,
             outbox: Outbox::default(),
-            branches: Branches::default(),
-            txns: HashMap::new(),
+            vias: Vias::default(),
+            txns: sip::hash::map(),
             next_txn: 0,
-            notifies: HashMap::new(),
+            notifies: sip::hash::map(),
             gate,
             actions: VecDeque::new(),
             next_stats: Instant::now(),
@@ -252,9 +261,20 @@ impl SipCore {
                         self.step(now);
                     }
                 }
+                // Last: a fan-out under way builds its next chunk below,
+                // so the loop must not sleep while one is.
+                _ = std::future::ready(()), if self.engine.has_fanout() => {}
             }
             let now = Now::read();
             self.step(now);
+            if self.engine.has_fanout() {
+                // One chunk per turn: its NOTIFYs leave at the flush below
+                // while the rest are still to be built, and the watchers'
+                // 200s are taken between chunks.
+                let actions = self.engine.poll_fanout(now.wall, FANOUT_CHUNK);
+                self.actions.extend(actions);
+                self.step(now);
+            }
             self.outbox.flush();
             if now.mono >= self.next_stats {
                 self.refresh_stats(now);
@@ -442,14 +462,22 @@ impl SipCore {
     /// a transport error (RFC 3261 §17.1.4), and the engine ends the
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
-    fn notify(&mut self, id: NotifyId, mut req: Request, flow: Flow, reliable: bool, now: Now) {
-        let branch = self.branches.next_branch();
-        outbound::stamp(&mut req, &flow, &branch);
-        if req.method == Method::Benotify {
-            self.benotify(id, req, flow, now);
+    fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
+        let (via, branch) = self.vias.next(&flow);
+        let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));
+        if req.is_benotify() {
+            self.benotify(id, bytes, flow, now);
             return;
         }
-        match self.layer.send_request(req, flow, reliable, now.mono) {
+        let started = self.layer.send_encoded_request(
+            &Method::Notify,
+            &via[branch],
+            bytes,
+            flow,
+            reliable,
+            now.mono,
+        );
+        match started {
             Ok((key, outputs)) => {
                 metrics::notify_sent();
                 self.notifies.insert(key.clone(), id);
@@ -473,11 +501,8 @@ impl SipCore {
     /// so no client transaction waits for a response or retransmits; the
     /// engine only asks for one over a stream, where the connection does
     /// the delivering. Its outcome is known once it is written.
-    fn benotify(&mut self, id: NotifyId, req: Request, flow: Flow, now: Now) {
-        let outcome = match self
-            .connections
-            .send(&mut self.outbox, &flow, req.encode().into())
-        {
+    fn benotify(&mut self, id: NotifyId, bytes: Bytes, flow: Flow, now: Now) {
+        let outcome = match self.connections.send(&mut self.outbox, &flow, bytes) {
             Ok(()) => {
                 metrics::notify_sent();
                 NotifyOutcome::Response(200)
@@ -776,7 +801,9 @@ fn secs_until(at_ms: u64, now: SystemTime) -> u64 {
 
 /// Gives back a table's spare room once a burst (a fan-out, a login
 /// storm) has drained; hash tables never shrink by themselves.
-fn shrink_after_burst<K: std::hash::Hash + Eq, V>(table: &mut HashMap<K, V>) {
+fn shrink_after_burst<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
+    table: &mut HashMap<K, V, S>,
+) {
     let (len, capacity) = (table.len(), table.capacity());
     if capacity > 1024 && len < capacity / 8 {
         table.shrink_to(len * 2);

@@ -18,6 +18,7 @@ pub mod encode;
 pub mod error;
 pub mod framing;
 pub mod grammar;
+pub mod hash;
 pub mod header;
 pub mod limits;
 pub mod message;

@@ -321,19 +321,12 @@ impl Usermodel {
         all_sent && core.outstanding() == 0
     }
 
-    fn failure_ratio(&self) -> f64 {
-        let ms = [
-            &self.subscribe,
-            &self.publish,
-            &self.tracker.login,
-            &self.tracker.steady,
-        ];
-        let failed: u64 = ms.iter().map(|m| m.failed()).sum();
-        let all: u64 = ms.iter().map(|m| m.completed() + m.failed()).sum();
-        if all == 0 {
-            0.0
-        } else {
-            failed as f64 / all as f64
+    /// Failed requests over requests, and missing NOTIFYs over NOTIFYs,
+    /// apart (see [`verdict::Failures`]).
+    fn failures(&self) -> verdict::Failures {
+        verdict::Failures {
+            requests: verdict::ratio(&[&self.subscribe, &self.publish]),
+            notifies: verdict::ratio(&[&self.tracker.login, &self.tracker.steady]),
         }
     }
 }
@@ -550,7 +543,8 @@ impl Scenario for Usermodel {
                 "subscriptions_never_sent".to_owned(),
                 self.queue.len() as f64,
             ),
-            ("failure_ratio".to_owned(), self.failure_ratio()),
+            ("failure_ratio".to_owned(), self.failures().requests),
+            ("notify_failure_ratio".to_owned(), self.failures().notifies),
             ("cleanup_requests".to_owned(), self.cleanup_requests as f64),
         ]);
         if per_user.is_finite() {
@@ -566,7 +560,7 @@ impl Scenario for Usermodel {
     fn verdict(&self) -> Option<Verdict> {
         Some(verdict::judge(
             &self.tracker.steady,
-            self.failure_ratio(),
+            self.failures(),
             self.backlog_at_steady,
             self.cfg.p99_limit,
             self.cfg.failure_limit,

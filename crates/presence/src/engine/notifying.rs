@@ -12,7 +12,7 @@
 use std::num::NonZeroU64;
 use std::time::SystemTime;
 
-use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity};
+use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity, FANOUT_CHUNK};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
 use crate::store::StoreOp;
@@ -162,6 +162,9 @@ impl<F: Flow> Engine<F> {
         let gone = self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
             && !self.presentities.is_known(presentity);
+        // The first chunk is built now; the rest wait for
+        // `Engine::poll_fanout`, so the runtime can send these first.
+        let mut built = 0;
         for key in keys {
             let Some(sub) = self.subs.get_mut(&key) else {
                 continue;
@@ -178,7 +181,13 @@ impl<F: Flow> Engine<F> {
                     continue;
                 }
                 sub.dirty = true;
-                self.send_next(&key, now, out);
+                if built < FANOUT_CHUNK {
+                    let before = out.len();
+                    self.send_next(&key, now, out);
+                    built += usize::from(out.len() > before);
+                } else {
+                    self.fanout.push_back(key);
+                }
             }
         }
         for key in self.batches_watching(presentity) {
@@ -233,11 +242,35 @@ impl<F: Flow> Engine<F> {
 
     /// Sends the subscription's next NOTIFY if it has news and none is in
     /// flight.
+    ///
+    /// With [`EngineConfig::max_notifies_in_flight`](super::EngineConfig)
+    /// set, a dialog waits its turn (first come, first served) when the
+    /// wire is full or others already wait: it stays dirty, and
+    /// [`Engine::poll_fanout`] builds its NOTIFY later with the state of
+    /// that moment.
     pub(super) fn send_next(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
-        let (body, etag) = match self.subs.get(key) {
-            Some(sub) if sub.dirty && sub.in_flight.is_none() => self.notify_body(key, now),
-            _ => return,
-        };
+        if !self.has_news(key) {
+            return;
+        }
+        let limited = self.config.max_notifies_in_flight != 0 && !self.unlimited;
+        if !self.room_in_flight() || (limited && !self.fanout.is_empty()) {
+            self.fanout.push_back(key.clone());
+            return;
+        }
+        self.send_now(key, now, out);
+    }
+
+    /// Whether the dialog has a NOTIFY to send and none in flight.
+    pub(super) fn has_news(&self, key: &DialogKey) -> bool {
+        self.subs
+            .get(key)
+            .is_some_and(|sub| sub.dirty && sub.in_flight.is_none())
+    }
+
+    /// Builds and sends the dialog's next NOTIFY (the caller checked
+    /// [`Engine::has_news`] and that there is room).
+    pub(super) fn send_now(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
+        let (body, etag) = self.notify_body(key, now);
         let quiet_batch = body.is_none()
             && self
                 .subs
@@ -259,37 +292,18 @@ impl<F: Flow> Engine<F> {
             )]));
         }
         let cseq = sub.next_cseq();
-        match notify::build(sub, cseq, now, body, etag.as_deref()) {
-            Ok(mut req) => {
-                if benotify {
-                    req.method = sip::Method::Benotify;
-                    req.headers
-                        .set(sip::HeaderName::CSeq, format!("{cseq} BENOTIFY"));
-                }
-                // Counted from 1, so an id is never 0 (see `in_flight`).
-                self.next_notify += 1;
-                let id = NotifyId(self.next_notify);
-                sub.in_flight = NonZeroU64::new(id.0);
-                out.push(Action::Notify {
-                    id,
-                    req,
-                    flow: sub.flow.clone(),
-                    reliable: sub.reliable,
-                });
-                self.in_flight.insert(id, key.clone());
-            }
-            Err(_) => {
-                // An unusable remote target: nobody can be notified, so the
-                // subscription goes (a damaged record is the only source).
-                let was_live = !sub.is_terminated();
-                self.remove(key);
-                if was_live {
-                    out.push(Action::Store(vec![StoreOp::DeleteSubscription {
-                        id: key.id(),
-                    }]));
-                }
-            }
-        }
+        let req = notify::build(sub, cseq, now, body.as_ref(), etag.as_deref(), benotify);
+        // Counted from 1, so an id is never 0 (see `in_flight`).
+        self.next_notify += 1;
+        let id = NotifyId(self.next_notify);
+        sub.in_flight = NonZeroU64::new(id.0);
+        out.push(Action::Notify {
+            id,
+            req,
+            flow: sub.flow.clone(),
+            reliable: sub.reliable,
+        });
+        self.in_flight.insert(id, key.clone());
     }
 
     /// The body and SIP-ETag of the subscription's next NOTIFY.

@@ -236,11 +236,17 @@ pub fn responses(actions: &[Action<Flow>]) -> Vec<&Response> {
         .collect()
 }
 
-pub fn notifies(actions: &[Action<Flow>]) -> Vec<(NotifyId, &Request)> {
+/// The NOTIFYs among `actions`, parsed back into requests. (Leaked, so
+/// the tests can copy the pairs around as they did when the engine
+/// returned `Request`s; a test builds a few dozen.)
+pub fn notifies(actions: &[Action<Flow>]) -> Vec<(NotifyId, &'static Request)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Notify { id, req, .. } => Some((*id, req)),
+            Action::Notify { id, req, .. } => {
+                let req: &'static Request = Box::leak(Box::new(req.to_request()));
+                Some((*id, req))
+            }
             _ => None,
         })
         .collect()

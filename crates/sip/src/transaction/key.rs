@@ -125,16 +125,43 @@ impl Key {
         })
     }
 
+    /// The key of a client transaction the TU starts with a request it
+    /// encoded itself ([`Layer::send_encoded_request`](super::Layer::send_encoded_request)):
+    /// the branch of the top Via it wrote and the method. The branch must
+    /// carry the magic cookie, as in [`Key::for_client_request`].
+    pub fn for_client(method: &Method, branch: &str) -> Result<Key, TransactionError> {
+        if !branch.starts_with("z9hG4bK") {
+            return Err(TransactionError::MissingBranch);
+        }
+        Ok(Key {
+            role: Role::Client,
+            method: key_method(method),
+            id: Id::Branch {
+                branch: Bytes::from(branch.to_ascii_lowercase()),
+                sent_by: Bytes::new(),
+            },
+        })
+    }
+
     /// The key of the client transaction a response belongs to (§17.1.3):
     /// the top Via branch and the CSeq method, which tells the response to
     /// a CANCEL from the response to the INVITE it cancels.
+    ///
+    /// Every response to our NOTIFYs comes through here on the core's hot
+    /// path, so the branch is first looked for by a plain scan of the top
+    /// Via's parameters ([`scan_top_branch`]); only when that is unsure
+    /// does the full typed parse run. The parser has validated the Via of
+    /// every message it produced, so the two agree (tested).
     pub fn for_response(resp: &Response) -> Result<Key, TransactionError> {
-        let via = resp.top_via()?;
+        let branch = match scan_top_branch(resp) {
+            Some(branch) => lower(&branch),
+            None => resp
+                .top_via()?
+                .branch()
+                .map(lower)
+                .ok_or(TransactionError::MissingBranch)?,
+        };
         let cseq = resp.cseq()?;
-        let branch = via
-            .branch()
-            .map(lower)
-            .ok_or(TransactionError::MissingBranch)?;
         Ok(Key {
             role: Role::Client,
             method: key_method(&cseq.method),
@@ -205,6 +232,46 @@ pub(crate) fn to_tag(resp: &Response) -> Option<Bytes> {
 /// A lowercased copy of a token. Always a copy, never a slice: a key lives
 /// as long as its transaction (32 s and more), and a slice would pin the
 /// whole receive buffer for that long.
+/// The `branch` parameter of the top Via, by a scan of its first value's
+/// parameters: `;`-separated, `name[=value]`, white space allowed around
+/// both separators (RFC 3261 §25.1 LWS). `None` when there is no such
+/// parameter or the value holds a quoted string (a generic parameter may
+/// quote a `;` or `,`): the caller then parses the Via properly.
+pub(crate) fn scan_top_branch(msg: &impl HeaderAccess) -> Option<Bytes> {
+    let value = &msg.header_list().get(crate::header::HeaderName::Via)?.value;
+    let s = &value[..];
+    if memchr::memchr(b'"', s).is_some() {
+        return None;
+    }
+    // Without quotes a comma ends the first via-parm.
+    let end = memchr::memchr(b',', s).unwrap_or(s.len());
+    let mut at = memchr::memchr(b';', &s[..end])?;
+    while at < end {
+        let next = memchr::memchr(b';', &s[at + 1..end]).map_or(end, |p| at + 1 + p);
+        let param = at + 1..next;
+        let eq = memchr::memchr(b'=', &s[param.clone()]).map(|p| at + 1 + p);
+        let name = trim(s, at + 1..eq.unwrap_or(next));
+        if s[name].eq_ignore_ascii_case(b"branch") {
+            let value_range = trim(s, eq? + 1..next);
+            return (!value_range.is_empty()).then(|| value.slice(value_range));
+        }
+        at = next;
+    }
+    None
+}
+
+/// `range` without the white space at either end.
+fn trim(s: &[u8], range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let (mut a, mut b) = (range.start, range.end);
+    while a < b && s[a].is_ascii_whitespace() {
+        a += 1;
+    }
+    while b > a && s[b - 1].is_ascii_whitespace() {
+        b -= 1;
+    }
+    a..b
+}
+
 fn lower(b: &Bytes) -> Bytes {
     Bytes::from(b.to_ascii_lowercase())
 }
@@ -216,5 +283,52 @@ fn key_method(m: &Method) -> Method {
         Method::Ack => Method::Invite,
         Method::Extension(b) => Method::Extension(Bytes::copy_from_slice(b)),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+    use crate::message::Message;
+    use crate::parse::parse_datagram;
+
+    fn response(via: &str) -> Response {
+        let text = format!(
+            "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: <sip:a@h>;tag=1\r\n\
+             To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 NOTIFY\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match parse_datagram(Bytes::from(text)) {
+            Ok(Message::Response(r)) => r,
+            other => panic!("{via}: {other:?}"),
+        }
+    }
+
+    /// The scan finds what the typed parse finds, or declines.
+    #[test]
+    fn the_scan_agrees_with_the_typed_via() {
+        for via in [
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc;rport",
+            "SIP/2.0/UDP 127.0.0.1:5060;rport=5070;received=10.0.0.1;branch=z9hG4bKx",
+            "SIP/2.0/TCP [::1]:5060 ; BRANCH = z9hG4bKsp ; rport",
+            "SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP other;branch=z9hG4bK2",
+            "SIP/2.0/UDP h;x=\"a;branch=evil\";branch=z9hG4bKq",
+            "SIP/2.0/UDP h;branchx=1;xbranch=2;branch=z9hG4bKlast",
+            "SIP/2.0/UDP h;rport",
+            "SIP/2.0/UDP h",
+            "SIP/2.0/UDP h, SIP/2.0/UDP g;branch=z9hG4bKsecond",
+        ] {
+            let resp = response(via);
+            let typed = resp.top_via().unwrap().branch().cloned();
+            match scan_top_branch(&resp) {
+                Some(found) => assert_eq!(Some(found), typed, "{via}"),
+                None => assert!(typed.is_none() || via.contains('"'), "{via}"),
+            }
+            let key = Key::for_response(&resp);
+            match typed {
+                Some(b) => assert_eq!(key.unwrap().branch(), Some(&lower(&b)), "{via}"),
+                None => assert!(key.is_err(), "{via}"),
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@
 //! [`Layer::handle_timeout`]. Recompute the next wake-up after every call,
 //! since any call may arm or disarm timers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Instant;
@@ -28,6 +28,7 @@ use super::client_non_invite::ClientNonInvite;
 use super::server_invite::{AckFate, ServerInvite};
 use super::server_non_invite::ServerNonInvite;
 use super::{Config, Event, Input, Key, Output, Role, State, TransactionError};
+use crate::hash::{self, HashMap};
 use crate::message::{HeaderAccess, Message, Request, Response};
 use crate::method::Method;
 
@@ -113,7 +114,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     pub fn new(config: Config) -> Self {
         Layer {
             config,
-            transactions: HashMap::new(),
+            transactions: hash::map(),
             timers: BTreeMap::new(),
             next_id: 0,
         }
@@ -236,6 +237,44 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 &mut events,
             ))
         };
+        self.insert(key.clone(), to, machine);
+        let mut out = Vec::new();
+        self.apply(&key, events, &mut out);
+        Ok((key, out))
+    }
+
+    /// Starts a non-INVITE client transaction for a request the TU has
+    /// encoded itself, with a top Via whose branch is `branch` (the
+    /// per-NOTIFY hot path of a notifier: no `Request` is built, parsed
+    /// for its key or encoded again). The layer trusts the bytes; INVITE
+    /// and ACK are refused, since their machines need the request itself
+    /// (CANCEL and ACK are built from it).
+    pub fn send_encoded_request(
+        &mut self,
+        method: &Method,
+        branch: &str,
+        encoded: Bytes,
+        to: A,
+        reliable: bool,
+        now: Instant,
+    ) -> Result<(Key, Vec<Output<A>>), TransactionError> {
+        match method {
+            Method::Ack => return Err(TransactionError::Ack),
+            Method::Invite => return Err(TransactionError::InviteNeedsRequest),
+            _ => {}
+        }
+        let key = Key::for_client(method, branch)?;
+        if self.transactions.contains_key(&key) {
+            return Err(TransactionError::Duplicate(key));
+        }
+        let mut events = Vec::new();
+        let machine = Machine::NonInviteClient(ClientNonInvite::start(
+            encoded,
+            reliable,
+            &self.config,
+            now,
+            &mut events,
+        ));
         self.insert(key.clone(), to, machine);
         let mut out = Vec::new();
         self.apply(&key, events, &mut out);

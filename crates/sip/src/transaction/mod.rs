@@ -225,6 +225,10 @@ pub enum TransactionError {
     /// non-2xx; the TU sends the one for 2xx, §13.2.2.4).
     #[error("ACK does not start a transaction")]
     Ack,
+    /// An INVITE client transaction keeps the request itself (to build its
+    /// CANCEL and the ACK of a non-2xx), so it cannot start from bytes.
+    #[error("an INVITE needs send_request, not pre-encoded bytes")]
+    InviteNeedsRequest,
     /// A client transaction with the same branch and method is alive.
     #[error("client transaction {0:?} already exists")]
     Duplicate(Key),

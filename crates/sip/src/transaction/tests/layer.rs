@@ -256,3 +256,71 @@ fn one_hundred_thousand_transactions() {
     assert!(h.layer.is_empty());
     assert_eq!(h.layer.poll_timeout(), None);
 }
+
+/// A request the TU encoded itself starts the same transaction as the
+/// parsed one: the same key, the same bytes on the wire, its 200 matched.
+#[test]
+fn an_encoded_request_is_a_client_transaction_like_any_other() {
+    let mut h = Harness::new();
+    let wire = msg(NOTIFY).encode();
+    let (key, out) = h
+        .layer
+        .send_encoded_request(
+            &crate::method::Method::Notify,
+            "z9hG4bKnotify1",
+            Bytes::from(wire.clone()),
+            PEER,
+            UDP,
+            h.at(0),
+        )
+        .unwrap();
+    assert_eq!(key, Key::for_client_request(&request(NOTIFY)).unwrap());
+    assert_eq!(kinds(&out), ["transmit"]);
+    assert_eq!(wire_bytes(&out[0]), wire);
+    let out = h.layer.handle(
+        Input::Received {
+            msg: msg(NOTIFY_200),
+            from: PEER,
+            reliable: UDP,
+        },
+        h.at(5),
+    );
+    assert!(
+        matches!(&out[0], Output::Response { key: k, resp } if *k == key && resp.status == 200),
+        "{out:?}"
+    );
+    // The same branch again is a duplicate, a branch without the cookie
+    // and INVITE/ACK are refused.
+    let again = |method, branch: &str, h: &mut Harness| {
+        h.layer
+            .send_encoded_request(
+                &method,
+                branch,
+                Bytes::from(wire.clone()),
+                PEER,
+                UDP,
+                h.at(6),
+            )
+            .map(|_| ())
+    };
+    use crate::method::Method;
+    assert_eq!(
+        again(Method::Notify, "notify2", &mut h),
+        Err(TransactionError::MissingBranch)
+    );
+    assert_eq!(
+        again(Method::Invite, "z9hG4bKx", &mut h),
+        Err(TransactionError::InviteNeedsRequest)
+    );
+    assert_eq!(
+        again(Method::Ack, "z9hG4bKx", &mut h),
+        Err(TransactionError::Ack)
+    );
+}
+
+fn wire_bytes(o: &Output<Peer>) -> Vec<u8> {
+    match o {
+        Output::Transmit { bytes, .. } => bytes.to_vec(),
+        other => panic!("not a transmit: {other:?}"),
+    }
+}
