@@ -69,6 +69,15 @@ impl Notify {
         }
     }
 
+    /// The Request-URI (the dialog's remote target), for a runtime that
+    /// must find another way to the watcher than the subscription's flow.
+    pub fn target(&self) -> &[u8] {
+        let line = &self.bytes[..self.via_at];
+        let mut parts = line.splitn(3, |b| *b == b' ');
+        parts.next();
+        parts.next().unwrap_or_default()
+    }
+
     /// Whether this is a BENOTIFY, which expects no response.
     pub fn is_benotify(&self) -> bool {
         self.benotify

@@ -463,6 +463,7 @@ impl SipCore {
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
     fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
+        let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
         let (via, branch) = self.vias.next(&flow);
         let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));
         if req.is_benotify() {
@@ -494,6 +495,32 @@ impl SipCore {
                     now,
                 );
             }
+        }
+    }
+
+    /// The flow a NOTIFY goes on: the subscription's own while it is open;
+    /// once that connection has closed (this server opens none toward
+    /// clients), the connection of a live registrar binding its remote
+    /// target names — a client that reconnected and registered again, or
+    /// a GRUU — so a dialog outlives the connection it was made on.
+    fn deliverable(&self, req: &Notify, flow: Flow, reliable: bool, now: Now) -> (Flow, bool) {
+        if self.connections.is_usable(&flow) {
+            return (flow, reliable);
+        }
+        let Ok(target) = sip::Uri::parse(bytes::Bytes::copy_from_slice(req.target())) else {
+            return (flow, reliable);
+        };
+        let bound = self
+            .registrar
+            .targets(&target, now.wall)
+            .into_iter()
+            .find(|t| t.connected && self.connections.is_usable(&t.flow));
+        match bound {
+            Some(t) => {
+                tracing::debug!(old = %flow, new = %t.flow, "NOTIFY follows the watcher's binding");
+                (t.flow, t.reliable)
+            }
+            None => (flow, reliable),
         }
     }
 

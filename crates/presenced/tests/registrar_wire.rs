@@ -305,3 +305,74 @@ async fn metrics_count_bindings() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A request for a registered user reaches it on its binding's
+/// connection: a dialect client subscribed over one TCP connection with its
+/// GRUU as Contact, loses that connection, connects again and registers
+/// again; the next NOTIFY of the old dialog comes over the new connection
+/// (this server opens no connections to clients, so without the binding
+/// the NOTIFY would fail and the subscription end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifies_follow_the_binding_to_a_new_connection() {
+    let server = Presenced::with_config(&config("[store]\nmode = \"memory\"\n"), 2);
+    let tcp = server.addr("tcp", false);
+    let mut first = Tcp::connect(tcp).await;
+    let ok = first.register("alice", "r1", 1, SIPE).await;
+    assert_eq!(ok.status, 200, "{}", common::reason(&ok));
+    let contact = all(&ok, HeaderName::Contact).join(",");
+    let gruu = contact
+        .split("gruu=\"")
+        .nth(1)
+        .and_then(|g| g.split('"').next())
+        .expect("a GRUU")
+        .to_owned();
+
+    // Alice watches Bob (categories) with her GRUU as Contact.
+    let subscribe = format!(
+        "SUBSCRIBE sip:bob@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/TCP {local};branch=z9hG4bKsub{n};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@lab.test>;tag=as1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+         Call-ID: s1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <{gruu}>\r\nEvent: presence\r\n\
+         Accept: application/msrtc-event-categories+xml\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
+        local = first.local(),
+        n = common::ua::unique(),
+    );
+    send(&mut first.stream, subscribe.as_bytes()).await;
+    let mut ok = None;
+    let mut notified = false;
+    while ok.is_none() || !notified {
+        match first.reader.next(&mut first.stream).await {
+            sip::framing::Frame::Message(Ok(sip::Message::Response(r)), _) => ok = Some(r),
+            sip::framing::Frame::Message(Ok(sip::Message::Request(n)), _) => {
+                let answer = Response::to_request(&n, 200, None).encode();
+                send(&mut first.stream, &answer).await;
+                notified = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(ok.map(|r| r.status), Some(200));
+    drop(first); // the connection goes
+
+    // Alice comes back on a new connection and registers again.
+    let mut second = Tcp::connect(tcp).await;
+    let ok = second.register("alice", "r1", 2, SIPE).await;
+    assert_eq!(ok.status, 200, "{}", common::reason(&ok));
+
+    // Bob publishes: Alice's NOTIFY arrives on the new connection.
+    let bob = common::ua::Ua::new(server.addr("udp", false), "bob").await;
+    let body = common::ua::pidf(&bob.aor(), "pc", "open", Some("busy"), "");
+    let published = bob
+        .send(bob.publish(&common::ua::Dialog::new(), 1, 600, None, Some(&body)))
+        .await;
+    assert_eq!(published.status, 200);
+    loop {
+        if let sip::framing::Frame::Message(Ok(sip::Message::Request(n)), _) =
+            second.reader.next(&mut second.stream).await
+        {
+            assert_eq!(n.method, sip::Method::Notify);
+            assert!(common::ua::text(&n.body).contains("<availability>6500</availability>"));
+            break;
+        }
+    }
+}

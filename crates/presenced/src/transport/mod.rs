@@ -233,6 +233,19 @@ impl Connections {
         }
     }
 
+    /// Whether a stream flow's connection is still registered (UDP flows
+    /// need no connection and are always usable).
+    pub fn is_usable(&self, flow: &Flow) -> bool {
+        if flow.transport == TransportKind::Udp {
+            return true;
+        }
+        self.inner
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&flow.conn)
+    }
+
     /// The UDP socket bound to `local`, if one is.
     fn udp_socket(&self, local: SocketAddr) -> Option<(ConnId, DatagramLink)> {
         self.inner
