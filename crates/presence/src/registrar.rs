@@ -355,10 +355,13 @@ impl<F: Flow> Registrar<F> {
         };
         let grace_ends = later(now, self.config.flow_grace);
         for (aor, key) in names {
+            // A binding refreshed over another connection since is no
+            // longer on this one (the close may be noticed after the
+            // refresh).
             let Some(b) = self
                 .aors
                 .get_mut(&aor)
-                .and_then(|list| list.iter_mut().find(|b| b.key == key))
+                .and_then(|list| list.iter_mut().find(|b| b.key == key && b.flow == *flow))
             else {
                 continue;
             };

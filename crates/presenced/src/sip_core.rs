@@ -504,23 +504,30 @@ impl SipCore {
     /// target names — a client that reconnected and registered again, or
     /// a GRUU — so a dialog outlives the connection it was made on.
     fn deliverable(&self, req: &Notify, flow: Flow, reliable: bool, now: Now) -> (Flow, bool) {
-        if self.connections.is_usable(&flow) {
+        let target = req.target();
+        // A GRUU names one device: its binding's connection is where that
+        // device is now, even when the old connection's close has not been
+        // noticed yet. An AOR may name several; only a closed flow is
+        // replaced by one of them.
+        let gruu =
+            target.windows(5).any(|w| w == b";gruu") || target.windows(4).any(|w| w == b";gr=");
+        if !gruu && self.connections.is_usable(&flow) {
             return (flow, reliable);
         }
-        let Ok(target) = sip::Uri::parse(bytes::Bytes::copy_from_slice(req.target())) else {
+        let Ok(uri) = sip::Uri::parse(bytes::Bytes::copy_from_slice(target)) else {
             return (flow, reliable);
         };
         let bound = self
             .registrar
-            .targets(&target, now.wall)
+            .targets(&uri, now.wall)
             .into_iter()
-            .find(|t| t.connected && self.connections.is_usable(&t.flow));
+            .find(|t| t.connected && t.reliable && self.connections.is_usable(&t.flow));
         match bound {
-            Some(t) => {
+            Some(t) if t.flow != flow => {
                 tracing::debug!(old = %flow, new = %t.flow, "NOTIFY follows the watcher's binding");
                 (t.flow, t.reliable)
             }
-            None => (flow, reliable),
+            _ => (flow, reliable),
         }
     }
 

@@ -352,6 +352,16 @@ async fn notifies_follow_the_binding_to_a_new_connection() {
         }
     }
     assert_eq!(ok.map(|r| r.status), Some(200));
+    // A round trip behind the 200 on the same connection: the server has
+    // taken the 200 (and completed the NOTIFY) before the connection goes.
+    let options = format!(
+        "OPTIONS sip:lab.test SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKo{n};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@lab.test>;tag=o1\r\nTo: <sip:lab.test>\r\n\
+         Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local = first.local(),
+        n = common::ua::unique(),
+    );
+    assert_eq!(first.ask(&options).await.status, 200);
     drop(first); // the connection goes
 
     // Alice comes back on a new connection and registers again.
@@ -366,13 +376,19 @@ async fn notifies_follow_the_binding_to_a_new_connection() {
         .send(bob.publish(&common::ua::Dialog::new(), 1, 600, None, Some(&body)))
         .await;
     assert_eq!(published.status, 200);
-    loop {
-        if let sip::framing::Frame::Message(Ok(sip::Message::Request(n)), _) =
-            second.reader.next(&mut second.stream).await
-        {
-            assert_eq!(n.method, sip::Method::Notify);
-            assert!(common::ua::text(&n.body).contains("<availability>6500</availability>"));
-            break;
+    let arrived = tokio::time::timeout(Duration::from_secs(4), async {
+        loop {
+            if let sip::framing::Frame::Message(Ok(sip::Message::Request(n)), _) =
+                second.reader.next(&mut second.stream).await
+            {
+                return n;
+            }
         }
-    }
+    })
+    .await;
+    let Ok(notify) = arrived else {
+        panic!("no NOTIFY on the new connection\n{}", server.log_text());
+    };
+    assert_eq!(notify.method, sip::Method::Notify);
+    assert!(common::ua::text(&notify.body).contains("<availability>6500</availability>"));
 }

@@ -435,6 +435,21 @@ fn a_closed_flow_leaves_a_grace_period_that_a_refresh_on_a_new_flow_ends() {
 }
 
 #[test]
+fn an_old_flow_closing_after_the_refresh_on_a_new_one_leaves_the_binding_alone() {
+    // The client reconnects and registers again before the server has
+    // noticed its old connection close.
+    let mut reg = Reg::new(RegistrarConfig::default());
+    run_on(&mut reg, &register("c1", 1, SIPE), ctx(1, true), t0());
+    run_on(&mut reg, &register("c1", 2, SIPE), ctx(2, true), t0() + secs(5));
+    reg.flow_closed(&1, t0() + secs(6));
+    assert_eq!(reg.poll_timeout(), Some(t0() + secs(3605)), "no grace period");
+    let targets = reg.targets(&uri("sip:alice@lab.test"), t0() + secs(7));
+    assert_eq!(targets.len(), 1);
+    assert!(targets[0].connected);
+    assert_eq!(targets[0].flow, 2);
+}
+
+#[test]
 fn restore_keeps_live_bindings_drops_expired_ones_and_keeps_the_order_rule() {
     let mut before = Reg::new(RegistrarConfig::default());
     let (mut ops, _) = run_on(&mut before, &register("c1", 3, SIPE), ctx(1, true), t0());
