@@ -110,20 +110,8 @@ impl<F: Flow> Engine<F> {
 
     /// Tells every roaming-contacts subscription of `user` of a change.
     fn contacts_changed(&mut self, user: &str, now: SystemTime, out: &mut Vec<Action<F>>) {
-        let keys: Vec<DialogKey> = self
-            .by_presentity
-            .get(user)
-            .map(|set| set.iter().cloned().collect())
-            .unwrap_or_default();
-        for key in keys {
-            let Some(sub) = self.subs.get_mut(&key) else {
-                continue;
-            };
-            if sub.package == Package::RoamingContacts && !sub.is_terminated() {
-                sub.dirty = true;
-                self.send_next(&key, now, out);
-            }
-        }
+        let keys = self.subscriptions_to(user, Package::RoamingContacts);
+        self.poke(keys, now, out);
     }
 
     /// The next roaming-contacts body of a subscription: the whole list

@@ -143,6 +143,31 @@ impl<F: Flow> Engine<F> {
         }
     }
 
+    /// The live subscriptions of one package to `presentity`.
+    pub(super) fn subscriptions_to(&self, presentity: &str, package: Package) -> Vec<DialogKey> {
+        self.by_presentity
+            .get(presentity)
+            .into_iter()
+            .flatten()
+            .filter(|k| {
+                self.subs
+                    .get(*k)
+                    .is_some_and(|s| s.package == package && !s.is_terminated())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Marks these subscriptions as having news and sends what can go.
+    pub(super) fn poke(&mut self, keys: Vec<DialogKey>, now: SystemTime, out: &mut Vec<Action<F>>) {
+        for key in keys {
+            if let Some(sub) = self.subs.get_mut(&key) {
+                sub.dirty = true;
+                self.send_next(&key, now, out);
+            }
+        }
+    }
+
     /// Pokes every presence watcher of `presentity` after its state changed.
     pub(super) fn presentity_changed(
         &mut self,

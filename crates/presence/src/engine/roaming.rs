@@ -148,20 +148,8 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
         out: &mut Vec<Action<F>>,
     ) {
-        let keys: Vec<DialogKey> = self
-            .self_by_presentity
-            .get(user)
-            .map(|set| set.iter().cloned().collect())
-            .unwrap_or_default();
-        for key in keys {
-            let Some(sub) = self.subs.get_mut(&key) else {
-                continue;
-            };
-            if sub.package == Package::RoamingSelf && !sub.is_terminated() {
-                sub.dirty = true;
-                self.send_next(&key, now, out);
-            }
-        }
+        let keys = self.subscriptions_to(user, Package::RoamingSelf);
+        self.poke(keys, now, out);
     }
 
     /// A SERVICE that changes container members or acknowledges watchers.

@@ -440,9 +440,18 @@ fn an_old_flow_closing_after_the_refresh_on_a_new_one_leaves_the_binding_alone()
     // noticed its old connection close.
     let mut reg = Reg::new(RegistrarConfig::default());
     run_on(&mut reg, &register("c1", 1, SIPE), ctx(1, true), t0());
-    run_on(&mut reg, &register("c1", 2, SIPE), ctx(2, true), t0() + secs(5));
+    run_on(
+        &mut reg,
+        &register("c1", 2, SIPE),
+        ctx(2, true),
+        t0() + secs(5),
+    );
     reg.flow_closed(&1, t0() + secs(6));
-    assert_eq!(reg.poll_timeout(), Some(t0() + secs(3605)), "no grace period");
+    assert_eq!(
+        reg.poll_timeout(),
+        Some(t0() + secs(3605)),
+        "no grace period"
+    );
     let targets = reg.targets(&uri("sip:alice@lab.test"), t0() + secs(7));
     assert_eq!(targets.len(), 1);
     assert!(targets[0].connected);
