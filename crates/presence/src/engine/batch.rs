@@ -248,9 +248,11 @@ impl<F: Flow> Engine<F> {
     /// first time, the ones with news after. `None` when there is nothing
     /// to say.
     pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
-        let sub = self.subs.get(key)?;
+        let sub = self.subs.get_mut(key)?;
         let (list, watcher) = (sub.presentity.clone(), sub.watcher.clone());
-        let mut batch = sub.batch()?.clone();
+        // Taken out while the parts are rendered (they need the engine),
+        // put back below: no copy of the resource list per NOTIFY.
+        let mut batch = std::mem::take(sub.batch_mut()?);
         let mut parts = Vec::new();
         for resource in batch
             .resources
@@ -287,8 +289,8 @@ impl<F: Flow> Engine<F> {
         batch.full = false;
         let version = batch.version;
         batch.version = batch.version.wrapping_add(1);
-        if let Some(sub) = self.subs.get_mut(key) {
-            sub.set_batch(batch);
+        if let Some(slot) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) {
+            *slot = batch;
         }
         if parts.is_empty() && !full {
             return None;
