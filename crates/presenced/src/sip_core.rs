@@ -784,13 +784,25 @@ impl Dialogs for EngineDialogs<'_> {
 /// that sees them all, in order.
 fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
     match op {
-        StoreOp::PutPublication(p) => tracing::info!(
-            presentity = %p.presentity,
-            etag = %p.etag,
-            expires_in_secs = secs_until(p.expires_at_ms, now),
-            flow = ?p.flow.map(|f| f.to_string()),
-            "publication"
-        ),
+        StoreOp::PutPublication(p) => {
+            // A static category never expires: say so rather than print
+            // the far-future sentinel as seconds.
+            let never = presence::source::never()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(u64::MAX, |d| d.as_millis() as u64);
+            let expires = if p.expires_at_ms >= never {
+                "never".to_owned()
+            } else {
+                secs_until(p.expires_at_ms, now).to_string()
+            };
+            tracing::info!(
+                presentity = %p.presentity,
+                etag = %p.etag,
+                expires_in_secs = %expires,
+                flow = ?p.flow.as_ref().map(|f| f.to_string()),
+                "publication"
+            )
+        }
         StoreOp::DeletePublication { presentity, etag } => {
             tracing::info!(%presentity, %etag, "publication removed")
         }
