@@ -21,7 +21,7 @@
 use std::time::{Duration, SystemTime};
 
 use sip::header::Header;
-use sip::typed::ContentType;
+use sip::HeaderAccess;
 use sip::HeaderName;
 
 use crate::flow::Flow;
@@ -224,12 +224,7 @@ fn presentity_key_of(uri: &str) -> Option<String> {
 }
 
 fn read(req: &sip::Request) -> Result<Publish, CategoryPublishError> {
-    let is_publish = req
-        .headers
-        .value(HeaderName::ContentType)
-        .and_then(|v| ContentType::parse(v).ok())
-        .is_some_and(|c| c.matches("application", "msrtc-category-publish+xml"));
-    if !is_publish {
+    if !req.content_type_is("application", "msrtc-category-publish+xml") {
         return Err(CategoryPublishError::UnsupportedMediaType);
     }
     if std::str::from_utf8(&req.body).is_err() {

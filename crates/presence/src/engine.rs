@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sip::header::Header;
-use sip::{HeaderName, Method, Response};
+use sip::{HeaderAccess, HeaderName, Method, Response};
 
 use crate::authorization::Authorization;
 use crate::contacts::{ContactError, ContactLimits, ContactLists};
@@ -439,12 +439,7 @@ impl<F: Flow> Engine<F> {
         to_tag: &str,
         now: SystemTime,
     ) -> Vec<Action<F>> {
-        let is_publish = req
-            .headers
-            .value(HeaderName::ContentType)
-            .and_then(|v| sip::typed::ContentType::parse(v).ok())
-            .is_some_and(|c| c.matches("application", "msrtc-category-publish+xml"));
-        if is_publish {
+        if req.content_type_is("application", "msrtc-category-publish+xml") {
             let user = crate::presentity::presentity_key(&req.uri);
             let outcome = self
                 .presentities

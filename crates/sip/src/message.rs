@@ -109,6 +109,17 @@ pub trait HeaderAccess {
     fn cseq(&self) -> Result<CSeq, TypedError> {
         single(self.header_list(), HeaderName::CSeq).and_then(|v| CSeq::parse(&v))
     }
+
+    /// Whether the body is `kind/subtype` (media types compare without
+    /// regard to case, RFC 3261 §7.3.1): what a handler that serves one
+    /// body type asks before reading it. False without a readable
+    /// Content-Type.
+    fn content_type_is(&self, kind: &str, subtype: &str) -> bool {
+        self.header_list()
+            .value(HeaderName::ContentType)
+            .and_then(|v| crate::typed::ContentType::parse(v).ok())
+            .is_some_and(|c| c.matches(kind, subtype))
+    }
 }
 
 fn single(h: &Headers, name: HeaderName) -> Result<Bytes, TypedError> {

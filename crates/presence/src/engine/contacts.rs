@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::SystemTime;
 
-use sip::typed::ContentType;
+use sip::HeaderAccess;
 use sip::{Header, HeaderName, Request, Response};
 
 use super::{Action, Engine};
@@ -146,12 +146,7 @@ impl<F: Flow> Engine<F> {
         to_tag: &str,
         now: SystemTime,
     ) -> Option<Vec<Action<F>>> {
-        let is_soap = req
-            .headers
-            .value(HeaderName::ContentType)
-            .and_then(|v| ContentType::parse(v).ok())
-            .is_some_and(|c| c.matches("application", "soap+xml"));
-        if !is_soap {
+        if !req.content_type_is("application", "soap+xml") {
             return None;
         }
         let respond = |resp: Response| Action::Respond { txn, resp };

@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use sip::typed::ContentType;
+use sip::HeaderAccess;
 use sip::{HeaderName, Request, Response};
 
 use super::{Action, Engine};
@@ -161,10 +161,6 @@ impl<F: Flow> Engine<F> {
         to_tag: &str,
         now: SystemTime,
     ) -> Option<Vec<Action<F>>> {
-        let content_type = req
-            .headers
-            .value(HeaderName::ContentType)
-            .and_then(|v| ContentType::parse(v).ok())?;
         let user = presentity_key(&req.uri);
         let limits = XmlLimits::DEFAULT;
         let respond = |resp: Response| Action::Respond { txn, resp };
@@ -173,7 +169,7 @@ impl<F: Flow> Engine<F> {
             Response::to_request(req, 400, Some(to_tag)).with_reason(&reason)
         };
         let mut out = Vec::new();
-        if content_type.matches("application", "msrtc-setcontainermembers+xml") {
+        if req.content_type_is("application", "msrtc-setcontainermembers+xml") {
             let changes = match parse_set_container_members(&req.body, &limits) {
                 Ok(changes) => changes,
                 Err(e) => return Some(vec![respond(bad(&e))]),
@@ -201,7 +197,7 @@ impl<F: Flow> Engine<F> {
             }
             return Some(out);
         }
-        if content_type.matches("application", "msrtc-presence-setsubscriber+xml") {
+        if req.content_type_is("application", "msrtc-presence-setsubscriber+xml") {
             let acks = match parse_set_subscribers(&req.body, &limits) {
                 Ok(acks) => acks,
                 Err(e) => return Some(vec![respond(bad(&e))]),

@@ -167,12 +167,7 @@ fn supports(req: &Request, tag: &str) -> bool {
 /// A batched subscription's body, if the SUBSCRIBE carries one; a body
 /// that does not read is a 400 naming the element.
 fn batch(req: &Request) -> Result<Option<crate::msrtc::batch::BatchSubscribe>, SubscribeError> {
-    let is_batch = req
-        .headers
-        .value(HeaderName::ContentType)
-        .and_then(|v| ContentType::parse(v).ok())
-        .is_some_and(|c| c.matches("application", "msrtc-adrl-categorylist+xml"));
-    if !is_batch {
+    if !req.content_type_is("application", "msrtc-adrl-categorylist+xml") {
         return Ok(None);
     }
     crate::msrtc::batch::parse(&req.body, &crate::XmlLimits::DEFAULT)
