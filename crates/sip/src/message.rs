@@ -261,3 +261,28 @@ pub fn reason_phrase(status: u16) -> &'static str {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(extra: &str) -> Request {
+        let text = format!(
+            "SERVICE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1\r\n\
+             From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\n\
+             CSeq: 1 SERVICE\r\n{extra}\r\n"
+        );
+        match crate::parse::parse_datagram(Bytes::from(text)) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn content_type_is_compares_without_case_and_needs_the_header() {
+        let soap = request("Content-Type: application/SOAP+xml; charset=utf-8\r\n");
+        assert!(soap.content_type_is("application", "soap+xml"));
+        assert!(!soap.content_type_is("application", "pidf+xml"));
+        assert!(!request("").content_type_is("application", "soap+xml"));
+    }
+}
