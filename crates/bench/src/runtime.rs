@@ -263,7 +263,9 @@ async fn deliver(
 ) -> bool {
     let inbound = match msg {
         Ok(Message::Request(req)) => {
-            answer(template::answer(&req));
+            if let Some(bytes) = template::answer(&req) {
+                answer(bytes);
+            }
             Inbound::Message(Message::Request(req), at)
         }
         Ok(resp) => Inbound::Message(resp, at),

@@ -21,6 +21,7 @@ fn config(users: u32, contacts: u32) -> Config {
         server_pid: 1,
         p99_limit: Duration::from_secs(1),
         failure_limit: 0.001,
+        batched: false,
     }
 }
 
