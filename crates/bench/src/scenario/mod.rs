@@ -362,4 +362,17 @@ mod tests {
         };
         assert!((0..5).all(|k| fan.place(k) == (k, 0)));
     }
+
+    #[test]
+    fn batched_contacts_are_distinct_and_wrap() {
+        let b = Batched {
+            contacts: 4,
+            presentities: 6,
+        };
+        let mut out = Vec::new();
+        b.contacts_of(4, &mut out);
+        assert_eq!(out, [4, 5, 0, 1]);
+        b.contacts_of(0, &mut out);
+        assert_eq!(out, [0, 1, 2, 3]);
+    }
 }
