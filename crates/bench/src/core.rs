@@ -12,6 +12,7 @@ use bytes::Bytes;
 use sip::{HeaderAccess, HeaderName, Message, Request, Response};
 
 use crate::dialog::{Dialog, State};
+use crate::rlmi;
 use crate::stats::{Counters, Failure};
 use crate::template::{self, Local, Names};
 use crate::txn::{Finished, Table, TimerAction, Timers};
@@ -61,6 +62,16 @@ pub enum Event {
         result: Result<Done, Failed>,
         /// SIP-ETag of a 2xx (RFC 3903 §11.3.1).
         etag: Option<Bytes>,
+    },
+    /// A new NOTIFY (or BENOTIFY) arrived on a batched dialog.
+    Batch {
+        /// The dialog.
+        dialog: u32,
+        /// What its RLMI body carried (empty when it had none, as a final
+        /// NOTIFY may not).
+        body: rlmi::Notify,
+        /// When the runtime received it.
+        at: Instant,
     },
     /// A new NOTIFY arrived on a dialog.
     Notify {
@@ -136,6 +147,44 @@ impl Core {
         d
     }
 
+    /// Adds a batched dialog of `watcher` (the Microsoft dialect), spread
+    /// over the links like the others; its first SUBSCRIBE is
+    /// [`Core::subscribe_batch`].
+    pub fn add_batch(&mut self, watcher: u32) -> u32 {
+        let d = self.add_dialog(watcher, u32::MAX);
+        self.dialogs[d as usize].batched = true;
+        d
+    }
+
+    /// Sends a batched SUBSCRIBE on dialog `d` adding `contacts` (see
+    /// [`template::batch_subscribe`]); its end comes as
+    /// [`Event::Subscribed`], once the 2xx and the first NOTIFY are in.
+    pub fn subscribe_batch(&mut self, d: u32, contacts: &[u32], expires: u32, now: Instant) {
+        let Some(dialog) = self.dialogs.get_mut(d as usize) else {
+            return;
+        };
+        let cseq = dialog.begin(now);
+        let link = usize::from(dialog.link);
+        let id = self.txns.next_id();
+        let Some(local) = self.locals.get(link) else {
+            return;
+        };
+        let bytes = Bytes::from(template::batch_subscribe(
+            &self.names,
+            &template::BatchSubscribe {
+                local,
+                dialog: d,
+                watcher: dialog.watcher,
+                contacts,
+                remote_tag: dialog.remote_tag.as_deref(),
+                cseq,
+                expires,
+                txn: id,
+            },
+        ));
+        self.send(id, Purpose::Subscribe(d), link, bytes, now);
+    }
+
     /// Dialog `d`.
     pub fn dialog(&self, d: u32) -> Option<&Dialog> {
         self.dialogs.get(d as usize)
@@ -149,6 +198,10 @@ impl Core {
     /// Sends a SUBSCRIBE on dialog `d`: the initial one, or a refresh once
     /// the dialog is established. Its end comes as [`Event::Subscribed`].
     pub fn subscribe(&mut self, d: u32, expires: u32, now: Instant) {
+        if self.dialogs.get(d as usize).is_some_and(|x| x.batched) {
+            // A refresh or the end of a batched dialog: no list.
+            return self.subscribe_batch(d, &[], expires, now);
+        }
         let Some(dialog) = self.dialogs.get_mut(d as usize) else {
             return;
         };
@@ -238,7 +291,9 @@ impl Core {
     pub fn on_message(&mut self, msg: Message, at: Instant) {
         match msg {
             Message::Response(resp) => self.on_response(&resp, at),
-            Message::Request(req) if req.method.as_bytes() == b"NOTIFY" => self.on_notify(&req, at),
+            Message::Request(req) if matches!(req.method.as_bytes(), b"NOTIFY" | b"BENOTIFY") => {
+                self.on_notify(&req, at)
+            }
             Message::Request(_) => {}
         }
     }
@@ -367,6 +422,32 @@ impl Core {
             .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated"));
         if terminated {
             self.counters.terminated_notifies += 1;
+        }
+        if req.method.as_bytes() == b"BENOTIFY" {
+            self.counters.benotifies += 1;
+        }
+        if dialog.batched {
+            let body = req
+                .headers
+                .value(HeaderName::ContentType)
+                .and_then(|ct| rlmi::parse(&self.names, ct, &req.body))
+                .unwrap_or_default();
+            self.counters.batched_parts += body.parts.len() as u64;
+            if let Some(p) = dialog.notified(terminated) {
+                self.events.push_back(Event::Subscribed {
+                    dialog: d,
+                    result: Ok(Done {
+                        latency: at.saturating_duration_since(p.started),
+                        retransmits: p.retransmits,
+                    }),
+                });
+            }
+            self.events.push_back(Event::Batch {
+                dialog: d,
+                body,
+                at,
+            });
+            return;
         }
         let marker = template::find_marker(&req.body);
         if let Some(m) = marker {

@@ -227,3 +227,105 @@ fn strangers_are_counted_not_trusted() {
     assert_eq!(c.counters.stray_notifies, 1);
     assert!(events(&mut c).is_empty());
 }
+
+/// A NOTIFY (or BENOTIFY) of a batched dialog as presenced writes it: an
+/// RLMI list and one category part per presentity, each with its marker.
+fn batched_notify(method: &str, cseq: u32, full: bool, parts: &[(u32, u64)]) -> Message {
+    let boundary = "presenced-rlmi-7c1f0e9a";
+    let mut body = format!(
+        "--{boundary}\r\nContent-ID: <resourceList>\r\nContent-Type: application/rlmi+xml\r\n\r\n\
+         <list xmlns=\"urn:ietf:params:xml:ns:rlmi\" uri=\"sip:w0.t1@bench.test\" version=\"{cseq}\" fullState=\"{full}\">"
+    );
+    for (p, _) in parts {
+        body += &format!(
+            "<resource uri=\"sip:p{p}.t1@bench.test\"><instance id=\"1\" state=\"active\" cid=\"c{p}\"/></resource>"
+        );
+    }
+    body += "</list>\r\n\r\n";
+    for (p, m) in parts {
+        body += &format!(
+            "--{boundary}\r\nContent-ID: <c{p}>\r\nContent-Type: application/msrtc-event-categories+xml\r\n\r\n\
+             <categories xmlns=\"http://schemas.microsoft.com/2006/09/sip/categories\" uri=\"sip:p{p}.t1@bench.test\">\
+             <custom LCID=\"1033\">bench-r{m}.</custom></categories>\r\n\r\n"
+        );
+    }
+    body += &format!("--{boundary}--\r\n");
+    let wire = format!(
+        "{method} sip:w0@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKb{cseq}\r\n\
+         From: <sip:w0.t1@bench.test>;tag=srv\r\nTo: <sip:w0.t1@bench.test>;tag=t0\r\nCall-ID: t1-d0\r\n\
+         CSeq: {cseq} {method}\r\nEvent: presence\r\nSubscription-State: active;expires=600\r\n\
+         Content-Type: multipart/related; type=\"application/rlmi+xml\"; start=resourceList; boundary={boundary}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sip::parse::parse_datagram(Bytes::from(wire)).expect("batched NOTIFY parses")
+}
+
+#[test]
+fn batched_dialog_completes_and_reports_parts_of_notify_and_benotify() {
+    let t0 = Instant::now();
+    let mut c = core();
+    let d = c.add_batch(0);
+    c.subscribe_batch(d, &[3, 4], 600, t0);
+    let t = c.poll_transmit().expect("batched SUBSCRIBE sent");
+    let req = match sip::parse::parse_datagram(t.bytes.clone()) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert!(String::from_utf8_lossy(&req.body).contains("<resource uri=\"sip:p4.t1@bench.test\"/>"));
+    let ok = sip::Response::to_request(&req, 200, Some("srv"));
+    c.on_message(Message::Response(ok), t0 + Duration::from_millis(1));
+    c.on_message(
+        batched_notify("NOTIFY", 1, true, &[(3, 1), (4, 1)]),
+        t0 + Duration::from_millis(3),
+    );
+    let ev = events(&mut c);
+    assert!(matches!(
+        ev[0],
+        Event::Subscribed { dialog: 0, result: Ok(Done { latency, .. }) }
+            if latency == Duration::from_millis(3)
+    ));
+    match &ev[1] {
+        Event::Batch {
+            dialog: 0, body, ..
+        } => {
+            assert!(body.full_state);
+            assert_eq!(body.parts.len(), 2);
+            assert_eq!(body.parts[1].presentity, 4);
+        }
+        other => panic!("{other:?}"),
+    }
+    // An update over a stream comes as BENOTIFY: counted, parsed, and
+    // (by the runtime) not answered.
+    c.on_message(
+        batched_notify("BENOTIFY", 2, false, &[(4, 7)]),
+        t0 + Duration::from_millis(9),
+    );
+    match &events(&mut c)[..] {
+        [Event::Batch { body, .. }] => {
+            assert!(!body.full_state);
+            assert_eq!(
+                body.parts,
+                [crate::rlmi::Part {
+                    presentity: 4,
+                    marker: Some(7)
+                }]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.counters.notifies, 2);
+    assert_eq!(c.counters.benotifies, 1);
+    assert_eq!(c.counters.batched_parts, 3);
+    // Its end is a body-less SUBSCRIBE in the dialog.
+    c.subscribe(d, 0, t0);
+    let end = c.poll_transmit().expect("unsubscribe sent");
+    let end = String::from_utf8_lossy(&end.bytes).into_owned();
+    assert!(
+        end.starts_with("SUBSCRIBE sip:w0.t1@bench.test ")
+            && end.contains("To: <sip:w0.t1@bench.test>;tag=srv")
+            && end.contains("Expires: 0\r\n")
+            && end.ends_with("Content-Length: 0\r\n\r\n"),
+        "{end}"
+    );
+}

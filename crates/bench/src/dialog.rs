@@ -54,6 +54,9 @@ pub struct Dialog {
     pub state: State,
     /// The highest marker of any NOTIFY (fan-out rounds).
     pub marker: u64,
+    /// A batched dialog of the Microsoft dialect: `presentity` is unused,
+    /// and its NOTIFYs carry RLMI lists.
+    pub batched: bool,
 }
 
 impl Dialog {
@@ -68,6 +71,7 @@ impl Dialog {
             remote_tag: None,
             state: State::Idle,
             marker: 0,
+            batched: false,
         }
     }
 

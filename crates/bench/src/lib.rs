@@ -8,6 +8,7 @@
 //! - [`txn`]: client transactions with RFC 3261 retransmission timers;
 //! - [`dialog`]: the watcher side of subscription dialogs;
 //! - [`core`]: matching responses and NOTIFYs, the transmit queue;
+//! - [`rlmi`]: reading batched NOTIFYs (RLMI multipart) of the Microsoft dialect;
 //! - [`scenario`]: the workloads (`subscribe`, `fanout`, `publish`,
 //!   `hold`) and the [`scenario::Engine`] that pairs one with the core;
 //! - [`stats`]: HDR histograms and the JSON report.
@@ -19,6 +20,7 @@ pub mod ceiling;
 pub mod core;
 pub mod dialog;
 pub mod procfs;
+pub mod rlmi;
 pub mod runtime;
 pub mod scenario;
 pub mod stats;

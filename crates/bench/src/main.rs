@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use bench::core::Core;
 use bench::runtime::{Links, NetConfig};
-use bench::scenario::{fanout, hold, publish, subscribe, Engine, Layout, Scenario};
+use bench::scenario::{fanout, hold, publish, subscribe, Batched, Engine, Layout, Scenario};
 use bench::stats::Report;
 use bench::template::{Names, Transport};
 use bench::txn::Timers;
@@ -88,15 +88,26 @@ enum Command {
     Hold {
         #[command(flatten)]
         common: Common,
-        /// S, the subscriptions to establish.
+        /// S, the subscriptions to establish (batched: watch relations,
+        /// users × --contacts).
         #[arg(long, default_value_t = 10_000)]
         subscriptions: u32,
         /// Watcher identities (default S/10, at least 1).
         #[arg(long)]
         watchers: Option<u32>,
-        /// Presentities.
-        #[arg(long, default_value_t = 1000)]
-        presentities: u32,
+        /// Presentities (default 1000; batched: --users).
+        #[arg(long)]
+        presentities: Option<u32>,
+        /// One batched dialog per user over --contacts presentities (the
+        /// Microsoft dialect), not one dialog per subscription.
+        #[arg(long)]
+        batched: bool,
+        /// Batched: contacts per user, C.
+        #[arg(long, default_value_t = 80)]
+        contacts: u32,
+        /// Batched: users, N (default S / C); S becomes N × C.
+        #[arg(long)]
+        users: Option<u32>,
         /// Seconds to hold them after measuring.
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
@@ -297,8 +308,30 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 settle_ms,
                 server_pid,
+                batched,
+                contacts,
+                users,
             } => {
-                let watchers = watchers.unwrap_or((subscriptions / 10).max(1));
+                let contacts = contacts.max(1);
+                let users = users.unwrap_or((subscriptions / contacts).max(1));
+                let presentities =
+                    presentities.unwrap_or(if batched { users.max(contacts) } else { 1000 });
+                let batch = batched.then_some(Batched {
+                    contacts,
+                    presentities,
+                });
+                if batched && contacts > presentities {
+                    anyhow::bail!("--contacts {contacts} exceeds --presentities {presentities}");
+                }
+                // Batched: the setup's "subscriptions" are the users' dialogs.
+                let (subscriptions, watchers) = if batched {
+                    (users, users)
+                } else {
+                    (
+                        subscriptions,
+                        watchers.unwrap_or((subscriptions / 10).max(1)),
+                    )
+                };
                 let cfg = hold::Config {
                     layout: Layout {
                         watchers,
@@ -311,6 +344,7 @@ fn main() -> anyhow::Result<()> {
                     duration: secs(duration)?,
                     expires: common.expires,
                     server_pid: server_pid.unwrap_or(0),
+                    batched: batch,
                 };
                 if server_pid.is_none() {
                     eprintln!("presenced-bench: no --server-pid, so no memory reading");
@@ -318,7 +352,8 @@ fn main() -> anyhow::Result<()> {
                 let params = serde_json::json!({
                     "subscriptions": subscriptions, "watchers": watchers,
                     "presentities": presentities, "duration_s": duration, "settle_ms": settle_ms,
-                    "server_pid": server_pid,
+                    "server_pid": server_pid, "batched": batched,
+                    "contacts": batched.then_some(contacts), "users": batched.then_some(users),
                 });
                 let probe = server_pid
                     .map(|pid| -> hold::RssProbe { Box::new(move || procfs::read_vm_rss(pid)) });

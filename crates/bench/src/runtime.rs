@@ -263,7 +263,9 @@ async fn deliver(
 ) -> bool {
     let inbound = match msg {
         Ok(Message::Request(req)) => {
-            answer(template::answer(&req));
+            if let Some(bytes) = template::answer(&req) {
+                answer(bytes);
+            }
             Inbound::Message(Message::Request(req), at)
         }
         Ok(resp) => Inbound::Message(resp, at),
@@ -285,7 +287,13 @@ async fn udp_reader(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>
             }
         };
         let at = Instant::now();
-        let msg = sip::parse::parse_datagram(Bytes::copy_from_slice(&buf[..n]));
+        // The stream limits: a batched first NOTIFY fills most of a
+        // datagram, past the parser's default 60 000 bytes of body.
+        let msg = sip::parse::parse(
+            Bytes::copy_from_slice(&buf[..n]),
+            sip::parse::Framing::Datagram,
+            &crate::stream::LIMITS,
+        );
         let answer = |bytes: Vec<u8>| {
             // A full socket buffer drops the 200; the server retransmits
             // the NOTIFY and we answer again.

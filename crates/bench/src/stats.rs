@@ -172,6 +172,12 @@ pub struct Counters {
     pub unparsable: u64,
     /// Sends the socket refused.
     pub send_errors: u64,
+    /// Of `notifies`, those that came as BENOTIFY (batched dialogs over a
+    /// stream; never answered).
+    pub benotifies: u64,
+    /// Category parts (one contact's state each) in the RLMI bodies of
+    /// batched dialogs' NOTIFYs.
+    pub batched_parts: u64,
 }
 
 /// The latency distribution of one operation, in microseconds.

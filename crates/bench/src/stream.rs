@@ -14,6 +14,16 @@ use bytes::BytesMut;
 use sip::framing::{Frame, FramingError, StreamFramer};
 use sip::Limits;
 
+/// What the client accepts over a stream: larger than the server's own
+/// inbound limits, because the first NOTIFY of a batched dialog carries a
+/// category part per contact (about 500 bytes each: 160 contacts pass
+/// the 60 000-byte default).
+pub const LIMITS: Limits = Limits {
+    max_message_size: 4 << 20,
+    max_body: 4 << 20,
+    ..Limits::DEFAULT
+};
+
 /// Cuts a byte stream into messages.
 #[derive(Debug)]
 pub struct Stream {
@@ -23,7 +33,7 @@ pub struct Stream {
 impl Default for Stream {
     fn default() -> Self {
         Stream {
-            framer: StreamFramer::new(Limits::DEFAULT),
+            framer: StreamFramer::new(LIMITS),
         }
     }
 }
@@ -39,7 +49,7 @@ impl Stream {
         let frame = self.framer.next_frame()?;
         if frame.is_none() {
             let pending = self.framer.buffer_mut().split();
-            self.framer = StreamFramer::new(Limits::DEFAULT);
+            self.framer = StreamFramer::new(LIMITS);
             self.framer.buffer_mut().unsplit(pending);
         }
         Ok(frame)

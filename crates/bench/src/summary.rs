@@ -53,6 +53,12 @@ pub fn report(r: &Report) {
         m.unparsable,
         m.send_errors
     );
+    if m.batched_parts > 0 || m.benotifies > 0 {
+        println!(
+            "batched: {} category parts, {} of the notifies as BENOTIFY (unanswered)",
+            m.batched_parts, m.benotifies
+        );
+    }
     if let Some(mem) = &r.memory {
         let kib = |v: Option<u64>| v.map_or("?".to_owned(), |k| format!("{k} KiB"));
         println!(

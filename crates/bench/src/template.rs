@@ -112,6 +112,19 @@ impl Names {
         let _ = write!(out, "sip:p{j}.{}@{}", self.run, self.domain);
     }
 
+    /// The presentity a URI names (`sip:p{j}.{run}@...`, with or without
+    /// angle brackets), if it is one of this run's.
+    pub fn presentity_of(&self, uri: &[u8]) -> Option<u32> {
+        let uri = uri.strip_prefix(b"<").unwrap_or(uri);
+        let rest = uri.strip_prefix(b"sip:p")?;
+        let dot = rest.iter().position(|&b| b == b'.')?;
+        let after = rest[dot + 1..].strip_prefix(self.run.as_bytes())?;
+        if after.first() != Some(&b'@') {
+            return None;
+        }
+        parse_u64(&rest[..dot]).and_then(|j| u32::try_from(j).ok())
+    }
+
     /// The Call-ID of subscription dialog `d`.
     fn dialog_call_id(&self, out: &mut Vec<u8>, d: u32) {
         let _ = write!(out, "{}-d{d}", self.run);
@@ -198,6 +211,93 @@ pub fn subscribe(names: &Names, r: &Subscribe<'_>) -> Vec<u8> {
         r.local.transport.uri_param(),
         r.expires
     );
+    out
+}
+
+/// What varies between the batched SUBSCRIBEs of a run (the Microsoft
+/// dialect, [MS-PRES] §3.7.4.3): one dialog per watcher over its whole
+/// contact list, addressed to the watcher's own URI.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSubscribe<'a> {
+    /// The socket it goes out on.
+    pub local: &'a Local,
+    /// The dialog number (gives Call-ID and From tag).
+    pub dialog: u32,
+    /// The watcher number (gives Request-URI, From, To and Contact).
+    pub watcher: u32,
+    /// The presentities to add, as an `adhocList`; empty for a refresh or
+    /// an unsubscription, which then carries no body.
+    pub contacts: &'a [u32],
+    /// The server's tag, for a request inside the dialog.
+    pub remote_tag: Option<&'a [u8]>,
+    /// CSeq number.
+    pub cseq: u32,
+    /// Expires; 0 ends the subscription.
+    pub expires: u32,
+    /// The transaction number (gives the branch).
+    pub txn: u64,
+}
+
+/// A batched SUBSCRIBE as pidgin-sipe sends it
+/// (../shared/captures/sipe/SUBSCRIBE-presence-batched-adrl.txt), without
+/// `ms-piggyback-first-notify`: the first NOTIFY comes on its own.
+pub fn batch_subscribe(names: &Names, r: &BatchSubscribe<'_>) -> Vec<u8> {
+    let mut aor = Vec::with_capacity(64);
+    names.watcher_aor(&mut aor, r.watcher);
+    let mut out = Vec::with_capacity(900 + 48 * r.contacts.len());
+    out.extend_from_slice(b"SUBSCRIBE ");
+    out.extend_from_slice(&aor);
+    names.via(&mut out, r.local, r.txn);
+    out.extend_from_slice(b"From: <");
+    out.extend_from_slice(&aor);
+    let _ = write!(out, ">;tag=t{}\r\nTo: <", r.dialog);
+    out.extend_from_slice(&aor);
+    out.push(b'>');
+    if let Some(tag) = r.remote_tag {
+        out.extend_from_slice(b";tag=");
+        out.extend_from_slice(tag);
+    }
+    out.extend_from_slice(b"\r\nCall-ID: ");
+    names.dialog_call_id(&mut out, r.dialog);
+    let _ = write!(
+        out,
+        "\r\nCSeq: {} SUBSCRIBE\r\nContact: <sip:w{}.{}@{}{}>\r\nEvent: presence\r\n\
+         Require: adhoclist, categoryList\r\nSupported: eventlist\r\nSupported: ms-benotify\r\n\
+         Accept: application/msrtc-event-categories+xml, application/rlmi+xml, multipart/related\r\n\
+         Expires: {}\r\n",
+        r.cseq,
+        r.watcher,
+        names.run,
+        r.local.host_port,
+        r.local.transport.uri_param(),
+        r.expires
+    );
+    if r.contacts.is_empty() {
+        out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        return out;
+    }
+    let mut body = Vec::with_capacity(400 + 48 * r.contacts.len());
+    body.extend_from_slice(
+        b"<batchSub xmlns=\"http://schemas.microsoft.com/2006/01/sip/batch-subscribe\" uri=\"",
+    );
+    body.extend_from_slice(&aor);
+    body.extend_from_slice(b"\" name=\"\"><action name=\"subscribe\" id=\"1\"><adhocList>");
+    for &c in r.contacts {
+        body.extend_from_slice(b"<resource uri=\"");
+        names.presentity_aor(&mut body, c);
+        body.extend_from_slice(b"\"/>");
+    }
+    body.extend_from_slice(
+        b"</adhocList><categoryList xmlns=\"http://schemas.microsoft.com/2006/09/sip/categorylist\">\
+          <category name=\"contactCard\"/><category name=\"note\"/><category name=\"state\"/>\
+          </categoryList></action></batchSub>",
+    );
+    let _ = write!(
+        out,
+        "Content-Type: application/msrtc-adrl-categorylist+xml\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    out.extend_from_slice(&body);
     out
 }
 
@@ -297,14 +397,17 @@ pub fn find_marker(body: &[u8]) -> Option<u64> {
 }
 
 /// What a client answers to a request the server sends: 200 to NOTIFY (and
-/// OPTIONS, so a keep-alive probe does not fail), 501 to anything else.
-/// The To tag a 200 to an in-dialog NOTIFY needs is already in the request.
-pub fn answer(req: &Request) -> Vec<u8> {
+/// OPTIONS, so a keep-alive probe does not fail), nothing to BENOTIFY (the
+/// Microsoft dialect's best-effort NOTIFY is never answered), 501 to
+/// anything else. The To tag a 200 to an in-dialog NOTIFY needs is already
+/// in the request.
+pub fn answer(req: &Request) -> Option<Vec<u8>> {
     let status = match req.method.as_bytes() {
         b"NOTIFY" | b"OPTIONS" => 200,
+        b"BENOTIFY" => return None,
         _ => 501,
     };
-    Response::to_request(req, status, None).encode()
+    Some(Response::to_request(req, status, None).encode())
 }
 
 /// Decimal digits to a number; `None` for empty, non-digits or overflow.
@@ -435,13 +538,95 @@ mod tests {
         let notify = "NOTIFY sip:w1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n\
                       From: <sip:p@h>;tag=s\r\nTo: <sip:w@h>;tag=t1\r\nCall-ID: r1-d1\r\nCSeq: 1 NOTIFY\r\n\
                       Content-Length: 0\r\n\r\n";
-        let ok = String::from_utf8(answer(&parse(notify.as_bytes().to_vec()))).expect("utf8");
+        let ok = String::from_utf8(answer(&parse(notify.as_bytes().to_vec())).expect("answered"))
+            .expect("utf8");
         assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
         assert!(ok.contains("To: <sip:w@h>;tag=t1"));
         let info = notify
             .replace("NOTIFY sip", "INFO sip")
             .replace("1 NOTIFY", "1 INFO");
-        let no = String::from_utf8(answer(&parse(info.into_bytes()))).expect("utf8");
+        let no =
+            String::from_utf8(answer(&parse(info.into_bytes())).expect("answered")).expect("utf8");
         assert!(no.starts_with("SIP/2.0 501 "), "{no}");
+        let benotify = notify
+            .replace("NOTIFY sip", "BENOTIFY sip")
+            .replace("1 NOTIFY", "2 BENOTIFY");
+        assert_eq!(answer(&parse(benotify.into_bytes())), None);
+    }
+
+    #[test]
+    fn batched_subscribe_lists_the_contacts_as_sipe_does() {
+        let names = Names::new("r1", "bench.test");
+        let l = local(Transport::Udp);
+        let req = parse(batch_subscribe(
+            &names,
+            &BatchSubscribe {
+                local: &l,
+                dialog: 5,
+                watcher: 3,
+                contacts: &[7, 11],
+                remote_tag: None,
+                cseq: 1,
+                expires: 3600,
+                txn: 9,
+            },
+        ));
+        assert_eq!(&req.uri.as_bytes()[..], b"sip:w3.r1@bench.test");
+        assert_eq!(names.dialog_of(&req.call_id().expect("call-id")), Some(5));
+        let value = |h: HeaderName| {
+            req.headers
+                .value(h)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(
+            value(HeaderName::ContentType).as_deref(),
+            Some("application/msrtc-adrl-categorylist+xml")
+        );
+        let body = String::from_utf8_lossy(&req.body);
+        assert!(
+            body.contains(" uri=\"sip:w3.r1@bench.test\" name=\"\"><action name=\"subscribe\"")
+                && body.contains(
+                    "<adhocList><resource uri=\"sip:p7.r1@bench.test\"/>\
+                     <resource uri=\"sip:p11.r1@bench.test\"/></adhocList>"
+                ),
+            "{body}"
+        );
+        let text = String::from_utf8_lossy(&req.encode()).into_owned();
+        for h in [
+            "Require: adhoclist, categoryList",
+            "Supported: eventlist",
+            "Supported: ms-benotify",
+            "Event: presence",
+        ] {
+            assert!(text.contains(h), "{h} missing: {text}");
+        }
+        // A refresh or an unsubscription carries no body.
+        let end = parse(batch_subscribe(
+            &names,
+            &BatchSubscribe {
+                local: &l,
+                dialog: 5,
+                watcher: 3,
+                contacts: &[],
+                remote_tag: Some(b"srv"),
+                cseq: 2,
+                expires: 0,
+                txn: 10,
+            },
+        ));
+        assert!(end.body.is_empty());
+        assert!(end.headers.value(HeaderName::ContentType).is_none());
+    }
+
+    #[test]
+    fn presentity_uris_map_back_to_numbers() {
+        let names = Names::new("r1", "bench.test");
+        let mut uri = Vec::new();
+        names.presentity_aor(&mut uri, 42);
+        assert_eq!(names.presentity_of(&uri), Some(42));
+        assert_eq!(names.presentity_of(b"<sip:p7.r1@bench.test>"), Some(7));
+        assert_eq!(names.presentity_of(b"sip:p7.r12@bench.test"), None);
+        assert_eq!(names.presentity_of(b"sip:w7.r1@bench.test"), None);
+        assert_eq!(names.presentity_of(b"sip:px.r1@bench.test"), None);
     }
 }

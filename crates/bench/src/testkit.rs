@@ -2,6 +2,9 @@
 //! the core and the scenarios: it answers SUBSCRIBE with 200 and a NOTIFY,
 //! PUBLISH with 200 and a SIP-ETag, and NOTIFYs every watcher of a
 //! presentity whose PUBLISH carried a body (copying the body's marker).
+//! A batched SUBSCRIBE (a `<batchSub>` body) gets an RLMI multipart with a
+//! category part per listed presentity, and a PUBLISH to one of them a
+//! delta with that presentity's part, the marker in its custom text.
 
 use std::collections::HashMap;
 
@@ -18,6 +21,8 @@ struct Sub {
     presentity: String,
     tag: String,
     cseq: u32,
+    /// The presentities of a batched dialog (AORs without brackets).
+    resources: Vec<String>,
 }
 
 /// The fake server.
@@ -79,6 +84,7 @@ impl FakeServer {
                     presentity: addr(&text(req.headers.value(HeaderName::To).expect("to"))),
                     tag: format!("s{i}"),
                     cseq: 0,
+                    resources: resources(&text(&req.body)),
                 });
                 self.by_call_id.insert(call_id, i);
                 i
@@ -86,7 +92,37 @@ impl FakeServer {
         };
         let tag = self.subs[i].tag.clone();
         let ok = Response::to_request(req, 200, Some(&tag));
-        vec![Message::Response(ok), self.notify(i, "")]
+        if self.subs[i].resources.is_empty() {
+            return vec![Message::Response(ok), self.notify(i, "")];
+        }
+        let all = self.subs[i].resources.clone();
+        let parts: Vec<(&str, &str)> = all.iter().map(|r| (r.as_str(), "")).collect();
+        vec![Message::Response(ok), self.batch_notify(i, true, &parts)]
+    }
+
+    /// A batched NOTIFY: the RLMI list and a category part per
+    /// (presentity, custom text).
+    fn batch_notify(&mut self, i: usize, full: bool, parts: &[(&str, &str)]) -> Message {
+        let boundary = "fake-rlmi";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Type: application/rlmi+xml\r\n\r\n\
+             <list xmlns=\"urn:ietf:params:xml:ns:rlmi\" version=\"0\" fullState=\"{full}\">"
+        );
+        for (uri, _) in parts {
+            body += &format!(
+                "<resource uri=\"{uri}\"><instance id=\"1\" state=\"active\" cid=\"{uri}\"/></resource>"
+            );
+        }
+        body += "</list>\r\n";
+        for (uri, custom) in parts {
+            body += &format!(
+                "--{boundary}\r\nContent-Type: application/msrtc-event-categories+xml\r\n\r\n\
+                 <categories uri=\"{uri}\"><custom LCID=\"1033\">{custom}</custom></categories>\r\n"
+            );
+        }
+        body += &format!("--{boundary}--\r\n");
+        let ct = format!("multipart/related; type=\"application/rlmi+xml\"; boundary={boundary}");
+        self.notify_typed(i, &body, Some(&ct))
     }
 
     fn publish(&mut self, req: &Request) -> Vec<Message> {
@@ -106,19 +142,36 @@ impl FakeServer {
             for i in watching {
                 out.push(self.notify(i, &body));
             }
+            let bare = text(req.uri.as_bytes());
+            let custom = crate::template::find_marker(&req.body)
+                .map(|m| format!("bench-r{m}."))
+                .unwrap_or_default();
+            let batches: Vec<usize> = (0..self.subs.len())
+                .filter(|&i| self.subs[i].resources.contains(&bare))
+                .collect();
+            for i in batches {
+                out.push(self.batch_notify(i, false, &[(bare.as_str(), custom.as_str())]));
+            }
         }
         out
     }
 
     fn notify(&mut self, i: usize, body: &str) -> Message {
+        self.notify_typed(i, body, None)
+    }
+
+    fn notify_typed(&mut self, i: usize, body: &str, content_type: Option<&str>) -> Message {
         self.notifies_sent += 1;
+        let content_type = content_type
+            .map(|ct| format!("Content-Type: {ct}\r\n"))
+            .unwrap_or_default();
         let s = &mut self.subs[i];
         s.cseq += 1;
         let wire = format!(
             "NOTIFY sip:w@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKn{i}x{c}\r\n\
              From: {p};tag={t}\r\nTo: {w}\r\nCall-ID: {id}\r\nCSeq: {c} NOTIFY\r\n\
              Event: presence\r\nSubscription-State: active;expires=60\r\n\
-             Content-Length: {len}\r\n\r\n{body}",
+             {content_type}Content-Length: {len}\r\n\r\n{body}",
             p = s.presentity,
             t = s.tag,
             w = s.watcher,
@@ -128,6 +181,15 @@ impl FakeServer {
         );
         sip::parse::parse_datagram(Bytes::from(wire)).expect("fake NOTIFY parses")
     }
+}
+
+/// The resource URIs of a `<batchSub>` body (none for other bodies).
+fn resources(body: &str) -> Vec<String> {
+    body.split("<resource uri=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Two UDP links, as the tests' clients have.

@@ -54,6 +54,11 @@ pub struct UsermodelArgs {
     /// Leave subscriptions and publications in place at the end.
     #[arg(long)]
     no_cleanup: bool,
+    /// One batched dialog per user over its contacts (the Microsoft
+    /// dialect, as Skype for Business clients subscribe), not one dialog
+    /// per contact.
+    #[arg(long)]
+    batched: bool,
     /// The server's process id (VmRSS and CPU from /proc/PID).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -122,6 +127,7 @@ impl UsermodelArgs {
             server_pid: self.server_pid.unwrap_or(0),
             p99_limit: Duration::from_millis(self.p99_limit_ms),
             failure_limit: self.max_failure_ratio,
+            batched: self.batched,
         })
     }
 
@@ -136,7 +142,7 @@ impl UsermodelArgs {
             "change_mean_s": cfg.change_mean.as_secs_f64(),
             "rate_equivalent_users": f64::from(cfg.users) * self.compression,
             "p99_limit_ms": self.p99_limit_ms, "max_failure_ratio": self.max_failure_ratio,
-            "cleanup": cfg.cleanup, "server_pid": self.server_pid,
+            "cleanup": cfg.cleanup, "server_pid": self.server_pid, "batched": cfg.batched,
         })
     }
 

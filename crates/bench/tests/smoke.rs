@@ -291,6 +291,77 @@ fn every_scenario(server: &Server, transport: &str, addr: SocketAddr) {
     assert_eq!(usermodel["verdict"]["held"], true, "{usermodel:#}");
     assert_eq!(usermodel["extra"]["subscriptions_live"], 100.0);
     assert!(usermodel["extra"]["generator_cpu_s"].as_f64().is_some());
+    batched(&run, &pid, transport);
+}
+
+/// The batched modes (the Microsoft dialect): one dialog per user over
+/// its contacts; every first NOTIFY carries a part per contact, and state
+/// changes reach each watcher through the parts (BENOTIFY over TCP).
+fn batched(run: &dyn Fn(&str, &[&str]) -> serde_json::Value, pid: &str, transport: &str) {
+    let hold = run(
+        "hold",
+        &[
+            "--batched",
+            "--users",
+            "10",
+            "--contacts",
+            "4",
+            "--settle-ms",
+            "100",
+            "--duration",
+            "0.1",
+            "--server-pid",
+            pid,
+        ],
+    );
+    assert_eq!(hold["memory"]["subscriptions"], 40, "{hold:#}");
+    assert_eq!(hold["extra"]["batched_dialogs"], 10.0, "{hold:#}");
+    assert_eq!(hold["extra"]["first_notify_parts_missing"], 0.0, "{hold:#}");
+    assert_eq!(hold["extra"]["resources_not_active"], 0.0, "{hold:#}");
+    assert_eq!(hold["messages"]["batched_parts"], 40, "{hold:#}");
+    let usermodel = run(
+        "usermodel",
+        &[
+            "--batched",
+            "--users",
+            "20",
+            "--contacts",
+            "5",
+            "--login-window-min",
+            "2",
+            "--changes-per-hour",
+            "60",
+            "--compression",
+            "120",
+            "--steady",
+            "1",
+            "--server-pid",
+            pid,
+        ],
+    );
+    assert_eq!(usermodel["verdict"]["held"], true, "{usermodel:#}");
+    assert_eq!(usermodel["extra"]["batched_dialogs"], 20.0, "{usermodel:#}");
+    assert_eq!(
+        usermodel["extra"]["subscriptions_live"], 100.0,
+        "{usermodel:#}"
+    );
+    assert_eq!(usermodel["extra"]["parts_unexpected"], 0.0, "{usermodel:#}");
+    let steady = usermodel["operations"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|o| o["name"] == "usermodel.notify.steady"))
+        .expect("steady row");
+    assert!(
+        steady["completed"].as_u64().is_some_and(|n| n > 0),
+        "{usermodel:#}"
+    );
+    if transport == "tcp" {
+        assert!(
+            usermodel["messages"]["benotifies"]
+                .as_u64()
+                .is_some_and(|n| n > 0),
+            "updates over TCP come as BENOTIFY\n{usermodel:#}"
+        );
+    }
 }
 
 #[test]

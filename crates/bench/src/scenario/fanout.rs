@@ -201,6 +201,8 @@ impl Scenario for Fanout {
                     }
                 }
             }
+            // Fan-out has no batched mode.
+            Event::Batch { .. } => {}
             Event::Notify { dialog, marker, at } => {
                 let Phase::Round { sent_at, .. } = self.phase else {
                     return;

@@ -7,11 +7,18 @@
 //! `duration`. The reading is injected as a function, so this module stays
 //! free of I/O; the runtime passes one reading `/proc/PID/status`.
 //! Subscriptions are not refreshed: choose `expires` above the whole run.
+//!
+//! In the batched mode (the Microsoft dialect) each watcher opens one
+//! batched dialog over C contacts; `subscriptions` then counts batched
+//! dialogs, the memory report's `subscriptions` the watch relations
+//! (dialogs × C), and `extra` gives the cost per watched contact and per
+//! batched dialog. The first NOTIFY of each dialog must carry a category
+//! part for every contact; what it lacks is counted.
 
 use std::time::{Duration, Instant};
 
 use crate::core::{Core, Event};
-use crate::scenario::{Establish, Layout, Pacer, Poll, Scenario};
+use crate::scenario::{Batched, Establish, Layout, Pacer, Poll, Scenario};
 use crate::stats::{MemoryReport, Metric};
 
 /// Reads the server's resident set in KiB; `None` when it cannot.
@@ -36,6 +43,8 @@ pub struct Config {
     pub expires: u32,
     /// The server process, for the report.
     pub server_pid: u32,
+    /// Batched dialogs (then `subscriptions` counts dialogs) or not.
+    pub batched: Option<Batched>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,19 +64,35 @@ pub struct Hold {
     probe: Option<RssProbe>,
     memory: MemoryReport,
     lost: u64,
+    /// Batched mode: relations the first NOTIFY lacked a part for.
+    parts_missing: u64,
+    /// Batched mode: resources listed but not active.
+    not_active: u64,
+    /// Batched mode: category parts received in all.
+    parts: u64,
 }
 
 impl Hold {
     /// A scenario with these settings; `probe` reads the server's VmRSS.
     pub fn new(cfg: Config, probe: Option<RssProbe>) -> Hold {
-        Hold {
-            setup: Establish::new(
+        let pacer = Pacer::new(cfg.rate, cfg.window);
+        let setup = match cfg.batched {
+            Some(b) => {
+                Establish::batched("hold.subscribe", b, cfg.subscriptions, cfg.expires, pacer)
+            }
+            None => Establish::new(
                 "hold.subscribe",
                 cfg.layout,
                 cfg.subscriptions,
                 cfg.expires,
-                Pacer::new(cfg.rate, cfg.window),
+                pacer,
             ),
+        };
+        Hold {
+            setup,
+            parts_missing: 0,
+            not_active: 0,
+            parts: 0,
             memory: MemoryReport {
                 server_pid: cfg.server_pid,
                 ..MemoryReport::default()
@@ -77,6 +102,11 @@ impl Hold {
             lost: 0,
             cfg,
         }
+    }
+
+    /// Watch relations per dialog: C when batched, else 1.
+    fn contacts(&self) -> u64 {
+        self.cfg.batched.map_or(1, |b| u64::from(b.contacts))
     }
 
     fn read(&mut self) -> Option<u64> {
@@ -101,7 +131,8 @@ impl Scenario for Hold {
                 }
                 Phase::Settle(until) if now < until => return Poll::Wake(Some(until)),
                 Phase::Settle(_) => {
-                    let live = self.setup.metric.completed().saturating_sub(self.lost);
+                    let dialogs = self.setup.metric.completed().saturating_sub(self.lost);
+                    let live = dialogs * self.contacts();
                     self.memory.subscriptions = live;
                     self.memory.rss_after_kib = self.read();
                     if let (Some(before), Some(after)) =
@@ -136,6 +167,21 @@ impl Scenario for Hold {
                     self.lost += 1;
                 }
             }
+            Event::Batch { dialog, body, .. } => {
+                let dead = core
+                    .dialog(dialog)
+                    .is_some_and(|d| d.state == crate::dialog::State::Dead);
+                if dead {
+                    self.lost += 1;
+                    return;
+                }
+                self.parts += body.parts.len() as u64;
+                if body.full_state {
+                    let c = self.contacts();
+                    self.parts_missing += c.saturating_sub(body.parts.len() as u64);
+                    self.not_active += body.resources.iter().filter(|r| !r.active).count() as u64;
+                }
+            }
             Event::Published { .. } => {}
         }
     }
@@ -149,10 +195,36 @@ impl Scenario for Hold {
     }
 
     fn extra(&self) -> std::collections::BTreeMap<String, f64> {
-        std::collections::BTreeMap::from([(
+        let mut out = std::collections::BTreeMap::from([(
             "subscriptions_ended_by_server".to_owned(),
             self.lost as f64,
-        )])
+        )]);
+        if self.cfg.batched.is_some() {
+            let relations = self.memory.subscriptions;
+            let dialogs = relations / self.contacts().max(1);
+            out.insert("batched_dialogs".to_owned(), dialogs as f64);
+            out.insert("watched_contacts".to_owned(), relations as f64);
+            out.insert(
+                "first_notify_parts_missing".to_owned(),
+                self.parts_missing as f64,
+            );
+            out.insert("resources_not_active".to_owned(), self.not_active as f64);
+            out.insert("category_parts".to_owned(), self.parts as f64);
+            if let (Some(b), Some(a)) = (self.memory.rss_before_kib, self.memory.rss_after_kib) {
+                let grown = a.saturating_sub(b) as f64 * 1024.0;
+                if relations > 0 {
+                    out.insert(
+                        "bytes_per_watched_contact".to_owned(),
+                        grown / relations as f64,
+                    );
+                    out.insert(
+                        "bytes_per_batched_dialog".to_owned(),
+                        grown / dialogs as f64,
+                    );
+                }
+            }
+        }
+        out
     }
 }
 
@@ -180,6 +252,7 @@ mod tests {
             duration: Duration::from_millis(5),
             expires: 3600,
             server_pid: 1,
+            batched: None,
         };
         // The "server" grows by 1 KiB per SUBSCRIBE it answered.
         let answered = Arc::new(AtomicU64::new(0));

@@ -188,10 +188,34 @@ impl Layout {
     }
 }
 
+/// The batched mode of a setup (the Microsoft dialect): watcher `w` opens
+/// one dialog over `contacts` presentities, `w`, `w + 1`, ... modulo
+/// `presentities` (so `contacts` ≤ `presentities` keeps them distinct).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batched {
+    /// Contacts per watcher, C.
+    pub contacts: u32,
+    /// Presentities they are drawn from.
+    pub presentities: u32,
+}
+
+impl Batched {
+    /// The contacts of watcher `w`, into `out`.
+    pub fn contacts_of(&self, w: u32, out: &mut Vec<u32>) {
+        let p = u64::from(self.presentities.max(1));
+        out.clear();
+        out.extend((0..self.contacts).map(|k| ((u64::from(w) + u64::from(k)) % p) as u32));
+    }
+}
+
 /// Establishes `total` subscriptions laid out by a [`Layout`], paced,
-/// recording each into `metric`. Used by every scenario's setup.
+/// recording each into `metric`. Used by every scenario's setup. In the
+/// batched mode each of the `total` is a batched dialog (watcher k of
+/// `total`) over its contacts.
 #[derive(Debug)]
 pub struct Establish {
+    batched: Option<Batched>,
+    buf: Vec<u32>,
     layout: Layout,
     total: u32,
     started: u32,
@@ -206,6 +230,8 @@ impl Establish {
     /// `total` subscriptions with `expires`, paced by `pacer`.
     pub fn new(name: &str, layout: Layout, total: u32, expires: u32, pacer: Pacer) -> Establish {
         Establish {
+            batched: None,
+            buf: Vec::new(),
             layout,
             total,
             started: 0,
@@ -216,10 +242,42 @@ impl Establish {
         }
     }
 
+    /// `total` batched dialogs, one per watcher 0..total, over the
+    /// contacts `batched` gives each.
+    pub fn batched(
+        name: &str,
+        batched: Batched,
+        total: u32,
+        expires: u32,
+        pacer: Pacer,
+    ) -> Establish {
+        let mut e = Establish::new(
+            name,
+            Layout {
+                watchers: total,
+                presentities: batched.presentities,
+            },
+            total,
+            expires,
+            pacer,
+        );
+        e.batched = Some(batched);
+        e
+    }
+
     /// Starts what the pacer allows; returns when to poll again.
     pub fn poll(&mut self, core: &mut Core, now: Instant) -> Option<Instant> {
         self.metric.open(now);
         while self.started < self.total && self.pacer.ready(now, self.in_flight) {
+            if let Some(b) = self.batched {
+                let w = self.started;
+                b.contacts_of(w, &mut self.buf);
+                let d = core.add_batch(w);
+                core.subscribe_batch(d, &self.buf, self.expires, now);
+                self.started += 1;
+                self.in_flight += 1;
+                continue;
+            }
             let (w, p) = self.layout.place(self.started);
             let d = core.add_dialog(w, p);
             core.subscribe(d, self.expires, now);
@@ -303,5 +361,18 @@ mod tests {
             presentities: 1,
         };
         assert!((0..5).all(|k| fan.place(k) == (k, 0)));
+    }
+
+    #[test]
+    fn batched_contacts_are_distinct_and_wrap() {
+        let b = Batched {
+            contacts: 4,
+            presentities: 6,
+        };
+        let mut out = Vec::new();
+        b.contacts_of(4, &mut out);
+        assert_eq!(out, [4, 5, 0, 1]);
+        b.contacts_of(0, &mut out);
+        assert_eq!(out, [0, 1, 2, 3]);
     }
 }

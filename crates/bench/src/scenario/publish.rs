@@ -188,7 +188,7 @@ impl Scenario for Publish {
             Event::Subscribed { result, .. } if self.phase == Phase::Setup => {
                 self.setup.on_subscribed(&result, now)
             }
-            Event::Subscribed { .. } => {}
+            Event::Subscribed { .. } | Event::Batch { .. } => {}
             Event::Notify { .. } => {
                 if matches!(self.phase, Phase::Run(_) | Phase::Drain) {
                     self.notifies += 1;

@@ -20,6 +20,12 @@
 //! so that the next run against the same server (a search round) starts
 //! from the same state. Subscriptions and publications are not refreshed:
 //! the caller picks Expires above the run's length.
+//!
+//! In the batched mode (the Microsoft dialect, as Skype for Business
+//! clients subscribe) a user opens ONE batched dialog over its C contacts
+//! instead of C dialogs: each (user, contact) relation is a slot of the
+//! tracker (`dialog × C + the contact's rank`), and the category parts of
+//! the RLMI NOTIFYs pay the relations' owed NOTIFYs as single NOTIFYs do.
 
 mod latency;
 mod model;
@@ -72,6 +78,8 @@ pub struct Config {
     pub p99_limit: Duration,
     /// The verdict's limit on failed over all operations.
     pub failure_limit: f64,
+    /// One batched dialog per user over its contacts, not one per contact.
+    pub batched: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +132,18 @@ pub struct Usermodel {
     backlog_at_steady: u64,
     cleanup_at: (u32, u32),
     cleanup_requests: u64,
+    /// Batched mode: the sorted contacts of each batched dialog.
+    batch_contacts: Vec<Box<[u32]>>,
+    /// Batched mode: the contacts a user has (all users have as many).
+    per_user: u32,
+    /// Batched mode: category parts received.
+    parts: u64,
+    /// Batched mode: parts whose presentity the dialog does not watch.
+    parts_unexpected: u64,
 }
+
+/// The dialog number of a queued batched subscription (a user's batch).
+const BATCH: u32 = u32::MAX;
 
 impl Usermodel {
     /// A scenario with these settings; `probe` reads the server's VmRSS.
@@ -157,6 +176,10 @@ impl Usermodel {
             backlog_at_steady: 0,
             cleanup_at: (0, 0),
             cleanup_requests: 0,
+            batch_contacts: Vec::new(),
+            per_user: cfg.contacts.min(cfg.users.saturating_sub(1)),
+            parts: 0,
+            parts_unexpected: 0,
             cfg,
         }
     }
@@ -186,10 +209,17 @@ impl Usermodel {
                 self.cfg.seed,
                 &mut self.buf,
             );
-            self.queue.extend(self.buf.iter().map(|&c| (u, c)));
             let user = &mut self.users[u as usize];
             user.signed_in_at = Some(at);
             user.remaining = self.buf.len() as u32;
+            if self.cfg.batched {
+                if !self.buf.is_empty() {
+                    self.queue.push_back((u, BATCH));
+                    user.remaining = 1;
+                }
+            } else {
+                self.queue.extend(self.buf.iter().map(|&c| (u, c)));
+            }
             if user.remaining == 0 {
                 self.signin.ok(now.saturating_duration_since(at), 0);
             }
@@ -202,6 +232,23 @@ impl Usermodel {
             let Some((w, p)) = self.queue.pop_front() else {
                 break;
             };
+            if p == BATCH {
+                contacts(
+                    w,
+                    self.cfg.users,
+                    self.cfg.contacts,
+                    self.cfg.seed,
+                    &mut self.buf,
+                );
+                self.buf.sort_unstable();
+                let d = core.add_batch(w);
+                debug_assert_eq!(d as usize, self.batch_contacts.len());
+                core.subscribe_batch(d, &self.buf, self.cfg.expires, now);
+                self.batch_contacts
+                    .push(self.buf.clone().into_boxed_slice());
+                self.in_flight += 1;
+                continue;
+            }
             let d = core.add_dialog(w, p);
             core.subscribe(d, self.cfg.expires, now);
             self.in_flight += 1;
@@ -417,7 +464,14 @@ impl Scenario for Usermodel {
                     Ok(done) => self.subscribe.ok(done.latency, done.retransmits),
                     Err(f) => self.subscribe.fail(f.why, f.retransmits),
                 }
-                if active {
+                if active && x.batched {
+                    let base = dialog as usize * self.per_user as usize;
+                    if let Some(cs) = self.batch_contacts.get(dialog as usize) {
+                        for (k, &c) in cs.iter().enumerate() {
+                            self.tracker.activated((base + k) as u32, c);
+                        }
+                    }
+                } else if active {
                     self.tracker.activated(dialog, p);
                 }
                 let Some(user) = self.users.get_mut(w as usize) else {
@@ -457,6 +511,33 @@ impl Scenario for Usermodel {
                 let due = std::mem::take(&mut user.due);
                 if due && matches!(self.phase, Phase::Login | Phase::Steady(_)) {
                     self.send_publish(core, presentity, false, now);
+                }
+            }
+            Event::Batch { dialog, body, at } => {
+                let dead = core
+                    .dialog(dialog)
+                    .is_some_and(|x| x.state == crate::dialog::State::Dead);
+                let Some(cs) = self.batch_contacts.get(dialog as usize) else {
+                    return;
+                };
+                let base = dialog as usize * self.per_user as usize;
+                if dead {
+                    for (k, &c) in cs.iter().enumerate() {
+                        self.tracker.ended((base + k) as u32, c);
+                    }
+                    return;
+                }
+                self.parts += body.parts.len() as u64;
+                for part in &body.parts {
+                    match cs.binary_search(&part.presentity) {
+                        Ok(k) => self.tracker.notified(
+                            (base + k) as u32,
+                            part.presentity,
+                            part.marker,
+                            at,
+                        ),
+                        Err(_) => self.parts_unexpected += 1,
+                    }
                 }
             }
             Event::Notify { dialog, marker, at } => {
@@ -549,6 +630,21 @@ impl Scenario for Usermodel {
         ]);
         if per_user.is_finite() {
             out.insert("bytes_per_user".to_owned(), per_user);
+        }
+        if self.cfg.batched {
+            let dialogs = self.batch_contacts.len() as f64;
+            out.insert("batched".to_owned(), 1.0);
+            out.insert("batched_dialogs".to_owned(), dialogs);
+            out.insert("category_parts".to_owned(), self.parts as f64);
+            out.insert("parts_unexpected".to_owned(), self.parts_unexpected as f64);
+            if let (Some(b), Some(a)) = (self.memory.rss_before_kib, self.memory.rss_after_kib) {
+                let grown = a.saturating_sub(b) as f64 * 1024.0;
+                let live = self.memory.subscriptions;
+                if live > 0 && dialogs > 0.0 {
+                    out.insert("bytes_per_watched_contact".to_owned(), grown / live as f64);
+                    out.insert("bytes_per_batched_dialog".to_owned(), grown / dialogs);
+                }
+            }
         }
         out.insert(
             "held".to_owned(),

@@ -21,6 +21,7 @@ fn config(users: u32, contacts: u32) -> Config {
         server_pid: 1,
         p99_limit: Duration::from_secs(1),
         failure_limit: 0.001,
+        batched: false,
     }
 }
 
@@ -177,4 +178,51 @@ fn a_change_due_while_a_publish_is_outstanding_waits_for_its_etag() {
         0,
         "no PUBLISH went without its etag"
     );
+}
+
+#[test]
+fn batched_users_open_one_dialog_each_and_every_part_pays_its_relation() {
+    let mut cfg = config(20, 5);
+    cfg.batched = true;
+    let mut engine = engine(cfg, Some(Box::new(|| Some(1000))));
+    let mut server = FakeServer::default();
+    run(&mut engine, &mut server, |_| true);
+    let s = engine.scenario();
+    let m = s.metrics();
+    assert_eq!(m[0].completed(), 20, "one batched dialog per user");
+    assert_eq!(m[1].completed(), 20, "every user's sign-in settled");
+    assert!(m.iter().all(|x| x.failed() == 0));
+    // Each change reaches the ~5 users who watch it, through a part of
+    // their batched dialog.
+    assert!(m[4].completed() > 5 * 100, "{}", m[4].completed());
+    let extra = s.extra();
+    assert_eq!(extra["subscriptions_live"], 100.0, "20 users × 5 contacts");
+    assert_eq!(extra["batched_dialogs"], 20.0);
+    assert_eq!(extra["parts_unexpected"], 0.0);
+    assert!(extra["category_parts"] >= 100.0 + m[4].completed() as f64);
+    // Cleanup ended the 20 dialogs and the 20 publications.
+    assert_eq!(extra["cleanup_requests"], 40.0);
+    assert!(s.verdict().expect("verdict").held);
+    assert_eq!(s.memory().expect("memory").subscriptions, 100);
+}
+
+#[test]
+fn batched_parts_that_never_come_are_failures() {
+    let mut cfg = config(10, 3);
+    cfg.batched = true;
+    let mut engine = engine(cfg, None);
+    let mut server = FakeServer::default();
+    // Deltas (not the first, full-state NOTIFYs) about presentity 0 are lost.
+    run(&mut engine, &mut server, |m| match m {
+        Message::Request(r) => {
+            let body = String::from_utf8_lossy(&r.body);
+            !(body.contains("fullState=\"false\"") && body.contains("uri=\"sip:p0."))
+        }
+        Message::Response(_) => true,
+    });
+    let s = engine.scenario();
+    let m = s.metrics();
+    assert!(m[3].failed() + m[4].failed() > 0);
+    assert!(m[4].completed() > 0);
+    assert!(!s.verdict().expect("verdict").held);
 }
