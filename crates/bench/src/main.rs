@@ -140,6 +140,10 @@ enum Command {
         /// Seconds.
         #[arg(long, default_value_t = 5.0)]
         duration: f64,
+        /// Idle milliseconds between round trips (window 1 only), as
+        /// `fanout --gap-ms` paces its rounds.
+        #[arg(long, default_value_t = 0.0)]
+        gap_ms: f64,
         /// Write the report here as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
@@ -201,13 +205,18 @@ fn main() -> anyhow::Result<()> {
                 window,
                 pairs,
                 duration,
+                gap_ms,
                 json,
             } => {
+                if gap_ms > 0.0 && window > 1 {
+                    anyhow::bail!("--gap-ms needs --window 1: a gap paces single round trips");
+                }
                 let report = ceiling::run(ceiling::Config {
                     size,
                     window,
                     pairs,
                     duration: secs(duration)?,
+                    gap: secs(gap_ms / 1000.0)?,
                 })
                 .context("loopback ceiling")?;
                 summary::ceiling(&report);

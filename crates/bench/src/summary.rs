@@ -95,4 +95,10 @@ pub fn ceiling(r: &ceiling::Report) {
         "loopback ceiling: {} pair(s), {} B datagrams, window {}: {:.0} packets/s ({:.0} round trips/s) over {:.1} s",
         r.pairs, r.message_bytes, r.window, r.packets_per_s, r.round_trips_per_s, r.seconds
     );
+    if let Some(t) = &r.round_trip_us {
+        println!(
+            "round trip (gap {} µs): p50 {} µs, p99 {} µs, mean {:.1} µs, max {} µs",
+            r.gap_us, t.p50, t.p99, t.mean, t.max
+        );
+    }
 }

@@ -779,9 +779,12 @@ impl Dialogs for EngineDialogs<'_> {
     }
 }
 
-/// One log line per publication and subscription change. Every change
-/// the engine makes passes through a store write, so this is the one place
-/// that sees them all, in order.
+/// One log line per publication and subscription change, at debug level.
+/// Every change the engine makes passes through a store write, so this is
+/// the one place that sees them all, in order. Not at info: a loaded
+/// server makes tens of thousands of changes a second, and a line each
+/// (formatted, then written to stderr with a system call on the core's
+/// thread) was a tenth of a one-watcher PUBLISH → NOTIFY.
 fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
     match op {
         StoreOp::PutPublication(p) => {
@@ -795,7 +798,7 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
             } else {
                 secs_until(p.expires_at_ms, now).to_string()
             };
-            tracing::info!(
+            tracing::debug!(
                 presentity = %p.presentity,
                 etag = %p.etag,
                 expires_in_secs = %expires,
@@ -804,9 +807,9 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
             )
         }
         StoreOp::DeletePublication { presentity, etag } => {
-            tracing::info!(%presentity, %etag, "publication removed")
+            tracing::debug!(%presentity, %etag, "publication removed")
         }
-        StoreOp::PutSubscription(s) => tracing::info!(
+        StoreOp::PutSubscription(s) => tracing::debug!(
             event = %s.event,
             presentity = %s.presentity,
             watcher = %s.watcher,
@@ -816,23 +819,23 @@ fn log_change(op: &StoreOp<Flow>, now: SystemTime) {
             "subscription"
         ),
         StoreOp::DeleteSubscription { id } => {
-            tracing::info!(dialog = %id.replace('\n', ";"), "subscription removed")
+            tracing::debug!(dialog = %id.replace('\n', ";"), "subscription removed")
         }
         StoreOp::PutBinding(_) | StoreOp::DeleteBinding { .. } => registration::log_change(op, now),
-        StoreOp::PutRoaming(r) => tracing::info!(
+        StoreOp::PutRoaming(r) => tracing::debug!(
             user = %r.user,
             containers = r.containers.len(),
             acknowledged = r.acknowledged.len(),
             "roaming settings"
         ),
-        StoreOp::PutContactList(list) => tracing::info!(
+        StoreOp::PutContactList(list) => tracing::debug!(
             user = %list.user,
             delta_num = list.delta_num,
             groups = list.groups.len(),
             contacts = list.contacts.len(),
             "contact list"
         ),
-        StoreOp::DeleteContactList { user } => tracing::info!(%user, "contact list removed"),
+        StoreOp::DeleteContactList { user } => tracing::debug!(%user, "contact list removed"),
     }
 }
 

@@ -329,9 +329,22 @@ fn parse_status_line(
 }
 
 /// Checks the headers this crate models, so errors name the header at fault.
+/// Checks the headers whose grammar this crate knows.
+///
+/// Requests are checked whole: every known header is parsed, so a handler
+/// never meets a malformed one. Responses are checked for what finds their
+/// transaction and dialog — the top Via, CSeq, Call-ID, one From and one
+/// To — and the rest, name-addr headers included (From and To's URIs,
+/// Contact, Record-Route), is read when someone asks, through accessors
+/// that return an error. A server receives one 200 per NOTIFY it sends,
+/// and parsing the URIs of a response nobody reads was a third of taking
+/// it (`crates/bench/README.md`, "Fan-out and one watcher").
 fn validate(message: &Message) -> Result<(), ParseError> {
     let headers = message.headers();
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        response: matches!(message, Message::Response(_)),
+        ..Seen::default()
+    };
     for h in headers.iter() {
         validate_header(h, &mut seen)?;
     }
@@ -363,6 +376,8 @@ fn validate(message: &Message) -> Result<(), ParseError> {
 
 #[derive(Default)]
 struct Seen {
+    /// Checking a response: see [`validate`].
+    response: bool,
     via: usize,
     from: usize,
     to: usize,
@@ -387,6 +402,19 @@ const U32: u64 = u32::MAX as u64;
 fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
     let v = &h.value;
     match h.name {
+        // A response's transaction is found by its top Via alone; the
+        // others are the requester's business (RFC 3261 §8.1.3.3, §17.1.3).
+        HeaderName::Via if seen.response => {
+            if seen.via == 0 {
+                let parts = grammar::split_commas(v)
+                    .map_err(|_| TypedError::Invalid(h.name, "unbalanced quotes or brackets"))?;
+                match parts.first() {
+                    Some(&(a, b)) if a < b => Via::parse(&v.slice(a..b))?,
+                    _ => return Err(TypedError::Invalid(h.name, "empty list element")),
+                };
+            }
+            seen.via += 1;
+        }
         HeaderName::Via => {
             for part in split(h)? {
                 Via::parse(&part)?;
@@ -394,7 +422,9 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
             }
         }
         HeaderName::From | HeaderName::To => {
-            NameAddr::parse_for(h.name, v)?;
+            if !seen.response {
+                NameAddr::parse_for(h.name, v)?;
+            }
             if h.name == HeaderName::From {
                 seen.from += 1;
             } else {
@@ -420,6 +450,14 @@ fn validate_header(h: &Header, seen: &mut Seen) -> Result<(), TypedError> {
             typed::parse_delta(h.name, v, U32)?;
             seen.once(h.name)?;
         }
+        HeaderName::Contact
+        | HeaderName::Route
+        | HeaderName::RecordRoute
+        | HeaderName::Path
+        | HeaderName::ReplyTo
+        | HeaderName::ReferTo
+        | HeaderName::ReferredBy
+            if seen.response => {}
         HeaderName::Contact if &v[..] != b"*" => {
             for part in split(h)? {
                 let c = NameAddr::parse_for(h.name, &part)?;
@@ -521,6 +559,7 @@ fn call_id(v: &[u8]) -> Result<(), TypedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::HeaderAccess;
 
     fn req(text: &str) -> Result<Message, ParseError> {
         parse_datagram(Bytes::from(text.replace('\n', "\r\n")))
@@ -535,6 +574,41 @@ CSeq: 1 SUBSCRIBE\n\
 Event: presence\n\
 Expires: 600\n\
 Content-Length: 0\n\n";
+
+    /// A response is checked for what finds its transaction; a header
+    /// nobody has read yet fails when read, not when received. The same
+    /// header in a request is refused at once.
+    #[test]
+    fn a_response_is_checked_for_what_routes_it() {
+        let response = "SIP/2.0 200 OK\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-n1, bad via\n\
+From: <sip:alice@example.com>;tag=a1\n\
+To: <not a uri>;tag=b1\n\
+Call-ID: c1@127.0.0.1\n\
+CSeq: 7 NOTIFY\n\
+Contact: <:::>\n\
+Content-Length: 0\n\n";
+        let Message::Response(r) = req(response).expect("routable response") else {
+            panic!("not a response")
+        };
+        assert_eq!(r.cseq().expect("cseq").seq, 7);
+        assert!(r.top_via().expect("top via").branch().is_some());
+        assert!(
+            r.header_to().is_err(),
+            "the To is read, and refused, on demand"
+        );
+
+        let bad_top = response.replace(
+            "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-n1, bad via",
+            "Via: nonsense",
+        );
+        assert!(req(&bad_top).is_err(), "the top Via finds the transaction");
+        let no_to = response.replace("To: <not a uri>;tag=b1\n", "");
+        assert!(req(&no_to).is_err(), "To is still required");
+
+        let request = OK.replace("Expires: 600\n", "Contact: <:::>\n");
+        assert!(req(&request).is_err(), "a request is checked whole");
+    }
 
     #[test]
     fn parses_a_subscribe() {

@@ -65,12 +65,12 @@ impl SipCore {
     }
 }
 
-/// One log line per binding change, beside the core's lines for
-/// publications and subscriptions.
+/// One log line per binding change (debug level), beside the core's
+/// lines for publications and subscriptions.
 pub(super) fn log_change(op: &presence::StoreOp<Flow>, now: SystemTime) {
     use presence::StoreOp;
     match op {
-        StoreOp::PutBinding(b) => tracing::info!(
+        StoreOp::PutBinding(b) => tracing::debug!(
             aor = %b.aor,
             contact = %b.contact,
             instance = b.instance.as_deref().unwrap_or(""),
@@ -79,7 +79,7 @@ pub(super) fn log_change(op: &presence::StoreOp<Flow>, now: SystemTime) {
             "binding"
         ),
         StoreOp::DeleteBinding { aor, key } => {
-            tracing::info!(%aor, %key, "binding removed")
+            tracing::debug!(%aor, %key, "binding removed")
         }
         _ => {}
     }

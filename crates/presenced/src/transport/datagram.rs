@@ -153,18 +153,7 @@ fn send_mmsg(fd: BorrowedFd<'_>, chunk: &[Datagram]) -> std::io::Result<usize> {
     let mut msgs: Vec<libc::mmsghdr> = iovs
         .iter_mut()
         .zip(&addrs)
-        .map(|(iov, addr)| {
-            // SAFETY: msghdr is plain data; all-zero is its empty value.
-            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-            hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-            hdr.msg_namelen = addr.len();
-            hdr.msg_iov = iov;
-            hdr.msg_iovlen = 1;
-            libc::mmsghdr {
-                msg_hdr: hdr,
-                msg_len: 0,
-            }
-        })
+        .map(|(iov, addr)| mmsghdr(iov, addr.as_ptr() as *mut libc::c_void, addr.len()))
         .collect();
     let vlen = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
     // SAFETY: every mmsghdr points at an iovec and a socket address that
@@ -174,6 +163,25 @@ fn send_mmsg(fd: BorrowedFd<'_>, chunk: &[Datagram]) -> std::io::Result<usize> {
         Err(std::io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// One slot of a `sendmmsg(2)` or `recvmmsg(2)`: a single buffer and the
+/// peer's address (read from it on send, written into it on receive).
+pub(super) fn mmsghdr(
+    iov: &mut libc::iovec,
+    name: *mut libc::c_void,
+    namelen: libc::socklen_t,
+) -> libc::mmsghdr {
+    // SAFETY: msghdr is plain data; all-zero is its empty value.
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = name;
+    hdr.msg_namelen = namelen;
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
+    libc::mmsghdr {
+        msg_hdr: hdr,
+        msg_len: 0,
     }
 }
 
