@@ -12,8 +12,10 @@
 //!   header views;
 //! - [`encode`](mod@encode): the lossless serializer;
 //! - [`rejection`]: stateless answers to unparsable requests;
-//! - [`transaction`]: client and server transactions with timers A–K.
+//! - [`transaction`]: client and server transactions with timers A–K;
+//! - [`digest`]: digest authentication (MD5, SHA-256), both ends.
 
+pub mod digest;
 pub mod encode;
 pub mod error;
 pub mod framing;
