@@ -86,6 +86,7 @@ pub mod registrar;
 pub mod roaming;
 pub mod source;
 pub mod store;
+pub mod subscriber;
 pub mod subscription;
 pub mod summary;
 pub mod winfo;
