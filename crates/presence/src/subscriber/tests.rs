@@ -347,13 +347,13 @@ fn a_lost_dialog_is_restarted_and_failures_carry_retry_after() {
 #[test]
 fn a_refresh_timeout_restarts_and_a_lapse_is_caught() {
     let t0 = Instant::now();
-    let (mut s, first) = established(100, t0);
+    let (mut s, _first) = established(100, t0);
     let refresh = sent(&s.on_timeout(t0 + Duration::from_secs(90))).clone();
     let out = s.on_response(&respond(&refresh, 408, ""), &fresh(9), t0);
     assert!(matches!(&out[..], [Output::Ended(Ending::Retry { .. })]));
 
     // A refresh whose answer never comes: the expiry ends it.
-    let (mut s, first) = established(100, t0);
+    let (mut s, _first) = established(100, t0);
     sent(&s.on_timeout(t0 + Duration::from_secs(90)));
     let out = s.on_timeout(t0 + Duration::from_secs(100));
     assert!(matches!(&out[..], [Output::Ended(Ending::Retry { .. })]));
