@@ -81,6 +81,7 @@ pub mod namespace;
 pub mod notify;
 pub mod pidf;
 pub mod presentity;
+pub mod provider;
 pub mod publication;
 pub mod registrar;
 pub mod roaming;

@@ -743,3 +743,5 @@ fn split_list(value: &Bytes) -> Vec<Bytes> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod upstream;
