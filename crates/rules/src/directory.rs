@@ -133,8 +133,11 @@ pub struct Directory {
     /// All rules' regexes, so one pass finds every rule that matches.
     set: RegexSet,
     pub(crate) themes: BTreeMap<String, ThemeImage>,
-    /// Base of photo URLs; no photos without it.
-    photo_base: Option<String>,
+    /// `service.public_url`: the base of photo URLs when set.
+    public_url: Option<String>,
+    /// The HTTP listener's own address, the base otherwise; no photos
+    /// without either.
+    listener_base: Option<String>,
     /// SHA-256 of the occupancy token; no occupancy feed without it.
     occupancy_token: Option<[u8; 32]>,
 }
@@ -149,11 +152,27 @@ impl Default for Directory {
             rules: Vec::new(),
             set: RegexSet::empty(),
             themes,
-            photo_base: None,
+            public_url: None,
+            listener_base: None,
             occupancy_token: None,
         }
     }
 }
+
+/// Equal when everything configured is: rooms, rules, themes, photo
+/// base and token (the alias index and the regex set follow from them).
+impl PartialEq for Directory {
+    fn eq(&self, other: &Self) -> bool {
+        self.rooms == other.rooms
+            && self.rules == other.rules
+            && self.themes == other.themes
+            && self.public_url == other.public_url
+            && self.listener_base == other.listener_base
+            && self.occupancy_token == other.occupancy_token
+    }
+}
+
+impl Eq for Directory {}
 
 /// The text's 1-based line at a byte offset.
 fn line_at(text: &str, offset: usize) -> usize {
@@ -233,7 +252,8 @@ impl Directory {
                 field: "service.gateway_rules".to_owned(),
                 message: e.to_string(),
             })?;
-        directory.photo_base = match &raw.public_url {
+        directory.listener_base = photo_base.map(|b| b.trim_end_matches('/').to_owned());
+        directory.public_url = match &raw.public_url {
             Some(url) => {
                 let u = url.get_ref().trim_end_matches('/');
                 if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains(' ') {
@@ -245,7 +265,7 @@ impl Directory {
                 }
                 Some(u.to_owned())
             }
-            None => photo_base.map(|b| b.trim_end_matches('/').to_owned()),
+            None => None,
         };
         if let Some(token) = &raw.occupancy_token_sha256 {
             directory.occupancy_token = Some(parse_sha256(token.get_ref()).ok_or_else(|| {
@@ -475,12 +495,22 @@ impl Directory {
 
     /// The photo of a theme, when photo URLs have a base.
     fn photo(&self, theme: &str) -> Option<Photo> {
-        let base = self.photo_base.as_ref()?;
+        let base = self.public_url.as_ref().or(self.listener_base.as_ref())?;
         let image = self.themes.get(theme)?;
         Some(Photo {
             uri: format!("{base}/service/themes/{theme}/{}.jpg", image.hash()),
             hash: image.hash().to_owned(),
         })
+    }
+
+    /// The same directory with photo URLs based on the HTTP listener's
+    /// bound address (`http://127.0.0.1:8088`), unless `public_url` is
+    /// set: the port is known only once the listener is bound.
+    pub fn with_listener_base(&self, base: &str) -> Directory {
+        Directory {
+            listener_base: Some(base.trim_end_matches('/').to_owned()),
+            ..self.clone()
+        }
     }
 
     /// A theme's image, if `hash` is its current hash: what the HTTP
@@ -538,7 +568,7 @@ impl Directory {
                 Some(_) => {}
             }
         }
-        if self.photo_base != new.photo_base {
+        if self.public_url != new.public_url {
             lines.push("service.public_url changed".to_owned());
         }
         if self.occupancy_token != new.occupancy_token {
