@@ -317,3 +317,159 @@ fn sipe_sees_the_room_card_and_photo_and_occupancy_reaches_both_dialects() {
     room_watcher.quit();
     lync_watcher.quit();
 }
+
+/// The reload's starting point: one room, one gateway rule with the
+/// `blue` theme.
+const BEFORE: &str = r#"
+[service]
+themes_dir = "themes"
+[[service.rooms]]
+aliases = ["meet.alice@vc.example.com"]
+name = "Alice's meeting room"
+description = "Weekly team meeting"
+[[service.gateway_rules]]
+name = "vtc endpoints"
+match = '[a-z]+-room\d\d\d@vc\.example\.com'
+dialects = ["microsoft", "ietf"]
+theme = "blue"
+description = "Video endpoint"
+"#;
+
+/// A reload that adds a room, edits a rule's regex and then breaks the
+/// rule's theme image, in one run with pjsua2 watchers of every address
+/// involved:
+///
+/// - the new room's watcher, closed before, is told it is Available;
+/// - the watchers of the edited rule's aliases are told: the alias the
+///   old regex matched goes closed, the one the new regex matches goes
+///   Available; the watcher of the untouched room hears nothing;
+/// - the broken image is refused, by the file watch and by SIGHUP, with
+///   the image's path and the config line naming its theme, exactly as
+///   `presenced check-config` reports it, and the running configuration
+///   stays;
+/// - no subscription was dropped.
+///
+/// The edits are plain writes of the file (`presenced.toml` and
+/// `themes/blue/presence_avatar_image.jpg` beside it) and
+/// `kill -HUP PID`.
+#[test]
+fn a_reload_adds_a_room_edits_a_rule_refuses_a_broken_theme_and_drops_nothing() {
+    if peers::skip_without_pjsua() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blue = dir.path().join("themes/blue");
+    std::fs::create_dir_all(&blue).expect("theme folder");
+    let image = blue.join("presence_avatar_image.jpg");
+    std::fs::write(&image, rules::theme::DEFAULT_IMAGE).expect("theme image");
+    let path = dir.path().join("presenced.toml");
+    let port = peers::free_port();
+    let head = format!("[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\n[store]\nmode = \"memory\"\n");
+    let server = Presenced::with_config_in(dir, &format!("{head}{BEFORE}"), 1);
+    let ctx = || server.log_text();
+    let new_room = "sip:standup@vc.example.com";
+    let old_match = VTC;
+    let new_match = "sip:oslo-vtc042@vc.example.com";
+    let watch = |user: &str, target: &str| peers::pjsua_watcher("udp", port, user, target);
+    let watchers = [
+        (watch("bob", new_room), "closed"),
+        (watch("carol", old_match), "open"),
+        (watch("dave", new_match), "closed"),
+        (watch("erin", ROOM), "open"),
+    ];
+    let mut seen = Vec::new();
+    for (driver, basic) in &watchers {
+        let (i, _) = driver.wait_for(0, STEP, "the first NOTIFY", &ctx, |v| {
+            v["event"] == "notify" && v["basic"] == *basic
+        });
+        seen.push(i + 1);
+    }
+
+    // Add a room and edit the rule's regex.
+    let after = BEFORE.replace("-room\\d\\d\\d", "-vtc\\d\\d\\d")
+        + "[[service.rooms]]\naliases = [\"standup@vc.example.com\"]\nname = \"Stand-up\"\ndescription = \"Daily stand-up\"\n";
+    std::fs::write(&path, format!("{head}{after}")).expect("edit the config");
+    server.wait_for_log(&["config reloaded", "why=\"file changed\""]);
+    let expect = [
+        ("the new room answers", "open", Some("Daily stand-up")),
+        ("the old match goes", "closed", None),
+        ("the new match answers", "open", Some("Video endpoint")),
+    ];
+    for (((driver, _), from), (what, basic, note)) in watchers.iter().zip(&seen).zip(expect) {
+        let (_, notify) = driver.wait_for(*from, STEP, what, &ctx, |v| {
+            v["event"] == "notify" && v["basic"] == basic
+        });
+        if let Some(note) = note {
+            assert_eq!(notify["note"], note, "{what}");
+        }
+    }
+    for change in [
+        "config change: room standup@vc.example.com added",
+        "config change: gateway rule vtc endpoints changed",
+    ] {
+        assert!(
+            server.log_text().contains(change),
+            "{change}\n{}",
+            server.log_text()
+        );
+    }
+
+    // Break the rule's theme image: refused by the watch and by SIGHUP.
+    std::fs::write(&image, b"GIF89a not a jpeg").expect("break the image");
+    let line = format!("{head}{after}")
+        .lines()
+        .position(|l| l == "theme = \"blue\"")
+        .expect("the theme line")
+        + 1;
+    let reason = format!(
+        "{}:{line}:9: theme \"blue\": {}: not a JPEG image",
+        path.display(),
+        image.display()
+    );
+    server.wait_for_log(&["config reload refused", "why=\"file changed\"", &reason]);
+    // SAFETY: kill(2) on the server's own PID; no memory is involved.
+    let sent = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(sent, 0, "SIGHUP sent");
+    server.wait_for_log(&["config reload refused", "why=\"SIGHUP\"", &reason]);
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("check-config runs");
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains(&reason),
+        "check-config says the same:\n{stderr}"
+    );
+    // The running configuration stayed: the new room still answers.
+    let frank = watch("frank", new_room);
+    frank.wait_for(
+        0,
+        STEP,
+        "the kept room answers a new SUBSCRIBE",
+        &ctx,
+        |v| v["event"] == "notify" && v["basic"] == "open",
+    );
+    frank.quit();
+
+    // No subscription was dropped: nobody was told it ended, and the
+    // untouched room's watcher was not even notified.
+    for (driver, _) in &watchers {
+        let ended = driver
+            .events()
+            .into_iter()
+            .any(|v| v["event"] == "substate" && v["sub_state"] == "TERMINATED");
+        assert!(!ended, "a subscription ended:\n{}", driver.report());
+    }
+    let erin = &watchers[3].0;
+    let notifies = erin
+        .events()
+        .into_iter()
+        .filter(|v| v["event"] == "notify")
+        .count();
+    assert_eq!(notifies, 1, "{}", erin.report());
+    for (driver, _) in watchers {
+        driver.quit();
+    }
+}
