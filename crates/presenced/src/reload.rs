@@ -236,3 +236,74 @@ async fn recv_hangup(hangup: &mut Hangup) -> Option<()> {
     let _ = hangup;
     std::future::pending().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use presence::{Dialect, ServiceContacts};
+
+    const ROOM: &str = "[service]\n[[service.rooms]]\naliases = [\"meet.alice@vc.example.com\"]\nname = \"Alice's meeting room\"\n";
+
+    #[tokio::test]
+    async fn a_valid_edit_is_swapped_in_and_an_invalid_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("presenced.toml");
+        std::fs::write(&path, ROOM).unwrap();
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::load(&path).unwrap()));
+        let (control, mut core) = mpsc::channel(4);
+        let base = Some("http://127.0.0.1:8088".to_owned());
+        let reloader = Reloader::new(path.clone(), live.clone(), control, base);
+        // The core's side: apply and acknowledge.
+        let applied = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(Control::Reconfigure { services, done }) = core.recv().await {
+                seen.push(services.answer("sip:standup@vc.example.com", Dialect::Ietf));
+                let _ = done.send(());
+            }
+            seen
+        });
+
+        // Nothing changed: nothing to tell the core.
+        assert!(reloader.reload().await.unwrap().is_empty());
+        let added = format!("{ROOM}[[service.rooms]]\naliases = [\"standup@vc.example.com\"]\nname = \"Stand-up\"\n");
+        std::fs::write(&path, &added).unwrap();
+        assert_eq!(
+            reloader.reload().await.unwrap(),
+            ["room standup@vc.example.com added"]
+        );
+        let card = live
+            .load()
+            .service
+            .directory
+            .answer("sip:standup@vc.example.com", Dialect::Microsoft)
+            .expect("swapped in");
+        // Photo URLs keep pointing at the bound listener.
+        assert!(card
+            .photo
+            .is_some_and(|p| p.uri.starts_with("http://127.0.0.1:8088/")));
+
+        std::fs::write(
+            &path,
+            format!("{added}[[service.rooms]]\naliases = [\"x\"]\nname = \"X\"\n"),
+        )
+        .unwrap();
+        let error = reloader.reload().await.unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:9:12: service.rooms[2].aliases",
+                path.display()
+            )),
+            "{error}"
+        );
+        assert!(live
+            .load()
+            .service
+            .directory
+            .room_id("standup@vc.example.com")
+            .is_some());
+        drop(reloader);
+        let seen = applied.await.unwrap();
+        assert_eq!(seen.len(), 1, "one Reconfigure, for the one valid change");
+        assert!(seen[0].is_some());
+    }
+}
