@@ -10,6 +10,7 @@
 //! the user notices (seed 000). A person who publishes wins over all of
 //! these; that is the engine's part (`presence::engine`'s service module).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -437,20 +438,32 @@ impl Directory {
         Ok(())
     }
 
-    /// `user@host` of a presentity key, PIN suffix cut off.
-    pub fn alias_of(presentity: &str) -> String {
+    /// `user@host` of a presentity key, PIN suffix cut off (borrowed when
+    /// there is none: this runs for every NOTIFY about an address nobody
+    /// publishes for).
+    pub fn alias_of(presentity: &str) -> Cow<'_, str> {
         let bare = presentity
             .split_once(':')
             .filter(|(scheme, _)| matches!(*scheme, "sip" | "sips"))
             .map_or(presentity, |(_, rest)| rest);
-        crate::pin::strip(bare).unwrap_or_else(|| bare.to_owned())
+        match crate::pin::strip(bare) {
+            Some(plain) => Cow::Owned(plain),
+            None => Cow::Borrowed(bare),
+        }
     }
 
     /// Who answers for `presentity` in `dialect`, and the alias it was
     /// looked up as.
-    pub fn resolve(&self, presentity: &str, dialect: Dialect) -> Option<(Answerer, String)> {
+    pub fn resolve<'a>(
+        &self,
+        presentity: &'a str,
+        dialect: Dialect,
+    ) -> Option<(Answerer, Cow<'a, str>)> {
+        if self.by_alias.is_empty() && self.rules.is_empty() {
+            return None;
+        }
         let alias = Self::alias_of(presentity);
-        if let Some(&room) = self.by_alias.get(&alias) {
+        if let Some(&room) = self.by_alias.get(&*alias) {
             return Some((Answerer::Room(room), alias));
         }
         let rule = self
@@ -523,7 +536,7 @@ impl Directory {
     /// first alias: how the occupancy feed names rooms.
     pub fn room_id(&self, address: &str) -> Option<Arc<str>> {
         let alias = Self::alias_of(address);
-        let &room = self.by_alias.get(&alias)?;
+        let &room = self.by_alias.get(&*alias)?;
         Some(self.rooms[room].aliases[0].as_str().into())
     }
 
