@@ -59,6 +59,11 @@ match = '([a-z]+)-room(\d\d\d)@vc\.example\.com'
 dialects = ["microsoft", "ietf"]
 display_name = "VTC $1 room $2"
 description = "Video endpoint"
+[[service.gateway_rules]]
+name = "lab endpoints"
+match = '[a-z]+-room\d\d\d@127\.0\.0\.1'
+dialects = ["ietf"]
+description = "Lab endpoint"
 "#;
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -472,4 +477,37 @@ fn a_reload_adds_a_room_edits_a_rule_refuses_a_broken_theme_and_drops_nothing() 
     for (driver, _) in watchers {
         driver.quit();
     }
+}
+
+/// Precedence with real clients: a gateway alias answers Available until
+/// a person publishes for it; the person's state then wins, and when the
+/// person un-PUBLISHes the rule answers again.
+///
+/// The person is `python3 tests/peers/pjsua_publisher.py --transport udp
+/// --server-port P --local-port L --user lab-room007 --duration 60`
+/// (`busy Back at 3`, then `quit`), watched by a `pjsua_watcher.py` of
+/// `sip:lab-room007@127.0.0.1`.
+#[test]
+fn a_person_who_publishes_wins_over_a_gateway_rule() {
+    if peers::skip_without_pjsua() {
+        return;
+    }
+    let port = peers::free_port();
+    let server = start(port);
+    let ctx = || server.log_text();
+    let alias = "sip:lab-room007@127.0.0.1";
+    let watcher = peers::pjsua_watcher("udp", port, "bob", alias);
+    let (i, _) = watcher.wait_for(0, STEP, "the rule answers", &ctx, |v| {
+        is_online_with(v, "Lab endpoint")
+    });
+    let person = peers::pjsua_publisher("udp", port, "lab-room007");
+    person.send("busy Back at 3");
+    let (i, _) = watcher.wait_for(i + 1, STEP, "the person wins", &ctx, |v| {
+        v["event"] == "buddy" && v["activity"] == "busy" && v["note"] == "Back at 3"
+    });
+    person.quit();
+    watcher.wait_for(i + 1, STEP, "the rule answers again", &ctx, |v| {
+        is_online_with(v, "Lab endpoint")
+    });
+    watcher.quit();
 }
