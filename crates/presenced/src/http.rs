@@ -291,6 +291,7 @@ mod tests {
             "presenced_store_commits_total",
             "presenced_store_commit_failures_total",
             "presenced_store_commit_seconds_bucket",
+            "presenced_config_reloads_total{result=\"refused\"}",
             "# HELP presenced_notify_sent_total NOTIFY requests sent.",
         ] {
             assert!(body.contains(name), "{name} missing from:\n{body}");

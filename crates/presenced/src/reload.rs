@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
 use crate::control::{Control, ControlSender};
+use crate::metrics::{self, ReloadResult};
 
 /// The running configuration, shared by the HTTP handlers and the
 /// reloader; readers take a snapshot with `load()`.
@@ -143,15 +144,18 @@ impl Reloader {
         let file = self.path.display();
         match self.reload().await {
             Ok(changes) if changes.is_empty() => {
+                metrics::config_reloaded(ReloadResult::Unchanged);
                 tracing::info!(%file, why, "config reloaded: nothing that applies live changed");
             }
             Ok(changes) => {
+                metrics::config_reloaded(ReloadResult::Applied);
                 tracing::info!(%file, why, changes = changes.len(), "config reloaded");
                 for change in changes {
                     tracing::info!(%file, "config change: {change}");
                 }
             }
             Err(error) => {
+                metrics::config_reloaded(ReloadResult::Refused);
                 tracing::error!(%file, why, %error, "config reload refused; the running configuration is kept");
             }
         }

@@ -436,6 +436,17 @@ fn a_reload_adds_a_room_edits_a_rule_refuses_a_broken_theme_and_drops_nothing() 
     let sent = unsafe { libc::kill(server.pid() as libc::pid_t, libc::SIGHUP) };
     assert_eq!(sent, 0, "SIGHUP sent");
     server.wait_for_log(&["config reload refused", "why=\"SIGHUP\"", &reason]);
+    let (_, metrics) = common::http_get(server.http_addr(), "/metrics");
+    // At least: a burst of file events may be read as more than one.
+    for (result, least) in [("applied", 1), ("refused", 2)] {
+        let series = format!("presenced_config_reloads_total{{result=\"{result}\"}} ");
+        let count: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from\n{metrics}"));
+        assert!(count >= least, "{series}{count}");
+    }
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"))
         .arg("check-config")
         .arg(&path)
