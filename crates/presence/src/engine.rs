@@ -296,6 +296,10 @@ pub struct Engine<F> {
     /// Participants per occupied room (by its first alias); empty rooms
     /// are absent.
     occupancy: HashMap<Box<str>, u32>,
+    /// Per room (its first alias), the addresses watchers were answered
+    /// for with its card; checked again when used (an entry may outlive
+    /// its watchers).
+    room_watched: HashMap<Arc<str>, BTreeSet<Box<str>>>,
 }
 
 impl<F: Flow> Engine<F> {
@@ -330,6 +334,7 @@ impl<F: Flow> Engine<F> {
             contact_lists: ContactLists::new(ContactLimits::DEFAULT),
             services: Arc::new(NoServices),
             occupancy: HashMap::new(),
+            room_watched: HashMap::new(),
         }
     }
 

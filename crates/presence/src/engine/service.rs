@@ -14,10 +14,14 @@
 //! Answers are looked up when a NOTIFY is built, never stored. A reload
 //! ([`Input::Reconfigure`](super::Input)) compares the old and new
 //! answers of every watched presentity and notifies only the watchers of
-//! those that changed; no subscription is touched otherwise. Occupancy
-//! ([`Input::Occupancy`](super::Input)) does the same for one room's
-//! watchers.
+//! those that changed; no subscription is touched otherwise (a walk over
+//! the watch indexes, on a reload only). Occupancy
+//! ([`Input::Occupancy`](super::Input)) notifies one room's watchers: the
+//! engine notes, as it answers for a room, which addresses it answered
+//! (`room_watched`), so an occupancy change costs the room's watched
+//! addresses, not a walk of every watched presentity.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -51,9 +55,37 @@ impl<F: Flow> Engine<F> {
         self.service_answer(presentity, dialect).is_some()
     }
 
+    /// The card `presentity` shows watchers of `dialect`, remembering a
+    /// room's watched addresses for [`Engine::occupancy`].
+    fn service_answer_noted(
+        &mut self,
+        presentity: &str,
+        dialect: Dialect,
+    ) -> Option<(ServiceCard, u32)> {
+        let answer = self.service_answer(presentity, dialect)?;
+        if let Some(room) = &answer.0.room {
+            let mut noted = self.room_watched.remove(room).unwrap_or_default();
+            if !noted.contains(presentity) {
+                if noted.len() >= NOTED_PER_ROOM {
+                    // Entries outlive their watchers; drop those first.
+                    noted.retain(|p| self.is_watched(p));
+                }
+                noted.insert(presentity.into());
+            }
+            self.room_watched.insert(room.clone(), noted);
+        }
+        Some(answer)
+    }
+
+    /// Whether some presence watcher, single or batched, watches
+    /// `presentity`.
+    fn is_watched(&self, presentity: &str) -> bool {
+        self.by_presentity.contains_key(presentity) || self.watches.contains_key(presentity)
+    }
+
     /// The PIDF body a service contact answers with, if one does.
-    pub(super) fn service_pidf(&self, presentity: &str) -> Option<Bytes> {
-        let (card, participants) = self.service_answer(presentity, Dialect::Ietf)?;
+    pub(super) fn service_pidf(&mut self, presentity: &str) -> Option<Bytes> {
+        let (card, participants) = self.service_answer_noted(presentity, Dialect::Ietf)?;
         Some(
             ServiceView {
                 card: &card,
@@ -65,8 +97,8 @@ impl<F: Flow> Engine<F> {
 
     /// The category document a service contact answers with for watchers
     /// in `container`, if one does.
-    pub(super) fn service_categories(&self, presentity: &str, container: u32) -> Option<Bytes> {
-        let (card, participants) = self.service_answer(presentity, Dialect::Microsoft)?;
+    pub(super) fn service_categories(&mut self, presentity: &str, container: u32) -> Option<Bytes> {
+        let (card, participants) = self.service_answer_noted(presentity, Dialect::Microsoft)?;
         Some(
             ServiceView {
                 card: &card,
@@ -107,12 +139,15 @@ impl<F: Flow> Engine<F> {
             })
             .collect();
         self.services = services;
-        self.occupancy.retain(|room, _| {
-            self.services
+        let services = &self.services;
+        let is_room = |room: &str| {
+            services
                 .answer(room, Dialect::Microsoft)
-                .or_else(|| self.services.answer(room, Dialect::Ietf))
-                .is_some_and(|card| card.room.as_deref() == Some(&**room))
-        });
+                .or_else(|| services.answer(room, Dialect::Ietf))
+                .is_some_and(|card| card.room.as_deref() == Some(room))
+        };
+        self.occupancy.retain(|room, _| is_room(room));
+        self.room_watched.retain(|room, _| is_room(room));
         let mut out = Vec::new();
         for (presentity, old) in before {
             let changed: Vec<Dialect> = Dialect::ALL
@@ -145,14 +180,26 @@ impl<F: Flow> Engine<F> {
         if previous.unwrap_or(0) == participants {
             return out;
         }
-        for presentity in self.watched_presentities() {
+        // The room's addresses some watcher was answered for (any alias,
+        // PIN or not), checked again: still watched, still this room.
+        let noted = self.room_watched.remove(room).unwrap_or_default();
+        let mut kept = BTreeSet::new();
+        for presentity in noted {
+            let watched = self.is_watched(&presentity);
             let in_room = Dialect::ALL.iter().any(|d| {
                 self.service_answer(&presentity, *d)
                     .is_some_and(|(card, _)| card.room.as_deref() == Some(room))
             });
-            if in_room {
+            if watched && in_room {
                 self.presentity_changed(&presentity, now, &mut out);
+                kept.insert(presentity);
             }
+        }
+        if !kept.is_empty() {
+            self.room_watched
+                .entry(room.into())
+                .or_default()
+                .extend(kept);
         }
         out
     }
@@ -184,6 +231,11 @@ impl<F: Flow> Engine<F> {
         self.occupancy.get(room).copied().unwrap_or(0)
     }
 }
+
+/// Addresses noted per room before the stale ones are dropped: a room
+/// has a handful of aliases, but every `**PIN` form a batched list names
+/// is an address of its own, so the set is bounded.
+const NOTED_PER_ROOM: usize = 4096;
 
 /// A presentity's answers in both dialects ([`Dialect::ALL`]), with the
 /// room's participants.
