@@ -25,6 +25,7 @@ mod batch;
 mod contacts;
 mod notifying;
 mod roaming;
+mod service;
 mod subscribe;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -39,6 +40,7 @@ use crate::contacts::{ContactError, ContactLimits, ContactLists};
 use crate::flow::Flow;
 use crate::presentity::Presentities;
 use crate::publication::PublicationConfig;
+use crate::service::{NoServices, ServiceContacts};
 use crate::store::{PublicationRecord, StoreOp, SubscriptionRecord};
 use crate::subscription::{
     to_millis, DialogKey, Package, Reason, SubState, Subscription, SubscriptionConfig,
@@ -131,6 +133,22 @@ pub enum Input<F> {
     FlowClosed {
         /// The closed flow.
         flow: F,
+    },
+    /// A validated configuration reload (../shared/DESIGN.md, "Config
+    /// reloads are inputs"): the service contacts to answer with from now
+    /// on. Watchers of a presentity whose answer changed get a NOTIFY; no
+    /// subscription is dropped.
+    Reconfigure {
+        /// The new rooms and gateway rules.
+        services: Arc<dyn ServiceContacts>,
+    },
+    /// A room's participant count (the occupancy feed): Busy "In a
+    /// meeting (N)" while above 0, Available again at 0.
+    Occupancy {
+        /// The room, by its first alias (the card's `room`).
+        room: String,
+        /// Participants now.
+        participants: u32,
     },
 }
 
@@ -273,6 +291,15 @@ pub struct Engine<F> {
     decisions: HashMap<(String, String), bool>,
     /// Every user's roaming contact list ([`crate::contacts`]).
     contact_lists: ContactLists,
+    /// Who answers for rooms and gateway aliases ([`crate::service`]).
+    services: Arc<dyn ServiceContacts>,
+    /// Participants per occupied room (by its first alias); empty rooms
+    /// are absent.
+    occupancy: HashMap<Box<str>, u32>,
+    /// Per room (its first alias), the addresses watchers were answered
+    /// for with its card; checked again when used (an entry may outlive
+    /// its watchers).
+    room_watched: HashMap<Arc<str>, BTreeSet<Box<str>>>,
 }
 
 impl<F: Flow> Engine<F> {
@@ -305,6 +332,9 @@ impl<F: Flow> Engine<F> {
             next_notify: 0,
             decisions: HashMap::new(),
             contact_lists: ContactLists::new(ContactLimits::DEFAULT),
+            services: Arc::new(NoServices),
+            occupancy: HashMap::new(),
+            room_watched: HashMap::new(),
         }
     }
 
@@ -413,6 +443,8 @@ impl<F: Flow> Engine<F> {
                 self.presentities.flow_closed(&flow, now);
                 Vec::new()
             }
+            Input::Reconfigure { services } => self.reconfigure(services, now),
+            Input::Occupancy { room, participants } => self.occupancy(&room, participants, now),
         }
     }
 

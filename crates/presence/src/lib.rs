@@ -34,6 +34,8 @@
 //!   returns ordered actions (store, respond, notify) for the runtime;
 //! - [`roaming`]: a dialect user's containers (access levels) and
 //!   acknowledged watchers;
+//! - [`service`]: service contacts (rooms, gateway aliases) as a source:
+//!   the card a room or rule answers with, rendered per watcher format;
 //! - [`registrar`]: RFC 3261 §10 bindings per address-of-record, with
 //!   the flow each was registered on and RFC 5627 GRUUs;
 //! - [`store`], [`flow`]: what the runtime persists, and its flows;
@@ -85,6 +87,7 @@ pub mod provider;
 pub mod publication;
 pub mod registrar;
 pub mod roaming;
+pub mod service;
 pub mod source;
 pub mod store;
 pub mod subscriber;
@@ -116,6 +119,7 @@ pub use pidf::PidfError;
 pub use presentity::{presentity_key, Presentities, PresentityState};
 pub use publication::{Expired, PublicationConfig, PublishError, PublishOutcome};
 pub use registrar::{Identity, RegisterContext, RegisterError, Registrar, RegistrarConfig, Target};
+pub use service::{Dialect, NoServices, ServiceCard, ServiceContacts, ServiceView};
 pub use source::{Source, SourceContent, SourceKey};
 pub use store::{
     BindingRecord, PublicationRecord, RoamingContainer, RoamingRecord, StoreOp, SubscriptionRecord,

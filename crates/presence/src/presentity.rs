@@ -544,3 +544,5 @@ pub fn presentity_key(uri: &sip::Uri) -> String {
 }
 
 mod view;
+
+pub(crate) use view::wire_activity;

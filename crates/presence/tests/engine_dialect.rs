@@ -14,8 +14,6 @@ use presence::msrtc::category::CategoryValue;
 use presence::{EngineConfig, StoreOp, XmlLimits};
 use sip::HeaderName;
 
-const ACCEPT_DIALECT: &str = "Accept: application/rlmi+xml, multipart/related, text/xml+msrtc.pidf, application/msrtc-event-categories+xml, application/xpidf+xml, application/pidf+xml";
-
 /// SIPE's publication of a manual user state and a machine state (into the
 /// state input containers 2 and 3) and a note (into 200, 300, 400), with
 /// `availability` and the versions given.
@@ -589,42 +587,6 @@ fn contact_list_changes_reach_every_endpoint_as_deltas() {
             .map(|l| l.contacts().len()),
         Some(2)
     );
-}
-
-/// SIPE's batched SUBSCRIBE (../shared/captures/sipe/SUBSCRIBE-presence-batched-adrl.txt)
-/// for `resources`, as a new dialog or inside `dialog` (our tag).
-fn batched(
-    watcher: &str,
-    resources: &[&str],
-    action: &str,
-    call_id: &str,
-    to_tag: Option<&str>,
-    cseq: u32,
-) -> sip::Request {
-    let list: String = resources
-        .iter()
-        .map(|r| format!("<resource uri=\"{r}\"/>"))
-        .collect();
-    let body = format!(
-        "<batchSub xmlns=\"http://schemas.microsoft.com/2006/01/sip/batch-subscribe\" uri=\"{watcher}\" name=\"\">\
-         <action name=\"{action}\" id=\"63792024\"><adhocList>{list}</adhocList>\
-         <categoryList xmlns=\"http://schemas.microsoft.com/2006/09/sip/categorylist\"><category name=\"contactCard\"/>\
-         <category name=\"note\"/><category name=\"state\"/></categoryList></action></batchSub>"
-    );
-    let to = match to_tag {
-        Some(t) => format!("<{watcher}>;tag={t}"),
-        None => format!("<{watcher}>"),
-    };
-    parse(
-        &format!(
-            "SUBSCRIBE {watcher} SIP/2.0\nVia: SIP/2.0/TCP 192.0.2.3;branch=z9hG4bKb{call_id}{cseq}\nMax-Forwards: 70\n\
-             From: <{watcher}>;tag=f-{call_id}\nTo: {to}\nCall-ID: {call_id}\nCSeq: {cseq} SUBSCRIBE\n\
-             Require: adhoclist, categoryList\nSupported: eventlist\n{ACCEPT_DIALECT}\nSupported: ms-benotify\n\
-             Event: presence\nContent-Type: application/msrtc-adrl-categorylist+xml\n\
-             Contact: <{watcher};opaque=user:epid:x;gruu>\nExpires: 3600\n"
-        ),
-        &body,
-    )
 }
 
 /// The RLMI resources of a batched NOTIFY: (uri, state, availability shown).

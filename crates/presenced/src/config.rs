@@ -23,8 +23,8 @@
 //! ```
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
-//! (config/presence.rs) and `[registrar]` (config/registrar.rs) are
-//! validated in their own files;
+//! (config/presence.rs), `[registrar]` (config/registrar.rs) and
+//! `[service]` (config/service.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -39,12 +39,14 @@ use toml::Spanned;
 mod presence;
 mod registrar;
 mod runtime;
+mod service;
 
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
+pub use service::ServiceSettings;
 
 /// The transports SIP runs over (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -178,6 +180,9 @@ pub struct Config {
     pub presence: PresenceSettings,
     /// The registrar (REGISTER bindings).
     pub registrar: RegistrarSettings,
+    /// Service contacts: rooms, gateway rules, themes (`[service]`); the
+    /// part a reload swaps.
+    pub service: ServiceSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -223,6 +228,8 @@ struct RawConfig {
     presence: presence::RawPresence,
     #[serde(default)]
     registrar: registrar::RawRegistrar,
+    #[serde(default)]
+    service: rules::RawService,
 }
 
 #[derive(Debug, Deserialize)]
@@ -480,7 +487,9 @@ impl Source<'_> {
         let http = self.http(raw.http)?;
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
+        let service = self.service(raw.service, http.listen)?;
         Ok(Config {
+            service,
             registrar,
             store,
             http,

@@ -4,7 +4,9 @@
 //! the core carries it out between two SIP messages, in order with them.
 
 use presence::contacts::ListContent;
-use presence::{ContactError, ContactListRecord};
+use std::sync::Arc;
+
+use presence::{ContactError, ContactListRecord, ServiceContacts};
 use tokio::sync::{mpsc, oneshot};
 
 /// One operator request.
@@ -33,6 +35,24 @@ pub enum Control {
         /// Told the list as stored once its store commit is durable, or why
         /// it was refused; nothing changes when it is refused as invalid.
         done: oneshot::Sender<Result<ContactListRecord, ContactsRefused>>,
+    },
+    /// Answer for service contacts from now on (a validated reload of
+    /// `[service]`): the engine notifies the watchers whose answer changed.
+    Reconfigure {
+        /// The new rooms and rules.
+        services: Arc<dyn ServiceContacts>,
+        /// Told once the engine has applied it (NOTIFYs are on their way).
+        done: oneshot::Sender<()>,
+    },
+    /// A room's participant count from the occupancy feed
+    /// (`PUT /api/v1/rooms/{alias}/occupancy`).
+    Occupancy {
+        /// The room, by its first alias.
+        room: String,
+        /// Participants now.
+        participants: u32,
+        /// Told once the engine has applied it.
+        done: oneshot::Sender<()>,
     },
     /// Read a user's contact list (`GET /api/v1/users/{uri}/contacts`):
     /// the core's, so a read after an acknowledged PUT sees it.

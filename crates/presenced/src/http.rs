@@ -2,7 +2,9 @@
 //! `GET /health`, for monitoring and for load balancers, and the operator
 //! API: `POST /api/v1/authorizations` approves or refuses a pending watcher,
 //! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
-//! contact list ([`contacts`]). The API refuses bad input with one JSON
+//! contact list ([`contacts`]), and `PUT /api/v1/rooms/{alias}/occupancy`
+//! feeds a room's participant count; `GET /service/themes/...` serves the
+//! avatars of service contacts ([`service`]). The API refuses bad input with one JSON
 //! shape naming the field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
@@ -17,7 +19,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -25,10 +27,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
+use crate::reload::LiveConfig;
 use crate::store::Store;
 
 mod contacts;
 pub mod error;
+mod service;
 
 use error::{parse_json, ApiError};
 
@@ -94,6 +98,7 @@ impl HttpServer {
         self,
         control: ControlSender,
         store: Store,
+        live: LiveConfig,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) {
@@ -118,6 +123,7 @@ impl HttpServer {
             metrics,
             control,
             store,
+            live,
         });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
@@ -138,6 +144,8 @@ struct AppState {
     control: ControlSender,
     /// For `/health`: a failed store is a reason to restart.
     store: Store,
+    /// The running configuration (theme images, the occupancy token).
+    live: LiveConfig,
 }
 
 /// The routes; anything else is 404.
@@ -150,6 +158,8 @@ fn router(state: AppState) -> Router {
             "/api/v1/users/{uri}/contacts",
             get(contacts::get).put(contacts::put),
         )
+        .route("/service/themes/{theme}/{file}", get(service::photo))
+        .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
         .with_state(state)
 }
 
@@ -252,7 +262,10 @@ mod tests {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (control, _core) = tokio::sync::mpsc::channel(1);
-        server.spawn(control, Store::memory(), cancel.clone(), &tracker);
+        let live = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+            crate::config::Config::default(),
+        ));
+        server.spawn(control, Store::memory(), live, cancel.clone(), &tracker);
         tracker.close();
 
         crate::metrics::notify_sent();
@@ -278,6 +291,7 @@ mod tests {
             "presenced_store_commits_total",
             "presenced_store_commit_failures_total",
             "presenced_store_commit_seconds_bucket",
+            "presenced_config_reloads_total{result=\"refused\"}",
             "# HELP presenced_notify_sent_total NOTIFY requests sent.",
         ] {
             assert!(body.contains(name), "{name} missing from:\n{body}");

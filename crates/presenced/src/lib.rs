@@ -19,6 +19,8 @@
 //! - [`endpoint`]: what the core answers on its own (OPTIONS, 405, 420,
 //!   481, 501...);
 //! - [`store`]: the durable store (redb), group-committed;
+//! - [`reload`]: the live configuration and its reload (file watch,
+//!   SIGHUP);
 //! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
 pub mod commit_gate;
@@ -28,6 +30,7 @@ pub mod endpoint;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod sip_core;

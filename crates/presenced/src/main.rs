@@ -2,7 +2,11 @@
 //!
 //! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
-//! options override the file. SIGTERM or Ctrl-C shuts down gracefully:
+//! options override the file. `presenced check-config FILE` validates a
+//! file as a reload would; `presenced explain URI [--config FILE]` says
+//! which room or gateway rule answers for an address. A running server
+//! reloads `[service]` when its file changes or on SIGHUP
+//! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
 //! flushes and closes, HTTP stops, `shutdown complete` is logged and the
 //! exit code is 0.
@@ -21,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing_subscriber::EnvFilter;
 
 use presenced::config::{parse_http_listen, Config, ListenSpec};
+use presenced::reload::{LiveConfig, Reloader};
 use presenced::server::{self, Server};
 
 /// How long tasks get to finish after a shutdown signal.
@@ -70,10 +75,21 @@ fn http_listen(s: &str) -> Result<HttpListen, String> {
 enum Command {
     /// Runs the server (the default).
     Serve(ServeArgs),
-    /// Validates a configuration file (including the TLS files) and exits.
+    /// Validates a configuration file (including the TLS files and the
+    /// theme images) and exits.
     CheckConfig {
         /// The file to check.
         file: PathBuf,
+    },
+    /// Says which room or gateway rule of the configuration answers for a
+    /// URI, for each dialect, and why — or why nothing does.
+    Explain {
+        /// The address, `sip:user@host` or `user@host` (a `**PIN` suffix is
+        /// cut off and not shown).
+        uri: String,
+        /// Configuration file; built-in defaults without it.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -82,6 +98,7 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -112,6 +129,16 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     }
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));
+    println!("service contacts: {}", config.service.directory.summary());
+    Ok(())
+}
+
+/// `presenced explain URI`: from the configuration alone, so it works
+/// without a running server; a person publishing for the address would
+/// win over what it says (the last line repeats that).
+fn explain(uri: &str, file: Option<&Path>) -> anyhow::Result<()> {
+    let config = load(file)?;
+    print!("{}", config.service.directory.explain(uri));
     Ok(())
 }
 
@@ -136,6 +163,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = server::open_store(&config.store)?;
         let http = server::bind_http(&config.http)?;
+        // Photo URLs point at the listener's real address unless
+        // `service.public_url` says otherwise.
+        let listener_base = http.as_ref().map(|h| format!("http://{}", h.local_addr()));
+        if let Some(base) = &listener_base {
+            let directory = config.service.directory.with_listener_base(base);
+            config.service.directory = std::sync::Arc::new(directory);
+        }
+        tracing::info!(service = %config.service.directory.summary(), "service contacts");
+        let themes_dir = config.service.themes_dir.clone();
+        let live: LiveConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
         let server = Server::bind(config)?;
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
@@ -145,12 +182,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_tracker = TaskTracker::new();
         let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
         if let Some(http) = http {
-            http.spawn(control, store.clone(), http_cancel.clone(), &http_tracker);
+            http.spawn(
+                control.clone(),
+                store.clone(),
+                live.clone(),
+                http_cancel.clone(),
+                &http_tracker,
+            );
         }
         http_tracker.close();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         server.spawn(store.clone(), control_rx, &cancel, &tracker)?;
+        if let Some(path) = args.config {
+            let reloader = Reloader::new(path, live, control, listener_base);
+            reloader.spawn(themes_dir, cancel.clone(), &tracker);
+        }
         tracker.close();
         shutdown_signal().await?;
         tracing::info!("shutting down");

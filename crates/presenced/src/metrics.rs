@@ -41,6 +41,8 @@ pub const STORE_COMMITS: &str = "presenced_store_commits_total";
 pub const STORE_COMMIT_FAILURES: &str = "presenced_store_commit_failures_total";
 /// How long one durable store commit took.
 pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
+/// Configuration reloads, by result.
+pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
@@ -110,6 +112,11 @@ fn describe() {
         "Durable store transactions that failed; their 2xx became 500, and \
          after one the store refuses every write until a restart."
     );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Configuration reloads (file change or SIGHUP): applied, unchanged, or \
+         refused as invalid (the running configuration was kept; alert on it)."
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
@@ -129,6 +136,9 @@ fn describe() {
     }
     counter!(STORE_COMMITS).absolute(0);
     counter!(STORE_COMMIT_FAILURES).absolute(0);
+    for result in ReloadResult::ALL {
+        counter!(CONFIG_RELOADS, "result" => result.as_str()).absolute(0);
+    }
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
 }
@@ -219,4 +229,38 @@ pub fn store_committed(elapsed: Duration) {
 /// write is refused.
 pub fn store_commit_failed() {
     counter!(STORE_COMMIT_FAILURES).increment(1);
+}
+
+/// How a configuration reload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// Valid, with changes that were applied.
+    Applied,
+    /// Valid, with nothing that applies live changed.
+    Unchanged,
+    /// Invalid: refused, the running configuration kept.
+    Refused,
+}
+
+impl ReloadResult {
+    /// Every result, for registering the series at start.
+    pub const ALL: [ReloadResult; 3] = [
+        ReloadResult::Applied,
+        ReloadResult::Unchanged,
+        ReloadResult::Refused,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Unchanged => "unchanged",
+            ReloadResult::Refused => "refused",
+        }
+    }
+}
+
+/// A configuration reload ended with `result`.
+pub fn config_reloaded(result: ReloadResult) {
+    counter!(CONFIG_RELOADS, "result" => result.as_str()).increment(1);
 }

@@ -170,6 +170,13 @@ impl Server {
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
         let mut engine = presence::Engine::new(engine_config, seed());
+        // Service contacts answer from the start; nothing is watched yet,
+        // so this notifies nobody.
+        let services = config.service.directory.clone();
+        engine.handle(
+            presence::Input::Reconfigure { services },
+            std::time::SystemTime::now(),
+        );
         // Contact lists are loaded here rather than in `SipCore::restore`:
         // they need no NOTIFY at start (clients fetch them as they sign in).
         for (user, error) in engine.restore_contacts(store.load_contact_lists()?) {

@@ -335,6 +335,19 @@ impl SipCore {
                 self.actions.extend(actions);
                 let _ = done.send(());
             }
+            Control::Reconfigure { services, done } => {
+                self.feed(EngineInput::Reconfigure { services }, now);
+                let _ = done.send(());
+            }
+            Control::Occupancy {
+                room,
+                participants,
+                done,
+            } => {
+                tracing::info!(%room, participants, "room occupancy");
+                self.feed(EngineInput::Occupancy { room, participants }, now);
+                let _ = done.send(());
+            }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
             Control::GetContacts { user, done } => {

@@ -240,6 +240,21 @@ pub struct AggregateState {
 }
 
 impl AggregateState {
+    /// A state set outright rather than aggregated (a service contact's,
+    /// a conversion test's): no manual flag, no endpoint, no fade.
+    pub fn fixed(availability: Availability, activity: Option<StateActivity>) -> AggregateState {
+        AggregateState {
+            availability,
+            activity,
+            manual: false,
+            decided_by: None,
+            machine: None,
+            device: None,
+            last_active: None,
+            changes_at: None,
+        }
+    }
+
     /// The class of the aggregated availability.
     pub fn class(&self) -> AvailabilityClass {
         self.availability.class()

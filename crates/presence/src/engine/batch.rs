@@ -23,6 +23,7 @@ use crate::flow::Flow;
 use crate::msrtc::batch::{ActionKind, BatchSubscribe};
 use crate::msrtc::rlmi::{self, ContactPart, InstanceState};
 use crate::notify::Body;
+use crate::service::Dialect;
 use crate::subscription::{Batch, DialogKey, Resource, ResourceState, SubscribeRequest};
 
 /// Most resources one batched dialog may watch: Skype for Business caps a
@@ -98,6 +99,7 @@ impl<F: Flow> Engine<F> {
         if self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
             && !self.presentities.is_known(presentity)
+            && !self.service_answers(presentity, Dialect::Microsoft)
         {
             return ResourceState::NoResource;
         }
@@ -264,7 +266,10 @@ impl<F: Flow> Engine<F> {
             let part = match resource.state {
                 ResourceState::Active => {
                     let container = self.container_of(uri, &watcher);
-                    let categories: Bytes = self.presentities.categories(uri, container);
+                    let categories: Bytes = match self.service_categories(uri, container) {
+                        Some(bytes) => bytes,
+                        None => self.presentities.categories(uri, container),
+                    };
                     ContactPart::new(uri, &InstanceState::Active, Some(&categories))
                 }
                 ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use super::{Action, Engine, NotifyId, NotifyOutcome, UnknownPresentity, FANOUT_CHUNK};
 use crate::flow::Flow;
 use crate::notify::{self, Body};
+use crate::service::Dialect;
 use crate::store::StoreOp;
 use crate::subscription::{
     from_millis, DialogKey, Format, Package, Reason, SubState, Subscription,
@@ -175,6 +176,18 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
         out: &mut Vec<Action<F>>,
     ) {
+        self.dialects_changed(presentity, &Dialect::ALL, now, out);
+    }
+
+    /// Pokes the presence watchers of `presentity` that speak one of
+    /// `dialects` (a service answer can change for one dialect only).
+    pub(super) fn dialects_changed(
+        &mut self,
+        presentity: &str,
+        dialects: &[Dialect],
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) {
         let keys: Vec<DialogKey> = self
             .by_presentity
             .get(presentity)
@@ -186,7 +199,10 @@ impl<F: Flow> Engine<F> {
         // would get 404.
         let gone = self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
-            && !self.presentities.is_known(presentity);
+            && !self.presentities.is_known(presentity)
+            && !Dialect::ALL
+                .iter()
+                .any(|d| self.service_answers(presentity, *d));
         // The first chunk is built now; the rest wait for
         // `Engine::poll_fanout`, so the runtime can send these first.
         let mut built = 0;
@@ -200,7 +216,11 @@ impl<F: Flow> Engine<F> {
                 self.send_next(&key, now, out);
                 continue;
             }
-            if sub.package == Package::Presence && sub.batch().is_none() && !sub.is_terminated() {
+            if sub.package == Package::Presence
+                && sub.batch().is_none()
+                && !sub.is_terminated()
+                && dialects.contains(&Dialect::of(sub.format))
+            {
                 if gone {
                     self.end_subscription(&key, Reason::Noresource, now, out);
                     continue;
@@ -214,6 +234,9 @@ impl<F: Flow> Engine<F> {
                     self.fanout.push_back(key);
                 }
             }
+        }
+        if !dialects.contains(&Dialect::Microsoft) {
+            return;
         }
         for key in self.batches_watching(presentity) {
             let Some(sub) = self.subs.get_mut(&key) else {
@@ -353,7 +376,10 @@ impl<F: Flow> Engine<F> {
             Package::Presence if sub.format == Format::Categories => {
                 let (presentity, watcher) = (sub.presentity.clone(), sub.watcher.clone());
                 let container = self.container_of(&presentity, &watcher);
-                let bytes = self.presentities.categories(&presentity, container);
+                let bytes = match self.service_categories(&presentity, container) {
+                    Some(bytes) => bytes,
+                    None => self.presentities.categories(&presentity, container),
+                };
                 let body = Body {
                     content_type: Format::Categories.content_type(),
                     bytes,
@@ -362,7 +388,11 @@ impl<F: Flow> Engine<F> {
             }
             Package::Presence => {
                 let presentity = sub.presentity.clone();
-                let state = self.presentities.state(&presentity);
+                let mut state = self.presentities.state(&presentity);
+                if let Some(body) = self.service_pidf(&presentity) {
+                    state.etag = crate::publication::state_etag(&body).into();
+                    state.body = body;
+                }
                 let Some(sub) = self.subs.get_mut(key) else {
                     return (None, None);
                 };

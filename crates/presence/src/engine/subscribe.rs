@@ -17,6 +17,7 @@ use super::{Action, Engine, UnknownPresentity};
 use crate::authorization::Decision;
 use crate::flow::Flow;
 use crate::notify;
+use crate::service::Dialect;
 use crate::store::StoreOp;
 use crate::subscription::{
     negotiate_expires, Expires, Package, Reason, SubState, SubscribeError, SubscribeRequest,
@@ -59,10 +60,13 @@ impl<F: Flow> Engine<F> {
         ctx: Context<F>,
         now: SystemTime,
     ) -> Vec<Action<F>> {
-        let parsed = match SubscribeRequest::parse(req) {
+        let mut parsed = match SubscribeRequest::parse(req) {
             Ok(p) => p,
             Err(e) => return vec![ctx.reply(rejection(req, &ctx.to_tag, &e))],
         };
+        if parsed.package == Package::Presence && parsed.batch.is_none() {
+            self.unpin(&mut parsed);
+        }
         match parsed.to_tag.clone() {
             Some(tag) => self.in_dialog(req, parsed, &tag, ctx, now),
             None => self.create(req, parsed, ctx, now),
@@ -112,6 +116,7 @@ impl<F: Flow> Engine<F> {
                 if self.config.unknown_presentity == UnknownPresentity::Reject
                     && !self.provisioned.contains(&parsed.presentity)
                     && !self.presentities.is_known(&parsed.presentity)
+                    && !self.service_answers(&parsed.presentity, Dialect::of(parsed.format))
                 {
                     return fail(404, "No such presentity");
                 }

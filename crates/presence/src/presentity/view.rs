@@ -131,12 +131,7 @@ impl<F: Flow> Presentity<F> {
         let activity = (!blocked)
             .then_some(self.aggregate.activity.as_ref())
             .flatten()
-            .map(|a| wire::StateActivity {
-                token: a.token.as_ref().map(|t| t.as_str().to_owned()),
-                min_availability: None,
-                max_availability: None,
-                custom: a.custom.iter().map(|(l, t)| (l.0, t.to_owned())).collect(),
-            });
+            .map(wire_activity);
         let state = wire::State {
             state_type: StateType::Aggregate,
             manual: self.aggregate.manual && !blocked,
@@ -184,6 +179,17 @@ impl<F: Flow> Presentity<F> {
             });
         }
         entries
+    }
+}
+
+/// An aggregate's activity as the `state` category writes it: the token
+/// and the custom texts, no range (an aggregate is not an input).
+pub(crate) fn wire_activity(a: &crate::availability::StateActivity) -> wire::StateActivity {
+    wire::StateActivity {
+        token: a.token.as_ref().map(|t| t.as_str().to_owned()),
+        min_availability: None,
+        max_availability: None,
+        custom: a.custom.iter().map(|(l, t)| (l.0, t.to_owned())).collect(),
     }
 }
 

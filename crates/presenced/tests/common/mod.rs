@@ -241,25 +241,44 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
 /// A plain HTTP/1.1 request with an optional JSON body: status code and
 /// body.
 pub fn http_send(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+    let (status, body) =
+        http_exchange(addr, method, path, &[], json.unwrap_or_default().as_bytes());
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A plain HTTP/1.1 request with extra header lines (`Authorization:
+/// Bearer x`) and a body: status code and the body's bytes.
+pub fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(addr).expect("connect to http");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
-    let body = json.unwrap_or_default();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .expect("send");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    stream.write_all(body).expect("send body");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read response");
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole response");
+    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("a status line: {head}"));
-    (status, body.to_owned())
+    (status, bytes[split + 4..].to_vec())
 }
 
 /// `... listening transport=udp addr=127.0.0.1:40123`

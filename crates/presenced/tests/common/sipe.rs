@@ -231,9 +231,15 @@ impl Sipe {
         {
             let sink = lines.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
+                // SIPE logs HTTP bodies as they are (a photo is binary):
+                // lines are read as bytes, so one such body cannot end
+                // the capture.
+                for line in BufReader::new(stream).split(b'\n') {
                     let Ok(line) = line else { break };
-                    sink.lock().unwrap().push(line);
+                    let text = String::from_utf8_lossy(&line);
+                    sink.lock()
+                        .unwrap()
+                        .push(text.trim_end_matches('\r').to_owned());
                 }
             });
         }

@@ -118,16 +118,7 @@ fn every_row_is_the_one_found_for_its_own_input() {
 }
 
 fn aggregate_of(availability: Availability, token: Option<ActivityToken>) -> AggregateState {
-    AggregateState {
-        availability,
-        activity: token.map(StateActivity::token),
-        manual: false,
-        decided_by: None,
-        machine: None,
-        device: None,
-        last_active: None,
-        changes_at: None,
-    }
+    AggregateState::fixed(availability, token.map(StateActivity::token))
 }
 
 #[test]
