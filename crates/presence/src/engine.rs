@@ -27,10 +27,13 @@ mod notifying;
 mod roaming;
 mod service;
 mod subscribe;
+mod upstream;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use sip::header::Header;
 use sip::{HeaderAccess, HeaderName, Method, Response};
@@ -48,6 +51,7 @@ use crate::subscription::{
 use crate::winfo::WatcherEvent;
 
 pub use crate::notify::NotifyId;
+pub use upstream::Interest;
 
 /// How many NOTIFYs of a fan-out are built at a time (see
 /// [`Engine::poll_fanout`]): enough that a chunk's fixed cost is shared,
@@ -149,6 +153,15 @@ pub enum Input<F> {
         room: String,
         /// Participants now.
         participants: u32,
+    },
+    /// The upstream presence server's state of a presentity, from the
+    /// presence provider's subscription: (Content-Type, document), or
+    /// `None` when it is unknown (not subscribed yet, failed, ended).
+    Upstream {
+        /// The presentity key.
+        presentity: String,
+        /// The document, if any.
+        state: Option<(Bytes, Bytes)>,
     },
 }
 
@@ -259,6 +272,11 @@ pub struct Engine<F> {
     /// Presentity → the batched dialogs that watch it (a watch relation
     /// is an entry here and in the dialog's batch, not a dialog).
     watches: batch::Watches,
+    /// Presentity → how many watch it (presence subscriptions and batch
+    /// resources): the presence provider's interest (engine/upstream.rs).
+    interest: HashMap<Arc<str>, u32>,
+    /// First and last watchers since the runtime last asked.
+    interest_changes: Vec<Interest>,
     /// The groups each pending provisioning fetch asked for.
     provisioning: HashMap<DialogKey, Vec<String>>,
     /// Each user's last contact-list changes, for the deltas of endpoints
@@ -321,6 +339,8 @@ impl<F: Flow> Engine<F> {
             self_by_presentity: HashMap::new(),
             roaming: crate::roaming::Roaming::new(),
             watches: HashMap::new(),
+            interest: HashMap::new(),
+            interest_changes: Vec::new(),
             provisioning: HashMap::new(),
             contact_history: HashMap::new(),
             contacts_sent: HashMap::new(),
@@ -445,6 +465,7 @@ impl<F: Flow> Engine<F> {
             }
             Input::Reconfigure { services } => self.reconfigure(services, now),
             Input::Occupancy { room, participants } => self.occupancy(&room, participants, now),
+            Input::Upstream { presentity, state } => self.upstream(&presentity, state, now),
         }
     }
 

@@ -55,6 +55,10 @@ pub enum SourceKey {
         /// `container`.
         container: u32,
     },
+    /// The presentity's state on an upstream presence server, as the
+    /// presence provider's subscription last reported it. Never stored:
+    /// a restarted server subscribes again and gets it anew.
+    Upstream,
 }
 
 impl SourceKey {
@@ -62,7 +66,7 @@ impl SourceKey {
     pub fn etag(&self) -> Option<&str> {
         match self {
             SourceKey::Publication(etag) => Some(etag),
-            SourceKey::Category { .. } => None,
+            SourceKey::Category { .. } | SourceKey::Upstream => None,
         }
     }
 
@@ -76,6 +80,7 @@ impl SourceKey {
                 instance,
                 container,
             } => CategoryRecord::etag(name, *instance, *container),
+            SourceKey::Upstream => "upstream".to_owned(),
         }
     }
 

@@ -147,6 +147,7 @@ impl<F: Flow> Engine<F> {
         let Some(batch) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) else {
             return;
         };
+        let mut first = Vec::new();
         for resource in batch.resources.iter_mut().filter(|r| r.watched()) {
             let entry = match self.watches.get_key_value(&*resource.presentity) {
                 Some((shared, _)) => {
@@ -164,8 +165,13 @@ impl<F: Flow> Engine<F> {
                         .entry(resource.presentity.clone())
                         .or_default()
                         .insert(key.clone());
+                    first.push(resource.presentity.clone());
                 }
             }
+        }
+        // The batches watching a presentity count as one interest.
+        for presentity in first {
+            self.count_interest(&presentity, true);
         }
     }
 
@@ -174,13 +180,18 @@ impl<F: Flow> Engine<F> {
         let Some(batch) = self.subs.get(key).and_then(|s| s.batch()) else {
             return;
         };
+        let mut last = Vec::new();
         for resource in batch.resources.iter().filter(|r| r.watched()) {
             if let Some(set) = self.watches.get_mut(&*resource.presentity) {
                 set.remove(key);
                 if set.is_empty() {
                     self.watches.remove(&*resource.presentity);
+                    last.push(resource.presentity.clone());
                 }
             }
+        }
+        for presentity in last {
+            self.count_interest(&presentity, false);
         }
     }
 

@@ -66,6 +66,10 @@ impl<F: Flow> Engine<F> {
             self.deadlines.insert((sub.expires_at, key.clone()));
         }
         let batched = sub.batch().is_some();
+        if sub.package == Package::Presence && !batched {
+            let presentity = sub.presentity.clone();
+            self.count_interest(&presentity, true);
+        }
         self.subs.insert(key.clone(), Box::new(sub));
         if batched {
             self.watch(&key);
@@ -76,6 +80,9 @@ impl<F: Flow> Engine<F> {
     pub(super) fn remove(&mut self, key: &DialogKey) -> Option<Subscription<F>> {
         self.unwatch(key);
         let sub = self.subs.remove(key)?;
+        if sub.package == Package::Presence && sub.batch().is_none() {
+            self.count_interest(&sub.presentity, false);
+        }
         self.live.tally(sub.package, sub.state, false);
         if let Some(set) = self.self_by_presentity.get_mut(&sub.presentity) {
             set.remove(key);

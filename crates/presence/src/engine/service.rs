@@ -77,12 +77,6 @@ impl<F: Flow> Engine<F> {
         Some(answer)
     }
 
-    /// Whether some presence watcher, single or batched, watches
-    /// `presentity`.
-    fn is_watched(&self, presentity: &str) -> bool {
-        self.by_presentity.contains_key(presentity) || self.watches.contains_key(presentity)
-    }
-
     /// The PIDF body a service contact answers with, if one does.
     pub(super) fn service_pidf(&mut self, presentity: &str) -> Option<Bytes> {
         let (card, participants) = self.service_answer_noted(presentity, Dialect::Ietf)?;

@@ -1,0 +1,113 @@
+//! The engine's side of the presence provider: which presentities are
+//! watched (so the runtime keeps one upstream subscription for each), and
+//! the upstream's state entering a presentity as one of its sources.
+//!
+//! The engine does not know about the upstream itself ([`crate::provider`]
+//! does, driven by the runtime): it reports each presentity's first and
+//! last watcher as an interest change, and takes the upstream's documents
+//! as [`SourceKey::Upstream`] sources, aggregated with whatever else the
+//! presentity has (a local publication, a category publication) and
+//! notified to every watcher in its format.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::{Action, Engine};
+use crate::flow::Flow;
+use crate::source::{never, Source, SourceKey};
+use crate::XmlLimits;
+
+/// A watched-or-not change of one presentity, for the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interest {
+    /// The presentity key (its address of record).
+    pub presentity: String,
+    /// True at its first watcher, false when its last one left.
+    pub watched: bool,
+}
+
+impl<F: Flow> Engine<F> {
+    /// The upstream's state of `presentity` (`None`: unknown, the source
+    /// goes). A document that does not read as PIDF also makes it
+    /// unknown: a stale state must not stay on show.
+    pub(super) fn upstream(
+        &mut self,
+        presentity: &str,
+        state: Option<(Bytes, Bytes)>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let document = state.and_then(|(content_type, body)| {
+            let pidf = content_type.is_empty()
+                || content_type
+                    .to_ascii_lowercase()
+                    .starts_with(b"application/pidf+xml");
+            if !pidf {
+                return None;
+            }
+            let document = crate::pidf::parse(&body, &XmlLimits::DEFAULT).ok()?;
+            Some((document, String::from_utf8_lossy(&body).into_owned()))
+        });
+        let changed = match document {
+            Some((document, body)) => {
+                let sequence = self.presentities.next_sequence();
+                let source = Source::pidf(document, body, sequence, never(), None, now);
+                self.presentities
+                    .put(presentity, SourceKey::Upstream, source, now)
+            }
+            None => self
+                .presentities
+                .take(presentity, &SourceKey::Upstream, now)
+                .is_some_and(|(_, changed)| changed),
+        };
+        let mut out = Vec::new();
+        if changed {
+            self.presentity_changed(presentity, now, &mut out);
+        }
+        out
+    }
+
+    /// Counts one more (`up`) or one less watcher of `presentity`: a
+    /// presence subscription to it, or a batch resource naming it. The
+    /// first and the last are queued for [`Engine::take_interest`].
+    pub(super) fn count_interest(&mut self, presentity: &Arc<str>, up: bool) {
+        let (changed, gone) = match self.interest.get_mut(&**presentity) {
+            Some(n) if up => {
+                *n += 1;
+                (false, false)
+            }
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                (*n == 0, *n == 0)
+            }
+            None if up => {
+                self.interest.insert(presentity.clone(), 1);
+                (true, false)
+            }
+            None => (false, false),
+        };
+        if gone {
+            self.interest.remove(&**presentity);
+        }
+        if changed {
+            self.interest_changes.push(Interest {
+                presentity: presentity.to_string(),
+                watched: up,
+            });
+        }
+    }
+
+    /// The presentities that gained their first or lost their last
+    /// watcher since the last call, in order. The runtime calls it after
+    /// each input, to start or end upstream subscriptions.
+    pub fn take_interest(&mut self) -> Vec<Interest> {
+        std::mem::take(&mut self.interest_changes)
+    }
+
+    /// Whether anyone watches `presentity` (a presence subscription or a
+    /// batch resource).
+    pub fn is_watched(&self, presentity: &str) -> bool {
+        self.interest.contains_key(presentity)
+    }
+}
