@@ -195,6 +195,15 @@ pub fn build<F>(
             &[sub.package.as_str().as_bytes()],
         ),
     }
+    // RFC 4662 §5.1: a standard client's list notifications require the
+    // extension (the dialect's batches go without, as Lync sends them).
+    let batched = matches!(
+        sub.extra.as_deref(),
+        Some(crate::subscription::Extra::Batch(_))
+    );
+    if batched && sub.format == crate::subscription::Format::Pidf {
+        line(&mut out, HeaderName::Require, &[b"eventlist"]);
+    }
     let _ = write!(out, "{}: ", HeaderName::SubscriptionState.as_str());
     sub.write_state_header(&mut out, now);
     out.extend_from_slice(b"\r\n");

@@ -394,8 +394,10 @@ pub(crate) enum Extra {
     Batch(Batch),
 }
 
-/// A batched subscription of the Microsoft dialect ([MS-PRES] §3.7.4.3):
-/// one dialog watching many presentities. A watched presentity costs an
+/// A batched subscription: one dialog watching many presentities — the
+/// Microsoft dialect's ([MS-PRES] §3.7.4.3), or an RFC 4662 list
+/// subscription of a standard client (parts follow the dialog's
+/// [`Format`]). A watched presentity costs an
 /// entry here and one in the engine's watch index, not a dialog.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -458,6 +460,9 @@ pub enum ResourceState {
     Rejected,
     /// Names nobody (RFC 4662 §4.4 `noresource`).
     NoResource,
+    /// Taken out of a list subscription's list: reported once more as
+    /// terminated (`noresource`), then dropped from the batch.
+    Removed,
 }
 
 impl<F: Clone> Subscription<F> {

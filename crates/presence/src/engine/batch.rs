@@ -23,7 +23,7 @@ use crate::flow::Flow;
 use crate::msrtc::batch::{ActionKind, BatchSubscribe};
 use crate::msrtc::rlmi::{self, ContactPart, InstanceState};
 use crate::notify::Body;
-use crate::subscription::{Batch, DialogKey, Resource, ResourceState, SubscribeRequest};
+use crate::subscription::{Batch, DialogKey, Format, Resource, ResourceState, SubscribeRequest};
 
 /// Most resources one batched dialog may watch: Skype for Business caps a
 /// contact list at 1 000.
@@ -94,7 +94,7 @@ impl<F: Flow> Engine<F> {
 
     /// What a watcher may see of one resource: the authorization policy
     /// and the unknown-presentity rule of a single subscription.
-    fn resource_state(&self, watcher: &str, presentity: &str) -> ResourceState {
+    pub(super) fn resource_state(&self, watcher: &str, presentity: &str) -> ResourceState {
         if self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
             && !self.presentities.is_known(presentity)
@@ -246,46 +246,32 @@ impl<F: Flow> Engine<F> {
 
     /// The next NOTIFY body of a batched subscription: every resource the
     /// first time, the ones with news after. `None` when there is nothing
-    /// to say.
+    /// to say. Each part is the presentity's document in the dialog's
+    /// format: categories for the dialect, PIDF for a standard client's
+    /// list subscription (`engine/lists.rs`).
     pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
         let sub = self.subs.get_mut(key)?;
-        let (list, watcher) = (sub.presentity.clone(), sub.watcher.clone());
+        let (list, watcher, format) = (sub.presentity.clone(), sub.watcher.clone(), sub.format);
         // Taken out while the parts are rendered (they need the engine),
         // put back below: no copy of the resource list per NOTIFY.
         let mut batch = std::mem::take(sub.batch_mut()?);
         let mut parts = Vec::new();
-        for resource in batch
-            .resources
-            .iter_mut()
-            .filter(|r| batch.full || r.pending)
-        {
-            resource.pending = false;
-            let uri = &*resource.presentity;
-            let part = match resource.state {
-                ResourceState::Active => {
-                    let container = self.container_of(uri, &watcher);
-                    let categories: Bytes = self.presentities.categories(uri, container);
-                    ContactPart::new(uri, &InstanceState::Active, Some(&categories))
-                }
-                ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),
-                ResourceState::Rejected => ContactPart::new(
-                    uri,
-                    &InstanceState::Terminated {
-                        reason: "rejected".to_owned(),
-                    },
-                    None,
-                ),
-                ResourceState::NoResource => ContactPart::new(
-                    uri,
-                    &InstanceState::Terminated {
-                        reason: "noresource".to_owned(),
-                    },
-                    None,
-                ),
-            };
-            parts.push(part);
-        }
         let full = batch.full;
+        for resource in batch.resources.iter_mut().filter(|r| {
+            // A full state lists the members only: a removed resource
+            // is simply absent from it.
+            if full {
+                r.state != ResourceState::Removed
+            } else {
+                r.pending
+            }
+        }) {
+            resource.pending = false;
+            parts.push(self.resource_part(resource, &watcher, format));
+        }
+        batch
+            .resources
+            .retain(|r| r.state != ResourceState::Removed);
         batch.full = false;
         let version = batch.version;
         batch.version = batch.version.wrapping_add(1);
@@ -300,6 +286,34 @@ impl<F: Flow> Engine<F> {
             content_type: CONTENT_TYPE,
             bytes: multipart.body,
         })
+    }
+
+    /// One resource's share of a batched NOTIFY.
+    fn resource_part(&mut self, resource: &Resource, watcher: &str, format: Format) -> ContactPart {
+        let uri = &*resource.presentity;
+        let terminated = |reason: &str| InstanceState::Terminated {
+            reason: reason.to_owned(),
+        };
+        match resource.state {
+            ResourceState::Active if format == Format::Pidf => {
+                let state = self.presentities.state(uri);
+                ContactPart::with_document(
+                    uri,
+                    &InstanceState::Active,
+                    Some((crate::pidf::CONTENT_TYPE, &state.body)),
+                )
+            }
+            ResourceState::Active => {
+                let container = self.container_of(uri, watcher);
+                let categories: Bytes = self.presentities.categories(uri, container);
+                ContactPart::new(uri, &InstanceState::Active, Some(&categories))
+            }
+            ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),
+            ResourceState::Rejected => ContactPart::new(uri, &terminated("rejected"), None),
+            ResourceState::NoResource | ResourceState::Removed => {
+                ContactPart::new(uri, &terminated("noresource"), None)
+            }
+        }
     }
 
     /// Whether the subscription's next NOTIFY may go unanswered

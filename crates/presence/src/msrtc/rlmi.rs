@@ -73,13 +73,36 @@ impl ContactPart {
     /// [MS-SIP]'s example; CR and LF are dropped from it so that a URI
     /// can never end the header.
     pub fn new(uri: &str, state: &InstanceState, categories: Option<&Bytes>) -> ContactPart {
+        ContactPart::with_document(
+            uri,
+            state,
+            categories.map(|document| (categories::CONTENT_TYPE, document)),
+        )
+    }
+
+    /// As [`ContactPart::new`], for a document of any type: RFC 4662
+    /// list subscriptions of standard clients carry each resource's
+    /// `application/pidf+xml` document (rendered once per state and
+    /// shared by every watcher) where the dialect carries categories.
+    ///
+    /// The Content-ID is written bare (`bob@example.com`), as Lync and
+    /// Flexisip write it, not in RFC 2392's angle brackets: liblinphone
+    /// 5.1 finds a part by comparing its Content-ID with the `cid`
+    /// attribute byte for byte, and readers that follow RFC 2392 strip
+    /// brackets only when there are some.
+    pub fn with_document(
+        uri: &str,
+        state: &InstanceState,
+        document: Option<(&str, &Bytes)>,
+    ) -> ContactPart {
         let cid: String = uri
             .strip_prefix("sip:")
+            .or_else(|| uri.strip_prefix("sips:"))
             .unwrap_or(uri)
             .chars()
             .filter(|c| !matches!(c, '\r' | '\n'))
             .collect();
-        let carries = matches!(state, InstanceState::Active) && categories.is_some();
+        let carries = matches!(state, InstanceState::Active) && document.is_some();
         let mut markup = Markup::with_capacity(128 + uri.len() * 2);
         markup
             .start("resource")
@@ -104,16 +127,19 @@ impl ContactPart {
         }
         markup.empty().end("resource");
         let resource = Bytes::from(markup.finish());
-        let part = categories.filter(|_| carries).map(|document| {
-            let mut part = BytesMut::with_capacity(document.len() + cid.len() + 128);
-            part.put_slice(b"Content-Transfer-Encoding: binary\r\nContent-ID: ");
-            part.put_slice(cid.as_bytes());
-            part.put_slice(b"\r\nContent-Type: ");
-            part.put_slice(categories::CONTENT_TYPE.as_bytes());
-            part.put_slice(b"\r\n\r\n");
-            part.put_slice(document);
-            part.freeze()
-        });
+        let part = document
+            .filter(|_| carries)
+            .map(|(content_type, document)| {
+                let mut part =
+                    BytesMut::with_capacity(document.len() + cid.len() + content_type.len() + 96);
+                part.put_slice(b"Content-Transfer-Encoding: binary\r\nContent-ID: ");
+                part.put_slice(cid.as_bytes());
+                part.put_slice(b"\r\nContent-Type: ");
+                part.put_slice(content_type.as_bytes());
+                part.put_slice(b"\r\n\r\n");
+                part.put_slice(document);
+                part.freeze()
+            });
         ContactPart { resource, part }
     }
 }

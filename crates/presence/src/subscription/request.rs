@@ -85,6 +85,9 @@ pub struct SubscribeRequest {
     /// `Supported: ms-piggyback-first-notify`: the first notification's
     /// body may ride in the 200.
     pub piggyback: bool,
+    /// `Supported: eventlist` (RFC 4662 §4.1): the watcher takes RLMI
+    /// notifications, so it may subscribe to a list URI.
+    pub eventlist: bool,
 }
 
 impl SubscribeRequest {
@@ -146,6 +149,7 @@ impl SubscribeRequest {
             batch: batch(req)?,
             benotify: supports(req, "ms-benotify"),
             piggyback: supports(req, "ms-piggyback-first-notify"),
+            eventlist: supports(req, "eventlist"),
         })
     }
 
