@@ -183,17 +183,17 @@ pub fn build<F>(
         HeaderName::Contact,
         &[b"<", sub.contact.as_bytes(), b">"],
     );
+    let package: &[u8] = match sub.extra.as_deref() {
+        Some(crate::subscription::Extra::Batch(b)) if b.capitalized_event => b"Presence",
+        _ => sub.package.as_str().as_bytes(),
+    };
     match &sub.event_id {
         Some(id) => line(
             &mut out,
             HeaderName::Event,
-            &[sub.package.as_str().as_bytes(), b";id=", id.as_bytes()],
+            &[package, b";id=", id.as_bytes()],
         ),
-        None => line(
-            &mut out,
-            HeaderName::Event,
-            &[sub.package.as_str().as_bytes()],
-        ),
+        None => line(&mut out, HeaderName::Event, &[package]),
     }
     // RFC 4662 §5.1: a standard client's list notifications require the
     // extension (the dialect's batches go without, as Lync sends them).

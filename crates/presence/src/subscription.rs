@@ -410,6 +410,14 @@ pub struct Batch {
     pub(crate) version: u32,
     /// The watcher takes BENOTIFY (unanswered) for updates.
     pub(crate) benotify: bool,
+    /// NOTIFYs carry `Event: Presence` rather than the package's own
+    /// `presence`: liblinphone (5.1 to this day) hands a NOTIFY to its
+    /// friend list only when the Event is spelled so
+    /// (`linphone_core_internal_notify_received` compares it with
+    /// `"Presence"` byte for byte, as Flexisip writes it), and ignores
+    /// RFC 3856's spelling. Set for the list subscriptions of Linphone
+    /// user agents only ([`SubscribeRequest::linphone`]).
+    pub(crate) capitalized_event: bool,
 }
 
 /// One watched presentity of a batch: 24 bytes, on top of its entry in the
@@ -568,7 +576,7 @@ impl<F: Clone> Subscription<F> {
                     version: record.winfo_version.saturating_add(1),
                     ..WinfoProgress::default()
                 })))
-            } else if !record.resources.is_empty() {
+            } else if !record.resources.is_empty() || record.capitalized_event {
                 Some(Box::new(Extra::Batch(Batch {
                     resources: record
                         .resources
@@ -578,6 +586,7 @@ impl<F: Clone> Subscription<F> {
                     full: true,
                     version: 0,
                     benotify: record.benotify,
+                    capitalized_event: record.capitalized_event,
                 })))
             } else {
                 None
@@ -665,6 +674,7 @@ impl<F: Clone> Subscription<F> {
                     .collect()
             }),
             benotify: self.batch().is_some_and(|b| b.benotify),
+            capitalized_event: self.batch().is_some_and(|b| b.capitalized_event),
         }
     }
 }

@@ -68,8 +68,14 @@ struct Entry {
     part: Option<String>,
 }
 
-/// Reads a multipart/related RLMI body: (version, fullState, resources).
+/// Reads a multipart/related RLMI body of Alice's list.
 fn read(content_type: &str, body: &str) -> (u32, bool, Vec<Entry>) {
+    read_any(content_type, body, LIST)
+}
+
+/// Reads a multipart/related RLMI body of `list`: (version, fullState,
+/// resources).
+fn read_any(content_type: &str, body: &str, list: &str) -> (u32, bool, Vec<Entry>) {
     assert!(
         content_type.starts_with("multipart/related; type=\"application/rlmi+xml\""),
         "{content_type}"
@@ -107,7 +113,7 @@ fn read(content_type: &str, body: &str) -> (u32, bool, Vec<Entry>) {
         .split('>')
         .next()
         .unwrap();
-    assert_eq!(attr(list_tag, "uri").as_deref(), Some(LIST));
+    assert_eq!(attr(list_tag, "uri").as_deref(), Some(list));
     let version = attr(list_tag, "version").unwrap().parse().unwrap();
     let full = attr(list_tag, "fullState").unwrap() == "true";
     let entries = root
@@ -118,7 +124,7 @@ fn read(content_type: &str, body: &str) -> (u32, bool, Vec<Entry>) {
             let part = cid.map(|cid| {
                 let (head, content) = parts
                     .iter()
-                    .find(|(h, _)| h.contains(&format!("Content-ID: {cid}\r\n")))
+                    .find(|(h, _)| h.contains(&format!("Content-Id: {cid}\r\n")))
                     .expect("the part the cid names");
                 assert!(
                     head.contains("Content-Type: application/pidf+xml"),
@@ -340,4 +346,116 @@ fn an_empty_list_is_an_empty_full_state() {
     let (version, full, entries) = read_notify(notifies(&actions)[0].1);
     assert_eq!((version, full), (1, false));
     assert_eq!(summary(&entries), [active(BOB, "closed")]);
+}
+
+/// liblinphone's SUBSCRIBE to its RLS URI (RFC 5367): the list is in the
+/// body.
+fn adhoc_sub(target: &str, call_id: &str, uris: &[&str], eventlist: bool) -> sip::Request {
+    let entries: String = uris
+        .iter()
+        .map(|u| format!("  <entry uri=\"{u}\"/>\n"))
+        .collect();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<resource-lists xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns=\"urn:ietf:params:xml:ns:resource-lists\">\n <list>\n{entries} </list>\n</resource-lists>\n"
+    );
+    let supported = if eventlist {
+        "Supported: eventlist\n"
+    } else {
+        ""
+    };
+    parse(
+        &format!(
+            "SUBSCRIBE {target} SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK{call_id}\n\
+             From: <{ALICE}>;tag=f-{call_id}\nTo: {target}\nCSeq: 20 SUBSCRIBE\nCall-ID: {call_id}\n\
+             Max-Forwards: 70\n{supported}Event: presence\nExpires: 3600\n\
+             Content-Type: application/resource-lists+xml\n\
+             Contact: <sip:alice@192.0.2.1;gr=urn:uuid:49fe3f87>\nRequire: recipient-list-subscribe\n\
+             Accept: multipart/related\nAccept: application/pidf+xml\nAccept: application/rlmi+xml\n\
+             Content-Disposition: recipient-list\n"
+        ),
+        &body,
+    )
+}
+
+#[test]
+fn an_adhoc_list_in_the_body_is_a_batch_too() {
+    let mut h = Harness::new(config());
+    h.published(publish(BOB, None, &pidf(BOB, "open", "here"), 1), at(1));
+    let rls = "sip:rls@example.com";
+    let actions = h.request(adhoc_sub(rls, "a1", &[BOB, CAROL], false), at(2));
+    assert_eq!(status(&actions), 421, "RFC 5367 lists need eventlist too");
+
+    let actions = h.request(adhoc_sub(rls, "a2", &[BOB, CAROL, BOB], true), at(2));
+    assert_eq!(status(&actions), 200);
+    assert_eq!(
+        header(&responses(&actions)[0].headers, HeaderName::Require),
+        "eventlist"
+    );
+    let n = notifies(&actions);
+    let content_type = header(&n[0].1.headers, HeaderName::ContentType);
+    let (version, full, entries) = read_any(&content_type, &body(n[0].1), rls);
+    assert_eq!((version, full), (0, true));
+    assert_eq!(
+        summary(&entries),
+        [active(BOB, "open"), active(CAROL, "closed")],
+        "each resource once"
+    );
+    h.ok_all(&actions, at(2));
+    let (_, actions) = h.published(publish(CAROL, None, &pidf(CAROL, "open", "x"), 2), at(3));
+    let n = notifies(&actions);
+    let content_type = header(&n[0].1.headers, HeaderName::ContentType);
+    let (version, full, entries) = read_any(&content_type, &body(n[0].1), rls);
+    assert_eq!((version, full), (1, false));
+    assert_eq!(summary(&entries), [active(CAROL, "open")]);
+
+    // To a list URI the stored list wins over the body.
+    put_list(&mut h, &[(DAVE, true)], 4);
+    let actions = h.request(adhoc_sub(LIST, "a3", &[BOB], true), at(5));
+    let (_, _, entries) = read_notify(notifies(&actions)[0].1);
+    assert_eq!(summary(&entries), [active(DAVE, "closed")]);
+
+    // A body that does not read is a 400 naming the problem.
+    let mut bad = adhoc_sub(rls, "a4", &[BOB], true);
+    bad.body = bytes::Bytes::from_static(b"<list/>");
+    bad.headers.set(HeaderName::ContentLength, "7");
+    let actions = h.request(bad, at(6));
+    assert_eq!(status(&actions), 400);
+    assert!(
+        responses(&actions)[0]
+            .reason
+            .starts_with(b"Bad resource list"),
+        "{:?}",
+        responses(&actions)[0].reason
+    );
+}
+
+#[test]
+fn liblinphone_list_notifies_spell_the_event_its_way() {
+    // liblinphone hands a list NOTIFY to its friend list only when the
+    // Event reads `Presence` (as Flexisip writes it).
+    let mut h = Harness::new(config());
+    put_list(&mut h, &[(BOB, true)], 0);
+    let mut req = adhoc_sub(LIST, "ua1", &[BOB], true);
+    req.headers.push(sip::Header::new(
+        HeaderName::UserAgent,
+        "Linphonec/5.1.65 (belle-sip/5.1.64)",
+    ));
+    let actions = h.request(req, at(1));
+    assert_eq!(status(&actions), 200);
+    let n = notifies(&actions);
+    assert_eq!(header(&n[0].1.headers, HeaderName::Event), "Presence");
+    h.ok_all(&actions, at(1));
+    let (_, actions) = h.published(publish(BOB, None, &pidf(BOB, "open", "x"), 1), at(2));
+    assert_eq!(
+        header(&notifies(&actions)[0].1.headers, HeaderName::Event),
+        "Presence"
+    );
+
+    // Everyone else gets RFC 3856's `presence`.
+    let actions = h.request(list_sub("ua2").request(), at(3));
+    assert_eq!(
+        header(&notifies(&actions)[0].1.headers, HeaderName::Event),
+        "presence"
+    );
 }

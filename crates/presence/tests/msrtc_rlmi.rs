@@ -239,7 +239,7 @@ fn rfc4662_example_list_shape() {
     );
     let (bob_headers, bob) = &split[1];
     assert_eq!(
-        header(bob_headers, "Content-ID"),
+        header(bob_headers, "Content-Id"),
         Some("bob@vancouver.example.com")
     );
     assert_eq!(

@@ -98,7 +98,7 @@ fn read(notify: &Request) -> (u32, bool, Vec<Entry>) {
             let basic = attr(r, "cid").map(|cid| {
                 let (head, doc) = parts
                     .iter()
-                    .find(|(h, _)| h.lines().any(|l| l == format!("Content-ID: {cid}")))
+                    .find(|(h, _)| h.lines().any(|l| l == format!("Content-Id: {cid}")))
                     .expect("the part the cid names");
                 assert!(head.contains("application/pidf+xml"), "{head}");
                 doc.split("<basic>")

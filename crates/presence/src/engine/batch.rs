@@ -52,6 +52,7 @@ impl<F: Flow> Engine<F> {
             full: true,
             version: 0,
             benotify: parsed.benotify,
+            capitalized_event: false,
         };
         self.apply_batch(&mut batch, &parsed.watcher, body)?;
         Ok(batch)

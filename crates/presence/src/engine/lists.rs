@@ -35,10 +35,26 @@ use std::time::SystemTime;
 use super::batch::MAX_RESOURCES;
 use super::{Action, Engine};
 use crate::flow::Flow;
+use crate::msrtc::batch::{Action as BatchAction, ActionKind, BatchSubscribe};
 use crate::subscription::{Batch, DialogKey, Format, Package, Resource, ResourceState};
 
 /// The option tag of RFC 4662.
 pub const EVENTLIST: &str = "eventlist";
+
+/// An RFC 5367 ad-hoc list as the batch machinery takes it: one
+/// subscribe action over the entries of the body.
+pub(super) fn adhoc(list_uri: &str, uris: Vec<String>) -> BatchSubscribe {
+    BatchSubscribe {
+        uri: list_uri.to_owned(),
+        name: None,
+        actions: vec![BatchAction {
+            kind: ActionKind::Subscribe,
+            id: None,
+            resources: uris,
+            categories: Vec::new(),
+        }],
+    }
+}
 
 impl<F: Flow> Engine<F> {
     /// The user whose contact list `presentity` (a presentity key) names,
@@ -97,6 +113,7 @@ impl<F: Flow> Engine<F> {
             full: true,
             version: 0,
             benotify: false,
+            capitalized_event: false,
         }
     }
 
@@ -188,7 +205,8 @@ impl<F: Flow> Engine<F> {
             return;
         }
         if let Some(owner) = self.list_owner(&sub.presentity) {
-            let batch = self.list_batch(&owner, &sub.watcher);
+            let mut batch = self.list_batch(&owner, &sub.watcher);
+            batch.capitalized_event = sub.batch().is_some_and(|b| b.capitalized_event);
             sub.set_batch(batch);
         }
     }

@@ -19,8 +19,8 @@ use crate::flow::Flow;
 use crate::notify;
 use crate::store::StoreOp;
 use crate::subscription::{
-    negotiate_expires, Expires, Package, Reason, SubState, SubscribeError, SubscribeRequest,
-    Subscription,
+    negotiate_expires, Expires, Format, Package, Reason, SubState, SubscribeError,
+    SubscribeRequest, Subscription,
 };
 use crate::winfo::WatcherEvent;
 
@@ -85,7 +85,12 @@ impl<F: Flow> Engine<F> {
             (None, Package::Presence) => self.list_owner(&parsed.presentity),
             _ => None,
         };
-        if list_owner.is_some() && !parsed.eventlist {
+        let adhoc = match (&parsed.recipient_list, parsed.package) {
+            (Some(uris), Package::Presence) if list_owner.is_none() => Some(uris),
+            _ => None,
+        };
+        let listed = list_owner.is_some() || adhoc.is_some();
+        if listed && !parsed.eventlist {
             let mut resp = error(req, 421, &ctx.to_tag, None);
             resp.headers
                 .push(Header::new(HeaderName::Require, lists::EVENTLIST));
@@ -108,6 +113,15 @@ impl<F: Flow> Engine<F> {
                 return fail(403, "Only the user may subscribe to its own contact list");
             }
             (None, Package::Presence, Some(owner)) => Some(self.list_batch(owner, &parsed.watcher)),
+            // RFC 5367: the watcher's own ad-hoc list, a batch like the
+            // dialect's `adhocList`.
+            (None, Package::Presence, None) if adhoc.is_some() => {
+                let body = lists::adhoc(&parsed.presentity, adhoc.cloned().unwrap_or_default());
+                match self.new_batch(&parsed, &body) {
+                    Ok(batch) => Some(batch),
+                    Err(reason) => return fail(403, reason),
+                }
+            }
             _ => None,
         };
         let decision = match parsed.package {
@@ -164,14 +178,15 @@ impl<F: Flow> Engine<F> {
             ctx.reliable,
             now,
         );
-        if let Some(batch) = batch {
+        if let Some(mut batch) = batch {
+            batch.capitalized_event = listed && parsed.linphone && parsed.format == Format::Pidf;
             sub.set_batch(batch);
         }
         let key = sub.key.clone();
         if parsed.package == Package::Provisioning {
             self.remember_provisioning(&key, req);
         }
-        if list_owner.is_some() {
+        if listed {
             ok.headers
                 .push(Header::new(HeaderName::Require, lists::EVENTLIST));
         }

@@ -73,10 +73,11 @@ impl ContactPart {
     /// [MS-SIP]'s example; CR and LF are dropped from it so that a URI
     /// can never end the header.
     pub fn new(uri: &str, state: &InstanceState, categories: Option<&Bytes>) -> ContactPart {
-        ContactPart::with_document(
+        ContactPart::render(
             uri,
             state,
             categories.map(|document| (categories::CONTENT_TYPE, document)),
+            "Content-ID",
         )
     }
 
@@ -86,14 +87,25 @@ impl ContactPart {
     /// shared by every watcher) where the dialect carries categories.
     ///
     /// The Content-ID is written bare (`bob@example.com`), as Lync and
-    /// Flexisip write it, not in RFC 2392's angle brackets: liblinphone
-    /// 5.1 finds a part by comparing its Content-ID with the `cid`
-    /// attribute byte for byte, and readers that follow RFC 2392 strip
-    /// brackets only when there are some.
+    /// Flexisip write it, not in RFC 2392's angle brackets, and its name
+    /// as `Content-Id`: liblinphone 5.1 finds a part by looking up the
+    /// header `Content-Id` by exact name and comparing its value with the
+    /// `cid` attribute byte for byte (header names are case-insensitive,
+    /// and readers that follow RFC 2392 strip brackets only when there
+    /// are some, so both spellings are as standard as the others).
     pub fn with_document(
         uri: &str,
         state: &InstanceState,
         document: Option<(&str, &Bytes)>,
+    ) -> ContactPart {
+        ContactPart::render(uri, state, document, "Content-Id")
+    }
+
+    fn render(
+        uri: &str,
+        state: &InstanceState,
+        document: Option<(&str, &Bytes)>,
+        id_header: &str,
     ) -> ContactPart {
         let cid: String = uri
             .strip_prefix("sip:")
@@ -132,7 +144,9 @@ impl ContactPart {
             .map(|(content_type, document)| {
                 let mut part =
                     BytesMut::with_capacity(document.len() + cid.len() + content_type.len() + 96);
-                part.put_slice(b"Content-Transfer-Encoding: binary\r\nContent-ID: ");
+                part.put_slice(b"Content-Transfer-Encoding: binary\r\n");
+                part.put_slice(id_header.as_bytes());
+                part.put_slice(b": ");
                 part.put_slice(cid.as_bytes());
                 part.put_slice(b"\r\nContent-Type: ");
                 part.put_slice(content_type.as_bytes());

@@ -88,6 +88,13 @@ pub struct SubscribeRequest {
     /// `Supported: eventlist` (RFC 4662 §4.1): the watcher takes RLMI
     /// notifications, so it may subscribe to a list URI.
     pub eventlist: bool,
+    /// An RFC 5367 ad-hoc list (`application/resource-lists+xml` body):
+    /// the URIs of its entries.
+    pub recipient_list: Option<Vec<String>>,
+    /// The User-Agent is liblinphone's (`Linphonec/5.1.65`,
+    /// `LinphoneAndroid/…`): its list subscriptions need `Event: Presence`
+    /// (see [`super::Batch`]).
+    pub linphone: bool,
 }
 
 impl SubscribeRequest {
@@ -150,6 +157,11 @@ impl SubscribeRequest {
             benotify: supports(req, "ms-benotify"),
             piggyback: supports(req, "ms-piggyback-first-notify"),
             eventlist: supports(req, "eventlist"),
+            recipient_list: recipient_list(req)?,
+            linphone: req
+                .headers
+                .value(HeaderName::UserAgent)
+                .is_some_and(|ua| ua.starts_with(b"Linphone")),
         })
     }
 
@@ -177,6 +189,17 @@ fn batch(req: &Request) -> Result<Option<crate::msrtc::batch::BatchSubscribe>, S
     crate::msrtc::batch::parse(&req.body, &crate::XmlLimits::DEFAULT)
         .map(Some)
         .map_err(|e| SubscribeError::Malformed(format!("Bad batch subscription: {e}")))
+}
+
+/// An RFC 5367 list body, if the SUBSCRIBE carries one; one that does
+/// not read is a 400 saying why.
+fn recipient_list(req: &Request) -> Result<Option<Vec<String>>, SubscribeError> {
+    if !req.content_type_is("application", "resource-lists+xml") {
+        return Ok(None);
+    }
+    crate::resource_lists::entries(&req.body, &crate::XmlLimits::DEFAULT)
+        .map(Some)
+        .map_err(|e| SubscribeError::Malformed(format!("Bad resource list: {e}")))
 }
 
 /// The format the Accept values choose (RFC 6665 §8.3.3): the package's
