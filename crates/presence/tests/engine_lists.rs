@@ -21,10 +21,16 @@ fn config() -> EngineConfig {
     }
 }
 
+/// A contact named after its user part ("bob").
 fn contact(uri: &str, subscribed: bool) -> Contact {
+    let user = uri
+        .trim_start_matches("sip:")
+        .split('@')
+        .next()
+        .unwrap_or_default();
     Contact {
         uri: uri.into(),
-        name: "".into(),
+        name: user.into(),
         groups: vec![1].into(),
         subscribed,
         external_uri: None,
@@ -222,6 +228,14 @@ fn full_state_first_then_only_what_changed() {
     assert_eq!(header(&n[0].1.headers, HeaderName::Require), "eventlist");
     let (version, full, entries) = read_notify(n[0].1);
     assert_eq!((version, full), (0, true));
+    // Each resource has the name the list gives it (RFC 4662 §5.4).
+    assert!(
+        body(n[0].1).contains(&format!(
+            "<resource uri=\"{BOB}\"><name>bob</name><instance "
+        )),
+        "{}",
+        body(n[0].1)
+    );
     // Dave is on the list but not subscribed to: not a resource.
     assert_eq!(
         summary(&entries),
@@ -457,5 +471,48 @@ fn liblinphone_list_notifies_spell_the_event_its_way() {
     assert_eq!(
         header(&notifies(&actions)[0].1.headers, HeaderName::Event),
         "presence"
+    );
+}
+
+#[test]
+fn a_restored_list_subscription_takes_the_stored_list_as_it_is_now() {
+    let mut h = Harness::new(config());
+    put_list(&mut h, &[(BOB, true), (CAROL, true)], 0);
+    let mut req = adhoc_sub(LIST, "r1", &[BOB], true);
+    req.headers.push(sip::Header::new(
+        HeaderName::UserAgent,
+        "LinphoneAndroid/5.2",
+    ));
+    let actions = h.request(req, at(1));
+    let record = stores(&actions)
+        .into_iter()
+        .find_map(|op| match op {
+            presence::StoreOp::PutSubscription(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the dialog is stored");
+    // The list changes after the last write of the dialog.
+    let actions = put_list(&mut h, &[(BOB, true), (DAVE, true)], 2);
+    let list = stores(&actions)
+        .into_iter()
+        .find_map(|op| match op {
+            presence::StoreOp::PutContactList(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the list is stored");
+
+    // A restart: lists first, then the dialogs, as the server loads them.
+    let mut h = Harness::new(config());
+    assert!(h.engine.restore_contacts(vec![list]).is_empty());
+    let actions = h.engine.restore(Vec::new(), vec![record], at(10));
+    let n = notifies(&actions);
+    assert_eq!(n.len(), 1);
+    assert_eq!(header(&n[0].1.headers, HeaderName::Event), "Presence");
+    assert_eq!(header(&n[0].1.headers, HeaderName::Require), "eventlist");
+    let (version, full, entries) = read_notify(n[0].1);
+    assert_eq!((version, full), (0, true));
+    assert_eq!(
+        summary(&entries),
+        [active(BOB, "closed"), active(DAVE, "closed")]
     );
 }

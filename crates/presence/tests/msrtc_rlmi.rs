@@ -182,7 +182,8 @@ fn rlmi_boundaries_are_checked() {
 
 /// RFC 4662 §5's example list (Adam's friends, `sip:adam-friends@...`),
 /// as a standard client's list subscription gets it: the `<list>` with
-/// `uri`, `version` and `fullState`; a `<resource uri>` per member; an
+/// `uri`, `version` and `fullState`; a `<resource uri>` per member with
+/// its `<name>`; an
 /// `<instance>` with `id` and `state`, a `cid` naming the part with the
 /// member's PIDF document when active, a `reason` when terminated.
 #[test]
@@ -193,16 +194,19 @@ fn rfc4662_example_list_shape() {
     let parts = [
         ContactPart::with_document(
             "sip:bob@vancouver.example.com",
+            Some("Bob Smith"),
             &InstanceState::Active,
             Some(("application/pidf+xml", &pidf)),
         ),
         ContactPart::with_document(
             "sip:dave@vancouver.example.com",
+            Some("Dave Jones"),
             &InstanceState::Pending,
             None,
         ),
         ContactPart::with_document(
             "sip:ed@dallas.example.net",
+            Some("Ed at NET"),
             &InstanceState::Terminated {
                 reason: "rejected".into(),
             },
@@ -232,9 +236,9 @@ fn rfc4662_example_list_shape() {
     assert_eq!(
         *list,
         "<list xmlns=\"urn:ietf:params:xml:ns:rlmi\" uri=\"sip:adam-friends@pres.example.com\" version=\"1\" fullState=\"true\">\
-         <resource uri=\"sip:bob@vancouver.example.com\"><instance id=\"0\" state=\"active\" cid=\"bob@vancouver.example.com\"/></resource>\
-         <resource uri=\"sip:dave@vancouver.example.com\"><instance id=\"0\" state=\"pending\"/></resource>\
-         <resource uri=\"sip:ed@dallas.example.net\"><instance id=\"0\" state=\"terminated\" reason=\"rejected\"/></resource>\
+         <resource uri=\"sip:bob@vancouver.example.com\"><name>Bob Smith</name><instance id=\"0\" state=\"active\" cid=\"bob@vancouver.example.com\"/></resource>\
+         <resource uri=\"sip:dave@vancouver.example.com\"><name>Dave Jones</name><instance id=\"0\" state=\"pending\"/></resource>\
+         <resource uri=\"sip:ed@dallas.example.net\"><name>Ed at NET</name><instance id=\"0\" state=\"terminated\" reason=\"rejected\"/></resource>\
          </list>"
     );
     let (bob_headers, bob) = &split[1];

@@ -251,8 +251,11 @@ impl<F: Flow> Engine<F> {
     /// format: categories for the dialect, PIDF for a standard client's
     /// list subscription (`engine/lists.rs`).
     pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
-        let sub = self.subs.get_mut(key)?;
+        let sub = self.subs.get(key)?;
         let (list, watcher, format) = (sub.presentity.clone(), sub.watcher.clone(), sub.format);
+        // A stored list's resources carry the names the user gave them.
+        let owner = self.list_owner(&list);
+        let sub = self.subs.get_mut(key)?;
         // Taken out while the parts are rendered (they need the engine),
         // put back below: no copy of the resource list per NOTIFY.
         let mut batch = std::mem::take(sub.batch_mut()?);
@@ -268,7 +271,7 @@ impl<F: Flow> Engine<F> {
             }
         }) {
             resource.pending = false;
-            parts.push(self.resource_part(resource, &watcher, format));
+            parts.push(self.resource_part(resource, &watcher, format, owner.as_deref()));
         }
         batch
             .resources
@@ -289,32 +292,42 @@ impl<F: Flow> Engine<F> {
         })
     }
 
-    /// One resource's share of a batched NOTIFY.
-    fn resource_part(&mut self, resource: &Resource, watcher: &str, format: Format) -> ContactPart {
+    /// One resource's share of a batched NOTIFY. `owner`: the user whose
+    /// stored list the dialog watches, for the resources' names.
+    fn resource_part(
+        &mut self,
+        resource: &Resource,
+        watcher: &str,
+        format: Format,
+        owner: Option<&str>,
+    ) -> ContactPart {
         let uri = &*resource.presentity;
-        let terminated = |reason: &str| InstanceState::Terminated {
-            reason: reason.to_owned(),
+        let state = match resource.state {
+            ResourceState::Active => InstanceState::Active,
+            ResourceState::Pending => InstanceState::Pending,
+            ResourceState::Rejected => InstanceState::Terminated {
+                reason: "rejected".to_owned(),
+            },
+            ResourceState::NoResource | ResourceState::Removed => InstanceState::Terminated {
+                reason: "noresource".to_owned(),
+            },
         };
-        match resource.state {
-            ResourceState::Active if format == Format::Pidf => {
-                let state = self.presentities.state(uri);
-                ContactPart::with_document(
-                    uri,
-                    &InstanceState::Active,
-                    Some((crate::pidf::CONTENT_TYPE, &state.body)),
-                )
-            }
-            ResourceState::Active => {
-                let container = self.container_of(uri, watcher);
-                let categories: Bytes = self.presentities.categories(uri, container);
-                ContactPart::new(uri, &InstanceState::Active, Some(&categories))
-            }
-            ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),
-            ResourceState::Rejected => ContactPart::new(uri, &terminated("rejected"), None),
-            ResourceState::NoResource | ResourceState::Removed => {
-                ContactPart::new(uri, &terminated("noresource"), None)
-            }
+        let active = resource.state == ResourceState::Active;
+        if format == Format::Pidf {
+            let document = active.then(|| self.presentities.state(uri).body);
+            let name = owner
+                .and_then(|o| self.contact_lists.get(o))
+                .and_then(|list| list.contact(uri))
+                .map(|c| &*c.name)
+                .filter(|n| !n.is_empty());
+            let document = document.as_ref().map(|d| (crate::pidf::CONTENT_TYPE, d));
+            return ContactPart::with_document(uri, name, &state, document);
         }
+        let categories: Option<Bytes> = active.then(|| {
+            let container = self.container_of(uri, watcher);
+            self.presentities.categories(uri, container)
+        });
+        ContactPart::new(uri, &state, categories.as_ref())
     }
 
     /// Whether the subscription's next NOTIFY may go unanswered

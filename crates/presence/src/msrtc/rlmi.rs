@@ -75,13 +75,15 @@ impl ContactPart {
     pub fn new(uri: &str, state: &InstanceState, categories: Option<&Bytes>) -> ContactPart {
         ContactPart::render(
             uri,
+            None,
             state,
             categories.map(|document| (categories::CONTENT_TYPE, document)),
             "Content-ID",
         )
     }
 
-    /// As [`ContactPart::new`], for a document of any type: RFC 4662
+    /// As [`ContactPart::new`], for a document of any type and with the
+    /// resource's display `name` (RFC 4662 §5.4 `<name>`): RFC 4662
     /// list subscriptions of standard clients carry each resource's
     /// `application/pidf+xml` document (rendered once per state and
     /// shared by every watcher) where the dialect carries categories.
@@ -95,14 +97,16 @@ impl ContactPart {
     /// are some, so both spellings are as standard as the others).
     pub fn with_document(
         uri: &str,
+        name: Option<&str>,
         state: &InstanceState,
         document: Option<(&str, &Bytes)>,
     ) -> ContactPart {
-        ContactPart::render(uri, state, document, "Content-Id")
+        ContactPart::render(uri, name, state, document, "Content-Id")
     }
 
     fn render(
         uri: &str,
+        name: Option<&str>,
         state: &InstanceState,
         document: Option<(&str, &Bytes)>,
         id_header: &str,
@@ -116,10 +120,11 @@ impl ContactPart {
             .collect();
         let carries = matches!(state, InstanceState::Active) && document.is_some();
         let mut markup = Markup::with_capacity(128 + uri.len() * 2);
+        markup.start("resource").attr("uri", uri).open();
+        if let Some(name) = name {
+            markup.leaf("name", name);
+        }
         markup
-            .start("resource")
-            .attr("uri", uri)
-            .open()
             .start("instance")
             .attr("id", "0")
             .attr("state", state.token());
