@@ -516,3 +516,69 @@ fn a_restored_list_subscription_takes_the_stored_list_as_it_is_now() {
         [active(BOB, "closed"), active(DAVE, "closed")]
     );
 }
+
+#[test]
+fn a_pending_resource_becomes_active_when_authorized() {
+    let mut h = Harness::new(EngineConfig {
+        authorization: Authorization::AllowList {
+            allow: Vec::new(),
+            unlisted: presence::Unlisted::Pending,
+        },
+        ..config()
+    });
+    put_list(&mut h, &[(BOB, true)], 0);
+    let actions = h.request(list_sub("p1").request(), at(1));
+    assert_eq!(status(&actions), 200, "the list itself is Alice's own");
+    let (_, _, entries) = read_notify(notifies(&actions)[0].1);
+    assert_eq!(
+        summary(&entries),
+        [(BOB.to_owned(), "pending".to_owned(), None)]
+    );
+    h.ok_all(&actions, at(1));
+
+    // Bob lets Alice watch: the resource turns active, with its state.
+    let actions = h.engine.authorize(BOB, ALICE, true, at(2));
+    let (version, full, entries) = read_notify(notifies(&actions)[0].1);
+    assert_eq!((version, full), (1, false));
+    assert_eq!(summary(&entries), [active(BOB, "closed")]);
+}
+
+#[test]
+fn the_dialects_contact_changes_reach_the_list_dialog() {
+    // SERVICE setContact / deleteContact are these operations.
+    let mut h = Harness::new(config());
+    put_list(&mut h, &[(BOB, true)], 0);
+    let actions = h.request(list_sub("d1").request(), at(1));
+    h.ok_all(&actions, at(1));
+    let op = ContactOp::SetContact {
+        user: ALICE.into(),
+        contact: contact(CAROL, true),
+    };
+    let (_, actions) = h.engine.change_contacts(op, at(2)).expect("valid");
+    let (_, full, entries) = read_notify(notifies(&actions)[0].1);
+    assert!(!full);
+    assert_eq!(summary(&entries), [active(CAROL, "closed")]);
+    h.ok_all(&actions, at(2));
+    let op = ContactOp::DeleteContact {
+        user: ALICE.into(),
+        uri: BOB.into(),
+    };
+    let (_, actions) = h.engine.change_contacts(op, at(3)).expect("valid");
+    let (_, _, entries) = read_notify(notifies(&actions)[0].1);
+    assert_eq!(
+        summary(&entries),
+        [(BOB.to_owned(), "terminated:noresource".to_owned(), None)]
+    );
+    h.ok_all(&actions, at(3));
+    // Marking a contact unsubscribed takes it out as well.
+    let op = ContactOp::SetContact {
+        user: ALICE.into(),
+        contact: contact(CAROL, false),
+    };
+    let (_, actions) = h.engine.change_contacts(op, at(4)).expect("valid");
+    let (_, _, entries) = read_notify(notifies(&actions)[0].1);
+    assert_eq!(
+        summary(&entries),
+        [(CAROL.to_owned(), "terminated:noresource".to_owned(), None)]
+    );
+}
