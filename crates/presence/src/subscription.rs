@@ -26,7 +26,7 @@ use crate::winfo::Watcher;
 
 mod request;
 
-pub use request::{SubscribeError, SubscribeRequest};
+pub use request::{SubscribeError, SubscribeRequest, ACCEPT_ENCODING};
 
 /// Our CSeq is written to the store at least this often, and a restored
 /// subscription continues this far above the stored value: every NOTIFY

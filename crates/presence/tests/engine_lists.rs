@@ -582,3 +582,51 @@ fn the_dialects_contact_changes_reach_the_list_dialog() {
         [(CAROL.to_owned(), "terminated:noresource".to_owned(), None)]
     );
 }
+
+#[test]
+fn a_deflated_list_body_is_inflated() {
+    // liblinphone compresses its list when it is built with zlib.
+    let mut h = Harness::new(config());
+    let deflated = |mut req: sip::Request, encoding: &'static str| {
+        let packed = miniz_oxide::deflate::compress_to_vec_zlib(&req.body, 6);
+        req.headers
+            .set(HeaderName::ContentLength, packed.len().to_string());
+        req.headers
+            .push(sip::Header::new(HeaderName::ContentEncoding, encoding));
+        req.body = bytes::Bytes::from(packed);
+        req
+    };
+    let rls = "sip:rls@example.com";
+    let req = deflated(adhoc_sub(rls, "z1", &[BOB, CAROL], true), "deflate");
+    let actions = h.request(req, at(1));
+    assert_eq!(status(&actions), 200);
+    let n = notifies(&actions);
+    let content_type = header(&n[0].1.headers, HeaderName::ContentType);
+    let (_, _, entries) = read_any(&content_type, &body(n[0].1), rls);
+    assert_eq!(
+        summary(&entries),
+        [active(BOB, "closed"), active(CAROL, "closed")]
+    );
+
+    // An encoding we cannot undo: 415, saying which we can.
+    let req = deflated(adhoc_sub(rls, "z2", &[BOB], true), "gzip");
+    let actions = h.request(req, at(2));
+    assert_eq!(status(&actions), 415);
+    assert_eq!(
+        header(&responses(&actions)[0].headers, HeaderName::AcceptEncoding),
+        "deflate, identity"
+    );
+
+    // A small body that would inflate past the XML size limit: 400.
+    let mut bomb = adhoc_sub(rls, "z3", &[BOB], true);
+    bomb.body = bytes::Bytes::from(vec![b' '; 4 << 20]);
+    let actions = h.request(deflated(bomb, "deflate"), at(3));
+    assert_eq!(status(&actions), 400);
+    assert!(
+        responses(&actions)[0]
+            .reason
+            .starts_with(b"Bad resource list: deflate"),
+        "{:?}",
+        responses(&actions)[0].reason
+    );
+}

@@ -361,6 +361,10 @@ fn rejection(req: &Request, to_tag: &str, e: &SubscribeError) -> Response {
         SubscribeError::NotAcceptable(wanted) => {
             resp.headers.push(Header::new(HeaderName::Accept, *wanted))
         }
+        SubscribeError::UnsupportedEncoding(_) => resp.headers.push(Header::new(
+            HeaderName::AcceptEncoding,
+            crate::subscription::ACCEPT_ENCODING,
+        )),
     }
     resp
 }
