@@ -27,6 +27,14 @@
 //!   SERVICE) changes the batch in place: added contacts go out with
 //!   their state, removed ones once more as `terminated` with reason
 //!   `noresource`, in a partial NOTIFY of the same dialog.
+//!
+//! A client may also send the list itself (RFC 5367: `Require:
+//! recipient-list-subscribe` and a `resource-lists+xml` body, read by
+//! [`crate::resource_lists`]), as liblinphone does for a friend list with
+//! an RLS URI. To a list URI the stored list wins; to any other URI the
+//! body's entries become the batch through [`adhoc`] and the dialect's own
+//! `new_batch`, fixed for the dialog's life. liblinphone's list dialogs
+//! get `Event: Presence` (see [`Batch`]); `subscribe.rs` decides that.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
