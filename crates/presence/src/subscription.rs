@@ -846,6 +846,14 @@ mod tests {
     }
 
     #[test]
+    fn a_watch_relation_inside_a_batch_is_small() {
+        // What one watched contact costs in its batch, stored list or
+        // ad-hoc, whatever the dialect (its watch-index entry aside).
+        assert_eq!(std::mem::size_of::<Resource>(), 24);
+        assert!(std::mem::size_of::<Batch>() <= 32);
+    }
+
+    #[test]
     fn cseq_is_persisted_in_time() {
         let s = SubscribeRequest::parse(&request(SUB)).unwrap();
         let mut sub = Subscription::new(
