@@ -301,3 +301,40 @@ fn the_dialects_contact_changes_reach_the_list_dialog() {
         [(CAROL.to_owned(), "terminated:noresource".to_owned(), None)]
     );
 }
+
+#[test]
+fn a_long_list_over_udp_is_sent_in_notifies_that_fit() {
+    let mut h = Harness::new(config());
+    let members: Vec<String> = (0..40)
+        .map(|i| format!("sip:member{i:02}@example.com"))
+        .collect();
+    let list: Vec<(&str, bool)> = members.iter().map(|m| (m.as_str(), true)).collect();
+    put_list(&mut h, &list, 0);
+    let note = "n".repeat(900);
+    for (i, m) in members.iter().enumerate() {
+        h.published(publish(m, None, &pidf(m, "open", &note), i as u64), at(1));
+    }
+
+    let mut actions = h.request(list_sub("big").request(), at(2));
+    let mut with_state = std::collections::BTreeSet::new();
+    let mut versions = Vec::new();
+    while let Some((_, notify)) = notifies(&actions).first().copied() {
+        let size = notify.body.len();
+        assert!(size <= 17 * 1024, "a NOTIFY of {size} bytes over UDP");
+        let (version, full, entries) = read_notify(notify);
+        if version == 0 {
+            assert!(full);
+            assert_eq!(entries.len(), 40, "a full state names every member");
+        } else {
+            assert!(!full);
+        }
+        versions.push(version);
+        for e in entries.iter().filter(|e| e.part.is_some()) {
+            assert!(with_state.insert(e.uri.clone()), "{} sent twice", e.uri);
+        }
+        actions = h.ok_all(&actions, at(3));
+    }
+    assert_eq!(with_state.len(), 40, "every member's state went out");
+    assert!(versions.len() > 2, "{versions:?}");
+    assert_eq!(versions, (0..versions.len() as u32).collect::<Vec<_>>());
+}

@@ -250,9 +250,14 @@ impl<F: Flow> Engine<F> {
     /// to say. Each part is the presentity's document in the dialog's
     /// format: categories for the dialect, PIDF for a standard client's
     /// list subscription (`engine/lists.rs`).
+    ///
+    /// A standard client's body is held to [`list_budget`]: the resources
+    /// whose parts do not fit stay pending (bare in a full state) and go
+    /// in the next NOTIFY, which [`Engine::send_now`] asks for.
     pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
         let sub = self.subs.get(key)?;
         let (list, watcher, format) = (sub.presentity.clone(), sub.watcher.clone(), sub.format);
+        let budget = (format == Format::Pidf).then(|| list_budget(sub.reliable));
         // A stored list's resources carry the names the user gave them.
         let owner = self.list_owner(&list);
         let sub = self.subs.get_mut(key)?;
@@ -260,22 +265,50 @@ impl<F: Flow> Engine<F> {
         // put back below: no copy of the resource list per NOTIFY.
         let mut batch = std::mem::take(sub.batch_mut()?);
         let mut parts = Vec::new();
+        let mut used = 0;
         let full = batch.full;
-        for resource in batch.resources.iter_mut().filter(|r| {
-            // A full state lists the members only: a removed resource
-            // is simply absent from it.
-            if full {
-                r.state != ResourceState::Removed
-            } else {
-                r.pending
+        // A full state names every member, so under a budget the bare
+        // entries of those still to come are room kept back.
+        let mut bares: std::collections::VecDeque<ContactPart> = match budget {
+            Some(_) if full => batch
+                .resources
+                .iter()
+                .filter(|r| r.state != ResourceState::Removed)
+                .map(|r| {
+                    let name = self.name_in(owner.as_deref(), &r.presentity);
+                    ContactPart::bare(&r.presentity, name.as_deref())
+                })
+                .collect(),
+            _ => Default::default(),
+        };
+        let mut reserve: usize = bares.iter().map(ContactPart::len).sum();
+        for resource in batch.resources.iter_mut() {
+            if resource.state == ResourceState::Removed && full {
+                // A full state lists the members only.
+                resource.pending = false;
+                continue;
             }
-        }) {
-            resource.pending = false;
-            parts.push(self.resource_part(resource, &watcher, format, owner.as_deref()));
+            if !full && !resource.pending {
+                continue;
+            }
+            let bare = bares.pop_front();
+            reserve -= bare.as_ref().map_or(0, ContactPart::len);
+            let part = self.resource_part(resource, &watcher, format, owner.as_deref());
+            let fits = budget.is_none_or(|b| parts.is_empty() || used + part.len() + reserve <= b);
+            if fits {
+                resource.pending = false;
+                used += part.len();
+                parts.push(part);
+            } else if let Some(bare) = bare {
+                // Named, with its state to follow.
+                resource.pending = true;
+                used += bare.len();
+                parts.push(bare);
+            }
         }
         batch
             .resources
-            .retain(|r| r.state != ResourceState::Removed);
+            .retain(|r| r.state != ResourceState::Removed || r.pending);
         batch.full = false;
         let version = batch.version;
         batch.version = batch.version.wrapping_add(1);
@@ -290,6 +323,15 @@ impl<F: Flow> Engine<F> {
             content_type: CONTENT_TYPE,
             bytes: multipart.body,
         })
+    }
+
+    /// The display name `owner`'s stored list gives `uri`, if any.
+    fn name_in(&self, owner: Option<&str>, uri: &str) -> Option<String> {
+        owner
+            .and_then(|o| self.contact_lists.get(o))
+            .and_then(|list| list.contact(uri))
+            .map(|c| c.name.to_string())
+            .filter(|n| !n.is_empty())
     }
 
     /// One resource's share of a batched NOTIFY. `owner`: the user whose
@@ -315,13 +357,9 @@ impl<F: Flow> Engine<F> {
         let active = resource.state == ResourceState::Active;
         if format == Format::Pidf {
             let document = active.then(|| self.presentities.state(uri).body);
-            let name = owner
-                .and_then(|o| self.contact_lists.get(o))
-                .and_then(|list| list.contact(uri))
-                .map(|c| &*c.name)
-                .filter(|n| !n.is_empty());
+            let name = self.name_in(owner, uri);
             let document = document.as_ref().map(|d| (crate::pidf::CONTENT_TYPE, d));
-            return ContactPart::with_document(uri, name, &state, document);
+            return ContactPart::with_document(uri, name.as_deref(), &state, document);
         }
         let categories: Option<Bytes> = active.then(|| {
             let container = self.container_of(uri, watcher);
@@ -339,6 +377,20 @@ impl<F: Flow> Engine<F> {
                 && !s.is_terminated()
                 && s.batch().is_some_and(|b| b.benotify && b.version > 1)
         })
+    }
+}
+
+/// The most body bytes one list NOTIFY to a standard client carries
+/// (more resources go in the NOTIFYs after it): over UDP what a datagram
+/// carries without much fragmenting, well below its 64 KiB hard limit,
+/// which a list of 80 PIDF documents already reaches; over a stream the
+/// body size our own parser accepts ([`sip::Limits`]), which peers' parsers
+/// are likely to accept too.
+pub(super) fn list_budget(reliable: bool) -> usize {
+    if reliable {
+        sip::Limits::default().max_body
+    } else {
+        16 * 1024
     }
 }
 

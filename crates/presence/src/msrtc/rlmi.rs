@@ -104,6 +104,36 @@ impl ContactPart {
         ContactPart::render(uri, name, state, document, "Content-Id")
     }
 
+    /// A resource listed without any instance (RFC 4662 §5.3 allows
+    /// none): a full state names every member, but this one's state did
+    /// not fit in the NOTIFY and follows in the next.
+    pub fn bare(uri: &str, name: Option<&str>) -> ContactPart {
+        let mut markup = Markup::with_capacity(64 + uri.len());
+        markup.start("resource").attr("uri", uri);
+        match name {
+            Some(name) => {
+                markup.open().leaf("name", name).end("resource");
+            }
+            None => {
+                markup.empty();
+            }
+        }
+        ContactPart {
+            resource: Bytes::from(markup.finish()),
+            part: None,
+        }
+    }
+
+    /// Bytes it adds to a NOTIFY body, delimiter included.
+    pub fn len(&self) -> usize {
+        self.resource.len() + self.part.as_ref().map_or(0, |p| p.len() + 80)
+    }
+
+    /// Whether it adds nothing (never: a resource has its URI).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn render(
         uri: &str,
         name: Option<&str>,

@@ -143,7 +143,8 @@ pub fn read_any(content_type: &str, body: &str, list: &str) -> (u32, bool, Vec<E
             });
             Entry {
                 uri: attr(&format!(" {r}"), "uri").unwrap(),
-                state: attr(r, "state").unwrap(),
+                // A resource without an instance: its state follows.
+                state: attr(r, "state").unwrap_or_else(|| "none".into()),
                 reason: attr(r, "reason"),
                 part,
             }
