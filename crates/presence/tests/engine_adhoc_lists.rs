@@ -136,3 +136,42 @@ fn a_deflated_list_body_is_inflated() {
         responses(&actions)[0].reason
     );
 }
+
+#[test]
+fn linphonecs_own_subscribe_is_served_the_stored_list() {
+    // Byte for byte what linphonec 5.1.65 sent for its friend list with
+    // `rls_uri=sip:alice-contacts@127.0.0.1` (crates/sip/tests/vectors/clients).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sip/tests/vectors/clients/linphonec-subscribe-1.sip"
+    );
+    let bytes = std::fs::read(path).expect("the capture");
+    let req = match sip::parse::parse_datagram(bytes::Bytes::from(bytes)) {
+        Ok(sip::Message::Request(r)) => r,
+        other => panic!("not a request: {other:?}"),
+    };
+    let mut h = Harness::new(config());
+    let alice = "sip:alice@127.0.0.1";
+    let op = presence::ContactOp::Replace {
+        user: alice.into(),
+        list: presence::contacts::ListContent {
+            groups: vec![presence::contacts::Group {
+                id: 1,
+                name: "Friends".into(),
+            }],
+            contacts: vec![contact("sip:bob@127.0.0.1", true)],
+        },
+    };
+    h.engine.change_contacts(op, at(0)).expect("a valid list");
+    let actions = h.request(req, at(1));
+    assert_eq!(status(&actions), 200);
+    let ok = responses(&actions)[0];
+    assert_eq!(header(&ok.headers, HeaderName::Require), "eventlist");
+    let n = notifies(&actions);
+    assert_eq!(header(&n[0].1.headers, HeaderName::Event), "Presence");
+    let content_type = header(&n[0].1.headers, HeaderName::ContentType);
+    let (version, full, entries) =
+        read_any(&content_type, &body(n[0].1), "sip:alice-contacts@127.0.0.1");
+    assert_eq!((version, full), (0, true));
+    assert_eq!(summary(&entries), [active("sip:bob@127.0.0.1", "closed")]);
+}
