@@ -310,12 +310,17 @@ impl<F: Flow> Engine<F> {
             .resources
             .retain(|r| r.state != ResourceState::Removed || r.pending);
         batch.full = false;
+        // RFC 4662 §5.2: one more for each NOTIFY, none for a NOTIFY not
+        // sent (a client that sees a number skipped may think it lost one).
+        let quiet = parts.is_empty() && !full;
         let version = batch.version;
-        batch.version = batch.version.wrapping_add(1);
+        if !quiet {
+            batch.version = batch.version.wrapping_add(1);
+        }
         if let Some(slot) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) {
             *slot = batch;
         }
-        if parts.is_empty() && !full {
+        if quiet {
             return None;
         }
         let multipart = rlmi::assemble(&list, version, full, &parts, BOUNDARY).ok()?;
