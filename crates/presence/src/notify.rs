@@ -195,7 +195,7 @@ pub fn build<F>(
         ),
         None => line(&mut out, HeaderName::Event, &[package]),
     }
-    // RFC 4662 §5.1: a standard client's list notifications require the
+    // RFC 4662 §4: a standard client's list notifications require the
     // extension (the dialect's batches go without, as Lync sends them).
     let batched = matches!(
         sub.extra.as_deref(),

@@ -59,7 +59,7 @@ fn full_state_first_then_only_what_changed() {
     assert_eq!(header(&n[0].1.headers, HeaderName::Require), "eventlist");
     let (version, full, entries) = read_notify(n[0].1);
     assert_eq!((version, full), (0, true));
-    // Each resource has the name the list gives it (RFC 4662 §5.4).
+    // Each resource has the name the list gives it (RLMI `<name>`).
     assert!(
         body(n[0].1).contains(&format!(
             "<resource uri=\"{BOB}\"><name>bob</name><instance "

@@ -18,7 +18,7 @@
 //! of the user would be. The rules of RFC 4662 §4 kept here:
 //!
 //! - a SUBSCRIBE to a list URI without `Supported: eventlist` gets 421
-//!   with `Require: eventlist` (§4.3);
+//!   with `Require: eventlist` (§4.1);
 //! - the 2xx and every NOTIFY carry `Require: eventlist`;
 //! - the first NOTIFY, and the first after each refresh, has
 //!   `fullState="true"`; later ones only the resources that changed, with

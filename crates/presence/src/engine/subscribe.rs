@@ -79,7 +79,7 @@ impl<F: Flow> Engine<F> {
     ) -> Vec<Action<F>> {
         let fail =
             |status, reason: &str| vec![ctx.reply(error(req, status, &ctx.to_tag, Some(reason)))];
-        // RFC 4662 §4.3: a list URI is served only to a watcher that takes
+        // RFC 4662 §4.1: a list URI is served only to a watcher that takes
         // RLMI; the others are told what they lack.
         let list_owner = match (&parsed.batch, parsed.package) {
             (None, Package::Presence) => self.list_owner(&parsed.presentity),

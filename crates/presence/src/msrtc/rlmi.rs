@@ -83,7 +83,7 @@ impl ContactPart {
     }
 
     /// As [`ContactPart::new`], for a document of any type and with the
-    /// resource's display `name` (RFC 4662 §5.4 `<name>`): RFC 4662
+    /// resource's display `name` (RLMI `<name>`): RFC 4662
     /// list subscriptions of standard clients carry each resource's
     /// `application/pidf+xml` document (rendered once per state and
     /// shared by every watcher) where the dialect carries categories.
@@ -104,9 +104,10 @@ impl ContactPart {
         ContactPart::render(uri, name, state, document, "Content-Id")
     }
 
-    /// A resource listed without any instance (RFC 4662 §5.3 allows
-    /// none): a full state names every member, but this one's state did
-    /// not fit in the NOTIFY and follows in the next.
+    /// A resource listed without any instance (RLMI allows it; RFC 4662's
+    /// own example has such resources): a full state names every member,
+    /// but this one's state did not fit in the NOTIFY and follows in the
+    /// next.
     pub fn bare(uri: &str, name: Option<&str>) -> ContactPart {
         let mut markup = Markup::with_capacity(64 + uri.len());
         markup.start("resource").attr("uri", uri);
@@ -124,7 +125,8 @@ impl ContactPart {
         }
     }
 
-    /// Bytes it adds to a NOTIFY body, delimiter included.
+    /// Bytes it adds to a NOTIFY body at most (its part's delimiter and
+    /// line ends counted generously).
     pub fn len(&self) -> usize {
         self.resource.len() + self.part.as_ref().map_or(0, |p| p.len() + 80)
     }
