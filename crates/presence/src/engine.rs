@@ -23,6 +23,7 @@
 
 mod batch;
 mod contacts;
+mod lists;
 mod notifying;
 mod roaming;
 mod service;
@@ -99,6 +100,11 @@ pub struct EngineConfig {
     /// it times out (Timer F, 32 s), so the bound must be large against
     /// the number of dead watchers one change can reach.
     pub max_notifies_in_flight: usize,
+    /// What makes a user's URI the URI of its stored contact list (RFC
+    /// 4662 list subscriptions, see `engine/lists.rs`): the list of
+    /// `sip:alice@example.com` is `sip:alice<suffix>@example.com`. Empty:
+    /// no list URIs.
+    pub contact_list_suffix: String,
 }
 
 /// What the runtime tells the engine.
@@ -405,7 +411,8 @@ impl<F: Flow> Engine<F> {
                 continue;
             }
             match Subscription::from_record(record, now) {
-                Ok(sub) => {
+                Ok(mut sub) => {
+                    self.restore_list(&mut sub);
                     restored.push(sub.key.clone());
                     self.insert(sub);
                 }

@@ -38,6 +38,8 @@
 //!   the card a room or rule answers with, rendered per watcher format;
 //! - [`registrar`]: RFC 3261 §10 bindings per address-of-record, with
 //!   the flow each was registered on and RFC 5627 GRUUs;
+//! - [`resource_lists`]: RFC 4826 resource-lists bodies, the ad-hoc lists
+//!   of RFC 5367 list subscriptions;
 //! - [`store`], [`flow`]: what the runtime persists, and its flows;
 //! - [`msrtc`]: Microsoft's presence dialect ([MS-PRES], [MS-SIP]): category
 //!   publications, batched subscriptions, containers, roaming self data,
@@ -86,6 +88,7 @@ pub mod presentity;
 pub mod provider;
 pub mod publication;
 pub mod registrar;
+pub mod resource_lists;
 pub mod roaming;
 pub mod service;
 pub mod source;

@@ -183,17 +183,26 @@ pub fn build<F>(
         HeaderName::Contact,
         &[b"<", sub.contact.as_bytes(), b">"],
     );
+    let package: &[u8] = match sub.extra.as_deref() {
+        Some(crate::subscription::Extra::Batch(b)) if b.capitalized_event => b"Presence",
+        _ => sub.package.as_str().as_bytes(),
+    };
     match &sub.event_id {
         Some(id) => line(
             &mut out,
             HeaderName::Event,
-            &[sub.package.as_str().as_bytes(), b";id=", id.as_bytes()],
+            &[package, b";id=", id.as_bytes()],
         ),
-        None => line(
-            &mut out,
-            HeaderName::Event,
-            &[sub.package.as_str().as_bytes()],
-        ),
+        None => line(&mut out, HeaderName::Event, &[package]),
+    }
+    // RFC 4662 §4: a standard client's list notifications require the
+    // extension (the dialect's batches go without, as Lync sends them).
+    let batched = matches!(
+        sub.extra.as_deref(),
+        Some(crate::subscription::Extra::Batch(_))
+    );
+    if batched && sub.format == crate::subscription::Format::Pidf {
+        line(&mut out, HeaderName::Require, &[b"eventlist"]);
     }
     let _ = write!(out, "{}: ", HeaderName::SubscriptionState.as_str());
     sub.write_state_header(&mut out, now);

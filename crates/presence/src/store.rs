@@ -240,6 +240,10 @@ pub struct SubscriptionRecord<F> {
     /// The batched subscription's watcher takes BENOTIFY for updates.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub benotify: bool,
+    /// The list subscription's NOTIFYs spell the package `Presence`
+    /// (liblinphone's, see [`crate::subscription::Batch`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capitalized_event: bool,
 }
 
 /// A registrar binding as stored (RFC 3261 §10.3): an address-of-record

@@ -26,7 +26,7 @@ use crate::winfo::Watcher;
 
 mod request;
 
-pub use request::{SubscribeError, SubscribeRequest};
+pub use request::{SubscribeError, SubscribeRequest, ACCEPT_ENCODING};
 
 /// Our CSeq is written to the store at least this often, and a restored
 /// subscription continues this far above the stored value: every NOTIFY
@@ -394,8 +394,10 @@ pub(crate) enum Extra {
     Batch(Batch),
 }
 
-/// A batched subscription of the Microsoft dialect ([MS-PRES] §3.7.4.3):
-/// one dialog watching many presentities. A watched presentity costs an
+/// A batched subscription: one dialog watching many presentities — the
+/// Microsoft dialect's ([MS-PRES] §3.7.4.3), or an RFC 4662 list
+/// subscription of a standard client (parts follow the dialog's
+/// [`Format`]). A watched presentity costs an
 /// entry here and one in the engine's watch index, not a dialog.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -408,6 +410,14 @@ pub struct Batch {
     pub(crate) version: u32,
     /// The watcher takes BENOTIFY (unanswered) for updates.
     pub(crate) benotify: bool,
+    /// NOTIFYs carry `Event: Presence` rather than the package's own
+    /// `presence`: liblinphone (5.1 to this day) hands a NOTIFY to its
+    /// friend list only when the Event is spelled so
+    /// (`linphone_core_internal_notify_received` compares it with
+    /// `"Presence"` byte for byte, as Flexisip writes it), and ignores
+    /// RFC 3856's spelling. Set for the list subscriptions of Linphone
+    /// user agents only ([`SubscribeRequest::linphone`]).
+    pub(crate) capitalized_event: bool,
 }
 
 /// One watched presentity of a batch: 24 bytes, on top of its entry in the
@@ -458,6 +468,9 @@ pub enum ResourceState {
     Rejected,
     /// Names nobody (RFC 4662 §4.4 `noresource`).
     NoResource,
+    /// Taken out of a list subscription's list: reported once more as
+    /// terminated (`noresource`), then dropped from the batch.
+    Removed,
 }
 
 impl<F: Clone> Subscription<F> {
@@ -563,7 +576,7 @@ impl<F: Clone> Subscription<F> {
                     version: record.winfo_version.saturating_add(1),
                     ..WinfoProgress::default()
                 })))
-            } else if !record.resources.is_empty() {
+            } else if !record.resources.is_empty() || record.capitalized_event {
                 Some(Box::new(Extra::Batch(Batch {
                     resources: record
                         .resources
@@ -573,6 +586,7 @@ impl<F: Clone> Subscription<F> {
                     full: true,
                     version: 0,
                     benotify: record.benotify,
+                    capitalized_event: record.capitalized_event,
                 })))
             } else {
                 None
@@ -660,6 +674,7 @@ impl<F: Clone> Subscription<F> {
                     .collect()
             }),
             benotify: self.batch().is_some_and(|b| b.benotify),
+            capitalized_event: self.batch().is_some_and(|b| b.capitalized_event),
         }
     }
 }
@@ -828,6 +843,14 @@ mod tests {
         assert_eq!(sub.state_header(at(0)), "pending;expires=60");
         sub.state = SubState::Terminated(Reason::Rejected);
         assert_eq!(sub.state_header(at(0)), "terminated;reason=rejected");
+    }
+
+    #[test]
+    fn a_watch_relation_inside_a_batch_is_small() {
+        // What one watched contact costs in its batch, stored list or
+        // ad-hoc, whatever the dialect (its watch-index entry aside).
+        assert_eq!(std::mem::size_of::<Resource>(), 24);
+        assert!(std::mem::size_of::<Batch>() <= 32);
     }
 
     #[test]

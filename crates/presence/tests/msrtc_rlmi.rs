@@ -179,3 +179,76 @@ fn rlmi_boundaries_are_checked() {
     let body = std::str::from_utf8(&notify.body).expect("utf-8");
     assert!(!body.contains("\r\nX-Evil"), "CR LF never reach a header");
 }
+
+/// RFC 4662 §5's example list (Adam's friends, `sip:adam-friends@...`),
+/// as a standard client's list subscription gets it: the `<list>` with
+/// `uri`, `version` and `fullState`; a `<resource uri>` per member with
+/// its `<name>`; an
+/// `<instance>` with `id` and `state`, a `cid` naming the part with the
+/// member's PIDF document when active, a `reason` when terminated.
+#[test]
+fn rfc4662_example_list_shape() {
+    let pidf = Bytes::from_static(
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:bob@vancouver.example.com\"><tuple id=\"z98075\"><status><basic>closed</basic></status></tuple></presence>",
+    );
+    let parts = [
+        ContactPart::with_document(
+            "sip:bob@vancouver.example.com",
+            Some("Bob Smith"),
+            &InstanceState::Active,
+            Some(("application/pidf+xml", &pidf)),
+        ),
+        ContactPart::with_document(
+            "sip:dave@vancouver.example.com",
+            Some("Dave Jones"),
+            &InstanceState::Pending,
+            None,
+        ),
+        ContactPart::with_document(
+            "sip:ed@dallas.example.net",
+            Some("Ed at NET"),
+            &InstanceState::Terminated {
+                reason: "rejected".into(),
+            },
+            None,
+        ),
+    ];
+    let multipart = rlmi::assemble(
+        "sip:adam-friends@pres.example.com",
+        1,
+        true,
+        &parts,
+        "50UBfW7LSCVLtggUPe5z",
+    )
+    .expect("assembles");
+    assert_eq!(
+        multipart.content_type,
+        "multipart/related; type=\"application/rlmi+xml\"; start=resourceList; boundary=50UBfW7LSCVLtggUPe5z"
+    );
+    let body = std::str::from_utf8(&multipart.body).unwrap();
+    let split = split_multipart(body, "50UBfW7LSCVLtggUPe5z");
+    assert_eq!(split.len(), 2, "the list and Bob's part: {body}");
+    let (list_headers, list) = &split[0];
+    assert_eq!(
+        header(list_headers, "Content-Type"),
+        Some("application/rlmi+xml")
+    );
+    assert_eq!(
+        *list,
+        "<list xmlns=\"urn:ietf:params:xml:ns:rlmi\" uri=\"sip:adam-friends@pres.example.com\" version=\"1\" fullState=\"true\">\
+         <resource uri=\"sip:bob@vancouver.example.com\"><name>Bob Smith</name><instance id=\"0\" state=\"active\" cid=\"bob@vancouver.example.com\"/></resource>\
+         <resource uri=\"sip:dave@vancouver.example.com\"><name>Dave Jones</name><instance id=\"0\" state=\"pending\"/></resource>\
+         <resource uri=\"sip:ed@dallas.example.net\"><name>Ed at NET</name><instance id=\"0\" state=\"terminated\" reason=\"rejected\"/></resource>\
+         </list>"
+    );
+    let (bob_headers, bob) = &split[1];
+    assert_eq!(
+        header(bob_headers, "Content-Id"),
+        Some("bob@vancouver.example.com")
+    );
+    assert_eq!(
+        header(bob_headers, "Content-Type"),
+        Some("application/pidf+xml")
+    );
+    assert_eq!(bob.as_bytes(), &pidf[..]);
+}

@@ -149,6 +149,8 @@ impl Router {
             .supported("eventlist")
             .supported("ms-benotify")
             .supported("ms-piggyback-first-notify")
+            // RFC 5367 list subscriptions (liblinphone's friend lists).
+            .supported("recipient-list-subscribe")
             .accept(presence::pidf::CONTENT_TYPE)
             .accept(presence::msrtc::publish::CONTENT_TYPE)
             .accept(presence::msrtc::container::SET_CONTAINER_MEMBERS_CONTENT_TYPE)
@@ -293,7 +295,7 @@ mod tests {
         );
         assert_eq!(
             router.supported_header(),
-            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify"
+            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify, recipient-list-subscribe"
         );
     }
 
@@ -362,7 +364,7 @@ mod tests {
         );
         assert_eq!(
             router.supported_header(),
-            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify"
+            "adhoclist, categoryList, eventlist, ms-benotify, ms-piggyback-first-notify, recipient-list-subscribe"
         );
         assert!(router.supports(b"AdHocList"));
         router.package(

@@ -220,6 +220,7 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
             UnknownPresentityPolicy::Reject => presence::UnknownPresentity::Reject,
         },
         provisioned: settings.provisioned.clone(),
+        contact_list_suffix: settings.contact_list_suffix.clone(),
         authorization: match &settings.authorization {
             AuthorizationPolicy::AllowAll => presence::Authorization::AllowAll,
             AuthorizationPolicy::SameDomain => presence::Authorization::SameDomain,

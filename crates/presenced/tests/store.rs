@@ -49,6 +49,7 @@ fn subscription(id: &str) -> SubscriptionRecord<Flow> {
         winfo_version: 0,
         resources: Vec::new(),
         benotify: false,
+        capitalized_event: false,
     }
 }
 

@@ -24,7 +24,7 @@ use crate::msrtc::batch::{ActionKind, BatchSubscribe};
 use crate::msrtc::rlmi::{self, ContactPart, InstanceState};
 use crate::notify::Body;
 use crate::service::Dialect;
-use crate::subscription::{Batch, DialogKey, Resource, ResourceState, SubscribeRequest};
+use crate::subscription::{Batch, DialogKey, Format, Resource, ResourceState, SubscribeRequest};
 
 /// Most resources one batched dialog may watch: Skype for Business caps a
 /// contact list at 1 000.
@@ -53,6 +53,7 @@ impl<F: Flow> Engine<F> {
             full: true,
             version: 0,
             benotify: parsed.benotify,
+            capitalized_event: false,
         };
         self.apply_batch(&mut batch, &parsed.watcher, body)?;
         Ok(batch)
@@ -95,7 +96,7 @@ impl<F: Flow> Engine<F> {
 
     /// What a watcher may see of one resource: the authorization policy
     /// and the unknown-presentity rule of a single subscription.
-    fn resource_state(&self, watcher: &str, presentity: &str) -> ResourceState {
+    pub(super) fn resource_state(&self, watcher: &str, presentity: &str) -> ResourceState {
         if self.config.unknown_presentity == UnknownPresentity::Reject
             && !self.provisioned.contains(presentity)
             && !self.presentities.is_known(presentity)
@@ -259,56 +260,80 @@ impl<F: Flow> Engine<F> {
 
     /// The next NOTIFY body of a batched subscription: every resource the
     /// first time, the ones with news after. `None` when there is nothing
-    /// to say.
+    /// to say. Each part is the presentity's document in the dialog's
+    /// format: categories for the dialect, PIDF for a standard client's
+    /// list subscription (`engine/lists.rs`).
+    ///
+    /// A standard client's body is held to [`list_budget`]: the resources
+    /// whose parts do not fit stay pending (bare in a full state) and go
+    /// in the next NOTIFY, which [`Engine::send_now`] asks for.
     pub(super) fn batch_body(&mut self, key: &DialogKey) -> Option<Body> {
+        let sub = self.subs.get(key)?;
+        let (list, watcher, format) = (sub.presentity.clone(), sub.watcher.clone(), sub.format);
+        let budget = (format == Format::Pidf).then(|| list_budget(sub.reliable));
+        // A stored list's resources carry the names the user gave them.
+        let owner = self.list_owner(&list);
         let sub = self.subs.get_mut(key)?;
-        let (list, watcher) = (sub.presentity.clone(), sub.watcher.clone());
         // Taken out while the parts are rendered (they need the engine),
         // put back below: no copy of the resource list per NOTIFY.
         let mut batch = std::mem::take(sub.batch_mut()?);
         let mut parts = Vec::new();
-        for resource in batch
-            .resources
-            .iter_mut()
-            .filter(|r| batch.full || r.pending)
-        {
-            resource.pending = false;
-            let uri = &*resource.presentity;
-            let part = match resource.state {
-                ResourceState::Active => {
-                    let container = self.container_of(uri, &watcher);
-                    let categories: Bytes = match self.service_categories(uri, container) {
-                        Some(bytes) => bytes,
-                        None => self.presentities.categories(uri, container),
-                    };
-                    ContactPart::new(uri, &InstanceState::Active, Some(&categories))
-                }
-                ResourceState::Pending => ContactPart::new(uri, &InstanceState::Pending, None),
-                ResourceState::Rejected => ContactPart::new(
-                    uri,
-                    &InstanceState::Terminated {
-                        reason: "rejected".to_owned(),
-                    },
-                    None,
-                ),
-                ResourceState::NoResource => ContactPart::new(
-                    uri,
-                    &InstanceState::Terminated {
-                        reason: "noresource".to_owned(),
-                    },
-                    None,
-                ),
-            };
-            parts.push(part);
-        }
+        let mut used = 0;
         let full = batch.full;
+        // A full state names every member, so under a budget the bare
+        // entries of those still to come are room kept back.
+        let mut bares: std::collections::VecDeque<ContactPart> = match budget {
+            Some(_) if full => batch
+                .resources
+                .iter()
+                .filter(|r| r.state != ResourceState::Removed)
+                .map(|r| {
+                    let name = self.name_in(owner.as_deref(), &r.presentity);
+                    ContactPart::bare(&r.presentity, name.as_deref())
+                })
+                .collect(),
+            _ => Default::default(),
+        };
+        let mut reserve: usize = bares.iter().map(ContactPart::len).sum();
+        for resource in batch.resources.iter_mut() {
+            if resource.state == ResourceState::Removed && full {
+                // A full state lists the members only.
+                resource.pending = false;
+                continue;
+            }
+            if !full && !resource.pending {
+                continue;
+            }
+            let bare = bares.pop_front();
+            reserve -= bare.as_ref().map_or(0, ContactPart::len);
+            let part = self.resource_part(resource, &watcher, format, owner.as_deref());
+            let fits = budget.is_none_or(|b| parts.is_empty() || used + part.len() + reserve <= b);
+            if fits {
+                resource.pending = false;
+                used += part.len();
+                parts.push(part);
+            } else if let Some(bare) = bare {
+                // Named, with its state to follow.
+                resource.pending = true;
+                used += bare.len();
+                parts.push(bare);
+            }
+        }
+        batch
+            .resources
+            .retain(|r| r.state != ResourceState::Removed || r.pending);
         batch.full = false;
+        // RFC 4662 §5.2: one more for each NOTIFY, none for a NOTIFY not
+        // sent (a client that sees a number skipped may think it lost one).
+        let quiet = parts.is_empty() && !full;
         let version = batch.version;
-        batch.version = batch.version.wrapping_add(1);
+        if !quiet {
+            batch.version = batch.version.wrapping_add(1);
+        }
         if let Some(slot) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) {
             *slot = batch;
         }
-        if parts.is_empty() && !full {
+        if quiet {
             return None;
         }
         let multipart = rlmi::assemble(&list, version, full, &parts, BOUNDARY).ok()?;
@@ -316,6 +341,55 @@ impl<F: Flow> Engine<F> {
             content_type: CONTENT_TYPE,
             bytes: multipart.body,
         })
+    }
+
+    /// The display name `owner`'s stored list gives `uri`, if any.
+    fn name_in(&self, owner: Option<&str>, uri: &str) -> Option<String> {
+        owner
+            .and_then(|o| self.contact_lists.get(o))
+            .and_then(|list| list.contact(uri))
+            .map(|c| c.name.to_string())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// One resource's share of a batched NOTIFY. `owner`: the user whose
+    /// stored list the dialog watches, for the resources' names.
+    fn resource_part(
+        &mut self,
+        resource: &Resource,
+        watcher: &str,
+        format: Format,
+        owner: Option<&str>,
+    ) -> ContactPart {
+        let uri = &*resource.presentity;
+        let state = match resource.state {
+            ResourceState::Active => InstanceState::Active,
+            ResourceState::Pending => InstanceState::Pending,
+            ResourceState::Rejected => InstanceState::Terminated {
+                reason: "rejected".to_owned(),
+            },
+            ResourceState::NoResource | ResourceState::Removed => InstanceState::Terminated {
+                reason: "noresource".to_owned(),
+            },
+        };
+        let active = resource.state == ResourceState::Active;
+        // A service contact (room, gateway alias) answers where no person
+        // publishes, as for single subscriptions (engine/service.rs).
+        if format == Format::Pidf {
+            let document = active.then(|| {
+                self.service_pidf(uri)
+                    .unwrap_or_else(|| self.presentities.state(uri).body)
+            });
+            let name = self.name_in(owner, uri);
+            let document = document.as_ref().map(|d| (crate::pidf::CONTENT_TYPE, d));
+            return ContactPart::with_document(uri, name.as_deref(), &state, document);
+        }
+        let categories: Option<Bytes> = active.then(|| {
+            let container = self.container_of(uri, watcher);
+            self.service_categories(uri, container)
+                .unwrap_or_else(|| self.presentities.categories(uri, container))
+        });
+        ContactPart::new(uri, &state, categories.as_ref())
     }
 
     /// Whether the subscription's next NOTIFY may go unanswered
@@ -327,6 +401,20 @@ impl<F: Flow> Engine<F> {
                 && !s.is_terminated()
                 && s.batch().is_some_and(|b| b.benotify && b.version > 1)
         })
+    }
+}
+
+/// The most body bytes one list NOTIFY to a standard client carries
+/// (more resources go in the NOTIFYs after it): over UDP what a datagram
+/// carries without much fragmenting, well below its 64 KiB hard limit,
+/// which a list of 80 PIDF documents already reaches; over a stream the
+/// body size our own parser accepts ([`sip::Limits`]), which peers' parsers
+/// are likely to accept too.
+pub(super) fn list_budget(reliable: bool) -> usize {
+    if reliable {
+        sip::Limits::default().max_body
+    } else {
+        16 * 1024
     }
 }
 

@@ -105,6 +105,7 @@ impl<F: Flow> Engine<F> {
         }
         let mut out = vec![Action::Store(vec![write])];
         self.contacts_changed(&change.user, now, &mut out);
+        self.list_changed(&change.user, now, &mut out);
         Ok((change, out))
     }
 

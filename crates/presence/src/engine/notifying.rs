@@ -335,7 +335,11 @@ impl<F: Flow> Engine<F> {
         let Some(sub) = self.subs.get_mut(key) else {
             return;
         };
-        sub.dirty = false;
+        // A list NOTIFY held to its budget leaves resources for the next.
+        sub.dirty = !sub.is_terminated()
+            && sub
+                .batch()
+                .is_some_and(|b| b.resources.iter().any(|r| r.pending));
         if quiet_batch {
             // Nothing changed for this watcher (its resources' news went
             // out with an earlier NOTIFY).

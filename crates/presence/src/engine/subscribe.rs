@@ -13,15 +13,15 @@ use std::time::{Duration, SystemTime};
 use sip::header::Header;
 use sip::{HeaderName, Request, Response, Uri};
 
-use super::{Action, Engine, UnknownPresentity};
+use super::{lists, Action, Engine, UnknownPresentity};
 use crate::authorization::Decision;
 use crate::flow::Flow;
 use crate::notify;
 use crate::service::Dialect;
 use crate::store::StoreOp;
 use crate::subscription::{
-    negotiate_expires, Expires, Package, Reason, SubState, SubscribeError, SubscribeRequest,
-    Subscription,
+    negotiate_expires, Expires, Format, Package, Reason, SubState, SubscribeError,
+    SubscribeRequest, Subscription,
 };
 use crate::winfo::WatcherEvent;
 
@@ -83,6 +83,23 @@ impl<F: Flow> Engine<F> {
     ) -> Vec<Action<F>> {
         let fail =
             |status, reason: &str| vec![ctx.reply(error(req, status, &ctx.to_tag, Some(reason)))];
+        // RFC 4662 §4.1: a list URI is served only to a watcher that takes
+        // RLMI; the others are told what they lack.
+        let list_owner = match (&parsed.batch, parsed.package) {
+            (None, Package::Presence) => self.list_owner(&parsed.presentity),
+            _ => None,
+        };
+        let adhoc = match (&parsed.recipient_list, parsed.package) {
+            (Some(uris), Package::Presence) if list_owner.is_none() => Some(uris),
+            _ => None,
+        };
+        let listed = list_owner.is_some() || adhoc.is_some();
+        if listed && !parsed.eventlist {
+            let mut resp = error(req, 421, &ctx.to_tag, None);
+            resp.headers
+                .push(Header::new(HeaderName::Require, lists::EVENTLIST));
+            return vec![ctx.reply(resp)];
+        }
         let expires = match negotiate_expires(parsed.expires, &self.config.subscription) {
             Expires::Granted(e) => e,
             Expires::TooBrief(min) => return vec![ctx.reply(too_brief(req, &ctx.to_tag, min))],
@@ -90,11 +107,25 @@ impl<F: Flow> Engine<F> {
         let Some(remote_target) = parsed.remote_target.clone() else {
             return fail(400, "SUBSCRIBE without Contact");
         };
-        let batch = match (&parsed.batch, parsed.package) {
-            (Some(body), Package::Presence) => match self.new_batch(&parsed, body) {
+        let batch = match (&parsed.batch, parsed.package, &list_owner) {
+            (Some(body), Package::Presence, _) => match self.new_batch(&parsed, body) {
                 Ok(batch) => Some(batch),
                 Err(reason) => return fail(403, reason),
             },
+            // The list says whom its user watches: it is the user's own.
+            (None, Package::Presence, Some(owner)) if *owner != parsed.watcher => {
+                return fail(403, "Only the user may subscribe to its own contact list");
+            }
+            (None, Package::Presence, Some(owner)) => Some(self.list_batch(owner, &parsed.watcher)),
+            // RFC 5367: the watcher's own ad-hoc list, a batch like the
+            // dialect's `adhocList`.
+            (None, Package::Presence, None) if adhoc.is_some() => {
+                let body = lists::adhoc(&parsed.presentity, adhoc.cloned().unwrap_or_default());
+                match self.new_batch(&parsed, &body) {
+                    Ok(batch) => Some(batch),
+                    Err(reason) => return fail(403, reason),
+                }
+            }
             _ => None,
         };
         let decision = match parsed.package {
@@ -140,7 +171,7 @@ impl<F: Flow> Engine<F> {
             Decision::Pending => SubState::Pending,
             _ => SubState::Active,
         };
-        let ok = notify::subscribe_ok(req, &ctx.to_tag, &ctx.contact, expires);
+        let mut ok = notify::subscribe_ok(req, &ctx.to_tag, &ctx.contact, expires);
         let mut sub = Subscription::new(
             &parsed,
             &ctx.to_tag,
@@ -152,12 +183,17 @@ impl<F: Flow> Engine<F> {
             ctx.reliable,
             now,
         );
-        if let Some(batch) = batch {
+        if let Some(mut batch) = batch {
+            batch.capitalized_event = listed && parsed.linphone && parsed.format == Format::Pidf;
             sub.set_batch(batch);
         }
         let key = sub.key.clone();
         if parsed.package == Package::Provisioning {
             self.remember_provisioning(&key, req);
+        }
+        if listed {
+            ok.headers
+                .push(Header::new(HeaderName::Require, lists::EVENTLIST));
         }
         let mut out = Vec::new();
         if expires == 0 {
@@ -237,10 +273,15 @@ impl<F: Flow> Engine<F> {
                 return fail(403, reason);
             }
         }
+        let standard_list = self.is_standard_list(&key);
         let Some(sub) = self.subs.get_mut(&key) else {
             return fail(481, "Subscription does not exist");
         };
-        let ok = notify::subscribe_ok(req, local_tag, &ctx.contact, expires);
+        let mut ok = notify::subscribe_ok(req, local_tag, &ctx.contact, expires);
+        if standard_list {
+            ok.headers
+                .push(Header::new(HeaderName::Require, lists::EVENTLIST));
+        }
         let mut out = Vec::new();
         if expires == 0 {
             if let Some(op) = self.terminate(&key, Reason::Timeout) {
@@ -325,6 +366,10 @@ fn rejection(req: &Request, to_tag: &str, e: &SubscribeError) -> Response {
         SubscribeError::NotAcceptable(wanted) => {
             resp.headers.push(Header::new(HeaderName::Accept, *wanted))
         }
+        SubscribeError::UnsupportedEncoding(_) => resp.headers.push(Header::new(
+            HeaderName::AcceptEncoding,
+            crate::subscription::ACCEPT_ENCODING,
+        )),
     }
     resp
 }

@@ -71,18 +71,7 @@ pub(crate) fn document<T>(
     limits: &XmlLimits,
     read: impl for<'a> FnOnce(&mut Reader<'a>) -> Result<T, MsrtcError>,
 ) -> Result<T, MsrtcError> {
-    if bytes.len() > limits.max_document_size {
-        return Err(XmlError::TooLarge {
-            size: bytes.len(),
-            limit: limits.max_document_size,
-        }
-        .into());
-    }
-    let (text, base) = xml::decode(bytes)?;
-    let mut cursor = Cursor::new(&text, base, *limits, classify);
-    let value = read(&mut cursor)?;
-    cursor.finish()?;
-    Ok(value)
+    xml::document(bytes, limits, classify, read)
 }
 
 /// The root element, which must be `name` in `namespace` (`kind` is the

@@ -73,18 +73,90 @@ impl ContactPart {
     /// [MS-SIP]'s example; CR and LF are dropped from it so that a URI
     /// can never end the header.
     pub fn new(uri: &str, state: &InstanceState, categories: Option<&Bytes>) -> ContactPart {
+        ContactPart::render(
+            uri,
+            None,
+            state,
+            categories.map(|document| (categories::CONTENT_TYPE, document)),
+            "Content-ID",
+        )
+    }
+
+    /// As [`ContactPart::new`], for a document of any type and with the
+    /// resource's display `name` (RLMI `<name>`): RFC 4662
+    /// list subscriptions of standard clients carry each resource's
+    /// `application/pidf+xml` document (rendered once per state and
+    /// shared by every watcher) where the dialect carries categories.
+    ///
+    /// The Content-ID is written bare (`bob@example.com`), as Lync and
+    /// Flexisip write it, not in RFC 2392's angle brackets, and its name
+    /// as `Content-Id`: liblinphone 5.1 finds a part by looking up the
+    /// header `Content-Id` by exact name and comparing its value with the
+    /// `cid` attribute byte for byte (header names are case-insensitive,
+    /// and readers that follow RFC 2392 strip brackets only when there
+    /// are some, so both spellings are as standard as the others).
+    pub fn with_document(
+        uri: &str,
+        name: Option<&str>,
+        state: &InstanceState,
+        document: Option<(&str, &Bytes)>,
+    ) -> ContactPart {
+        ContactPart::render(uri, name, state, document, "Content-Id")
+    }
+
+    /// A resource listed without any instance (RLMI allows it; RFC 4662's
+    /// own example has such resources): a full state names every member,
+    /// but this one's state did not fit in the NOTIFY and follows in the
+    /// next.
+    pub fn bare(uri: &str, name: Option<&str>) -> ContactPart {
+        let mut markup = Markup::with_capacity(64 + uri.len());
+        markup.start("resource").attr("uri", uri);
+        match name {
+            Some(name) => {
+                markup.open().leaf("name", name).end("resource");
+            }
+            None => {
+                markup.empty();
+            }
+        }
+        ContactPart {
+            resource: Bytes::from(markup.finish()),
+            part: None,
+        }
+    }
+
+    /// Bytes it adds to a NOTIFY body at most (its part's delimiter and
+    /// line ends counted generously).
+    pub fn len(&self) -> usize {
+        self.resource.len() + self.part.as_ref().map_or(0, |p| p.len() + 80)
+    }
+
+    /// Whether it adds nothing (never: a resource has its URI).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn render(
+        uri: &str,
+        name: Option<&str>,
+        state: &InstanceState,
+        document: Option<(&str, &Bytes)>,
+        id_header: &str,
+    ) -> ContactPart {
         let cid: String = uri
             .strip_prefix("sip:")
+            .or_else(|| uri.strip_prefix("sips:"))
             .unwrap_or(uri)
             .chars()
             .filter(|c| !matches!(c, '\r' | '\n'))
             .collect();
-        let carries = matches!(state, InstanceState::Active) && categories.is_some();
+        let carries = matches!(state, InstanceState::Active) && document.is_some();
         let mut markup = Markup::with_capacity(128 + uri.len() * 2);
+        markup.start("resource").attr("uri", uri).open();
+        if let Some(name) = name {
+            markup.leaf("name", name);
+        }
         markup
-            .start("resource")
-            .attr("uri", uri)
-            .open()
             .start("instance")
             .attr("id", "0")
             .attr("state", state.token());
@@ -104,16 +176,21 @@ impl ContactPart {
         }
         markup.empty().end("resource");
         let resource = Bytes::from(markup.finish());
-        let part = categories.filter(|_| carries).map(|document| {
-            let mut part = BytesMut::with_capacity(document.len() + cid.len() + 128);
-            part.put_slice(b"Content-Transfer-Encoding: binary\r\nContent-ID: ");
-            part.put_slice(cid.as_bytes());
-            part.put_slice(b"\r\nContent-Type: ");
-            part.put_slice(categories::CONTENT_TYPE.as_bytes());
-            part.put_slice(b"\r\n\r\n");
-            part.put_slice(document);
-            part.freeze()
-        });
+        let part = document
+            .filter(|_| carries)
+            .map(|(content_type, document)| {
+                let mut part =
+                    BytesMut::with_capacity(document.len() + cid.len() + content_type.len() + 96);
+                part.put_slice(b"Content-Transfer-Encoding: binary\r\n");
+                part.put_slice(id_header.as_bytes());
+                part.put_slice(b": ");
+                part.put_slice(cid.as_bytes());
+                part.put_slice(b"\r\nContent-Type: ");
+                part.put_slice(content_type.as_bytes());
+                part.put_slice(b"\r\n\r\n");
+                part.put_slice(document);
+                part.freeze()
+            });
         ContactPart { resource, part }
     }
 }

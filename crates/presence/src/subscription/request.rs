@@ -21,6 +21,10 @@ pub enum SubscribeError {
     /// Accept (RFC 6665 §8.3.3).
     #[error("Not Acceptable: {0} required")]
     NotAcceptable(&'static str),
+    /// The body's Content-Encoding is one we cannot undo: 415 with
+    /// Accept-Encoding (RFC 3261 §21.4.13).
+    #[error("Unsupported Content-Encoding {0:?}")]
+    UnsupportedEncoding(String),
 }
 
 impl SubscribeError {
@@ -30,6 +34,7 @@ impl SubscribeError {
             SubscribeError::Malformed(_) => 400,
             SubscribeError::BadEvent => 489,
             SubscribeError::NotAcceptable(_) => 406,
+            SubscribeError::UnsupportedEncoding(_) => 415,
         }
     }
 }
@@ -85,6 +90,16 @@ pub struct SubscribeRequest {
     /// `Supported: ms-piggyback-first-notify`: the first notification's
     /// body may ride in the 200.
     pub piggyback: bool,
+    /// `Supported: eventlist` (RFC 4662 §4.1): the watcher takes RLMI
+    /// notifications, so it may subscribe to a list URI.
+    pub eventlist: bool,
+    /// An RFC 5367 ad-hoc list (`application/resource-lists+xml` body):
+    /// the URIs of its entries.
+    pub recipient_list: Option<Vec<String>>,
+    /// The User-Agent is liblinphone's (`Linphonec/5.1.65`,
+    /// `LinphoneAndroid/…`): its list subscriptions need `Event: Presence`
+    /// (see [`super::Batch`]).
+    pub linphone: bool,
 }
 
 impl SubscribeRequest {
@@ -146,6 +161,12 @@ impl SubscribeRequest {
             batch: batch(req)?,
             benotify: supports(req, "ms-benotify"),
             piggyback: supports(req, "ms-piggyback-first-notify"),
+            eventlist: supports(req, "eventlist"),
+            recipient_list: recipient_list(req)?,
+            linphone: req
+                .headers
+                .value(HeaderName::UserAgent)
+                .is_some_and(|ua| ua.starts_with(b"Linphone")),
         })
     }
 
@@ -173,6 +194,44 @@ fn batch(req: &Request) -> Result<Option<crate::msrtc::batch::BatchSubscribe>, S
     crate::msrtc::batch::parse(&req.body, &crate::XmlLimits::DEFAULT)
         .map(Some)
         .map_err(|e| SubscribeError::Malformed(format!("Bad batch subscription: {e}")))
+}
+
+/// An RFC 5367 list body, if the SUBSCRIBE carries one; one that does
+/// not read is a 400 saying why.
+fn recipient_list(req: &Request) -> Result<Option<Vec<String>>, SubscribeError> {
+    if !req.content_type_is("application", "resource-lists+xml") {
+        return Ok(None);
+    }
+    let limits = crate::XmlLimits::DEFAULT;
+    let body = decoded(req, limits.max_document_size)?;
+    crate::resource_lists::entries(&body, &limits)
+        .map(Some)
+        .map_err(|e| SubscribeError::Malformed(format!("Bad resource list: {e}")))
+}
+
+/// The Content-Encodings a SUBSCRIBE body may have (RFC 3261 §20.12).
+pub const ACCEPT_ENCODING: &str = "deflate, identity";
+
+/// The body with its Content-Encoding undone: `deflate` (zlib, RFC 1950,
+/// what liblinphone means by it when it compresses its list) inflated to
+/// at most `limit` bytes, so a small body cannot inflate into a large one.
+fn decoded(req: &Request, limit: usize) -> Result<std::borrow::Cow<'_, [u8]>, SubscribeError> {
+    let Some(encoding) = req.headers.value(HeaderName::ContentEncoding) else {
+        return Ok(std::borrow::Cow::Borrowed(&req.body));
+    };
+    let encoding = text(encoding).trim().to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(std::borrow::Cow::Borrowed(&req.body)),
+        "deflate" => miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&req.body, limit)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| {
+                SubscribeError::Malformed(format!(
+                    "Bad resource list: deflate: {:?} (at most {limit} bytes inflated)",
+                    e.status
+                ))
+            }),
+        _ => Err(SubscribeError::UnsupportedEncoding(encoding)),
+    }
 }
 
 /// The format the Accept values choose (RFC 6665 §8.3.3): the package's

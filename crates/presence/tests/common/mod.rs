@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lists;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;

@@ -74,6 +74,9 @@ pub struct PresenceSettings {
     pub provisioned: Vec<String>,
     /// Who may watch.
     pub authorization: AuthorizationPolicy,
+    /// The user-part suffix that makes a user's URI its contact list's
+    /// URI (RFC 4662 list subscriptions); empty for none.
+    pub contact_list_suffix: String,
 }
 
 /// Longest Expires accepted in the file: a year. SIP allows 2^32-1, but a
@@ -93,6 +96,7 @@ pub(super) struct RawPresence {
     flow_grace_secs: Spanned<u64>,
     unknown_presentity: Spanned<String>,
     provisioned: Vec<Spanned<String>>,
+    contact_list_suffix: Spanned<String>,
     authorization: RawAuthorization,
 }
 
@@ -109,6 +113,7 @@ impl Default for RawPresence {
             flow_grace_secs: unspanned(30),
             unknown_presentity: unspanned("closed".to_owned()),
             provisioned: Vec::new(),
+            contact_list_suffix: unspanned("-contacts".to_owned()),
             authorization: RawAuthorization::default(),
         }
     }
@@ -178,6 +183,7 @@ impl Source<'_> {
             .iter()
             .map(|entry| self.aor("presence.provisioned", entry))
             .collect::<Result<_, _>>()?;
+        let contact_list_suffix = self.list_suffix(&raw.contact_list_suffix)?;
         Ok(PresenceSettings {
             subscribe_min_expires,
             subscribe_max_expires,
@@ -190,7 +196,29 @@ impl Source<'_> {
             unknown_presentity,
             provisioned,
             authorization: self.authorization(raw.authorization)?,
+            contact_list_suffix,
         })
+    }
+
+    /// A list-URI suffix: empty, or up to 32 characters that a SIP user
+    /// part holds without escaping and that cannot end it (letters,
+    /// digits, `-`, `_`, `.`, `+`, `~`).
+    fn list_suffix(&self, raw: &Spanned<String>) -> Result<String, ConfigError> {
+        let suffix = raw.get_ref();
+        let valid = suffix.len() <= 32
+            && suffix.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'~')
+            });
+        if !valid {
+            return Err(self.error(
+                raw.span().start,
+                "presence.contact_list_suffix",
+                format!(
+                    "{suffix:?} is not a user-part suffix (at most 32 of letters, digits, \"-_.+~\")"
+                ),
+            ));
+        }
+        Ok(suffix.clone())
     }
 
     /// min >= 1, max >= min, min <= default <= max, for `{prefix}_*_expires`.
@@ -330,6 +358,7 @@ mod tests {
                 unknown_presentity: UnknownPresentityPolicy::Closed,
                 provisioned: Vec::new(),
                 authorization: AuthorizationPolicy::AllowAll,
+                contact_list_suffix: "-contacts".to_owned(),
             }
         );
     }
@@ -365,6 +394,10 @@ mod tests {
                 unlisted: UnlistedWatchers::Pending,
             }
         );
+        let c = parse("[presence]\ncontact_list_suffix = \"\"\n").unwrap();
+        assert_eq!(c.presence.contact_list_suffix, "", "empty: no list URIs");
+        let c = parse("[presence]\ncontact_list_suffix = \"+buddies\"\n").unwrap();
+        assert_eq!(c.presence.contact_list_suffix, "+buddies");
         let c = parse("[presence.authorization]\npolicy = \"same_domain\"\n").unwrap();
         assert_eq!(c.presence.authorization, AuthorizationPolicy::SameDomain);
         let c = parse("[presence.authorization]\npolicy = \"allow_list\"\n").unwrap();
@@ -400,6 +433,10 @@ mod tests {
             (
                 "[presence]\nflow_grace_secs = 7200\n",
                 ":2:19: presence.flow_grace_secs: 7200 is out of range (0 to 3600)",
+            ),
+            (
+                "[presence]\ncontact_list_suffix = \";list\"\n",
+                ":2:23: presence.contact_list_suffix: \";list\" is not a user-part suffix (at most 32 of letters, digits, \"-_.+~\")",
             ),
             (
                 "[presence]\nunknown_presentity = \"hide\"\n",
