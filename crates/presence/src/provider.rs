@@ -282,6 +282,12 @@ impl Provider {
             .map_or(0, |e| e.consumers)
     }
 
+    /// Whether a dialog of ours has this Call-ID (the endpoint's check
+    /// before an in-dialog NOTIFY goes further).
+    pub fn has_dialog(&self, call_id: &[u8]) -> bool {
+        std::str::from_utf8(call_id).is_ok_and(|c| self.by_call_id.contains_key(c))
+    }
+
     /// Counts for metrics.
     pub fn stats(&self) -> Stats {
         let mut s = Stats {

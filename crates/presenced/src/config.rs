@@ -37,6 +37,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod presence;
+mod provider;
 mod registrar;
 mod runtime;
 mod service;
@@ -44,6 +45,7 @@ mod service;
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
+pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
@@ -183,6 +185,8 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
+    /// The presence provider (`[provider]`): upstream subscriptions.
+    pub provider: ProviderSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -230,6 +234,8 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    #[serde(default)]
+    provider: provider::RawProvider,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,8 +494,10 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
+        let provider = self.provider(raw.provider)?;
         Ok(Config {
             service,
+            provider,
             registrar,
             store,
             http,
