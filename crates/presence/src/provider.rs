@@ -453,6 +453,12 @@ impl Provider {
                 subscriber::Output::Pending => {
                     out.extend(self.set_status(key, Status::Pending));
                 }
+                subscriber::Output::Active => {
+                    if let Some(entry) = self.entries.get_mut(key) {
+                        entry.failures = 0;
+                    }
+                    out.extend(self.set_status(key, Status::Live));
+                }
                 subscriber::Output::State { content_type, body } => {
                     if let Some(entry) = self.entries.get_mut(key) {
                         entry.failures = 0;

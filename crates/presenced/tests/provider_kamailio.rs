@@ -230,3 +230,158 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
         }
     }
 }
+
+/// New upstream subscriptions start at the configured rate, measured from
+/// Kamailio's side; a presentity Kamailio refuses is retried after the
+/// delay, given up after the configured count, and never shown Available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_throttled_and_a_refused_uri_is_given_up() {
+    if !kamailio_installed() {
+        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let kamailio = Kamailio::start(run.path(), port, 3600);
+    let server = presenced(
+        port,
+        "max_presence_subscriptions_per_second = 5\n\
+         failed_presence_subscriptions_resubscribe_delay = 1\n\
+         max_failed_presence_subscriptions_per_uri = 2\n",
+    );
+    let addr = server.addr("udp", false);
+
+    // 20 new presentities at once.
+    let consumer = Ua::new(addr, "wallboard").await;
+    let users: Vec<String> = (0..20).map(|i| format!("sip:agent{i}@127.0.0.1")).collect();
+    for user in &users {
+        let sub = Dialog::new();
+        let ok = consumer
+            .send(consumer.subscribe(user, &sub, 1, 600, ""))
+            .await;
+        assert_eq!(
+            ok.status, 200,
+            "a consumer is accepted at once, pending upstream"
+        );
+    }
+    // When each upstream SUBSCRIBE reached Kamailio, as its log shows it.
+    let mut seen: Vec<Instant> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < users.len() {
+        assert!(
+            Instant::now() < deadline,
+            "not all started\n{}",
+            kamailio.log()
+        );
+        let now_count: usize = users.iter().map(|u| kamailio.initial_subscribes(u)).sum();
+        while seen.len() < now_count {
+            seen.push(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 20 at 5 a second: four windows. Any 0.9 s holds at most 5 (the log is
+    // polled, so a window's edge is known to within the poll interval).
+    for (i, at) in seen.iter().enumerate() {
+        let within = seen[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*at) < Duration::from_millis(900))
+            .count();
+        assert!(
+            within <= 5,
+            "{within} upstream SUBSCRIBEs within 0.9 s\n{}",
+            kamailio.log()
+        );
+    }
+    let spread = seen[seen.len() - 1].duration_since(seen[0]);
+    assert!(
+        spread >= Duration::from_millis(2900),
+        "20 at 5/s took {spread:?}"
+    );
+
+    // Refused twice (1 s apart), then given up.
+    let refused = "sip:refused@127.0.0.1";
+    let watcher = Ua::new(addr, "console").await;
+    let first = subscribe(&watcher, refused).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    kamailio.wait_log("two refused SUBSCRIBEs", Duration::from_secs(10), |k| {
+        k.initial_subscribes(refused) >= 2
+    });
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"failed\"}",
+        1.0,
+    );
+    server.wait_for_log(&[
+        "upstream subscription given up",
+        "presentity=sip:refused@127.0.0.1",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        kamailio.initial_subscribes(refused),
+        2,
+        "no third try\n{}",
+        kamailio.log()
+    );
+    // Never Available: no NOTIFY says open.
+    for n in watcher.drain_notifies(Duration::from_millis(300)).await {
+        assert!(!text(&n.body).contains("<basic>open</basic>"));
+    }
+}
+
+/// An upstream that challenges: presenced answers Kamailio's digest
+/// challenge (auth_db, qop=auth) with the configured credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenging_upstream_gets_digest_credentials() {
+    if !kamailio_installed() {
+        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    // The subscriber table, with the provider's account, before the start
+    // (kamailio_presence.py keeps a db it finds).
+    let db = run.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    for table in std::fs::read_dir("/usr/share/kamailio/dbtext/kamailio").unwrap() {
+        let table = table.unwrap().path();
+        std::fs::copy(&table, db.join(table.file_name().unwrap())).unwrap();
+    }
+    let mut subscriber = std::fs::read_to_string(db.join("subscriber")).unwrap();
+    // db_text wants every column; auth_db computes HA1 from the password
+    // (calculate_ha1), the stored hashes are there for completeness.
+    let md5 = sip::digest::Algorithm::Md5;
+    let ha1 = sip::digest::ha1(md5, "secured", "127.0.0.1", "s3cret");
+    let ha1b = sip::digest::ha1(md5, "secured@127.0.0.1", "127.0.0.1", "s3cret");
+    subscriber.push_str(&format!("1:secured:127.0.0.1:s3cret:{ha1}:{ha1b}\n"));
+    std::fs::write(db.join("subscriber"), subscriber).unwrap();
+    let port = free_port();
+    let kamailio = Kamailio::start(run.path(), port, 3600);
+
+    let secret = run.path().join("upstream.pw");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let server = Presenced::with_config(
+        &format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             [store]\nmode = \"memory\"\n\
+             [provider]\nupstream = \"udp:127.0.0.1:{port}\"\nfrom = \"sip:secured@127.0.0.1\"\n\
+             username = \"secured\"\npassword_file = \"{}\"\n",
+            secret.display()
+        ),
+        1,
+    );
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    subscribe(&consumer, "sip:alice@127.0.0.1").await;
+    kamailio.wait_log("a challenge, then the authorized SUBSCRIBE", WAIT, |k| {
+        let log = k.log();
+        log.contains("CHALLENGE SUBSCRIBE sip:alice@127.0.0.1 from sip:secured@127.0.0.1")
+            && log.contains("SUBSCRIBE sip:alice@127.0.0.1 from sip:secured@127.0.0.1 expires=3600 totag=<null>")
+    });
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"live\"}",
+        1.0,
+    );
+    assert!(
+        !server.log_text().contains("s3cret"),
+        "the password is never logged"
+    );
+}
