@@ -24,7 +24,7 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) are validated in their own files;
+//! `[service]` (config/service.rs) and `[sync]` (config/sync.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -40,6 +40,7 @@ mod presence;
 mod registrar;
 mod runtime;
 mod service;
+mod sync;
 
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
@@ -47,6 +48,7 @@ pub use presence::{
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
+pub use sync::SyncSettings;
 
 /// The transports SIP runs over (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -183,6 +185,8 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
+    /// The sync engine's rules (`[sync]`); a reload swaps them.
+    pub sync: SyncSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -230,6 +234,8 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    #[serde(default)]
+    sync: rules::sync::RawSync,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,8 +494,10 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
+        let sync = self.sync(raw.sync)?;
         Ok(Config {
             service,
+            sync,
             registrar,
             store,
             http,

@@ -54,6 +54,7 @@
 pub mod config;
 pub mod directory;
 pub mod explain;
+pub mod import;
 pub mod pin;
 pub mod sync;
 pub mod theme;
