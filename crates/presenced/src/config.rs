@@ -24,7 +24,7 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) are validated in their own files;
+//! `[service]` (config/service.rs) and `[sync]` (config/sync.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -41,6 +41,7 @@ mod provider;
 mod registrar;
 mod runtime;
 mod service;
+mod sync;
 
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
@@ -49,6 +50,7 @@ pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
+pub use sync::SyncSettings;
 
 /// The transports SIP runs over (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -187,6 +189,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// The presence provider (`[provider]`): upstream subscriptions.
     pub provider: ProviderSettings,
+    /// The sync engine's rules (`[sync]`); a reload swaps them.
+    pub sync: SyncSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -236,6 +240,8 @@ struct RawConfig {
     service: rules::RawService,
     #[serde(default)]
     provider: provider::RawProvider,
+    #[serde(default)]
+    sync: rules::sync::RawSync,
 }
 
 #[derive(Debug, Deserialize)]
@@ -495,9 +501,11 @@ impl Source<'_> {
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
         let provider = self.provider(raw.provider)?;
+        let sync = self.sync(raw.sync)?;
         Ok(Config {
             service,
             provider,
+            sync,
             registrar,
             store,
             http,

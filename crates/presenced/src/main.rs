@@ -91,6 +91,35 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Converts a contact center's presence-sync configuration into
+    /// presenced's `[sync]` TOML (printed on stdout); what could not be
+    /// mapped is listed on stderr with its line.
+    #[command(subcommand)]
+    Import(Import),
+}
+
+/// The vendors' formats `presenced import` reads.
+#[derive(Debug, Subcommand)]
+enum Import {
+    /// Genesys T-Server push mode: the `aggregated-states` option and the
+    /// agentStates XML (`agent-presence-map`).
+    Tserver {
+        /// A file holding the option's value (or its `aggregated-states = …` line).
+        #[arg(long, value_name = "FILE")]
+        aggregated_states: PathBuf,
+        /// The agentStates XML file.
+        #[arg(long, value_name = "FILE")]
+        agent_states: PathBuf,
+        /// The name of the profile written.
+        #[arg(long, default_value = "tserver")]
+        profile: String,
+    },
+    /// PureConnect CIC's Lync Presence Integration Service XML
+    /// (profiles, augmentation configurations, presence mappings).
+    Cic {
+        /// The service's XML configuration file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,6 +128,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
+        Some(Command::Import(import)) => run_import(import),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -130,6 +160,46 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));
     println!("service contacts: {}", config.service.directory.summary());
+    println!(
+        "sync: {} profile(s), {} warning(s)",
+        config.sync.rules.profiles.len(),
+        config.sync.warnings.len()
+    );
+    for warning in &config.sync.warnings {
+        println!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// `presenced import …`: the TOML on stdout, then the result checked as
+/// `check-config` would (an overlap the vendor accepted is refused here,
+/// naming both mappings), with the unmapped parts on stderr.
+fn run_import(import: Import) -> anyhow::Result<()> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))
+    };
+    let (result, input) = match &import {
+        Import::Tserver {
+            aggregated_states,
+            agent_states,
+            profile,
+        } => (
+            rules::import::tserver::import(
+                profile,
+                &read(aggregated_states)?,
+                &read(agent_states)?,
+            ),
+            agent_states,
+        ),
+        Import::Cic { file } => (rules::import::cic::import(&read(file)?), file),
+    };
+    let result = result.with_context(|| format!("{}", input.display()))?;
+    print!("{}", result.toml);
+    for unmapped in &result.unmapped {
+        eprintln!("not mapped: {unmapped}");
+    }
+    Config::parse(Path::new("<imported>"), &result.toml)
+        .context("the imported configuration does not pass the checks")?;
     Ok(())
 }
 
