@@ -4,7 +4,8 @@
 //!
 //! - The engine reports each presentity's first and last watcher
 //!   (`Engine::take_interest`); presentities in the configured domains
-//!   become the provider's consumers.
+//!   whose source is the upstream (not an attendant pattern, not an
+//!   E.164 line: `rules::sources`) become the provider's consumers.
 //! - The provider's SUBSCRIBEs leave through client transactions on the
 //!   flow to the upstream (our UDP listener's socket); their responses,
 //!   timeouts (as 408) and transport errors (as 503) come back to it.
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use presence::provider::{Entropy, Output as ProviderOutput, Provider, Status};
 use presence::subscriber::{Credentials, Fresh, Identity};
 use presence::Input as EngineInput;
+use rules::sources::SourceKind;
 use sip::header::Header;
 use sip::transaction::Key;
 use sip::{HeaderName, Method, Request, Response};
@@ -139,12 +141,14 @@ impl SipCore {
         };
         let mut outputs = Vec::new();
         for change in changes {
-            if !up.settings.covers(&change.presentity) {
-                continue;
-            }
             let Ok(uri) = sip::Uri::parse_str(&change.presentity) else {
                 continue;
             };
+            // Attendant and PSTN presentities get their presence through
+            // the API; only the fallback source subscribes upstream.
+            if up.settings.source_of(&uri) != Some(SourceKind::Upstream) {
+                continue;
+            }
             if change.watched {
                 outputs.extend(up.provider.watch(&uri, &mut up.entropy, now.mono));
             } else {
