@@ -54,6 +54,14 @@ pub enum Control {
         /// Told once the engine has applied it.
         done: oneshot::Sender<()>,
     },
+    /// Where a presentity's upstream subscription stands
+    /// (`GET /api/v1/provider/presentities/{uri}`, `presenced explain`).
+    UpstreamStatus {
+        /// The presentity, any URI form.
+        presentity: sip::Uri,
+        /// `None` when the provider is off.
+        done: oneshot::Sender<Option<UpstreamView>>,
+    },
     /// Read a user's contact list (`GET /api/v1/users/{uri}/contacts`):
     /// the core's, so a read after an acknowledged PUT sees it.
     GetContacts {
@@ -63,6 +71,26 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+}
+
+/// One presentity's upstream subscription as the API shows it; the
+/// status names are the metrics' (`presenced_upstream_subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamView {
+    /// `unsubscribed` (nobody watches it), `queued` (waiting for the
+    /// throttle), `pending`, `live`, `retrying` or `failed`.
+    pub status: String,
+    /// Consumers watching it (SIP watchers and API consumers).
+    pub consumers: usize,
+    /// Consecutive failures (retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// The last failure (retrying, failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seconds until the next try (retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_secs: Option<u64>,
 }
 
 /// Why a contact-list change was not acknowledged.

@@ -3,7 +3,9 @@
 //! API: `POST /api/v1/authorizations` approves or refuses a pending watcher,
 //! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
 //! contact list ([`contacts`]), and `PUT /api/v1/rooms/{alias}/occupancy`
-//! feeds a room's participant count; `GET /service/themes/...` serves the
+//! feeds a room's participant count; `GET /api/v1/provider/presentities/{uri}`
+//! tells which presence-provider source serves a presentity and where its
+//! upstream subscription stands ([`provider`]); `GET /service/themes/...` serves the
 //! avatars of service contacts ([`service`]). The API refuses bad input with one JSON
 //! shape naming the field ([`error`]).
 //!
@@ -32,6 +34,7 @@ use crate::store::Store;
 
 mod contacts;
 pub mod error;
+pub mod provider;
 mod service;
 
 use error::{parse_json, ApiError};
@@ -160,6 +163,10 @@ fn router(state: AppState) -> Router {
         )
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
+        .route(
+            "/api/v1/provider/presentities/{uri}",
+            get(provider::presentity),
+        )
         .with_state(state)
 }
 

@@ -27,6 +27,7 @@ pub mod commit_gate;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod explain;
 pub mod http;
 pub mod metrics;
 pub mod outbound;

@@ -3,8 +3,10 @@
 //! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
-//! file as a reload would; `presenced explain URI [--config FILE]` says
-//! which room or gateway rule answers for an address. A running server
+//! file as a reload would; `presenced explain URI [--config FILE]
+//! [--server ADDR]` says which room or gateway rule answers for an
+//! address, which presence-provider source serves it and how its
+//! upstream subscription stands on the running server. A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -82,14 +84,20 @@ enum Command {
         file: PathBuf,
     },
     /// Says which room or gateway rule of the configuration answers for a
-    /// URI, for each dialect, and why — or why nothing does.
+    /// URI, for each dialect, and why — or why nothing does; then which
+    /// presence-provider source serves it (seed 004's reasoning) and its
+    /// upstream subscription's state, asked from the running server.
     Explain {
-        /// The address, `sip:user@host` or `user@host` (a `**PIN` suffix is
-        /// cut off and not shown).
+        /// The address, `sip:user@host`, `tel:+number` or `user@host` (a
+        /// `**PIN` suffix is cut off and not shown).
         uri: String,
         /// Configuration file; built-in defaults without it.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The running server's operator HTTP address, asked for the live
+        /// upstream subscription state; the file's http.listen without it.
+        #[arg(long, value_name = "ADDR")]
+        server: Option<std::net::SocketAddr>,
     },
     /// Converts a contact center's presence-sync configuration into
     /// presenced's `[sync]` TOML (printed on stdout); what could not be
@@ -127,7 +135,11 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
-        Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
+        Some(Command::Explain {
+            uri,
+            config,
+            server,
+        }) => explain(&uri, config.as_deref(), server),
         Some(Command::Import(import)) => run_import(import),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
@@ -203,12 +215,19 @@ fn run_import(import: Import) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `presenced explain URI`: from the configuration alone, so it works
-/// without a running server; a person publishing for the address would
-/// win over what it says (the last line repeats that).
-fn explain(uri: &str, file: Option<&Path>) -> anyhow::Result<()> {
+/// `presenced explain URI`: the service-contact part from the
+/// configuration alone (a person publishing for the address would win
+/// over what it says; the last line repeats that), then the presence
+/// provider's source and the running server's subscription state.
+fn explain(
+    uri: &str,
+    file: Option<&Path>,
+    server: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let config = load(file)?;
     print!("{}", config.service.directory.explain(uri));
+    let server = server.or(config.http.listen);
+    print!("{}", presenced::explain::provider(&config, uri, server));
     Ok(())
 }
 

@@ -372,6 +372,9 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::UpstreamStatus { presentity, done } => {
+                let _ = done.send(self.upstream_view(&presentity, now));
+            }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));
             }

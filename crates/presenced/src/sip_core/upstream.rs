@@ -30,6 +30,7 @@ use sip::{HeaderName, Method, Request, Response};
 
 use super::{Now, SipCore};
 use crate::config::ProviderSettings;
+use crate::control::UpstreamView;
 use crate::metrics;
 use crate::transport::Flow;
 
@@ -207,6 +208,42 @@ impl SipCore {
         }
         self.send_response(key, resp, now);
         self.carry_out_upstream(outputs, now);
+    }
+
+    /// Where `presentity`'s upstream subscription stands; `None` when the
+    /// provider is off.
+    pub(super) fn upstream_view(&self, presentity: &sip::Uri, now: Now) -> Option<UpstreamView> {
+        let up = self.upstream.as_ref()?;
+        let consumers = up.provider.consumers(presentity);
+        let mut view = UpstreamView {
+            status: String::new(),
+            consumers,
+            failures: None,
+            reason: None,
+            retry_in_secs: None,
+        };
+        view.status = match up.provider.status(presentity) {
+            None => "unsubscribed",
+            Some(Status::Queued) => "queued",
+            Some(Status::Pending) => "pending",
+            Some(Status::Live) => "live",
+            Some(Status::Retrying {
+                at,
+                failures,
+                reason,
+            }) => {
+                view.failures = Some(*failures);
+                view.reason = Some(reason.clone());
+                view.retry_in_secs = Some(at.saturating_duration_since(now.mono).as_secs());
+                "retrying"
+            }
+            Some(Status::Failed { reason }) => {
+                view.reason = Some(reason.clone());
+                "failed"
+            }
+        }
+        .to_owned();
+        Some(view)
     }
 
     /// Publishes the provider's counts.
