@@ -100,8 +100,9 @@ enum Command {
         server: Option<std::net::SocketAddr>,
     },
     /// Converts a contact center's presence-sync configuration into
-    /// presenced's `[sync]` TOML (printed on stdout); what could not be
-    /// mapped is listed on stderr with its line.
+    /// presenced's `[sync]` TOML, or a presence provider's into
+    /// `[provider]` (printed on stdout); what could not be mapped is
+    /// listed on stderr with its line.
     #[command(subcommand)]
     Import(Import),
 }
@@ -126,6 +127,12 @@ enum Import {
     /// (profiles, augmentation configurations, presence mappings).
     Cic {
         /// The service's XML configuration file.
+        file: PathBuf,
+    },
+    /// The presence provider's `<PresenceProvider>` XML (seed 004) into
+    /// `[provider]`: throttle, retries, sources and attendant patterns.
+    Provider {
+        /// The UCC's XML configuration file holding `<PresenceProvider>`.
         file: PathBuf,
     },
 }
@@ -204,6 +211,7 @@ fn run_import(import: Import) -> anyhow::Result<()> {
             agent_states,
         ),
         Import::Cic { file } => (rules::import::cic::import(&read(file)?), file),
+        Import::Provider { file } => (rules::import::provider::import(&read(file)?), file),
     };
     let result = result.with_context(|| format!("{}", input.display()))?;
     print!("{}", result.toml);

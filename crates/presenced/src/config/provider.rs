@@ -371,6 +371,36 @@ mod tests {
     }
 
     #[test]
+    fn seed_004s_imported_xml_passes_the_checks() {
+        for xml in [
+            include_str!("../../../rules/tests/vectors/seed004_presence_provider.xml"),
+            include_str!("../../../rules/tests/vectors/seed004_presence_provider_filled.xml"),
+        ] {
+            let import = rules::import::provider::import(xml).unwrap();
+            let config = parse(&import.toml).unwrap_or_else(|e| panic!("{e}\n{}", import.toml));
+            assert_eq!(config.provider.upstream, None, "upstream is set by hand");
+        }
+        let import = rules::import::provider::import(include_str!(
+            "../../../rules/tests/vectors/seed004_presence_provider_filled.xml"
+        ))
+        .unwrap();
+        let p = parse(&import.toml).unwrap().provider;
+        assert_eq!(p.rules.max_subscriptions_per_second, 10);
+        assert_eq!(p.rules.resubscribe_delay, Duration::from_secs(60));
+        assert_eq!(p.from.to_string(), "sip:ucc_app14_presence@contoso.com");
+        let uri = |s: &str| sip::Uri::parse_str(s).unwrap();
+        assert_eq!(
+            p.source_of(&uri("sip:attendant.desk1@contoso.com")),
+            Some(SourceKind::Attendant)
+        );
+        // PSTN is off in that file: a line falls back to the upstream.
+        assert_eq!(
+            p.source_of(&uri("tel:+31612345678")),
+            Some(SourceKind::Upstream)
+        );
+    }
+
+    #[test]
     fn sources_are_read_in_the_seeds_order() {
         let text = "[provider]\nupstream = \"udp:127.0.0.1:5080\"\n\
             [provider.attendant_service_source]\npatterns = [\"^sip:attendant\\\\.\"]\n\
