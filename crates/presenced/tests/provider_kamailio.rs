@@ -86,6 +86,14 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
         "one upstream SUBSCRIBE\n{}",
         kamailio.log()
     );
+    // The change is logged once, with the previous and the new state.
+    server.wait_for_log(&[
+        "presence change",
+        "presentity=sip:alice@127.0.0.1",
+        "previous=[unknown, source upstream]",
+        "new=[Busy 6500",
+        "source upstream]",
+    ]);
     wait_metric(
         &server,
         "presenced_upstream_subscriptions{status=\"live\"}",

@@ -53,6 +53,21 @@ async fn only_the_fallback_goes_upstream_and_explain_tells_the_live_state() {
         "presenced_upstream_subscriptions{status=\"live\"}",
         1.0,
     );
+    // One log line per change of what consumers see, as seed 004 logs
+    // it (Kamailio has no state for alice: unknown while subscribing, and
+    // after, with no document, still unknown: no second line).
+    server.wait_for_log(&[
+        "presence change",
+        "presentity=sip:alice@127.0.0.1",
+        "previous=[]",
+        "new=[unknown, source upstream]",
+    ]);
+    wait_metric(
+        &server,
+        "presenced_upstream_consumers_per_presentity_max",
+        1.0,
+    );
+    wait_metric(&server, "presenced_upstream_throttle_queue", 0.0);
     // The attendant and the PSTN line were watched first: had they gone
     // upstream, Kamailio would have seen them before alice.
     std::thread::sleep(Duration::from_millis(300));

@@ -46,7 +46,7 @@ pub enum SourceKind {
 
 impl SourceKind {
     /// The name in logs, metrics and the API.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             SourceKind::Attendant => "attendant",
             SourceKind::Pstn => "pstn",

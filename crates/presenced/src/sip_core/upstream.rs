@@ -20,6 +20,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
+use presence::provider::change::{Changes, Shown};
 use presence::provider::{Entropy, Output as ProviderOutput, Provider, Status};
 use presence::subscriber::{Credentials, Fresh, Identity};
 use presence::Input as EngineInput;
@@ -53,6 +54,8 @@ pub(super) struct Upstream {
     /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
     /// made from the request when none comes).
     txns: sip::hash::HashMap<Key, Box<Request>>,
+    /// The last state shown per presentity, for the change log lines.
+    changes: Changes,
 }
 
 impl Upstream {
@@ -72,6 +75,7 @@ impl Upstream {
             flow: parts.flow,
             entropy: KeyedEntropy::default(),
             txns: sip::hash::map(),
+            changes: Changes::default(),
         }
     }
 
@@ -272,6 +276,7 @@ impl SipCore {
                     body,
                 } => {
                     tracing::debug!(%presentity, bytes = body.len(), "upstream state");
+                    self.log_change(&presentity, Shown::of_pidf(&body, UPSTREAM));
                     self.feed(
                         EngineInput::Upstream {
                             presentity,
@@ -283,6 +288,7 @@ impl SipCore {
                 ProviderOutput::Status { presentity, status } => {
                     log_status(&presentity, &status);
                     if !status.is_live() {
+                        self.log_change(&presentity, Shown::unknown(UPSTREAM));
                         self.feed(
                             EngineInput::Upstream {
                                 presentity,
@@ -294,6 +300,10 @@ impl SipCore {
                 }
                 ProviderOutput::Released { presentity } => {
                     tracing::info!(%presentity, "upstream subscription released: no watcher left");
+                    self.log_change(&presentity, Shown::unknown(UPSTREAM));
+                    if let Some(up) = self.upstream.as_mut() {
+                        up.changes.forget(&presentity);
+                    }
                     self.feed(
                         EngineInput::Upstream {
                             presentity,
@@ -303,6 +313,21 @@ impl SipCore {
                     );
                 }
             }
+        }
+    }
+
+    /// One log line per change of what consumers are shown (seed 004's
+    /// `PreviousPresence` / `NewPresence` line).
+    fn log_change(&mut self, presentity: &str, shown: Shown) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        if let Some(change) = up.changes.record(presentity, shown) {
+            let previous = change
+                .previous
+                .as_ref()
+                .map_or_else(|| "[]".to_owned(), ToString::to_string);
+            tracing::info!(%presentity, %previous, new = %change.new, "presence change");
         }
     }
 
@@ -336,6 +361,9 @@ impl SipCore {
         }
     }
 }
+
+/// The upstream source's name in logs.
+const UPSTREAM: &str = SourceKind::Upstream.as_str();
 
 /// One log line per status change, as seed 004's provider logs them.
 fn log_status(presentity: &str, status: &Status) {
