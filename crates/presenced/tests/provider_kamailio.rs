@@ -19,28 +19,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::kamailio::{kamailio_installed, presenced, setup, wait_metric, Kamailio};
-use common::peers::{free_port, pjsua_publisher, skip_without_pjsua, Driver};
+use common::kamailio::{
+    kamailio_installed, presenced, publish, setup, subscribe, wait_metric, Kamailio,
+};
+use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Dialog, Ua};
 use common::{Presenced, WAIT};
-use serde_json::Value;
-
-fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
-    let mark = publisher.len();
-    publisher.send(command);
-    let (_, v) = publisher.wait_for(mark, WAIT, command, ctx, |v: &Value| {
-        v["event"] == "publish" || v["event"] == "error"
-    });
-    assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
-}
-
-/// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
-async fn subscribe(ua: &Ua, target: &str) -> String {
-    let sub = Dialog::new();
-    let ok = ua.send(ua.subscribe(target, &sub, 1, 600, "")).await;
-    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
-    text(&ua.next_notify().await.body)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamailio_restart() {

@@ -263,6 +263,10 @@ impl SipCore {
             return;
         };
         let outputs = up.provider.shutdown();
+        tracing::info!(
+            subscriptions = outputs.len(),
+            "ending upstream subscriptions (Expires: 0)"
+        );
         self.carry_out_upstream(outputs, now);
     }
 

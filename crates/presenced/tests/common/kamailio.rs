@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::peers::peers_dir;
+use serde_json::Value;
+
+use super::peers::{peers_dir, Driver};
+use super::ua::{text, Dialog, Ua};
 use super::{http_get, Presenced, WAIT};
 
 /// Kamailio on a loopback port, stopped (by its process group) on drop.
@@ -130,4 +133,21 @@ pub fn setup(max_expires: u32, extra: &str) -> Option<(tempfile::TempDir, Kamail
     let kamailio = Kamailio::start(run.path(), port, max_expires);
     let server = presenced(port, extra);
     Some((run, kamailio, server))
+}
+
+pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
+    let mark = publisher.len();
+    publisher.send(command);
+    let (_, v) = publisher.wait_for(mark, WAIT, command, ctx, |v: &Value| {
+        v["event"] == "publish" || v["event"] == "error"
+    });
+    assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
+}
+
+/// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
+pub async fn subscribe(ua: &Ua, target: &str) -> String {
+    let sub = Dialog::new();
+    let ok = ua.send(ua.subscribe(target, &sub, 1, 600, "")).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    text(&ua.next_notify().await.body)
 }
