@@ -37,6 +37,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod presence;
+mod provider;
 mod registrar;
 mod runtime;
 mod service;
@@ -45,6 +46,7 @@ mod sync;
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
+pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
@@ -187,6 +189,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// The sync engine's rules (`[sync]`); a reload swaps them.
     pub sync: SyncSettings,
+    /// The presence provider (`[provider]`): upstream subscriptions.
+    pub provider: ProviderSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -236,6 +240,8 @@ struct RawConfig {
     service: rules::RawService,
     #[serde(default)]
     sync: rules::sync::RawSync,
+    #[serde(default)]
+    provider: provider::RawProvider,
 }
 
 #[derive(Debug, Deserialize)]
@@ -495,9 +501,11 @@ impl Source<'_> {
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
         let sync = self.sync(raw.sync)?;
+        let provider = self.provider(raw.provider)?;
         Ok(Config {
             service,
             sync,
+            provider,
             registrar,
             store,
             http,

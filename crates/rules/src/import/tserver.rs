@@ -116,19 +116,20 @@ fn state(e: &Element, unmapped: &mut Vec<Unmapped>) -> Option<State> {
     let Some(id) = e.attribute("ID").map(str::trim).filter(|s| !s.is_empty()) else {
         return skip("<agentState> without an ID: left out".into());
     };
-    let availability =
-        match e.attribute("availability").map(|a| a.trim().parse::<u32>()) {
-            Some(Ok(n)) if n <= MAX_AVAILABILITY => n,
-            Some(_) => return skip(format!(
+    let availability = match e.attribute("availability").map(|a| a.trim().parse::<u32>()) {
+        Some(Ok(n)) if n <= MAX_AVAILABILITY => n,
+        Some(_) => {
+            return skip(format!(
                 "<agentState ID=\"{id}\">: availability {:?} is not 0–{MAX_AVAILABILITY}: left out",
                 e.attribute("availability").unwrap_or("")
-            )),
-            None => {
-                return skip(format!(
-                    "<agentState ID=\"{id}\"> without an availability: left out"
-                ))
-            }
-        };
+            ))
+        }
+        None => {
+            return skip(format!(
+                "<agentState ID=\"{id}\"> without an availability: left out"
+            ))
+        }
+    };
     let mut texts = Vec::new();
     for child in &e.children {
         match (
