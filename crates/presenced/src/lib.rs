@@ -35,4 +35,5 @@ pub mod router;
 pub mod server;
 pub mod sip_core;
 pub mod store;
+pub mod sync;
 pub mod transport;

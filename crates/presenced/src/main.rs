@@ -256,6 +256,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control.clone(),
                 store.clone(),
                 live.clone(),
+                server.events(),
                 http_cancel.clone(),
                 &http_tracker,
             );
