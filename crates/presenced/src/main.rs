@@ -3,8 +3,10 @@
 //! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
-//! file as a reload would; `presenced explain URI [--config FILE]` says
-//! which room or gateway rule answers for an address. A running server
+//! file as a reload would; `presenced explain URI-or-AGENT [--config
+//! FILE] [--server ADDR]` says which room or gateway rule answers for an
+//! address and, asking the running server, why a sync agent shows what
+//! it shows. A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -82,14 +84,22 @@ enum Command {
         file: PathBuf,
     },
     /// Says which room or gateway rule of the configuration answers for a
-    /// URI, for each dialect, and why — or why nothing does.
+    /// URI, for each dialect, and why — or why nothing does; and, when the
+    /// running server has a sync agent by that id or presentity, which
+    /// profile, augmentation, conditions and mapping apply to its current
+    /// state (asked over the HTTP API with the token in
+    /// PRESENCED_SYNC_TOKEN).
     Explain {
         /// The address, `sip:user@host` or `user@host` (a `**PIN` suffix is
-        /// cut off and not shown).
+        /// cut off and not shown), or a sync agent's id.
         uri: String,
         /// Configuration file; built-in defaults without it.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The running server's HTTP address; the file's `http.listen`
+        /// without it.
+        #[arg(long, value_name = "ADDR")]
+        server: Option<std::net::SocketAddr>,
     },
     /// Converts a contact center's presence-sync configuration into
     /// presenced's `[sync]` TOML (printed on stdout); what could not be
@@ -127,7 +137,11 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
-        Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
+        Some(Command::Explain {
+            uri,
+            config,
+            server,
+        }) => explain(&uri, config.as_deref(), server),
         Some(Command::Import(import)) => run_import(import),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
@@ -203,12 +217,38 @@ fn run_import(import: Import) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `presenced explain URI`: from the configuration alone, so it works
-/// without a running server; a person publishing for the address would
-/// win over what it says (the last line repeats that).
-fn explain(uri: &str, file: Option<&Path>) -> anyhow::Result<()> {
+/// `presenced explain URI`: service contacts from the configuration
+/// alone, so it works without a running server (a person publishing for
+/// the address would win over what it says; the last line repeats
+/// that); then the sync engine's view of the agent, from the running
+/// server when a token is given, since it depends on the agent's
+/// current states.
+fn explain(
+    uri: &str,
+    file: Option<&Path>,
+    server: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let config = load(file)?;
-    print!("{}", config.service.directory.explain(uri));
+    if uri.contains('@') {
+        print!("{}", config.service.directory.explain(uri));
+    }
+    let Ok(token) = std::env::var("PRESENCED_SYNC_TOKEN") else {
+        println!("sync engine: not asked (set PRESENCED_SYNC_TOKEN to an integration's token)");
+        return Ok(());
+    };
+    let Some(addr) = server.or(config.http.listen) else {
+        println!("sync engine: not asked (no --server and http.listen is off)");
+        return Ok(());
+    };
+    match presenced::sync::remote::explain(addr, token.trim(), uri) {
+        Ok(lines) => {
+            println!("sync engine (server at {addr}):");
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Err(e) => println!("sync engine: {e}"),
+    }
     Ok(())
 }
 

@@ -8,7 +8,8 @@
 //! - [`events`]: the event stream's log (ids, bounded history, replay
 //!   after a reconnect), shared with the HTTP side;
 //! - [`record`]: an agent as stored, so bindings and last states survive
-//!   kill -9.
+//!   kill -9;
+//! - [`remote`]: `presenced explain` asking the running server.
 //!
 //! The contact center's API is `crate::http::sync`; docs/api.md
 //! describes it.
@@ -16,6 +17,7 @@
 pub mod events;
 pub mod hub;
 pub mod record;
+pub mod remote;
 
 pub use events::{EventKind, EventLog, Replay, SyncEvent};
 pub use hub::{Binding, Changes, HubError, SyncHub};

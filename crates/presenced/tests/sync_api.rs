@@ -282,6 +282,19 @@ async fn push_mode_reaches_a_watcher_and_survives_kill_9() {
         Value::Null,
     );
     assert_eq!(by_uri, explained);
+    // The command asks the running server.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"))
+        .args(["explain", &alice.aor(), "--server", &http.to_string()])
+        .env("PRESENCED_SYNC_TOKEN", "crm-secret")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!("sync engine (server at {http}):")),
+        "{printed}"
+    );
+    assert!(printed.contains("aggregated state IDLE_ACW"), "{printed}");
 
     // kill -9, restart on the same store: the agent is where it was, and
     // a new watcher is told the ACW state at once.
