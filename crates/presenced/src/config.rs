@@ -187,10 +187,10 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
-    /// The presence provider (`[provider]`): upstream subscriptions.
-    pub provider: ProviderSettings,
     /// The sync engine's rules (`[sync]`); a reload swaps them.
     pub sync: SyncSettings,
+    /// The presence provider (`[provider]`): upstream subscriptions.
+    pub provider: ProviderSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -239,9 +239,9 @@ struct RawConfig {
     #[serde(default)]
     service: rules::RawService,
     #[serde(default)]
-    provider: provider::RawProvider,
-    #[serde(default)]
     sync: rules::sync::RawSync,
+    #[serde(default)]
+    provider: provider::RawProvider,
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,12 +500,12 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
-        let provider = self.provider(raw.provider)?;
         let sync = self.sync(raw.sync)?;
+        let provider = self.provider(raw.provider)?;
         Ok(Config {
             service,
-            provider,
             sync,
+            provider,
             registrar,
             store,
             http,

@@ -6,7 +6,11 @@
 use presence::contacts::ListContent;
 use std::sync::Arc;
 
+use presence::availability::Availability;
 use presence::{ContactError, ContactListRecord, ServiceContacts};
+use rules::sync::{DeviceState, SyncAgent, SyncRules, UserState};
+
+use crate::sync::{Binding, HubError};
 use tokio::sync::{mpsc, oneshot};
 
 /// One operator request.
@@ -62,6 +66,20 @@ pub enum Control {
         /// `None` when the provider is off.
         done: oneshot::Sender<Option<UpstreamView>>,
     },
+    /// A contact-center request of the sync engine (`/api/v1/sync/...`).
+    Sync {
+        /// What is asked.
+        request: SyncRequest,
+        /// The answer, once any write it made is durable.
+        done: oneshot::Sender<Result<SyncAnswer, SyncRefused>>,
+    },
+    /// New `[sync]` rules (a validated reload): applied to every agent.
+    SyncRules {
+        /// The rules.
+        rules: Arc<SyncRules>,
+        /// Told once the hub has applied them.
+        done: oneshot::Sender<()>,
+    },
     /// Read a user's contact list (`GET /api/v1/users/{uri}/contacts`):
     /// the core's, so a read after an acknowledged PUT sees it.
     GetContacts {
@@ -91,6 +109,73 @@ pub struct UpstreamView {
     /// Seconds until the next try (retrying).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_secs: Option<u64>,
+}
+
+/// What a contact center asks of the sync engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRequest {
+    /// Bind (or re-bind) an agent.
+    Bind {
+        /// The agent id.
+        agent: String,
+        /// To what.
+        binding: Binding,
+    },
+    /// Forget an agent; its sync source leaves its presentity.
+    Unbind {
+        /// The agent id.
+        agent: String,
+    },
+    /// An agent state and/or a device state.
+    State {
+        /// The agent id.
+        agent: String,
+        /// Agent state or configured status, if it changed.
+        status: Option<String>,
+        /// Device state, if it changed.
+        device: Option<DeviceState>,
+    },
+    /// A login session: user state and the session's own profile.
+    Session {
+        /// The agent id.
+        agent: String,
+        /// How it is logged in now.
+        user_state: UserState,
+        /// The profile the session chose (T-Server's `presence-profile`).
+        profile: Option<String>,
+    },
+    /// Read an agent's two sides.
+    Get {
+        /// The agent id.
+        agent: String,
+    },
+    /// Why an agent (by id or presentity) shows what it shows.
+    Explain {
+        /// Agent id or presentity URI.
+        target: String,
+    },
+}
+
+/// The sync engine's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncAnswer {
+    /// The agent as it is now, with its presentity's aggregate.
+    Agent(Box<SyncAgent>, Option<Availability>),
+    /// The agent is unbound.
+    Unbound,
+    /// `explain`'s lines.
+    Explained(Vec<String>),
+}
+
+/// Why a sync request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncRefused {
+    /// The hub refused it; nothing changed.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// Its store commit failed.
+    #[error("the store did not take the change")]
+    Storage,
 }
 
 /// Why a contact-list change was not acknowledged.

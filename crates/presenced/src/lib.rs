@@ -36,4 +36,5 @@ pub mod router;
 pub mod server;
 pub mod sip_core;
 pub mod store;
+pub mod sync;
 pub mod transport;

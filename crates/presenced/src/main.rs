@@ -3,10 +3,11 @@
 //! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
-//! file as a reload would; `presenced explain URI [--config FILE]
-//! [--server ADDR]` says which room or gateway rule answers for an
+//! file as a reload would; `presenced explain URI-or-AGENT [--config
+//! FILE] [--server ADDR]` says which room or gateway rule answers for an
 //! address, which presence-provider source serves it and how its
-//! upstream subscription stands on the running server. A running server
+//! upstream subscription stands, and why a sync agent shows what it
+//! shows (the last two asking the running server). A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -84,18 +85,21 @@ enum Command {
         file: PathBuf,
     },
     /// Says which room or gateway rule of the configuration answers for a
-    /// URI, for each dialect, and why — or why nothing does; then which
+    /// URI, for each dialect, and why — or why nothing does; which
     /// presence-provider source serves it (seed 004's reasoning) and its
-    /// upstream subscription's state, asked from the running server.
+    /// upstream subscription's state; and, when the running server has a
+    /// sync agent by that id or presentity, which profile, augmentation,
+    /// conditions and mapping apply to its current state (asked over the
+    /// HTTP API with the token in PRESENCED_SYNC_TOKEN).
     Explain {
         /// The address, `sip:user@host`, `tel:+number` or `user@host` (a
-        /// `**PIN` suffix is cut off and not shown).
+        /// `**PIN` suffix is cut off and not shown), or a sync agent's id.
         uri: String,
         /// Configuration file; built-in defaults without it.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// The running server's operator HTTP address, asked for the live
-        /// upstream subscription state; the file's http.listen without it.
+        /// The running server's HTTP address (for the provider's live
+        /// state and the sync engine); the file's `http.listen` without it.
         #[arg(long, value_name = "ADDR")]
         server: Option<std::net::SocketAddr>,
     },
@@ -223,19 +227,43 @@ fn run_import(import: Import) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `presenced explain URI`: the service-contact part from the
-/// configuration alone (a person publishing for the address would win
-/// over what it says; the last line repeats that), then the presence
-/// provider's source and the running server's subscription state.
+/// `presenced explain URI`: service contacts from the configuration
+/// alone, so it works without a running server (a person publishing for
+/// the address would win over what it says; the last line repeats
+/// that); then the presence provider's source and the running server's
+/// subscription state; then the sync engine's view of the agent, from
+/// the running server when a token is given, since it depends on the
+/// agent's current states.
 fn explain(
     uri: &str,
     file: Option<&Path>,
     server: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let config = load(file)?;
-    print!("{}", config.service.directory.explain(uri));
+    if uri.contains('@') {
+        print!("{}", config.service.directory.explain(uri));
+    }
     let server = server.or(config.http.listen);
-    print!("{}", presenced::explain::provider(&config, uri, server));
+    if uri.contains(['@', ':']) {
+        print!("{}", presenced::explain::provider(&config, uri, server));
+    }
+    let Ok(token) = std::env::var("PRESENCED_SYNC_TOKEN") else {
+        println!("sync engine: not asked (set PRESENCED_SYNC_TOKEN to an integration's token)");
+        return Ok(());
+    };
+    let Some(addr) = server else {
+        println!("sync engine: not asked (no --server and http.listen is off)");
+        return Ok(());
+    };
+    match presenced::sync::remote::explain(addr, token.trim(), uri) {
+        Ok(lines) => {
+            println!("sync engine (server at {addr}):");
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Err(e) => println!("sync engine: {e}"),
+    }
     Ok(())
 }
 
@@ -283,6 +311,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control.clone(),
                 store.clone(),
                 live.clone(),
+                server.events(),
                 http_cancel.clone(),
                 &http_tracker,
             );

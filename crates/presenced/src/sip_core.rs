@@ -36,6 +36,7 @@
 //! peer, and commits happen on the store's own thread.
 
 mod registration;
+mod sync;
 mod upstream;
 
 pub use upstream::UpstreamParts;
@@ -54,6 +55,7 @@ use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
+use crate::sync::{EventLog, SyncHub};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
 use bytes::Bytes;
 use presence::notify::Notify;
@@ -118,6 +120,10 @@ pub struct CoreParts {
     pub registrar: Registrar<Flow>,
     /// The presence provider, when `[provider] upstream` is set.
     pub upstream: Option<UpstreamParts>,
+    /// The sync engine's agents (empty until [`SipCore::restore`]).
+    pub sync: SyncHub,
+    /// The sync engine's event log, shared with the HTTP side.
+    pub events: EventLog,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -147,6 +153,10 @@ pub struct SipCore {
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
+    /// The sync engine's agents (sip_core/sync.rs).
+    sync: SyncHub,
+    /// Where the sync engine's events go.
+    events: EventLog,
 }
 
 impl SipCore {
@@ -187,6 +197,8 @@ impl SipCore {
             next_stats: Instant::now(),
             contacts: HashMap::new(),
             upstream,
+            sync: parts.sync,
+            events: parts.events,
         }
     }
 
@@ -212,7 +224,8 @@ impl SipCore {
             "state restored"
         );
         self.actions.extend(actions);
-        self.restore_bindings()
+        self.restore_bindings()?;
+        self.restore_sync(Now::read())
     }
 
     /// Runs the driver loop until cancelled or every transport is gone,
@@ -361,6 +374,11 @@ impl SipCore {
                 self.feed(EngineInput::Reconfigure { services }, now);
                 let _ = done.send(());
             }
+            Control::Sync { request, done } => self.sync_request(request, done, now),
+            Control::SyncRules { rules, done } => {
+                self.sync_rules(rules, now);
+                let _ = done.send(());
+            }
             Control::Occupancy {
                 room,
                 participants,
@@ -410,6 +428,7 @@ impl SipCore {
     /// through the commit gate. An action's consequences (a NOTIFY that
     /// fails at once, say) may queue more; they run in the same step.
     fn step(&mut self, now: Now) {
+        self.sync_tracked(now);
         if self.upstream.is_some() {
             self.upstream_interest(now);
         }

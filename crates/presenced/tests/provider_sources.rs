@@ -86,7 +86,7 @@ async fn only_the_fallback_goes_upstream_and_explain_tells_the_live_state() {
             "    - 'sip:alice@127.0.0.1' does not match the pattern '^sip:attendant\\.'\n"
         ) && text.contains(
             "  - The UcmaPresenceSource is enabled\n    - The UcmaPresenceSource is used\n"
-        ) && text.ends_with("subscription state: live (1 consumer)\n"),
+        ) && text.contains("\nsubscription state: live (1 consumer)\n"),
         "{text}"
     );
     let text = explain(&server, attendant);
