@@ -66,6 +66,18 @@ pub enum Control {
         /// `None` when the provider is off.
         done: oneshot::Sender<Option<UpstreamView>>,
     },
+    /// An attendant's or a PSTN line's state from the presence
+    /// provider's API (`PUT`/`DELETE /api/v1/provider/attendants|lines/{uri}`).
+    Provided {
+        /// The presentity key.
+        presentity: String,
+        /// Which source.
+        source: presence::ProvidedSource,
+        /// The state; `None`: unknown.
+        state: Option<presence::SyncState>,
+        /// Told once the engine has applied it (NOTIFYs are on their way).
+        done: oneshot::Sender<()>,
+    },
     /// A contact-center request of the sync engine (`/api/v1/sync/...`).
     Sync {
         /// What is asked.

@@ -181,6 +181,14 @@ fn router(state: AppState) -> Router {
             "/api/v1/provider/presentities/{uri}",
             get(provider::presentity),
         )
+        .route(
+            "/api/v1/provider/attendants/{uri}",
+            put(provider::put_attendant).delete(provider::delete_attendant),
+        )
+        .route(
+            "/api/v1/provider/lines/{uri}",
+            put(provider::put_line).delete(provider::delete_line),
+        )
         .nest("/api/v1/sync", sync_routes())
         .with_state(state)
 }

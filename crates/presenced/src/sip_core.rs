@@ -153,6 +153,9 @@ pub struct SipCore {
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
+    /// What the presence provider's consumers were last shown per
+    /// presentity (any of its sources), for the change log lines.
+    shown: presence::provider::change::Changes,
     /// The sync engine's agents (sip_core/sync.rs).
     sync: SyncHub,
     /// Where the sync engine's events go.
@@ -197,6 +200,7 @@ impl SipCore {
             next_stats: Instant::now(),
             contacts: HashMap::new(),
             upstream,
+            shown: Default::default(),
             sync: parts.sync,
             events: parts.events,
         }
@@ -390,6 +394,15 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::Provided {
+                presentity,
+                source,
+                state,
+                done,
+            } => {
+                self.provided(presentity, source, state, now);
+                let _ = done.send(());
+            }
             Control::UpstreamStatus { presentity, done } => {
                 let _ = done.send(self.upstream_view(&presentity, now));
             }

@@ -366,6 +366,59 @@ pub fn line_of(uri: &sip::Uri) -> Result<(e164::LineNumber, &'static str), Strin
     }
 }
 
+/// A PSTN line's call state as the contact center reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallState {
+    /// No call: the line can be offered one.
+    Idle,
+    /// A call is being offered to the line.
+    Ringing,
+    /// In a call.
+    Connected,
+    /// A call on hold: still the agent's.
+    Held,
+}
+
+impl std::str::FromStr for CallState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CallState, String> {
+        match s {
+            "idle" => Ok(CallState::Idle),
+            "ringing" => Ok(CallState::Ringing),
+            "connected" => Ok(CallState::Connected),
+            "held" => Ok(CallState::Held),
+            other => Err(format!(
+                "{other:?} is not a call state (idle, ringing, connected, held)"
+            )),
+        }
+    }
+}
+
+impl CallState {
+    /// The presence the PSTN source shows for the line (seed 004: "your
+    /// PSTN Agents will not be called by a UCC if they are already in
+    /// call"): Available while idle; Busy, on the phone, from the moment
+    /// a call is offered until it ends, so no second call is offered.
+    pub fn presence(self) -> presence::SyncState {
+        use presence::availability::{Availability, CustomTexts, Lcid};
+        let (availability, text) = match self {
+            CallState::Idle => (Availability::new(3500), None),
+            CallState::Ringing => (Availability::new(6500), Some("Ringing")),
+            CallState::Connected => (Availability::new(6500), Some("In a call")),
+            CallState::Held => (Availability::new(6500), Some("In a call (on hold)")),
+        };
+        let mut texts = CustomTexts::new();
+        if let Some(text) = text {
+            texts.insert(Lcid::EN_US, text);
+        }
+        presence::SyncState {
+            availability,
+            texts,
+        }
+    }
+}
+
 fn enabled(kind: SourceKind) -> String {
     format!("The {} is enabled", kind.seed_name())
 }

@@ -14,7 +14,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::SyncState;
 use super::{Action, Engine};
+use crate::availability::SourceKind;
 use crate::flow::Flow;
 use crate::source::{never, Source, SourceKey};
 use crate::XmlLimits;
@@ -30,7 +32,33 @@ pub struct Interest {
     pub watched: bool,
 }
 
+/// The presence provider's sources that are set through the API rather
+/// than subscribed (seed 004).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvidedSource {
+    /// What attendant clients set.
+    Attendant,
+    /// A PSTN line's call state.
+    Pstn,
+}
+
 impl<F: Flow> Engine<F> {
+    /// Puts in (or takes out) an attendant or PSTN state of `presentity`:
+    /// an attendant's as a user state, a line's as a phone state.
+    pub(super) fn provided(
+        &mut self,
+        presentity: &str,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let (key, kind) = match source {
+            ProvidedSource::Attendant => (SourceKey::Attendant, SourceKind::User),
+            ProvidedSource::Pstn => (SourceKey::Pstn, SourceKind::Phone),
+        };
+        self.state_source(presentity, key, kind, state, now)
+    }
+
     /// The upstream's state of `presentity` (`None`: unknown, the source
     /// goes). A document that does not read as PIDF also makes it
     /// unknown: a stale state must not stay on show.

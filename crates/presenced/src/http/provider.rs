@@ -6,13 +6,35 @@
 //!   SIP core's provider). Read-only and unauthenticated like `/metrics`,
 //!   on the same operator listener; `presenced explain URI` asks it.
 //!   A URI that does not parse is 400 naming `uri`.
+//! - `PUT /api/v1/provider/attendants/{uri}` with `{"availability": 15500,
+//!   "activity": "Out to lunch"}`: what an attendant client sets for a
+//!   presentity of the attendant source; `DELETE`: unknown again.
+//! - `PUT /api/v1/provider/lines/{uri}` with `{"call": "connected"}`
+//!   (`idle`, `ringing`, `connected`, `held`): a PSTN line's call state
+//!   from the contact center; `DELETE`: unknown again.
+//!
+//! The writes need an integration's bearer token (`[sync] tokens`, the
+//! same per-integration tokens as the sync API): 401 without. A URI whose
+//! source is another one is 409 naming `uri`, with the source that
+//! serves it; bad values are 400 naming the field.
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use presence::availability::{Availability, CustomTexts, Lcid};
+use presence::{ProvidedSource, SyncState};
+use rules::sources::{CallState, SourceKind};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState};
+use super::error::parse_json;
+use super::{auth, ApiError, AppState};
 use crate::control::{Control, UpstreamView};
+
+/// Longest activity text an attendant may set.
+const MAX_ACTIVITY: usize = 256;
+/// Highest availability (Offline's range ends below 19000).
+const MAX_AVAILABILITY: u32 = 18999;
 
 /// The answer of `GET /api/v1/provider/presentities/{uri}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,4 +92,172 @@ pub(super) async fn presentity(
         explanation,
         upstream,
     }))
+}
+
+/// The body of `PUT /api/v1/provider/attendants/{uri}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttendantBody {
+    /// 0–18999 (3500 Available, 6500 Busy, 9500 Do not disturb, 12500
+    /// Be right back, 15500 Away, 18500 Offline).
+    availability: u32,
+    /// The activity text, shown in English (LCID 1033).
+    #[serde(default)]
+    activity: Option<String>,
+}
+
+/// The body of `PUT /api/v1/provider/lines/{uri}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    /// `idle`, `ringing`, `connected` or `held`.
+    call: String,
+}
+
+/// `PUT /api/v1/provider/attendants/{uri}`.
+pub(super) async fn put_attendant(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    write(&state, &uri, &headers, SourceKind::Attendant, || {
+        attendant_state(&body).map(Some)
+    })
+    .await
+}
+
+/// `PUT /api/v1/provider/lines/{uri}`.
+pub(super) async fn put_line(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    write(&state, &uri, &headers, SourceKind::Pstn, || {
+        let request: LineBody = parse_json(&body)?;
+        let call: CallState = request
+            .call
+            .parse()
+            .map_err(|e| ApiError::bad_request("call", e))?;
+        Ok(Some(call.presence()))
+    })
+    .await
+}
+
+/// `DELETE /api/v1/provider/attendants/{uri}`.
+pub(super) async fn delete_attendant(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    write(&state, &uri, &headers, SourceKind::Attendant, || Ok(None)).await
+}
+
+/// `DELETE /api/v1/provider/lines/{uri}`.
+pub(super) async fn delete_line(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    write(&state, &uri, &headers, SourceKind::Pstn, || Ok(None)).await
+}
+
+/// An attendant's state from the request body.
+fn attendant_state(body: &[u8]) -> Result<SyncState, ApiError> {
+    let request: AttendantBody = parse_json(body)?;
+    if request.availability > MAX_AVAILABILITY {
+        return Err(ApiError::bad_request(
+            "availability",
+            format!("{} is above {MAX_AVAILABILITY}", request.availability),
+        ));
+    }
+    let mut texts = CustomTexts::new();
+    if let Some(text) = request.activity.map(|t| t.trim().to_owned()) {
+        if text.len() > MAX_ACTIVITY || text.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "activity",
+                format!("must be at most {MAX_ACTIVITY} printable characters"),
+            ));
+        }
+        if !text.is_empty() {
+            texts.insert(Lcid::EN_US, text);
+        }
+    }
+    Ok(SyncState {
+        availability: Availability::new(request.availability),
+        texts,
+    })
+}
+
+/// One write of the `kind` source of `uri`: the token, the source, then
+/// the state `read` makes of the request (`None`: unknown), applied by
+/// the core.
+async fn write(
+    state: &AppState,
+    uri: &str,
+    headers: &HeaderMap,
+    kind: SourceKind,
+    read: impl FnOnce() -> Result<Option<SyncState>, ApiError>,
+) -> Response {
+    let result = async {
+        super::sync::integration(state, headers)?;
+        let presentity = served_by(state, uri, kind)?;
+        let set = read()?;
+        let source = match kind {
+            SourceKind::Attendant => ProvidedSource::Attendant,
+            _ => ProvidedSource::Pstn,
+        };
+        apply(state, presentity, source, set).await
+    }
+    .await;
+    match result {
+        Ok(presentity) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "presentity": presentity })),
+        )
+            .into_response(),
+        Err(e) => auth::into_response(e),
+    }
+}
+
+/// The presentity key of `uri` if `kind` is the source that serves it.
+fn served_by(state: &AppState, uri: &str, kind: SourceKind) -> Result<String, ApiError> {
+    let parsed = sip::Uri::parse_str(uri.trim())
+        .map_err(|e| ApiError::bad_request("uri", format!("not a SIP or tel URI ({e}): {uri}")))?;
+    let config = state.live.load();
+    match config.provider.source_of(&parsed) {
+        Some(found) if found == kind => Ok(parsed.aor()),
+        other => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            error: format!(
+                "{} is served by {}, not by the {kind} source (presenced explain tells why)",
+                parsed.aor(),
+                other.map_or("no provider source".to_owned(), |s| format!(
+                    "the {s} source"
+                )),
+            ),
+            field: Some("uri".to_owned()),
+        }),
+    }
+}
+
+async fn apply(
+    state: &AppState,
+    presentity: String,
+    source: ProvidedSource,
+    set: Option<SyncState>,
+) -> Result<String, ApiError> {
+    let (done, applied) = tokio::sync::oneshot::channel();
+    let control = Control::Provided {
+        presentity: presentity.clone(),
+        source,
+        state: set,
+        done,
+    };
+    if state.control.try_send(control).is_err() {
+        return Err(ApiError::core_busy());
+    }
+    applied.await.map_err(|_| ApiError::core_stopped())?;
+    Ok(presentity)
 }

@@ -20,10 +20,11 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
-use presence::provider::change::{Changes, Shown};
+use presence::provider::change::Shown;
 use presence::provider::{Entropy, Output as ProviderOutput, Provider, Status};
 use presence::subscriber::{Credentials, Fresh, Identity};
 use presence::Input as EngineInput;
+use presence::{ProvidedSource, SyncState};
 use rules::sources::SourceKind;
 use sip::header::Header;
 use sip::transaction::Key;
@@ -54,8 +55,6 @@ pub(super) struct Upstream {
     /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
     /// made from the request when none comes).
     txns: sip::hash::HashMap<Key, Box<Request>>,
-    /// The last state shown per presentity, for the change log lines.
-    changes: Changes,
 }
 
 impl Upstream {
@@ -75,7 +74,6 @@ impl Upstream {
             flow: parts.flow,
             entropy: KeyedEntropy::default(),
             txns: sip::hash::map(),
-            changes: Changes::default(),
         }
     }
 
@@ -305,9 +303,7 @@ impl SipCore {
                 ProviderOutput::Released { presentity } => {
                     tracing::info!(%presentity, "upstream subscription released: no watcher left");
                     self.log_change(&presentity, Shown::unknown(UPSTREAM));
-                    if let Some(up) = self.upstream.as_mut() {
-                        up.changes.forget(&presentity);
-                    }
+                    self.shown.forget(&presentity);
                     self.feed(
                         EngineInput::Upstream {
                             presentity,
@@ -322,17 +318,50 @@ impl SipCore {
 
     /// One log line per change of what consumers are shown (seed 004's
     /// `PreviousPresence` / `NewPresence` line).
-    fn log_change(&mut self, presentity: &str, shown: Shown) {
-        let Some(up) = self.upstream.as_mut() else {
-            return;
-        };
-        if let Some(change) = up.changes.record(presentity, shown) {
+    pub(super) fn log_change(&mut self, presentity: &str, shown: Shown) {
+        if let Some(change) = self.shown.record(presentity, shown) {
             let previous = change
                 .previous
                 .as_ref()
                 .map_or_else(|| "[]".to_owned(), ToString::to_string);
             tracing::info!(%presentity, %previous, new = %change.new, "presence change");
         }
+    }
+
+    /// An attendant's or a PSTN line's state from the API: into the
+    /// presentity as its source, and logged as a change.
+    pub(super) fn provided(
+        &mut self,
+        presentity: String,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        now: Now,
+    ) {
+        let name = match source {
+            ProvidedSource::Attendant => SourceKind::Attendant.as_str(),
+            ProvidedSource::Pstn => SourceKind::Pstn.as_str(),
+        };
+        let shown = match &state {
+            Some(state) => Shown {
+                availability: Some(state.availability),
+                activity: None,
+                note: state
+                    .texts
+                    .get(presence::availability::Lcid::EN_US)
+                    .map(str::to_owned),
+                source: name,
+            },
+            None => Shown::unknown(name),
+        };
+        self.log_change(&presentity, shown);
+        self.feed(
+            EngineInput::Provided {
+                presentity,
+                source,
+                state,
+            },
+            now,
+        );
     }
 
     /// Starts a client transaction for one of the provider's SUBSCRIBEs.

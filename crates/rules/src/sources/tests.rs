@@ -159,3 +159,25 @@ fn the_quiet_answer_is_the_explained_one() {
         );
     }
 }
+
+#[test]
+fn a_line_in_a_call_is_never_available() {
+    for (text, busy) in [
+        ("idle", false),
+        ("ringing", true),
+        ("connected", true),
+        ("held", true),
+    ] {
+        let state: CallState = text.parse().unwrap();
+        let shown = state.presence();
+        assert_eq!(
+            shown.availability.class() == presence::availability::AvailabilityClass::Online,
+            !busy,
+            "{text}"
+        );
+    }
+    assert!("on-hook"
+        .parse::<CallState>()
+        .unwrap_err()
+        .contains("idle, ringing"));
+}
