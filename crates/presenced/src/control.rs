@@ -11,7 +11,7 @@ use presence::{ContactError, ContactListRecord, ServiceContacts};
 use rules::sync::{DeviceState, SyncAgent, SyncRules, UserState};
 
 use crate::sync::{Binding, HubError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// One operator request.
 #[derive(Debug)]
@@ -78,6 +78,23 @@ pub enum Control {
         /// Told once the engine has applied it (NOTIFYs are on their way).
         done: oneshot::Sender<()>,
     },
+    /// A consumer starts watching a presentity over the API's event
+    /// stream: counted like a SIP watcher; answered with what it is
+    /// shown now and the stream of changes (`None`: the provider does not
+    /// serve it).
+    ProviderWatch {
+        /// The presentity key.
+        presentity: String,
+        /// The source that serves it (`rules::sources::SourceKind` name).
+        source: &'static str,
+        /// The first event and the changes to come.
+        done: oneshot::Sender<Option<(ProviderEvent, broadcast::Receiver<ProviderEvent>)>>,
+    },
+    /// That consumer left (its stream ended).
+    ProviderUnwatch {
+        /// The presentity key.
+        presentity: String,
+    },
     /// A contact-center request of the sync engine (`/api/v1/sync/...`).
     Sync {
         /// What is asked.
@@ -101,6 +118,28 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+}
+
+/// What a provider consumer is shown, as the API's event stream sends
+/// it: one event per change of a presentity's provider state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProviderEvent {
+    /// The presentity key.
+    pub presentity: String,
+    /// The availability number; `None`: unknown.
+    pub availability: Option<u32>,
+    /// Its class (`Online`, `Busy`, `Away` …).
+    pub class: Option<String>,
+    /// The activity token.
+    pub activity: Option<String>,
+    /// The note (custom activity text).
+    pub note: Option<String>,
+    /// The source (`upstream`, `attendant`, `pstn`).
+    pub source: String,
+    /// `live` while the state is known; `pending` while the source has
+    /// none yet (queued behind the throttle, subscribing, not set); `failed`
+    /// when the upstream subscription was given up (shown unknown).
+    pub status: String,
 }
 
 /// One presentity's upstream subscription as the API shows it; the

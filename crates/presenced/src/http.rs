@@ -182,6 +182,10 @@ fn router(state: AppState) -> Router {
             get(provider::presentity),
         )
         .route(
+            "/api/v1/provider/presentities/{uri}/events",
+            get(provider::events),
+        )
+        .route(
             "/api/v1/provider/attendants/{uri}",
             put(provider::put_attendant).delete(provider::delete_attendant),
         )

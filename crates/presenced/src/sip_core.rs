@@ -65,6 +65,10 @@ use presence::{
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
+/// Changes of provider state buffered per API event stream; a stream
+/// that falls further behind is told to read the state again.
+const PROVIDER_EVENTS: usize = 1024;
+
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -156,6 +160,9 @@ pub struct SipCore {
     /// What the presence provider's consumers were last shown per
     /// presentity (any of its sources), for the change log lines.
     shown: presence::provider::change::Changes,
+    /// Each change of what provider consumers are shown, for the API's
+    /// event streams (each filters its presentity).
+    provider_events: tokio::sync::broadcast::Sender<crate::control::ProviderEvent>,
     /// The sync engine's agents (sip_core/sync.rs).
     sync: SyncHub,
     /// Where the sync engine's events go.
@@ -201,6 +208,7 @@ impl SipCore {
             contacts: HashMap::new(),
             upstream,
             shown: Default::default(),
+            provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
             sync: parts.sync,
             events: parts.events,
         }
@@ -402,6 +410,16 @@ impl SipCore {
             } => {
                 self.provided(presentity, source, state, now);
                 let _ = done.send(());
+            }
+            Control::ProviderWatch {
+                presentity,
+                source,
+                done,
+            } => {
+                let _ = done.send(Some(self.provider_watch(&presentity, source)));
+            }
+            Control::ProviderUnwatch { presentity } => {
+                self.engine.count_consumer(&presentity, false);
             }
             Control::UpstreamStatus { presentity, done } => {
                 let _ = done.send(self.upstream_view(&presentity, now));

@@ -20,7 +20,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{
-    kamailio_installed, presenced, publish, setup, subscribe, wait_metric, Kamailio,
+    kamailio_installed, presenced, publish, setup, subscribe, token_table, wait_metric,
+    ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Dialog, Ua};
@@ -36,12 +37,21 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
     let port = free_port();
     // Kamailio grants 20 s, so presenced refreshes within the test.
     let kamailio = Kamailio::start(run.path(), port, 20);
-    let server = presenced(port, "");
+    let server = presenced(port, &token_table("cc-secret"));
     let addr = server.addr("udp", false);
     let alice = "sip:alice@127.0.0.1";
 
+    // 45 consumers over SIP, 5 over the API's event stream.
+    let api: Vec<ApiConsumer> = (0..5)
+        .map(|_| ApiConsumer::open(server.http_addr(), alice, "cc-secret"))
+        .collect();
+    for consumer in &api {
+        let first = consumer.next();
+        assert_eq!(first["availability"], serde_json::Value::Null, "{first}");
+        assert_eq!(first["source"], "upstream", "{first}");
+    }
     let mut consumers = Vec::new();
-    for i in 0..50 {
+    for i in 0..45 {
         let ua = Ua::new(addr, &format!("consumer{i}")).await;
         let first = subscribe(&ua, alice).await;
         assert!(first.contains("<basic>closed</basic>"), "{first}");
@@ -63,6 +73,16 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
             body.contains("busy") && body.contains("In a meeting"),
             "{body}"
         );
+    }
+    for consumer in &api {
+        loop {
+            let event = consumer.next();
+            if event["availability"] == 6500 {
+                assert_eq!(event["status"], "live", "{event}");
+                assert_eq!(event["note"], "In a meeting", "{event}");
+                break;
+            }
+        }
     }
     assert_eq!(
         kamailio.initial_subscribes(alice),
@@ -99,6 +119,9 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
     // And the consumers see the next change.
     let publisher = pjsua_publisher("udp", port, "alice");
     publish(&publisher, "away Back soon", ctx);
+    for consumer in &api {
+        while consumer.next()["availability"] != 15500 {}
+    }
     for ua in &consumers {
         // Each consumer's NOTIFYs until the one with the new state (a
         // closed one may come first: alice unknown while presenced

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::kamailio::{setup, wait_metric};
+use common::kamailio::{setup, token_table, wait_metric, ApiConsumer};
 use common::ua::{text, Dialog, Ua};
 use common::{http_exchange, http_get, Presenced, WAIT};
 
@@ -31,7 +31,10 @@ fn explain(server: &Presenced, uri: &str) -> String {
 async fn only_the_fallback_goes_upstream_and_explain_tells_the_live_state() {
     let Some((_run, kamailio, server)) = setup(
         3600,
-        "[provider.attendant_service_source]\npatterns = ['^sip:attendant\\.']\n",
+        &format!(
+            "[provider.attendant_service_source]\npatterns = ['^sip:attendant\\.']\n{}",
+            token_table("cc-secret")
+        ),
     ) else {
         return;
     };
@@ -99,6 +102,19 @@ async fn only_the_fallback_goes_upstream_and_explain_tells_the_live_state() {
     assert!(
         text.contains("matches an E164 lineuri (+31612345678; a SIP URI with user=phone)"),
         "{text}"
+    );
+
+    // An API consumer counts while its stream is open, and no longer.
+    let api = ApiConsumer::open(server.http_addr(), alice, "cc-secret");
+    let first = api.next();
+    assert_eq!(first["status"], "live", "{first}");
+    wait_metric(&server, "presenced_upstream_consumers", 2.0);
+    drop(api);
+    wait_metric(&server, "presenced_upstream_consumers", 1.0);
+    assert_eq!(
+        kamailio.initial_subscribes(alice),
+        1,
+        "still one subscription"
     );
 
     // The API behind it.

@@ -132,6 +132,13 @@ impl<F: Flow> Engine<F> {
         std::mem::take(&mut self.interest_changes)
     }
 
+    /// One consumer more (`up`) or less of `presentity` that watches it
+    /// outside SIP (the presence provider's API event stream): counted
+    /// like a watcher, so the provider subscribes upstream for it too.
+    pub fn count_consumer(&mut self, presentity: &str, up: bool) {
+        self.count_interest(&Arc::from(presentity), up);
+    }
+
     /// Whether anyone watches `presentity` (a presence subscription or a
     /// batch resource).
     pub fn is_watched(&self, presentity: &str) -> bool {

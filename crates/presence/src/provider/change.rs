@@ -122,6 +122,11 @@ impl Changes {
         })
     }
 
+    /// What was last shown for `presentity`.
+    pub fn last(&self, presentity: &str) -> Option<&Shown> {
+        self.last.get(presentity)
+    }
+
     /// Forgets `presentity` (its subscription was released).
     pub fn forget(&mut self, presentity: &str) {
         self.last.remove(presentity);

@@ -12,24 +12,35 @@
 //! - `PUT /api/v1/provider/lines/{uri}` with `{"call": "connected"}`
 //!   (`idle`, `ringing`, `connected`, `held`): a PSTN line's call state
 //!   from the contact center; `DELETE`: unknown again.
+//! - `GET /api/v1/provider/presentities/{uri}/events`: a consumer over the
+//!   API: an event stream (SSE) of what the presentity is shown, first
+//!   now, then at each change; while it is open it counts as a consumer,
+//!   so the provider holds the upstream subscription for it like for a
+//!   SIP watcher.
 //!
-//! The writes need an integration's bearer token (`[sync] tokens`, the
+//! The writes and the event stream need an integration's bearer token (`[sync] tokens`, the
 //! same per-integration tokens as the sync API): 401 without. A URI whose
 //! source is another one is 409 naming `uri`, with the source that
 //! serves it; bad values are 400 naming the field.
 
+use std::convert::Infallible;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::Stream;
 use presence::availability::{Availability, CustomTexts, Lcid};
 use presence::{ProvidedSource, SyncState};
 use rules::sources::{CallState, SourceKind};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::error::parse_json;
 use super::{auth, ApiError, AppState};
-use crate::control::{Control, UpstreamView};
+use crate::control::{Control, ControlSender, ProviderEvent, UpstreamView};
 
 /// Longest activity text an attendant may set.
 const MAX_ACTIVITY: usize = 256;
@@ -260,4 +271,132 @@ async fn apply(
     }
     applied.await.map_err(|_| ApiError::core_stopped())?;
     Ok(presentity)
+}
+
+/// Keep-alive comments on an idle event stream, so proxies keep it open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `GET /api/v1/provider/presentities/{uri}/events`.
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Path(uri): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        super::sync::integration(&state, &headers)?;
+        let parsed = sip::Uri::parse_str(uri.trim()).map_err(|e| {
+            ApiError::bad_request("uri", format!("not a SIP or tel URI ({e}): {uri}"))
+        })?;
+        let source = state
+            .live
+            .load()
+            .provider
+            .source_of(&parsed)
+            .ok_or_else(|| ApiError {
+                status: StatusCode::CONFLICT,
+                error: format!(
+                    "{} is not served by the presence provider (outside [provider] domains)",
+                    parsed.aor()
+                ),
+                field: Some("uri".to_owned()),
+            })?;
+        let presentity = parsed.aor();
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let control = Control::ProviderWatch {
+            presentity: presentity.clone(),
+            source: source.as_str(),
+            done,
+        };
+        if state.control.try_send(control).is_err() {
+            return Err(ApiError::core_busy());
+        }
+        let (first, changes) = answer
+            .await
+            .map_err(|_| ApiError::core_stopped())?
+            .ok_or_else(ApiError::core_stopped)?;
+        Ok(stream(
+            Consumer {
+                presentity,
+                control: state.control.clone(),
+            },
+            first,
+            changes,
+            state.shutdown.clone(),
+        ))
+    }
+    .await;
+    match result {
+        Ok(stream) => Sse::new(stream)
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+            .into_response(),
+        Err(e) => auth::into_response(e),
+    }
+}
+
+/// One API consumer of a presentity: counted while its stream lives,
+/// uncounted when the stream is dropped (the client went away, or the
+/// server stops).
+struct Consumer {
+    presentity: String,
+    control: ControlSender,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let presentity = std::mem::take(&mut self.presentity);
+        if self
+            .control
+            .try_send(Control::ProviderUnwatch {
+                presentity: presentity.clone(),
+            })
+            .is_err()
+        {
+            // The queue is full for a moment: do not lose the count.
+            let control = self.control.clone();
+            tokio::spawn(async move {
+                let _ = control.send(Control::ProviderUnwatch { presentity }).await;
+            });
+        }
+    }
+}
+
+fn sse(event: &ProviderEvent) -> Event {
+    Event::default()
+        .event("presence")
+        .json_data(event)
+        .unwrap_or_default()
+}
+
+/// The first event, then each change of the consumer's presentity; a
+/// `gap` event when the stream fell behind (read the state again); ends
+/// when the server shuts down.
+fn stream(
+    consumer: Consumer,
+    first: ProviderEvent,
+    changes: broadcast::Receiver<ProviderEvent>,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let start = (consumer, Some(sse(&first)), changes, shutdown);
+    futures_util::stream::unfold(
+        start,
+        |(consumer, first, mut changes, shutdown)| async move {
+            if let Some(event) = first {
+                return Some((Ok(event), (consumer, None, changes, shutdown)));
+            }
+            loop {
+                let event = tokio::select! {
+                    received = changes.recv() => match received {
+                        Ok(event) if event.presentity == consumer.presentity => sse(&event),
+                        Ok(_) => continue,
+                        Err(broadcast::error::RecvError::Lagged(n)) => Event::default()
+                            .event("gap")
+                            .data(format!("{{\"error\":\"{n} changes were missed; read the state again\"}}")),
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = shutdown.cancelled() => return None,
+                };
+                return Some((Ok(event), (consumer, None, changes, shutdown)));
+            }
+        },
+    )
 }

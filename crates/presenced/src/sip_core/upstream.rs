@@ -32,9 +32,10 @@ use sip::{HeaderName, Method, Request, Response};
 
 use super::{Now, SipCore};
 use crate::config::ProviderSettings;
-use crate::control::UpstreamView;
+use crate::control::{ProviderEvent, UpstreamView};
 use crate::metrics;
 use crate::transport::Flow;
+use tokio::sync::broadcast;
 
 /// What the core needs to run the provider.
 #[derive(Debug)]
@@ -226,22 +227,21 @@ impl SipCore {
         };
         view.status = match up.provider.status(presentity) {
             None => "unsubscribed",
-            Some(Status::Queued) => "queued",
-            Some(Status::Pending) => "pending",
-            Some(Status::Live) => "live",
-            Some(Status::Retrying {
-                at,
-                failures,
-                reason,
-            }) => {
-                view.failures = Some(*failures);
-                view.reason = Some(reason.clone());
-                view.retry_in_secs = Some(at.saturating_duration_since(now.mono).as_secs());
-                "retrying"
-            }
-            Some(Status::Failed { reason }) => {
-                view.reason = Some(reason.clone());
-                "failed"
+            Some(status) => {
+                match status {
+                    Status::Retrying {
+                        at,
+                        failures,
+                        reason,
+                    } => {
+                        view.failures = Some(*failures);
+                        view.reason = Some(reason.clone());
+                        view.retry_in_secs = Some(at.saturating_duration_since(now.mono).as_secs());
+                    }
+                    Status::Failed { reason } => view.reason = Some(reason.clone()),
+                    _ => {}
+                }
+                status_name(status)
             }
         }
         .to_owned();
@@ -325,6 +325,57 @@ impl SipCore {
                 .as_ref()
                 .map_or_else(|| "[]".to_owned(), ToString::to_string);
             tracing::info!(%presentity, %previous, new = %change.new, "presence change");
+            // No stream listening is no error.
+            let _ = self
+                .provider_events
+                .send(self.provider_event(presentity, &change.new));
+        }
+    }
+
+    /// A consumer of the API's event stream starts watching `presentity`
+    /// (served by `source`): counted like a watcher; what it is shown now
+    /// and the changes to come.
+    pub(super) fn provider_watch(
+        &mut self,
+        presentity: &str,
+        source: &'static str,
+    ) -> (ProviderEvent, broadcast::Receiver<ProviderEvent>) {
+        self.engine.count_consumer(presentity, true);
+        let shown = self
+            .shown
+            .last(presentity)
+            .cloned()
+            .unwrap_or_else(|| Shown::unknown(source));
+        (
+            self.provider_event(presentity, &shown),
+            self.provider_events.subscribe(),
+        )
+    }
+
+    /// What the event stream says of `shown`.
+    fn provider_event(&self, presentity: &str, shown: &Shown) -> ProviderEvent {
+        // The upstream's own status while it has one (queued, pending,
+        // live, retrying, failed); otherwise known or not yet.
+        let upstream = self
+            .upstream
+            .as_ref()
+            .filter(|_| shown.source == UPSTREAM)
+            .and_then(|up| {
+                let uri = sip::Uri::parse_str(presentity).ok()?;
+                up.provider.status(&uri).map(status_name)
+            });
+        let status = upstream.unwrap_or(match shown.availability {
+            Some(_) => "live",
+            None => "pending",
+        });
+        ProviderEvent {
+            presentity: presentity.to_owned(),
+            availability: shown.availability.map(|a| a.value()),
+            class: shown.availability.map(|a| a.class().to_string()),
+            activity: shown.activity.clone(),
+            note: shown.note.clone(),
+            source: shown.source.to_owned(),
+            status: status.to_owned(),
         }
     }
 
@@ -392,6 +443,17 @@ impl SipCore {
                 tracing::error!(error = %e, "upstream SUBSCRIBE refused by the transaction layer");
             }
         }
+    }
+}
+
+/// A status's name in the API and the metrics.
+fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Queued => "queued",
+        Status::Pending => "pending",
+        Status::Live => "live",
+        Status::Retrying { .. } => "retrying",
+        Status::Failed { .. } => "failed",
     }
 }
 

@@ -151,3 +151,78 @@ pub async fn subscribe(ua: &Ua, target: &str) -> String {
     assert_eq!(ok.status, 200, "{}", text(&ok.reason));
     text(&ua.next_notify().await.body)
 }
+
+/// A consumer over the presence provider's API: the event stream of one
+/// presentity (`GET /api/v1/provider/presentities/{uri}/events`), read
+/// by a thread; each `data:` line's JSON arrives on `events`. Dropping it
+/// closes the connection.
+pub struct ApiConsumer {
+    stream: std::net::TcpStream,
+    /// The events' JSON, in order.
+    pub events: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl ApiConsumer {
+    /// Opens the stream of `presentity` with `token`; panics unless the
+    /// answer is 200.
+    pub fn open(http: std::net::SocketAddr, presentity: &str, token: &str) -> ApiConsumer {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(http).expect("connect to http");
+        let encoded: String = presentity
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        write!(
+            stream,
+            "GET /api/v1/provider/presentities/{encoded}/events HTTP/1.1\r\nHost: test\r\n\
+             Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .expect("send");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("status line");
+        assert!(status.contains(" 200 "), "event stream refused: {status}");
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(v) = serde_json::from_str(data.trim()) {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        ApiConsumer { stream, events }
+    }
+
+    /// The next event, within `WAIT`.
+    pub fn next(&self) -> serde_json::Value {
+        self.events
+            .recv_timeout(WAIT)
+            .expect("an event within WAIT")
+    }
+}
+
+impl Drop for ApiConsumer {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// `[sync] tokens` with one integration, `cc`, whose token is `token`.
+pub fn token_table(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[sync]\ntokens = {{ cc = \"{hash}\" }}\n")
+}
