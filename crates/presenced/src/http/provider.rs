@@ -351,11 +351,14 @@ impl Drop for Consumer {
             })
             .is_err()
         {
-            // The queue is full for a moment: do not lose the count.
+            // The queue is full for a moment: do not lose the count (unless
+            // the runtime is gone, and the core with it).
             let control = self.control.clone();
-            tokio::spawn(async move {
-                let _ = control.send(Control::ProviderUnwatch { presentity }).await;
-            });
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = control.send(Control::ProviderUnwatch { presentity }).await;
+                });
+            }
         }
     }
 }
