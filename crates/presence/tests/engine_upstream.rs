@@ -167,7 +167,7 @@ fn attendant_and_pstn_states_are_sources_too() {
     );
     let sent = notifies(&out);
     assert_eq!(sent.len(), 1);
-    let text = body(&sent[0].1);
+    let text = body(sent[0].1);
     assert!(
         text.contains("busy") && text.contains("In a call"),
         "{text}"
@@ -198,7 +198,7 @@ fn attendant_and_pstn_states_are_sources_too() {
     );
     let sent = notifies(&out);
     assert_eq!(sent.len(), 1);
-    let text = body(&sent[0].1);
+    let text = body(sent[0].1);
     assert!(
         text.contains("<basic>open</basic>") && !text.contains("busy"),
         "{text}"
