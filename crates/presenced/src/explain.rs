@@ -23,6 +23,9 @@ const MAX_ANSWER: u64 = 1 << 20;
 /// The provider's explanation of `uri`, asking the server at `server`
 /// (the operator listener) for the live state.
 pub fn provider(config: &Config, uri: &str, server: Option<SocketAddr>) -> String {
+    // A room's `**PIN` is cut off before anything is shown or asked.
+    let stripped = rules::pin::strip(uri);
+    let uri = stripped.as_deref().unwrap_or(uri);
     let mut out = String::from("presence provider:\n");
     let asked = match server {
         Some(addr) => {

@@ -214,7 +214,11 @@ impl Sources {
 
     /// The source of `uri` (`sip:`, `sips:` or `tel:`; a bare
     /// `user@host` is read as `sip:`), with the reasoning.
+    /// A `**PIN` suffix (a room's, `crate::pin`) is cut off first and
+    /// never shown.
     pub fn choose(&self, uri: &str) -> Choice {
+        let stripped = crate::pin::strip(uri);
+        let uri = stripped.as_deref().unwrap_or(uri);
         let mut trace = Trace(Some(vec![(
             0,
             format!("Which presence source is used by {uri}?"),

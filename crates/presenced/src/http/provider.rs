@@ -68,6 +68,8 @@ pub(super) async fn presentity(
     State(state): State<AppState>,
     Path(uri): Path<String>,
 ) -> Result<Json<PresentityReport>, ApiError> {
+    // A room's `**PIN` is cut off: it is never shown.
+    let uri = rules::pin::strip(&uri).unwrap_or(uri);
     let parsed = sip::Uri::parse_str(&uri)
         .map_err(|e| ApiError::bad_request("uri", format!("not a URI ({e}): {uri}")))?;
     let config = state.live.load_full();

@@ -181,3 +181,12 @@ fn a_line_in_a_call_is_never_available() {
         .unwrap_err()
         .contains("idle, ringing"));
 }
+
+#[test]
+fn a_pin_is_never_shown() {
+    let text = seed_example()
+        .choose("sip:meet.alice**4321@vc.example.com")
+        .to_string();
+    assert!(!text.contains("4321"), "{text}");
+    assert!(text.contains("sip:meet.alice@vc.example.com"), "{text}");
+}
