@@ -339,6 +339,15 @@ impl<F: Flow> Presentities<F> {
         }
     }
 
+    /// The presentity's aggregated state, if it has any source (the sync
+    /// engine reads the availability after every change).
+    pub fn aggregate(&self, presentity: &str) -> Option<&crate::availability::AggregateState> {
+        self.presentities
+            .get(presentity)
+            .filter(|p| !p.sources.is_empty())
+            .map(|p| &p.aggregate)
+    }
+
     /// Whether the presentity has live publications or is provisioned (for
     /// the engine's 404 policy on unknown presentities).
     pub fn is_known(&self, presentity: &str) -> bool {

@@ -24,7 +24,7 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) are validated in their own files;
+//! `[service]` (config/service.rs) and `[sync]` (config/sync.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -41,6 +41,7 @@ mod provider;
 mod registrar;
 mod runtime;
 mod service;
+mod sync;
 
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
@@ -49,6 +50,7 @@ pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
+pub use sync::SyncSettings;
 
 /// The transports SIP runs over (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -185,6 +187,8 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
+    /// The sync engine's rules (`[sync]`); a reload swaps them.
+    pub sync: SyncSettings,
     /// The presence provider (`[provider]`): upstream subscriptions.
     pub provider: ProviderSettings,
 }
@@ -234,6 +238,8 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    #[serde(default)]
+    sync: rules::sync::RawSync,
     #[serde(default)]
     provider: provider::RawProvider,
 }
@@ -494,9 +500,11 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
+        let sync = self.sync(raw.sync)?;
         let provider = self.provider(raw.provider)?;
         Ok(Config {
             service,
+            sync,
             provider,
             registrar,
             store,

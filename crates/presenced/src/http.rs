@@ -4,8 +4,13 @@
 //! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
 //! contact list ([`contacts`]), and `PUT /api/v1/rooms/{alias}/occupancy`
 //! feeds a room's participant count; `GET /service/themes/...` serves the
-//! avatars of service contacts ([`service`]). The API refuses bad input with one JSON
-//! shape naming the field ([`error`]).
+//! avatars of service contacts ([`service`]); `/api/v1/sync/...` is the
+//! contact centers' API of the sync engine (`sync`: agents, states, login
+//! sessions, explain, the event stream; docs/api.md);
+//! `/api/v1/provider/...` is the presence provider's ([`provider`]: which
+//! source serves a presentity and where its upstream subscription
+//! stands). The API refuses bad input with one JSON shape naming the
+//! field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -29,10 +34,14 @@ use tokio_util::task::TaskTracker;
 use crate::control::{Control, ControlSender};
 use crate::reload::LiveConfig;
 use crate::store::Store;
+use crate::sync::EventLog;
 
+pub mod auth;
 mod contacts;
 pub mod error;
+pub mod provider;
 mod service;
+mod sync;
 
 use error::{parse_json, ApiError};
 
@@ -99,6 +108,7 @@ impl HttpServer {
         control: ControlSender,
         store: Store,
         live: LiveConfig,
+        events: EventLog,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) {
@@ -124,6 +134,8 @@ impl HttpServer {
             control,
             store,
             live,
+            events,
+            shutdown: cancel.clone(),
         });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
@@ -144,8 +156,13 @@ struct AppState {
     control: ControlSender,
     /// For `/health`: a failed store is a reason to restart.
     store: Store,
-    /// The running configuration (theme images, the occupancy token).
+    /// The running configuration (theme images, the occupancy token, the
+    /// sync engine's tokens).
     live: LiveConfig,
+    /// The sync engine's event log, which the event stream reads.
+    events: EventLog,
+    /// Fires at shutdown: event streams end, so the listener can stop.
+    shutdown: CancellationToken,
 }
 
 /// The routes; anything else is 404.
@@ -160,7 +177,36 @@ fn router(state: AppState) -> Router {
         )
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
+        .route(
+            "/api/v1/provider/presentities/{uri}",
+            get(provider::presentity),
+        )
+        .route(
+            "/api/v1/provider/presentities/{uri}/events",
+            get(provider::events),
+        )
+        .route(
+            "/api/v1/provider/attendants/{uri}",
+            put(provider::put_attendant).delete(provider::delete_attendant),
+        )
+        .route(
+            "/api/v1/provider/lines/{uri}",
+            put(provider::put_line).delete(provider::delete_line),
+        )
+        .nest("/api/v1/sync", sync_routes())
         .with_state(state)
+}
+
+/// The sync engine's routes, in the order of [`sync::ROUTES`].
+fn sync_routes() -> Router<AppState> {
+    let [agent, state, session, explain, events, openapi] = sync::ROUTES;
+    Router::new()
+        .route(agent, get(sync::get).put(sync::bind).delete(sync::unbind))
+        .route(state, post(sync::post_state))
+        .route(session, post(sync::session))
+        .route(explain, get(sync::explain))
+        .route(events, get(sync::events))
+        .route(openapi, get(sync::openapi))
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -265,7 +311,14 @@ mod tests {
         let live = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
             crate::config::Config::default(),
         ));
-        server.spawn(control, Store::memory(), live, cancel.clone(), &tracker);
+        server.spawn(
+            control,
+            Store::memory(),
+            live,
+            EventLog::default(),
+            cancel.clone(),
+            &tracker,
+        );
         tracker.close();
 
         crate::metrics::notify_sent();

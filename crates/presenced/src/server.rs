@@ -24,6 +24,7 @@ use crate::endpoint::{Endpoint, ToTags};
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, SipCore};
 use crate::store::{Store, StoreError};
+use crate::sync::{EventLog, SyncHub};
 use crate::transport::datagram::DatagramLink;
 use crate::transport::tcp::StreamContext;
 use crate::transport::tls::TlsError;
@@ -64,6 +65,9 @@ enum Listener {
 pub struct Server {
     config: Config,
     listeners: Vec<(Bound, Listener)>,
+    /// The sync engine's event log: the core appends, the HTTP event
+    /// stream reads ([`Server::events`]).
+    events: EventLog,
 }
 
 impl Server {
@@ -107,12 +111,21 @@ impl Server {
                 listener,
             ));
         }
-        Ok(Server { config, listeners })
+        Ok(Server {
+            config,
+            listeners,
+            events: EventLog::default(),
+        })
     }
 
     /// The bound addresses, in configuration order.
     pub fn bound(&self) -> Vec<Bound> {
         self.listeners.iter().map(|(b, _)| *b).collect()
+    }
+
+    /// The sync engine's event log, for the HTTP event stream.
+    pub fn events(&self) -> EventLog {
+        self.events.clone()
     }
 
     /// Starts the core and every transport task; they stop when `cancel`
@@ -124,7 +137,11 @@ impl Server {
         cancel: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<(), StoreError> {
-        let Server { config, listeners } = self;
+        let Server {
+            config,
+            listeners,
+            events,
+        } = self;
         let tags = ToTags::new();
         let connections = Connections::default();
         let (queue, inbound) = mpsc::channel(config.queue_depth);
@@ -195,6 +212,8 @@ impl Server {
                 config.idle_timeout,
             )),
             upstream: upstream_parts(&config.provider, &udp_sockets),
+            sync: SyncHub::new(config.sync.rules.clone()),
+            events,
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));

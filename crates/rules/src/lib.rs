@@ -14,7 +14,11 @@
 //! - [`pin`]: the `alias**PIN@domain` suffix, cut off and dropped;
 //! - [`theme`]: avatar images checked (a real JPEG, a size limit) and
 //!   named by their SHA-256, and the built-in default image;
-//! - [`explain`]: which room or rule answers for an address, and why.
+//! - [`explain`]: which room or rule answers for an address, and why;
+//! - [`sync`]: the sync engine's rules (seeds 002 and 003) — `[sync]`
+//!   profiles, augmentations with conditions, mappings with direction,
+//!   push (aggregated states) and pull (DND ranges) modes, the mapping
+//!   functions both ways, loop prevention and `explain` for an agent.
 //!
 //! Reading files (the config, the theme images) and serving them is the
 //! runtime's: this crate gets bytes and text and returns values or
@@ -49,8 +53,12 @@
 
 pub mod config;
 pub mod directory;
+pub mod e164;
 pub mod explain;
+pub mod import;
 pub mod pin;
+pub mod sources;
+pub mod sync;
 pub mod theme;
 
 pub use config::{RawRoom, RawRule, RawService};
