@@ -24,7 +24,7 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) are validated in their own files;
+//! `[service]` (config/service.rs) and `[auth]` (config/auth.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -36,6 +36,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod auth;
 mod presence;
 mod registrar;
 mod runtime;
@@ -183,6 +184,9 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
+    /// Authentication, publisher rights and trusted peers (`[auth]`);
+    /// `None` (the default): nobody is authenticated.
+    pub auth: Option<crate::auth::AuthSettings>,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -230,6 +234,7 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    auth: Option<auth::RawAuth>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -488,7 +493,9 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
+        let auth = self.auth(raw.auth)?;
         Ok(Config {
+            auth,
             service,
             registrar,
             store,

@@ -23,6 +23,7 @@
 //!   SIGHUP);
 //! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
+pub mod auth;
 pub mod commit_gate;
 pub mod config;
 pub mod control;

@@ -4,7 +4,9 @@
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
 //! file as a reload would; `presenced explain URI [--config FILE]` says
-//! which room or gateway rule answers for an address. A running server
+//! which room or gateway rule answers for an address; `presenced passwd
+//! AOR --realm REALM` prints a user's `[[auth.users]]` entry (HA1 hashes
+//! of the password read from stdin). A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -91,6 +93,19 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Prints an `[[auth.users]]` entry for the config: the password
+    /// (read from the first line of stdin) as SHA-256 and MD5 HA1 hashes,
+    /// never in clear.
+    Passwd {
+        /// The user's address, `sip:alice@example.com`.
+        aor: String,
+        /// The digest realm (`auth.realm`).
+        #[arg(long)]
+        realm: String,
+        /// The digest username; default: the AOR's user part.
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,9 +114,47 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
+        Some(Command::Passwd {
+            aor,
+            realm,
+            username,
+        }) => passwd(&aor, &realm, username),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
+}
+
+/// `presenced passwd`: one `[[auth.users]]` entry on stdout.
+fn passwd(aor: &str, realm: &str, username: Option<String>) -> anyhow::Result<()> {
+    use sip::digest::{ha1, Algorithm};
+    let uri = sip::Uri::parse_str(aor).with_context(|| format!("{aor:?} is not a SIP URI"))?;
+    let aor = uri.aor();
+    let username = match username {
+        Some(name) => name,
+        None => aor
+            .split_once(':')
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(user, _)| user.to_owned())
+            .with_context(|| format!("{aor} has no user part: pass --username"))?,
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "an empty password: type it on stdin");
+    println!("[[auth.users]]");
+    println!("aor = \"{aor}\"");
+    println!("username = \"{username}\"");
+    println!(
+        "ha1_sha256 = \"{}\"",
+        ha1(Algorithm::Sha256, &username, realm, password)
+    );
+    println!(
+        "ha1_md5 = \"{}\"",
+        ha1(Algorithm::Md5, &username, realm, password)
+    );
+    Ok(())
 }
 
 /// Logs go to stderr, filtered by RUST_LOG (default `info`), without

@@ -236,7 +236,7 @@ impl Source<'_> {
     }
 
     /// A SIP or tel URI, as the AOR that names a presentity.
-    fn aor(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
+    pub(super) fn aor(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
         let text = entry.get_ref();
         let invalid = |why: String| self.error(entry.span().start, field, why);
         let uri = sip::Uri::parse_str(text)
@@ -302,7 +302,11 @@ impl Source<'_> {
     }
 
     /// An allow-list entry: `@domain` or a watcher's URI.
-    fn allowed(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
+    pub(super) fn allowed(
+        &self,
+        field: &str,
+        entry: &Spanned<String>,
+    ) -> Result<String, ConfigError> {
         match entry.get_ref().strip_prefix('@') {
             Some(domain) => {
                 let valid = !domain.is_empty()
