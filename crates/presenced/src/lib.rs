@@ -31,6 +31,7 @@ pub mod endpoint;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod refusal_log;
 pub mod reload;
 pub mod router;
 pub mod server;

@@ -43,6 +43,10 @@ pub const STORE_COMMIT_FAILURES: &str = "presenced_store_commit_failures_total";
 pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
 /// Configuration reloads, by result.
 pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
+/// Requests refused by authentication or rights, by status.
+pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
+/// Requests let through by authentication, by kind of principal.
+pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
 
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
@@ -116,6 +120,16 @@ fn describe() {
         CONFIG_RELOADS,
         "Configuration reloads (file change or SIGHUP): applied, unchanged, or \
          refused as invalid (the running configuration was kept; alert on it)."
+    );
+    describe_counter!(
+        AUTH_REFUSALS,
+        "Requests refused before a service saw them, by status: 401/407 \
+         (challenge, stale nonce, replayed nonce count), 403 (wrong \
+         credentials, no right to act for that user), 400."
+    );
+    describe_counter!(
+        AUTH_PASSED,
+        "Requests authenticated, by principal: user (digest) or peer (trusted)."
     );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
@@ -263,4 +277,20 @@ impl ReloadResult {
 /// A configuration reload ended with `result`.
 pub fn config_reloaded(result: ReloadResult) {
     counter!(CONFIG_RELOADS, "result" => result.as_str()).increment(1);
+}
+
+/// A request refused by authentication or rights with `status`.
+pub fn auth_refused(status: u16) {
+    let status = match status {
+        401 => "401",
+        403 => "403",
+        407 => "407",
+        _ => "400",
+    };
+    counter!(AUTH_REFUSALS, "status" => status).increment(1);
+}
+
+/// A request authenticated as a `user` or a `peer`.
+pub fn auth_passed(principal: &'static str) {
+    counter!(AUTH_PASSED, "principal" => principal).increment(1);
 }

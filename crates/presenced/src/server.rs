@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{AuthSettings, Authenticator};
 use crate::config::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
@@ -43,6 +44,24 @@ pub enum ServerError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The system gave no randomness for the nonce secret.
+    #[error("no randomness for the authentication secret: {0}")]
+    Entropy(String),
+}
+
+/// The authenticator of `[auth]`, with a nonce secret random per
+/// process: a restart makes outstanding nonces stale, which clients
+/// answer without asking their users.
+fn authenticator(settings: &AuthSettings) -> Result<Authenticator, ServerError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| ServerError::Entropy(e.to_string()))?;
+    tracing::info!(
+        realm = %settings.realm,
+        users = settings.users.len(),
+        trusted_peers = settings.trusted_peers.len(),
+        "authentication on"
+    );
+    Ok(Authenticator::new(settings, secret))
 }
 
 /// One bound listener, for the start-up log line.
@@ -64,6 +83,7 @@ enum Listener {
 pub struct Server {
     config: Config,
     listeners: Vec<(Bound, Listener)>,
+    auth: Option<Authenticator>,
 }
 
 impl Server {
@@ -107,7 +127,12 @@ impl Server {
                 listener,
             ));
         }
-        Ok(Server { config, listeners })
+        let auth = config.auth.as_ref().map(authenticator).transpose()?;
+        Ok(Server {
+            config,
+            listeners,
+            auth,
+        })
     }
 
     /// The bound addresses, in configuration order.
@@ -124,7 +149,11 @@ impl Server {
         cancel: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<(), StoreError> {
-        let Server { config, listeners } = self;
+        let Server {
+            config,
+            listeners,
+            auth,
+        } = self;
         let tags = ToTags::new();
         let connections = Connections::default();
         let (queue, inbound) = mpsc::channel(config.queue_depth);
@@ -192,6 +221,7 @@ impl Server {
                 &config.registrar,
                 config.idle_timeout,
             )),
+            auth,
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));

@@ -35,6 +35,7 @@
 //! that fail (and are logged) rather than block the core behind one slow
 //! peer, and commits happen on the store's own thread.
 
+mod admission;
 mod registration;
 
 use std::collections::{HashMap, VecDeque};
@@ -43,15 +44,18 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
+use crate::refusal_log::RefusalLog;
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
+use admission::Admission;
 use bytes::Bytes;
 use presence::notify::Notify;
 use presence::{
@@ -62,6 +66,9 @@ use sip::{Method, Request, Response};
 
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often one source's refusals are logged at most.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
@@ -113,6 +120,8 @@ pub struct CoreParts {
     pub connections: Connections,
     /// The registrar (REGISTER bindings), restored with the engine.
     pub registrar: Registrar<Flow>,
+    /// Authentication and publisher rights; `None` when `[auth]` is off.
+    pub auth: Option<Authenticator>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -140,6 +149,10 @@ pub struct SipCore {
     next_stats: Instant,
     /// Our Contact URI per listener (transport, local address).
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
+    /// Authentication in front of the services; `None` when off.
+    auth: Option<Authenticator>,
+    /// Refusals are logged once per source per interval.
+    refusals: RefusalLog,
 }
 
 impl SipCore {
@@ -170,6 +183,8 @@ impl SipCore {
             actions: VecDeque::new(),
             next_stats: Instant::now(),
             contacts: HashMap::new(),
+            auth: parts.auth,
+            refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
         }
     }
 
@@ -662,7 +677,12 @@ impl SipCore {
             }
             Dispatch::Absorb => {}
             Dispatch::Service(Service::Registrar, req, to_tag) => {
-                self.register(key, *req, from, to_tag, now);
+                let acting_for = match self.admit(&key, &req, &from, &to_tag, now) {
+                    Admission::Refused => return,
+                    Admission::Open => None,
+                    Admission::As(aor) => Some(aor),
+                };
+                self.register(key, *req, from, to_tag, acting_for, now);
             }
             Dispatch::InDialog(req, to_tag) => {
                 // A NOTIFY or BYE in a dialog of ours: our dialogs are
@@ -673,6 +693,12 @@ impl SipCore {
                 self.send_response(key, resp, now);
             }
             Dispatch::Service(Service::Presence(_) | Service::DialectService, req, to_tag) => {
+                // The engine reads the watcher from the From and the
+                // presentity from the Request-URI; admission checked both
+                // against the authenticated identity.
+                if let Admission::Refused = self.admit(&key, &req, &from, &to_tag, now) {
+                    return;
+                }
                 let contact = match self.contact(&from) {
                     Ok(contact) => contact,
                     Err(e) => {

@@ -128,6 +128,9 @@ pub struct Connections {
 struct Table {
     next: AtomicU64,
     links: RwLock<HashMap<ConnId, Link>>,
+    /// The DNS names of each mutual-TLS connection's verified client
+    /// certificate: what trusted peers are recognised by.
+    certificate_names: RwLock<HashMap<ConnId, Arc<[String]>>>,
 }
 
 impl Default for Connections {
@@ -144,6 +147,7 @@ impl Default for Connections {
             inner: Arc::new(Table {
                 next: AtomicU64::new(base),
                 links: RwLock::new(HashMap::new()),
+                certificate_names: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -173,6 +177,30 @@ impl Connections {
             id: self.insert(Link::Stream(writer)),
             table: self.clone(),
         }
+    }
+
+    /// Records the names of a connection's verified client certificate
+    /// (mutual TLS); they go when the connection's registration does.
+    pub fn set_certificate_names(&self, id: ConnId, names: Vec<String>) {
+        self.inner
+            .certificate_names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, names.into());
+    }
+
+    /// The names of the verified client certificate on `flow`'s
+    /// connection, if it presented one.
+    pub fn certificate_names(&self, flow: &Flow) -> Option<Arc<[String]>> {
+        if flow.transport != TransportKind::Tls {
+            return None;
+        }
+        self.inner
+            .certificate_names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow.conn)
+            .cloned()
     }
 
     /// Number of registered sockets and connections.
@@ -281,6 +309,12 @@ impl Drop for Registration {
         self.table
             .inner
             .links
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+        self.table
+            .inner
+            .certificate_names
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
