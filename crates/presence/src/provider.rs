@@ -282,6 +282,12 @@ impl Provider {
             .map_or(0, |e| e.consumers)
     }
 
+    /// Whether a dialog of ours has this Call-ID (the endpoint's check
+    /// before an in-dialog NOTIFY goes further).
+    pub fn has_dialog(&self, call_id: &[u8]) -> bool {
+        std::str::from_utf8(call_id).is_ok_and(|c| self.by_call_id.contains_key(c))
+    }
+
     /// Counts for metrics.
     pub fn stats(&self) -> Stats {
         let mut s = Stats {
@@ -446,6 +452,12 @@ impl Provider {
                 subscriber::Output::Send(req) => out.push(Output::Send(req)),
                 subscriber::Output::Pending => {
                     out.extend(self.set_status(key, Status::Pending));
+                }
+                subscriber::Output::Active => {
+                    if let Some(entry) = self.entries.get_mut(key) {
+                        entry.failures = 0;
+                    }
+                    out.extend(self.set_status(key, Status::Live));
                 }
                 subscriber::Output::State { content_type, body } => {
                     if let Some(entry) = self.entries.get_mut(key) {

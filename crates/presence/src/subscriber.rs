@@ -109,6 +109,10 @@ pub enum Output {
     /// The upstream accepted the subscription but has not authorized it:
     /// consumers see a pending state, not an error.
     Pending,
+    /// The upstream says the subscription is active (a NOTIFY with
+    /// `Subscription-State: active`, with or without a document: a
+    /// presentity nobody publishes for has none).
+    Active,
     /// The subscription is over; the owner decides whether to start again.
     Ended(Ending),
 }
@@ -409,6 +413,8 @@ impl Subscriber {
             other => {
                 if other == "pending" {
                     out.push(Output::Pending);
+                } else {
+                    out.insert(0, Output::Active);
                 }
                 // The notifier may shorten the subscription (§4.1.2.3).
                 if let Some(secs) = state

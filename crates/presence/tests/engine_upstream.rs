@@ -31,29 +31,27 @@ const BUSY: &str = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml
     <dm:person id=\"p\"><rpid:activities><rpid:busy/></rpid:activities></dm:person></presence>";
 
 #[test]
-fn first_and_last_watchers_are_reported_once() {
+fn every_watcher_gained_or_lost_is_reported() {
     let mut h = Harness::new(EngineConfig::default());
     let carol = Sub::new(CAROL, ALICE, "c1");
     let dave = Sub::new(DAVE, ALICE, "d1");
     let carol_tag = h.subscribed(&carol, at(0));
     assert_eq!(h.engine.take_interest(), vec![interest(ALICE, true)]);
     let dave_tag = h.subscribed(&dave, at(0));
-    assert!(
-        h.engine.take_interest().is_empty(),
-        "a second watcher is no news"
+    assert_eq!(
+        h.engine.take_interest(),
+        vec![interest(ALICE, true)],
+        "each watcher counts"
     );
     assert!(h.engine.is_watched(ALICE));
 
-    let out = h.request(
-        carol.in_dialog(&carol_tag, 2).expires(Some(0)).request(),
-        at(1),
-    );
+    let bye = carol.in_dialog(&carol_tag, 2).expires(Some(0)).request();
+    let out = h.request(bye, at(1));
     h.ok_until_quiet(&out, at(1));
-    assert!(h.engine.take_interest().is_empty(), "dave still watches");
-    let out = h.request(
-        dave.in_dialog(&dave_tag, 2).expires(Some(0)).request(),
-        at(1),
-    );
+    assert_eq!(h.engine.take_interest(), vec![interest(ALICE, false)]);
+    assert!(h.engine.is_watched(ALICE), "dave still watches");
+    let bye = dave.in_dialog(&dave_tag, 2).expires(Some(0)).request();
+    let out = h.request(bye, at(1));
     h.ok_until_quiet(&out, at(1));
     assert_eq!(h.engine.take_interest(), vec![interest(ALICE, false)]);
     assert!(!h.engine.is_watched(ALICE));
@@ -71,9 +69,9 @@ fn batch_resources_count_as_watchers() {
     let mut got = h.engine.take_interest();
     got.sort_by(|a, b| a.presentity.cmp(&b.presentity));
     assert_eq!(got, vec![interest(ALICE, true), interest(BOB, true)]);
-    // A single subscription to alice besides the batch: no news.
+    // A single subscription to alice besides the batch: a second watcher.
     h.subscribed(&Sub::new(DAVE, ALICE, "d1"), at(0));
-    assert!(h.engine.take_interest().is_empty());
+    assert_eq!(h.engine.take_interest(), vec![interest(ALICE, true)]);
 }
 
 #[test]

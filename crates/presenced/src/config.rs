@@ -38,6 +38,7 @@ use toml::Spanned;
 
 mod auth;
 mod presence;
+mod provider;
 mod registrar;
 mod runtime;
 mod service;
@@ -45,6 +46,7 @@ mod service;
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
+pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
@@ -187,6 +189,8 @@ pub struct Config {
     /// Authentication, publisher rights and trusted peers (`[auth]`);
     /// `None` (the default): nobody is authenticated.
     pub auth: Option<crate::auth::AuthSettings>,
+    /// The presence provider (`[provider]`): upstream subscriptions.
+    pub provider: ProviderSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -235,6 +239,8 @@ struct RawConfig {
     #[serde(default)]
     service: rules::RawService,
     auth: Option<auth::RawAuth>,
+    #[serde(default)]
+    provider: provider::RawProvider,
 }
 
 #[derive(Debug, Deserialize)]
@@ -494,9 +500,11 @@ impl Source<'_> {
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
         let auth = self.auth(raw.auth)?;
+        let provider = self.provider(raw.provider)?;
         Ok(Config {
             auth,
             service,
+            provider,
             registrar,
             store,
             http,

@@ -25,6 +25,21 @@ pub const SUBSCRIPTIONS: &str = "presenced_subscriptions";
 pub const PUBLICATIONS: &str = "presenced_publications";
 /// Presentities with state (published or provisioned).
 pub const PRESENTITIES: &str = "presenced_presentities";
+/// The presence provider's counts.
+pub fn set_upstream(stats: &presence::provider::Stats) {
+    for (status, n) in [
+        ("live", stats.live),
+        ("pending", stats.pending),
+        ("queued", stats.queued),
+        ("retrying", stats.retrying),
+        ("failed", stats.failed),
+    ] {
+        gauge!(UPSTREAM_SUBSCRIPTIONS, "status" => status).set(n as f64);
+    }
+    gauge!(UPSTREAM_CONSUMERS).set(stats.consumers as f64);
+    counter!(UPSTREAM_RESUBSCRIPTIONS).absolute(stats.resubscriptions);
+}
+
 /// Registrar bindings held.
 pub const BINDINGS: &str = "presenced_registrar_bindings";
 /// NOTIFY requests sent.
@@ -47,6 +62,12 @@ pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
 /// Requests let through by authentication, by kind of principal.
 pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
+/// Gauge: the presence provider's upstream subscriptions, by status.
+pub const UPSTREAM_SUBSCRIPTIONS: &str = "presenced_upstream_subscriptions";
+/// Gauge: consumers (watched presentities' watchers) of upstream subscriptions.
+pub const UPSTREAM_CONSUMERS: &str = "presenced_upstream_consumers";
+/// Counter: upstream subscriptions restored or retried.
+pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
 
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
@@ -131,6 +152,22 @@ fn describe() {
         AUTH_PASSED,
         "Requests authenticated, by principal: user (digest) or peer (trusted)."
     );
+    describe_gauge!(
+        UPSTREAM_SUBSCRIPTIONS,
+        "The presence provider's upstream subscriptions by status: live, pending \
+         (sent or pending upstream), queued (waiting for the throttle), retrying \
+         (after a failure) and failed (given up)."
+    );
+    describe_gauge!(
+        UPSTREAM_CONSUMERS,
+        "Watchers counted by the presence provider: one per watched presentity \
+         per single subscription or batch."
+    );
+    describe_counter!(
+        UPSTREAM_RESUBSCRIPTIONS,
+        "Upstream subscriptions restored after the upstream ended or lost them, \
+         or retried after a failure."
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
@@ -153,6 +190,7 @@ fn describe() {
     for result in ReloadResult::ALL {
         counter!(CONFIG_RELOADS, "result" => result.as_str()).absolute(0);
     }
+    set_upstream(&presence::provider::Stats::default());
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
 }

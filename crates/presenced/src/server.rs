@@ -167,11 +167,13 @@ impl Server {
             idle_timeout: config.idle_timeout,
             slots: Arc::new(Semaphore::new(config.max_connections)),
         };
-        for (_, listener) in listeners {
+        let mut udp_sockets = Vec::new();
+        for (bound, listener) in listeners {
             match listener {
                 Listener::Udp(link) => {
                     let socket = link.socket().clone();
                     let conn = connections.add_socket(link);
+                    udp_sockets.push((conn, bound.addr));
                     let task = transport::udp::serve(
                         socket,
                         conn,
@@ -222,6 +224,7 @@ impl Server {
                 config.idle_timeout,
             )),
             auth,
+            upstream: upstream_parts(&config.provider, &udp_sockets),
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));
@@ -323,4 +326,34 @@ pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
 /// error.
 pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpError> {
     settings.listen.map(HttpServer::bind).transpose()
+}
+
+/// The presence provider's flow: our UDP listener of the upstream's
+/// address family, sending to the upstream. `None` when the provider is
+/// off, or (logged) when no UDP listener can reach the upstream.
+fn upstream_parts(
+    settings: &crate::config::ProviderSettings,
+    udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
+) -> Option<crate::sip_core::UpstreamParts> {
+    let upstream = settings.upstream.as_ref()?;
+    let Some(&(conn, local)) = udp
+        .iter()
+        .find(|(_, local)| local.is_ipv4() == upstream.addr.is_ipv4())
+    else {
+        tracing::error!(
+            upstream = %upstream.addr,
+            "presence provider off: no udp listener of the upstream's address family"
+        );
+        return None;
+    };
+    tracing::info!(upstream = %upstream.addr, %local, "presence provider on");
+    Some(crate::sip_core::UpstreamParts {
+        settings: settings.clone(),
+        flow: crate::transport::Flow {
+            transport: crate::config::TransportKind::Udp,
+            remote: upstream.addr,
+            local,
+            conn,
+        },
+    })
 }

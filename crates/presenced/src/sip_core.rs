@@ -37,6 +37,9 @@
 
 mod admission;
 mod registration;
+mod upstream;
+
+pub use upstream::UpstreamParts;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -122,6 +125,8 @@ pub struct CoreParts {
     pub registrar: Registrar<Flow>,
     /// Authentication and publisher rights; `None` when `[auth]` is off.
     pub auth: Option<Authenticator>,
+    /// The presence provider, when `[provider] upstream` is set.
+    pub upstream: Option<UpstreamParts>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -153,6 +158,8 @@ pub struct SipCore {
     auth: Option<Authenticator>,
     /// Refusals are logged once per source per interval.
     refusals: RefusalLog,
+    /// The presence provider (sip_core/upstream.rs).
+    upstream: Option<upstream::Upstream>,
 }
 
 impl SipCore {
@@ -166,6 +173,15 @@ impl SipCore {
         };
         let commits = parts.store.commits();
         let gate = CommitGate::new(!parts.store.is_memory());
+        let upstream = parts.upstream.and_then(|up| {
+            match sip::Uri::parse_str(&outbound::contact(&up.flow)) {
+                Ok(contact) => Some(upstream::Upstream::new(up, contact)),
+                Err(e) => {
+                    tracing::error!(error = %e, "presence provider off: no Contact for its flow");
+                    None
+                }
+            }
+        });
         SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
@@ -185,6 +201,7 @@ impl SipCore {
             contacts: HashMap::new(),
             auth: parts.auth,
             refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
+            upstream,
         }
     }
 
@@ -304,6 +321,7 @@ impl SipCore {
     /// publications says so before any request arrives.
     fn refresh_stats(&mut self, now: Now) {
         self.publish_stats();
+        self.upstream_stats();
         shrink_after_burst(&mut self.notifies);
         shrink_after_burst(&mut self.txns);
         self.next_stats = now.mono + STATS_INTERVAL;
@@ -322,6 +340,9 @@ impl SipCore {
         if let Some(registrar) = self.registrar.poll_timeout() {
             at = at.min(now.mono_of(registrar));
         }
+        if let Some(upstream) = self.upstream.as_ref().and_then(|u| u.poll_timeout()) {
+            at = at.min(upstream);
+        }
         tokio::time::Instant::from_std(at)
     }
 
@@ -332,6 +353,7 @@ impl SipCore {
         self.actions.extend(actions);
         let actions = self.registrar.handle_timeout(now.wall);
         self.actions.extend(actions);
+        self.upstream_timers(now);
     }
 
     /// Carries out an operator request.
@@ -400,6 +422,9 @@ impl SipCore {
     /// through the commit gate. An action's consequences (a NOTIFY that
     /// fails at once, say) may queue more; they run in the same step.
     fn step(&mut self, now: Now) {
+        if self.upstream.is_some() {
+            self.upstream_interest(now);
+        }
         while let Some(action) = self.actions.pop_front() {
             match self.gate.admit(action) {
                 Pass::Now(action) => self.carry_out_action(action, now),
@@ -627,7 +652,11 @@ impl SipCore {
                 Output::Request { key, req, from } => self.request(key, req, from, now),
                 Output::Response { key, resp } => {
                     if resp.status >= 200 {
-                        self.notify_done(&key, NotifyOutcome::Response(resp.status), now);
+                        if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) {
+                            self.upstream_response(&key, Some(&resp), resp.status, now);
+                        } else {
+                            self.notify_done(&key, NotifyOutcome::Response(resp.status), now);
+                        }
                     }
                 }
                 Output::Stray {
@@ -645,6 +674,14 @@ impl SipCore {
                 } => {
                     // The ACK for a 2xx (we send none) or a late ACK.
                     tracing::debug!(%from, method = %req.method, "stray request absorbed");
+                }
+                Output::Timeout { key } if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) => {
+                    self.upstream_response(&key, None, 408, now)
+                }
+                Output::TransportError { key }
+                    if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) =>
+                {
+                    self.upstream_response(&key, None, 503, now)
                 }
                 Output::Timeout { key } => self.notify_done(&key, NotifyOutcome::Timeout, now),
                 Output::TransportError { key } => {
@@ -665,7 +702,7 @@ impl SipCore {
         let method = req.method.clone();
         let cancel_matches =
             method == Method::Cancel && self.layer.find_invite_for_cancel(&req).is_some();
-        let dialogs = EngineDialogs(&self.engine);
+        let dialogs = EngineDialogs(&self.engine, self.upstream.as_ref());
         let ctx = Context {
             dialogs: &dialogs,
             cancel_matches,
@@ -685,12 +722,11 @@ impl SipCore {
                 self.register(key, *req, from, to_tag, acting_for, now);
             }
             Dispatch::InDialog(req, to_tag) => {
-                // A NOTIFY or BYE in a dialog of ours: our dialogs are
-                // subscriptions we serve as notifier, in which the watcher
-                // sends neither; this server subscribes to nothing yet.
-                let resp = Response::to_request(&req, 481, Some(&to_tag))
-                    .with_reason("No such subscription");
-                self.send_response(key, resp, now);
+                // A NOTIFY in a dialog of ours: the presence provider's
+                // upstream subscriptions are the only dialogs where we are
+                // the subscriber; anything else (a BYE, a NOTIFY in a
+                // dialog where we notify) gets 481.
+                self.upstream_notify(key, *req, to_tag, now);
             }
             Dispatch::Service(Service::Presence(_) | Service::DialectService, req, to_tag) => {
                 // The engine reads the watcher from the From and the
@@ -768,6 +804,11 @@ impl SipCore {
     async fn drain(mut self, mut commits: Option<Commits>) {
         let now = Now::read();
         let deadline = now.mono + DRAIN_LIMIT;
+        // Upstream subscriptions end with Expires: 0 rather than linger on
+        // the upstream until they expire; a restarted server subscribes
+        // again for the watchers it restores.
+        self.upstream_shutdown(now);
+        self.outbox.flush();
         if self.store.is_memory() {
             // Nothing will survive this process: tell every watcher to
             // subscribe again at once (`deactivated`) rather than leave it
@@ -809,12 +850,13 @@ impl SipCore {
 
 /// The engine's subscriptions as the endpoint's dialog table, for its
 /// 481 check of in-dialog requests.
-struct EngineDialogs<'a>(&'a Engine<Flow>);
+struct EngineDialogs<'a>(&'a Engine<Flow>, Option<&'a upstream::Upstream>);
 
 impl Dialogs for EngineDialogs<'_> {
     fn contains(&self, id: &DialogId) -> bool {
         self.0
             .contains_dialog(&id.call_id, &id.local_tag, &id.remote_tag)
+            || self.1.is_some_and(|u| u.has_dialog(&id.call_id))
     }
 }
 

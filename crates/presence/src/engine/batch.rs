@@ -148,7 +148,7 @@ impl<F: Flow> Engine<F> {
         let Some(batch) = self.subs.get_mut(key).and_then(|s| s.batch_mut()) else {
             return;
         };
-        let mut first = Vec::new();
+        let mut added = Vec::new();
         for resource in batch.resources.iter_mut().filter(|r| r.watched()) {
             let entry = match self.watches.get_key_value(&*resource.presentity) {
                 Some((shared, _)) => {
@@ -157,21 +157,20 @@ impl<F: Flow> Engine<F> {
                 }
                 None => None,
             };
-            match entry {
-                Some(set) => {
-                    set.insert(key.clone());
-                }
-                None => {
-                    self.watches
-                        .entry(resource.presentity.clone())
-                        .or_default()
-                        .insert(key.clone());
-                    first.push(resource.presentity.clone());
-                }
+            let new = match entry {
+                Some(set) => set.insert(key.clone()),
+                None => self
+                    .watches
+                    .entry(resource.presentity.clone())
+                    .or_default()
+                    .insert(key.clone()),
+            };
+            if new {
+                added.push(resource.presentity.clone());
             }
         }
-        // The batches watching a presentity count as one interest.
-        for presentity in first {
+        // Each batch watching a presentity is one of its watchers.
+        for presentity in added {
             self.count_interest(&presentity, true);
         }
     }
@@ -181,17 +180,18 @@ impl<F: Flow> Engine<F> {
         let Some(batch) = self.subs.get(key).and_then(|s| s.batch()) else {
             return;
         };
-        let mut last = Vec::new();
+        let mut removed = Vec::new();
         for resource in batch.resources.iter().filter(|r| r.watched()) {
             if let Some(set) = self.watches.get_mut(&*resource.presentity) {
-                set.remove(key);
+                if set.remove(key) {
+                    removed.push(resource.presentity.clone());
+                }
                 if set.is_empty() {
                     self.watches.remove(&*resource.presentity);
-                    last.push(resource.presentity.clone());
                 }
             }
         }
-        for presentity in last {
+        for presentity in removed {
             self.count_interest(&presentity, false);
         }
     }

@@ -3,8 +3,8 @@
 //! the upstream's state entering a presentity as one of its sources.
 //!
 //! The engine does not know about the upstream itself ([`crate::provider`]
-//! does, driven by the runtime): it reports each presentity's first and
-//! last watcher as an interest change, and takes the upstream's documents
+//! does, driven by the runtime): it reports each watcher gained or lost
+//! as an interest change, and takes the upstream's documents
 //! as [`SourceKey::Upstream`] sources, aggregated with whatever else the
 //! presentity has (a local publication, a category publication) and
 //! notified to every watcher in its format.
@@ -19,12 +19,14 @@ use crate::flow::Flow;
 use crate::source::{never, Source, SourceKey};
 use crate::XmlLimits;
 
-/// A watched-or-not change of one presentity, for the provider.
+/// One watcher more or less for a presentity, for the provider, which
+/// counts its consumers and holds one upstream subscription while any
+/// is left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interest {
     /// The presentity key (its address of record).
     pub presentity: String,
-    /// True at its first watcher, false when its last one left.
+    /// True for a new watcher, false for one gone.
     pub watched: bool,
 }
 
@@ -69,38 +71,35 @@ impl<F: Flow> Engine<F> {
     }
 
     /// Counts one more (`up`) or one less watcher of `presentity`: a
-    /// presence subscription to it, or a batch resource naming it. The
-    /// first and the last are queued for [`Engine::take_interest`].
+    /// presence subscription to it, or a batch watching it. Each change is
+    /// queued for [`Engine::take_interest`]; a decrease below zero (a
+    /// watcher never counted) is ignored.
     pub(super) fn count_interest(&mut self, presentity: &Arc<str>, up: bool) {
-        let (changed, gone) = match self.interest.get_mut(&**presentity) {
-            Some(n) if up => {
-                *n += 1;
-                (false, false)
+        if up {
+            match self.interest.get_mut(&**presentity) {
+                Some(n) => *n += 1,
+                None => {
+                    self.interest.insert(presentity.clone(), 1);
+                }
             }
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                (*n == 0, *n == 0)
+        } else {
+            let Some(n) = self.interest.get_mut(&**presentity) else {
+                return;
+            };
+            *n -= 1;
+            if *n == 0 {
+                self.interest.remove(&**presentity);
             }
-            None if up => {
-                self.interest.insert(presentity.clone(), 1);
-                (true, false)
-            }
-            None => (false, false),
-        };
-        if gone {
-            self.interest.remove(&**presentity);
         }
-        if changed {
-            self.interest_changes.push(Interest {
-                presentity: presentity.to_string(),
-                watched: up,
-            });
-        }
+        self.interest_changes.push(Interest {
+            presentity: presentity.to_string(),
+            watched: up,
+        });
     }
 
-    /// The presentities that gained their first or lost their last
-    /// watcher since the last call, in order. The runtime calls it after
-    /// each input, to start or end upstream subscriptions.
+    /// The watchers gained and lost since the last call, in order. The
+    /// runtime calls it after each input, to count the provider's
+    /// consumers (an upstream subscription lives while any is left).
     pub fn take_interest(&mut self) -> Vec<Interest> {
         std::mem::take(&mut self.interest_changes)
     }

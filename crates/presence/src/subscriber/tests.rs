@@ -82,7 +82,10 @@ fn subscribes_refreshes_and_passes_state_on() {
     assert!(s.on_response(&ok, &fresh(9), t0).is_empty());
     let (status, out) = s.on_notify(&notify(&first, 1, "active;expires=600", PIDF), t0);
     assert_eq!(status, 200);
-    assert!(matches!(&out[..], [Output::State { body, .. }] if body.as_ref() == PIDF.as_bytes()));
+    assert!(
+        matches!(&out[..], [Output::Active, Output::State { body, .. }] if body.as_ref() == PIDF.as_bytes()),
+        "{out:?}"
+    );
 
     // 10 % early (60 s of 600).
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(540)));
@@ -122,7 +125,13 @@ fn a_notify_before_the_2xx_makes_the_dialog() {
         .is_empty());
     let (status, out) = s.on_notify(&notify(&first, 2, "active;expires=3600", PIDF), t0);
     assert_eq!(status, 200);
-    assert_eq!(out.len(), 1);
+    assert!(
+        matches!(&out[..], [Output::Active, Output::State { .. }]),
+        "{out:?}"
+    );
+    // Active without a document (nobody publishes for the presentity).
+    let (_, out) = s.on_notify(&notify(&first, 3, "active;expires=3600", ""), t0);
+    assert_eq!(out, vec![Output::Active]);
 }
 
 #[test]

@@ -1,0 +1,283 @@
+//! The `[provider]` section: presenced as the presence provider of seed
+//! 004, holding one subscription per watched presentity on an upstream
+//! presence server. Option names follow the seed's
+//! `<PresenceProvider>` attributes so its users recognise them.
+//!
+//! Off unless `upstream` is set. The password is read from a file or the
+//! environment, never from the config text, and is never printed.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{unspanned, ConfigError, ListenSpec, Source, TransportKind};
+
+/// The environment variable that may hold the upstream password.
+pub const PASSWORD_ENV: &str = "PRESENCED_PROVIDER_PASSWORD";
+
+/// The `[provider]` section, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSettings {
+    /// The upstream presence server; `None` turns the provider off.
+    pub upstream: Option<ListenSpec>,
+    /// The From of every upstream SUBSCRIBE.
+    pub from: sip::Uri,
+    /// Digest credentials toward the upstream, when it challenges.
+    pub credentials: Option<UpstreamCredentials>,
+    /// Only presentities in these domains are subscribed upstream (lower
+    /// case); empty: every watched presentity.
+    pub domains: Vec<String>,
+    /// The provider's rules (throttle, retries, linger, Expires).
+    pub rules: presence::provider::Settings,
+}
+
+/// A username and its password; the password is not shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamCredentials {
+    /// The digest username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for UpstreamCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamCredentials")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
+impl ProviderSettings {
+    /// Whether `presentity` (an address of record) is subscribed upstream.
+    pub fn covers(&self, presentity: &str) -> bool {
+        if self.domains.is_empty() {
+            return true;
+        }
+        let host = presentity
+            .rsplit_once('@')
+            .map_or(presentity, |(_, host)| host)
+            .to_ascii_lowercase();
+        self.domains.contains(&host)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawProvider {
+    upstream: Spanned<String>,
+    from: Spanned<String>,
+    username: Spanned<String>,
+    password_file: Option<Spanned<PathBuf>>,
+    domains: Spanned<Vec<String>>,
+    max_presence_subscriptions_per_second: Spanned<u32>,
+    failed_presence_subscriptions_resubscribe_delay: Spanned<u64>,
+    max_failed_presence_subscriptions_per_uri: Spanned<u32>,
+    linger_secs: Spanned<u64>,
+    expires: Spanned<u32>,
+}
+
+impl Default for RawProvider {
+    fn default() -> Self {
+        let d = presence::provider::Settings::default();
+        RawProvider {
+            upstream: unspanned(String::new()),
+            from: unspanned("sip:presenced@localhost".to_owned()),
+            username: unspanned(String::new()),
+            password_file: None,
+            domains: unspanned(Vec::new()),
+            max_presence_subscriptions_per_second: unspanned(d.max_subscriptions_per_second),
+            failed_presence_subscriptions_resubscribe_delay: unspanned(
+                d.resubscribe_delay.as_secs(),
+            ),
+            max_failed_presence_subscriptions_per_uri: unspanned(d.max_failed_per_uri),
+            linger_secs: unspanned(d.linger.as_secs()),
+            expires: unspanned(d.subscription.expires),
+        }
+    }
+}
+
+impl Source<'_> {
+    pub(super) fn provider(&self, raw: RawProvider) -> Result<ProviderSettings, ConfigError> {
+        let upstream = match raw.upstream.get_ref().trim() {
+            "" => None,
+            text => {
+                let at = raw.upstream.span().start;
+                let spec: ListenSpec = text
+                    .parse()
+                    .map_err(|e| self.error(at, "provider.upstream", format!("{e}")))?;
+                if spec.transport != TransportKind::Udp {
+                    return Err(self.error(
+                        at,
+                        "provider.upstream",
+                        "only udp: upstreams are supported so far (TCP and TLS need \
+                         outbound connections, which the transport layer does not open yet)",
+                    ));
+                }
+                Some(spec)
+            }
+        };
+        let from = sip::Uri::parse_str(raw.from.get_ref()).map_err(|e| {
+            self.error(
+                raw.from.span().start,
+                "provider.from",
+                format!("not a SIP URI: {e}"),
+            )
+        })?;
+        let username = raw.username.get_ref().trim().to_owned();
+        let credentials = if username.is_empty() {
+            None
+        } else {
+            let password = match &raw.password_file {
+                Some(file) => {
+                    let path = self.path(file);
+                    std::fs::read_to_string(&path)
+                        .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
+                        .map_err(|e| {
+                            self.error(
+                                file.span().start,
+                                "provider.password_file",
+                                format!("cannot read {}: {e}", path.display()),
+                            )
+                        })?
+                }
+                None => std::env::var(PASSWORD_ENV).map_err(|_| {
+                    self.error(
+                        raw.username.span().start,
+                        "provider.username",
+                        format!(
+                            "needs provider.password_file or {PASSWORD_ENV} in the environment"
+                        ),
+                    )
+                })?,
+            };
+            Some(UpstreamCredentials { username, password })
+        };
+        let mut domains = Vec::new();
+        for d in raw.domains.get_ref() {
+            let d = d.trim().to_ascii_lowercase();
+            if d.is_empty() || d.contains(['@', ':', ' ']) {
+                return Err(self.error(
+                    raw.domains.span().start,
+                    "provider.domains",
+                    format!("{d:?} is not a domain name"),
+                ));
+            }
+            domains.push(d);
+        }
+        let rate = self.range(
+            "provider.max_presence_subscriptions_per_second",
+            &raw.max_presence_subscriptions_per_second,
+            1,
+            10_000,
+        )?;
+        let delay = self.range(
+            "provider.failed_presence_subscriptions_resubscribe_delay",
+            &raw.failed_presence_subscriptions_resubscribe_delay,
+            1,
+            86_400,
+        )?;
+        let failures = self.range(
+            "provider.max_failed_presence_subscriptions_per_uri",
+            &raw.max_failed_presence_subscriptions_per_uri,
+            0,
+            1_000,
+        )?;
+        let linger = self.range("provider.linger_secs", &raw.linger_secs, 0, 3_600)?;
+        let expires = self.range("provider.expires", &raw.expires, 60, 86_400)?;
+        Ok(ProviderSettings {
+            upstream,
+            from,
+            credentials,
+            domains,
+            rules: presence::provider::Settings {
+                max_subscriptions_per_second: rate,
+                resubscribe_delay: Duration::from_secs(delay),
+                max_failed_per_uri: failures,
+                linger: Duration::from_secs(linger),
+                subscription: presence::subscriber::Settings {
+                    expires,
+                    ..presence::subscriber::Settings::default()
+                },
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/presenced/presenced.toml"), text)
+    }
+
+    #[test]
+    fn off_by_default_with_the_seeds_numbers() {
+        let p = Config::default().provider;
+        assert_eq!(p.upstream, None);
+        assert_eq!(p.rules.max_subscriptions_per_second, 15);
+        assert_eq!(p.rules.resubscribe_delay, Duration::from_secs(900));
+        assert_eq!(p.rules.max_failed_per_uri, 3);
+        assert!(p.covers("sip:anyone@anywhere.example"));
+    }
+
+    #[test]
+    fn upstream_credentials_and_domains_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("upstream.pw");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = format!(
+            "[provider]\nupstream = \"udp:127.0.0.1:5080\"\nfrom = \"sip:pp@lab.test\"\n\
+             username = \"pp\"\npassword_file = \"{}\"\ndomains = [\"Lab.Test\"]\n\
+             max_failed_presence_subscriptions_per_uri = 0\n",
+            secret.display()
+        );
+        let p = parse(&text).unwrap().provider;
+        assert_eq!(p.upstream.unwrap().addr.port(), 5080);
+        let creds = p.credentials.clone().unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("pp", "s3cret")
+        );
+        assert!(
+            !format!("{p:?}").contains("s3cret"),
+            "the password is never shown"
+        );
+        assert_eq!(p.rules.max_failed_per_uri, 0);
+        assert!(p.covers("sip:alice@lab.test"));
+        assert!(!p.covers("sip:room@vc.example.com"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_line() {
+        let e = parse("[provider]\nupstream = \"tcp:127.0.0.1:5080\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/presenced/presenced.toml:2:12: provider.upstream: only udp:"),
+            "{e}"
+        );
+        let e = parse("[provider]\nmax_presence_subscriptions_per_second = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("provider.max_presence_subscriptions_per_second: 0 is out of range"),
+            "{e}"
+        );
+        let e = parse("[provider]\nupstream = \"udp:127.0.0.1:5080\"\nusername = \"pp\"\npassword_file = \"/nonexistent/pw\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("provider.password_file: cannot read /nonexistent/pw"),
+            "{e}"
+        );
+    }
+}

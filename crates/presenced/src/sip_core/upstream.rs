@@ -1,0 +1,314 @@
+//! The presence provider in the SIP core: `presence::provider::Provider`
+//! is sans-IO, and this is its driving code, kept apart from the core
+//! loop like the registrar's.
+//!
+//! - The engine reports each presentity's first and last watcher
+//!   (`Engine::take_interest`); presentities in the configured domains
+//!   become the provider's consumers.
+//! - The provider's SUBSCRIBEs leave through client transactions on the
+//!   flow to the upstream (our UDP listener's socket); their responses,
+//!   timeouts (as 408) and transport errors (as 503) come back to it.
+//! - NOTIFYs in its dialogs reach it through the endpoint's in-dialog
+//!   dispatch and are answered with the status it gives.
+//! - Its state and status changes enter the engine as
+//!   `Input::Upstream`: a live upstream's document is a source of the
+//!   presentity; anything else takes the source out (presence unknown,
+//!   never a stale state).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use bytes::Bytes;
+use presence::provider::{Entropy, Output as ProviderOutput, Provider, Status};
+use presence::subscriber::{Credentials, Fresh, Identity};
+use presence::Input as EngineInput;
+use sip::header::Header;
+use sip::transaction::Key;
+use sip::{HeaderName, Method, Request, Response};
+
+use super::{Now, SipCore};
+use crate::config::ProviderSettings;
+use crate::metrics;
+use crate::transport::Flow;
+
+/// What the core needs to run the provider.
+#[derive(Debug)]
+pub struct UpstreamParts {
+    /// The `[provider]` section.
+    pub settings: ProviderSettings,
+    /// Our UDP socket toward the upstream, and its address.
+    pub flow: Flow,
+}
+
+/// The provider and what drives it.
+#[derive(Debug)]
+pub(super) struct Upstream {
+    provider: Provider,
+    settings: ProviderSettings,
+    flow: Flow,
+    entropy: KeyedEntropy,
+    /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
+    /// made from the request when none comes).
+    txns: sip::hash::HashMap<Key, Box<Request>>,
+}
+
+impl Upstream {
+    /// The provider for `parts`, subscribing with `contact` as our address.
+    pub(super) fn new(parts: UpstreamParts, contact: sip::Uri) -> Upstream {
+        let identity = Identity {
+            from: parts.settings.from.clone(),
+            contact,
+            credentials: parts.settings.credentials.as_ref().map(|c| Credentials {
+                username: c.username.clone(),
+                password: c.password.clone(),
+            }),
+        };
+        Upstream {
+            provider: Provider::new(parts.settings.rules.clone(), identity),
+            settings: parts.settings,
+            flow: parts.flow,
+            entropy: KeyedEntropy::default(),
+            txns: sip::hash::map(),
+        }
+    }
+
+    /// When the provider next needs the time.
+    pub(super) fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.provider.poll_timeout()
+    }
+
+    /// Whether `key` is one of our SUBSCRIBE transactions.
+    pub(super) fn owns(&self, key: &Key) -> bool {
+        self.txns.contains_key(key)
+    }
+
+    /// Whether a dialog of the provider has this Call-ID.
+    pub(super) fn has_dialog(&self, call_id: &[u8]) -> bool {
+        self.provider.has_dialog(call_id)
+    }
+}
+
+/// Call-IDs, tags, client nonces and jitter from a keyed hash of a
+/// counter: unique by the counter, unguessable by the per-process key
+/// (so nobody can forge NOTIFYs into our dialogs), like Via branches.
+#[derive(Debug)]
+struct KeyedEntropy {
+    key: RandomState,
+    next: u64,
+}
+
+impl Default for KeyedEntropy {
+    fn default() -> Self {
+        KeyedEntropy {
+            key: RandomState::new(),
+            next: 0,
+        }
+    }
+}
+
+impl KeyedEntropy {
+    fn word(&mut self) -> u64 {
+        self.next += 1;
+        let mut h = self.key.build_hasher();
+        h.write_u64(self.next);
+        h.finish()
+    }
+}
+
+impl Entropy for KeyedEntropy {
+    fn fresh(&mut self) -> Fresh {
+        Fresh {
+            call_id: format!("{:016x}{:016x}", self.word(), self.word()),
+            local_tag: format!("{:016x}", self.word()),
+            cnonce: format!("{:016x}", self.word()),
+        }
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.word() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl SipCore {
+    /// Tells the provider which presentities gained their first watcher or
+    /// lost their last one since the last call.
+    pub(super) fn upstream_interest(&mut self, now: Now) {
+        let changes = self.engine.take_interest();
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let mut outputs = Vec::new();
+        for change in changes {
+            if !up.settings.covers(&change.presentity) {
+                continue;
+            }
+            let Ok(uri) = sip::Uri::parse_str(&change.presentity) else {
+                continue;
+            };
+            if change.watched {
+                outputs.extend(up.provider.watch(&uri, &mut up.entropy, now.mono));
+            } else {
+                outputs.extend(up.provider.unwatch(&uri, now.mono));
+            }
+        }
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// The provider's timers.
+    pub(super) fn upstream_timers(&mut self, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let outputs = up.provider.on_timeout(&mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// A final response (or its stand-in) to one of our SUBSCRIBEs.
+    pub(super) fn upstream_response(
+        &mut self,
+        key: &Key,
+        resp: Option<&Response>,
+        status: u16,
+        now: Now,
+    ) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let Some(req) = up.txns.remove(key) else {
+            return;
+        };
+        let made;
+        let resp = match resp {
+            Some(resp) => resp,
+            None => {
+                made = Response::to_request(&req, status, None);
+                &made
+            }
+        };
+        let outputs = up.provider.on_response(resp, &mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// A NOTIFY in a dialog of ours: the provider's, or 481.
+    pub(super) fn upstream_notify(&mut self, key: Key, req: Request, to_tag: String, now: Now) {
+        let (status, outputs) = match self.upstream.as_mut() {
+            Some(up) if req.method == Method::Notify => {
+                up.provider.on_notify(&req, &mut up.entropy, now.mono)
+            }
+            _ => (481, Vec::new()),
+        };
+        let mut resp = Response::to_request(&req, status, Some(&to_tag));
+        if status == 481 {
+            resp = resp.with_reason("No such subscription");
+        }
+        self.send_response(key, resp, now);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// Publishes the provider's counts.
+    pub(super) fn upstream_stats(&self) {
+        if let Some(up) = &self.upstream {
+            metrics::set_upstream(&up.provider.stats());
+        }
+    }
+
+    /// Ends every upstream subscription (shutdown).
+    pub(super) fn upstream_shutdown(&mut self, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let outputs = up.provider.shutdown();
+        self.carry_out_upstream(outputs, now);
+    }
+
+    fn carry_out_upstream(&mut self, outputs: Vec<ProviderOutput>, now: Now) {
+        for output in outputs {
+            match output {
+                ProviderOutput::Send(req) => self.send_upstream(*req, now),
+                ProviderOutput::State {
+                    presentity,
+                    content_type,
+                    body,
+                } => {
+                    tracing::debug!(%presentity, bytes = body.len(), "upstream state");
+                    self.feed(
+                        EngineInput::Upstream {
+                            presentity,
+                            state: Some((content_type, body)),
+                        },
+                        now,
+                    );
+                }
+                ProviderOutput::Status { presentity, status } => {
+                    log_status(&presentity, &status);
+                    if !status.is_live() {
+                        self.feed(
+                            EngineInput::Upstream {
+                                presentity,
+                                state: None,
+                            },
+                            now,
+                        );
+                    }
+                }
+                ProviderOutput::Released { presentity } => {
+                    tracing::info!(%presentity, "upstream subscription released: no watcher left");
+                    self.feed(
+                        EngineInput::Upstream {
+                            presentity,
+                            state: None,
+                        },
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Starts a client transaction for one of the provider's SUBSCRIBEs.
+    fn send_upstream(&mut self, mut req: Request, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let flow = up.flow;
+        let (via, branch) = self.vias.next(&flow);
+        req.headers
+            .push_front(Header::new(HeaderName::Via, via.clone()));
+        let bytes = Bytes::from(req.encode());
+        match self.layer.send_encoded_request(
+            &Method::Subscribe,
+            &via[branch],
+            bytes,
+            flow,
+            false,
+            now.mono,
+        ) {
+            Ok((key, outputs)) => {
+                // Kept with its Via: a 408 or 503 standing in for a
+                // response that never came is made from it.
+                up.txns.insert(key.clone(), Box::new(req));
+                self.carry_out_for(Some(key), outputs, now);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "upstream SUBSCRIBE refused by the transaction layer");
+            }
+        }
+    }
+}
+
+/// One log line per status change, as seed 004's provider logs them.
+fn log_status(presentity: &str, status: &Status) {
+    match status {
+        Status::Live => tracing::info!(%presentity, "upstream subscription live"),
+        Status::Queued => tracing::debug!(%presentity, "upstream subscription queued"),
+        Status::Pending => tracing::debug!(%presentity, "upstream subscription pending"),
+        Status::Retrying {
+            failures, reason, ..
+        } => {
+            tracing::warn!(%presentity, failures, %reason, "upstream subscription failed; retrying")
+        }
+        Status::Failed { reason } => {
+            tracing::warn!(%presentity, %reason, "upstream subscription given up")
+        }
+    }
+}

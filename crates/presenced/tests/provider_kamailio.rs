@@ -1,0 +1,387 @@
+//! The presence provider (issue 12) against a real upstream: Kamailio 5.6
+//! with its presence modules (`tests/peers/kamailio/presence.cfg`), a
+//! pjsua2 user publishing into Kamailio, and consumers subscribing to
+//! presenced. What Kamailio received is read from its own log, where the
+//! config writes one line per SUBSCRIBE (`SUBSCRIBE <ruri> from <from>
+//! expires=<n> totag=<tag or <null>>`).
+//!
+//! Command lines (reproduce by hand the same way):
+//!
+//! ```text
+//! python3 tests/peers/kamailio_presence.py start --port K --run-dir RUN --max-expires 20
+//! python3 tests/peers/kamailio_presence.py stop --run-dir RUN --signal KILL
+//! python3 tests/peers/pjsua_publisher.py --transport udp --server-port K \
+//!     --local-port L --user alice --duration 60
+//! presenced --config presenced.toml    # [provider] upstream = "udp:127.0.0.1:K"
+//! ```
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::peers::{free_port, peers_dir, pjsua_publisher, skip_without_pjsua, Driver};
+use common::ua::{text, Dialog, Ua};
+use common::{http_get, Presenced, WAIT};
+use serde_json::Value;
+
+/// Kamailio on a loopback port, stopped (by its process group) on drop.
+struct Kamailio {
+    run_dir: PathBuf,
+}
+
+impl Kamailio {
+    fn start(run_dir: &Path, port: u16, max_expires: u32) -> Kamailio {
+        let out = Command::new("python3")
+            .arg(peers_dir().join("kamailio_presence.py"))
+            .args(["start", "--port", &port.to_string(), "--run-dir"])
+            .arg(run_dir)
+            .args(["--max-expires", &max_expires.to_string()])
+            .output()
+            .expect("run kamailio_presence.py");
+        assert!(
+            out.status.success(),
+            "Kamailio did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Kamailio {
+            run_dir: run_dir.to_owned(),
+        }
+    }
+
+    fn stop(&self, signal: &str) {
+        let _ = Command::new("python3")
+            .arg(peers_dir().join("kamailio_presence.py"))
+            .args(["stop", "--signal", signal, "--run-dir"])
+            .arg(&self.run_dir)
+            .output();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.run_dir.join("kamailio.log")).unwrap_or_default()
+    }
+
+    /// Initial (out-of-dialog) SUBSCRIBEs presenced sent for `presentity`.
+    fn initial_subscribes(&self, presentity: &str) -> usize {
+        let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
+            .count()
+    }
+
+    /// Waits until `pred` holds for the log.
+    fn wait_log(&self, what: &str, wait: Duration, pred: impl Fn(&Kamailio) -> bool) {
+        let deadline = Instant::now() + wait;
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {wait:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        self.stop("KILL");
+    }
+}
+
+fn kamailio_installed() -> bool {
+    Command::new("kamailio")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn presenced(kamailio: u16, extra: &str) -> Presenced {
+    Presenced::with_config(
+        &format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             [store]\nmode = \"memory\"\n\
+             [provider]\nupstream = \"udp:127.0.0.1:{kamailio}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
+        ),
+        1,
+    )
+}
+
+/// A metric's value on /metrics.
+fn metric(server: &Presenced, series: &str) -> Option<f64> {
+    let (_, body) = http_get(server.http_addr(), "/metrics");
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Waits for a metric to read `expected` (gauges refresh once a second).
+fn wait_metric(server: &Presenced, series: &str, expected: f64) {
+    let deadline = Instant::now() + WAIT;
+    while metric(server, series) != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "{series} is {:?}, not {expected}",
+            metric(server, series)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
+    let mark = publisher.len();
+    publisher.send(command);
+    let (_, v) = publisher.wait_for(mark, WAIT, command, ctx, |v: &Value| {
+        v["event"] == "publish" || v["event"] == "error"
+    });
+    assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
+}
+
+/// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
+async fn subscribe(ua: &Ua, target: &str) -> String {
+    let sub = Dialog::new();
+    let ok = ua.send(ua.subscribe(target, &sub, 1, 600, "")).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    text(&ua.next_notify().await.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamailio_restart() {
+    if !kamailio_installed() || skip_without_pjsua() {
+        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Kamailio grants 20 s, so presenced refreshes within the test.
+    let kamailio = Kamailio::start(run.path(), port, 20);
+    let server = presenced(port, "");
+    let addr = server.addr("udp", false);
+    let alice = "sip:alice@127.0.0.1";
+
+    let mut consumers = Vec::new();
+    for i in 0..50 {
+        let ua = Ua::new(addr, &format!("consumer{i}")).await;
+        let first = subscribe(&ua, alice).await;
+        assert!(first.contains("<basic>closed</basic>"), "{first}");
+        consumers.push(ua);
+    }
+    kamailio.wait_log("presenced's SUBSCRIBE for alice", WAIT, |k| {
+        k.initial_subscribes(alice) >= 1
+    });
+
+    // alice publishes busy into Kamailio with pjsua2; every consumer sees it.
+    let publisher = pjsua_publisher("udp", port, "alice");
+    let ctx = || format!("{}\n{}", kamailio.log(), server.log_text());
+    let ctx = &ctx as &dyn Fn() -> String;
+    publish(&publisher, "busy In a meeting", ctx);
+    for ua in &consumers {
+        let notify = ua.next_notify().await;
+        let body = text(&notify.body);
+        assert!(
+            body.contains("busy") && body.contains("In a meeting"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        kamailio.initial_subscribes(alice),
+        1,
+        "one upstream SUBSCRIBE\n{}",
+        kamailio.log()
+    );
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"live\"}",
+        1.0,
+    );
+    wait_metric(&server, "presenced_upstream_consumers", 50.0);
+
+    // Kamailio dies and comes back without its subscriptions: presenced's
+    // next refresh gets 481 and subscribes anew through the throttle.
+    // (Its log file is appended to: the count goes on from 1.)
+    drop(publisher);
+    kamailio.stop("KILL");
+    let kamailio = Kamailio::start(run.path(), port, 20);
+    kamailio.wait_log(
+        "presenced's new SUBSCRIBE after the restart",
+        Duration::from_secs(30),
+        |k| k.initial_subscribes(alice) >= 2,
+    );
+    // And the consumers see the next change.
+    let publisher = pjsua_publisher("udp", port, "alice");
+    publish(&publisher, "away Back soon", ctx);
+    for ua in &consumers {
+        // Each consumer's NOTIFYs until the one with the new state (a
+        // closed one may come first: alice unknown while presenced
+        // subscribed anew).
+        loop {
+            let body = text(&ua.next_notify().await.body);
+            if body.contains("away") && body.contains("Back soon") {
+                break;
+            }
+            assert!(
+                !body.contains("busy"),
+                "a stale busy after the restart: {body}"
+            );
+        }
+    }
+}
+
+/// New upstream subscriptions start at the configured rate, measured from
+/// Kamailio's side; a presentity Kamailio refuses is retried after the
+/// delay, given up after the configured count, and never shown Available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_throttled_and_a_refused_uri_is_given_up() {
+    if !kamailio_installed() {
+        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let kamailio = Kamailio::start(run.path(), port, 3600);
+    let server = presenced(
+        port,
+        "max_presence_subscriptions_per_second = 5\n\
+         failed_presence_subscriptions_resubscribe_delay = 1\n\
+         max_failed_presence_subscriptions_per_uri = 2\n",
+    );
+    let addr = server.addr("udp", false);
+
+    // 20 new presentities at once.
+    let consumer = Ua::new(addr, "wallboard").await;
+    let users: Vec<String> = (0..20).map(|i| format!("sip:agent{i}@127.0.0.1")).collect();
+    for user in &users {
+        let sub = Dialog::new();
+        let ok = consumer
+            .send(consumer.subscribe(user, &sub, 1, 600, ""))
+            .await;
+        assert_eq!(
+            ok.status, 200,
+            "a consumer is accepted at once, pending upstream"
+        );
+    }
+    // When each upstream SUBSCRIBE reached Kamailio, as its log shows it.
+    let mut seen: Vec<Instant> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while seen.len() < users.len() {
+        assert!(
+            Instant::now() < deadline,
+            "not all started\n{}",
+            kamailio.log()
+        );
+        let now_count: usize = users.iter().map(|u| kamailio.initial_subscribes(u)).sum();
+        while seen.len() < now_count {
+            seen.push(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 20 at 5 a second: four windows. Any 0.9 s holds at most 5 (the log is
+    // polled, so a window's edge is known to within the poll interval).
+    for (i, at) in seen.iter().enumerate() {
+        let within = seen[i..]
+            .iter()
+            .take_while(|t| t.duration_since(*at) < Duration::from_millis(900))
+            .count();
+        assert!(
+            within <= 5,
+            "{within} upstream SUBSCRIBEs within 0.9 s\n{}",
+            kamailio.log()
+        );
+    }
+    let spread = seen[seen.len() - 1].duration_since(seen[0]);
+    assert!(
+        spread >= Duration::from_millis(2900),
+        "20 at 5/s took {spread:?}"
+    );
+
+    // Refused twice (1 s apart), then given up.
+    let refused = "sip:refused@127.0.0.1";
+    let watcher = Ua::new(addr, "console").await;
+    let first = subscribe(&watcher, refused).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    kamailio.wait_log("two refused SUBSCRIBEs", Duration::from_secs(10), |k| {
+        k.initial_subscribes(refused) >= 2
+    });
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"failed\"}",
+        1.0,
+    );
+    server.wait_for_log(&[
+        "upstream subscription given up",
+        "presentity=sip:refused@127.0.0.1",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        kamailio.initial_subscribes(refused),
+        2,
+        "no third try\n{}",
+        kamailio.log()
+    );
+    // Never Available: no NOTIFY says open.
+    for n in watcher.drain_notifies(Duration::from_millis(300)).await {
+        assert!(!text(&n.body).contains("<basic>open</basic>"));
+    }
+}
+
+/// An upstream that challenges: presenced answers Kamailio's digest
+/// challenge (auth_db, qop=auth) with the configured credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenging_upstream_gets_digest_credentials() {
+    if !kamailio_installed() {
+        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    // The subscriber table, with the provider's account, before the start
+    // (kamailio_presence.py keeps a db it finds).
+    let db = run.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    for table in std::fs::read_dir("/usr/share/kamailio/dbtext/kamailio").unwrap() {
+        let table = table.unwrap().path();
+        std::fs::copy(&table, db.join(table.file_name().unwrap())).unwrap();
+    }
+    let mut subscriber = std::fs::read_to_string(db.join("subscriber")).unwrap();
+    // db_text wants every column; auth_db computes HA1 from the password
+    // (calculate_ha1), the stored hashes are there for completeness.
+    let md5 = sip::digest::Algorithm::Md5;
+    let ha1 = sip::digest::ha1(md5, "secured", "127.0.0.1", "s3cret");
+    let ha1b = sip::digest::ha1(md5, "secured@127.0.0.1", "127.0.0.1", "s3cret");
+    subscriber.push_str(&format!("1:secured:127.0.0.1:s3cret:{ha1}:{ha1b}\n"));
+    std::fs::write(db.join("subscriber"), subscriber).unwrap();
+    let port = free_port();
+    let kamailio = Kamailio::start(run.path(), port, 3600);
+
+    let secret = run.path().join("upstream.pw");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let server = Presenced::with_config(
+        &format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             [store]\nmode = \"memory\"\n\
+             [provider]\nupstream = \"udp:127.0.0.1:{port}\"\nfrom = \"sip:secured@127.0.0.1\"\n\
+             username = \"secured\"\npassword_file = \"{}\"\n",
+            secret.display()
+        ),
+        1,
+    );
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    subscribe(&consumer, "sip:alice@127.0.0.1").await;
+    kamailio.wait_log("a challenge, then the authorized SUBSCRIBE", WAIT, |k| {
+        let log = k.log();
+        log.contains("CHALLENGE SUBSCRIBE sip:alice@127.0.0.1 from sip:secured@127.0.0.1")
+            && log.contains("SUBSCRIBE sip:alice@127.0.0.1 from sip:secured@127.0.0.1 expires=3600 totag=<null>")
+    });
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"live\"}",
+        1.0,
+    );
+    assert!(
+        !server.log_text().contains("s3cret"),
+        "the password is never logged"
+    );
+}
