@@ -149,6 +149,8 @@ impl Refusal {
 #[derive(Debug)]
 pub struct Authenticator {
     realm: String,
+    algorithms: Vec<Algorithm>,
+    md5_only_user_agents: Vec<String>,
     users: sip::hash::HashMap<String, Arc<User>>,
     peers: Vec<Arc<TrustedPeer>>,
     nonces: Nonces,
@@ -165,6 +167,8 @@ impl Authenticator {
         }
         Authenticator {
             realm: settings.realm.clone(),
+            algorithms: settings.algorithms.clone(),
+            md5_only_user_agents: settings.md5_only_user_agents.clone(),
             users,
             peers: settings
                 .trusted_peers
@@ -206,7 +210,7 @@ impl Authenticator {
             .filter_map(|v| digest::Authorization::parse(v).ok())
             .find(|a| a.realm == self.realm);
         let Some(answer) = answer else {
-            return Err(self.challenge(proxy, false, now, "no credentials".into()));
+            return Err(self.challenge(req, proxy, false, now, "no credentials".into()));
         };
         let Some(user) = self.users.get(&answer.username).cloned() else {
             return Err(Refusal::forbidden(
@@ -257,6 +261,7 @@ impl Authenticator {
         match self.nonces.check(&answer.nonce, nc, now) {
             NonceCheck::Fresh => Ok(Principal::User(user)),
             NonceCheck::Stale | NonceCheck::Foreign => Err(self.challenge(
+                req,
                 proxy,
                 true,
                 now,
@@ -264,6 +269,7 @@ impl Authenticator {
             )),
             NonceCheck::Replayed => {
                 let mut refusal = self.challenge(
+                    req,
                     proxy,
                     false,
                     now,
@@ -289,11 +295,29 @@ impl Authenticator {
             .cloned()
     }
 
-    /// A 401 (or 407) with a new nonce, offering SHA-256 then MD5.
-    fn challenge(&mut self, proxy: bool, stale: bool, now: SystemTime, why: String) -> Refusal {
+    /// A 401 (or 407) with a new nonce, one challenge per configured
+    /// algorithm (SHA-256 then MD5 by default), MD5 alone for the user
+    /// agents that cannot skip a challenge they do not know.
+    fn challenge(
+        &mut self,
+        req: &Request,
+        proxy: bool,
+        stale: bool,
+        now: SystemTime,
+        why: String,
+    ) -> Refusal {
         let nonce = self.nonces.mint(now);
-        let challenges = [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
+        let md5_only = req.headers.value(HeaderName::UserAgent).is_some_and(|ua| {
+            let ua = ua.to_ascii_lowercase();
+            self.md5_only_user_agents
+                .iter()
+                .any(|prefix| ua.starts_with(prefix.as_bytes()))
+        });
+        let challenges = self
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| !md5_only || *a == Algorithm::Md5)
             .map(|algorithm| {
                 Challenge {
                     realm: self.realm.clone(),

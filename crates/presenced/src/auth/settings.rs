@@ -16,6 +16,13 @@ pub struct AuthSettings {
     pub users: Vec<User>,
     /// Servers that act for many users.
     pub trusted_peers: Vec<TrustedPeer>,
+    /// The algorithms challenged with, in order of preference (RFC 8760
+    /// §2.4: one challenge each, the preferred first).
+    pub algorithms: Vec<sip::digest::Algorithm>,
+    /// User-Agent prefixes (lowercase) that are challenged with MD5 only:
+    /// clients that give up on a challenge they cannot answer instead of
+    /// skipping it (baresip 1.0's libre aborts on SHA-256).
+    pub md5_only_user_agents: Vec<String>,
 }
 
 /// A user who signs in with digest credentials.

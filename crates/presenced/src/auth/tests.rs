@@ -37,6 +37,8 @@ fn settings() -> AuthSettings {
             certificate_names: vec!["cc.lab.test".into()],
             may_assert: Identities::new(vec!["sip:alice@lab.test".into()]),
         }],
+        algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        md5_only_user_agents: vec!["baresip".into()],
     }
 }
 
@@ -115,6 +117,26 @@ fn no_credentials_get_two_challenges_sha256_first() {
         .all(|c| c.qop == [digest::Qop::Auth] && !c.stale));
     let resp = refusal.response(&publish(), "t1");
     assert_eq!(resp.headers.all(HeaderName::WwwAuthenticate).count(), 2);
+}
+
+#[test]
+fn clients_that_cannot_skip_a_challenge_get_md5_alone() {
+    let mut auth = Authenticator::new(&settings(), [1; 32]);
+    let req = request(
+        "PUBLISH",
+        "sip:alice@lab.test",
+        "sip:alice@lab.test",
+        &[(
+            HeaderName::UserAgent,
+            "baresip v1.0.0 (x86_64/linux)".into(),
+        )],
+    );
+    let refusal = auth.check(&req, CLIENT, at(0)).unwrap_err();
+    assert_eq!(refusal.challenges.len(), 1);
+    assert_eq!(
+        Challenge::parse(&refusal.challenges[0]).unwrap().algorithm,
+        Algorithm::Md5
+    );
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! [auth]
 //! realm = "example.com"
 //! nonce_lifetime_secs = 300
+//! algorithms = ["SHA-256", "MD5"]         # challenges, preferred first
+//! md5_only_user_agents = ["baresip"]      # clients that choke on SHA-256
 //!
 //! [[auth.users]]
 //! aor = "sip:alice@example.com"
@@ -34,6 +36,7 @@ use toml::Spanned;
 
 use super::{unspanned, ConfigError, Source};
 use crate::auth::{AuthSettings, Identities, Network, TrustedPeer, User};
+use sip::digest::Algorithm;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,10 +48,24 @@ pub(super) struct RawAuth {
     users: Vec<RawUser>,
     #[serde(default)]
     trusted_peers: Vec<RawPeer>,
+    #[serde(default = "default_algorithms")]
+    algorithms: Vec<Spanned<String>>,
+    #[serde(default = "default_md5_only")]
+    md5_only_user_agents: Vec<String>,
 }
 
 fn default_lifetime() -> Spanned<u64> {
     unspanned(300)
+}
+
+fn default_algorithms() -> Vec<Spanned<String>> {
+    ["SHA-256", "MD5"].map(|a| unspanned(a.to_owned())).to_vec()
+}
+
+/// libre (baresip) up to 2.x fails on a challenge it cannot answer rather
+/// than skipping it, so SHA-256 anywhere in a 401 stops it from signing in.
+fn default_md5_only() -> Vec<String> {
+    vec!["baresip".to_owned()]
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +124,33 @@ impl Source<'_> {
         for peer in &raw.trusted_peers {
             trusted_peers.push(self.peer(peer)?);
         }
+        let mut algorithms = Vec::new();
+        for entry in &raw.algorithms {
+            let algorithm = match Algorithm::parse(entry.get_ref()) {
+                Some(a @ (Algorithm::Sha256 | Algorithm::Md5)) if !algorithms.contains(&a) => a,
+                _ => {
+                    return Err(self.error(
+                        entry.span().start,
+                        "auth.algorithms",
+                        format!(
+                            "{:?}: each of \"SHA-256\" and \"MD5\" at most once",
+                            entry.get_ref()
+                        ),
+                    ))
+                }
+            };
+            algorithms.push(algorithm);
+        }
+        if algorithms.is_empty() {
+            return Err(self.error(0, "auth.algorithms", "at least one algorithm is needed"));
+        }
         Ok(Some(AuthSettings {
+            algorithms,
+            md5_only_user_agents: raw
+                .md5_only_user_agents
+                .iter()
+                .map(|ua| ua.to_ascii_lowercase())
+                .collect(),
             realm: realm.clone(),
             nonce_lifetime: Duration::from_secs(lifetime),
             users,
