@@ -161,6 +161,6 @@ def account_config(pj, args, id_uri, tid):
     password = getattr(args, "password", None)
     if password is not None:
         # Digest credentials for any realm (the server's 401/407).
-        user = id_uri.split(":", 1)[1].split("@", 1)[0]
+        user = getattr(args, "auth_user", None) or id_uri.split(":", 1)[1].split("@", 1)[0]
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
     return acfg

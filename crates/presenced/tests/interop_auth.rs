@@ -2,8 +2,11 @@
 //! baresip and linphonec answer presenced's 401 (SHA-256 offered first,
 //! MD5 second; baresip, whose libre gives up on a challenge it cannot
 //! answer, is offered MD5 alone by its User-Agent) and publish; with a wrong password each gets 403 and
-//! nothing is published. (Replays and alice-publishes-bob are in
-//! auth_wire.rs, where the requests can be forged byte for byte.)
+//! nothing is published; pjsua2 with alice's credentials cannot publish
+//! bob's presence (403); and pjsua2's own signed PUBLISH, taken off the
+//! wire by a relay on its path and sent again as a new transaction (same
+//! nonce and nonce count), is refused and publishes nothing.
+//! (auth_wire.rs forges the same attacks byte for byte.)
 //!
 //! The server: `presenced --config DIR/presenced.toml` with `[auth] realm
 //! = "lab.test"` and users alice, bob, carol, dave whose passwords are
@@ -22,7 +25,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::peers::{free_port, spawn_linphonec, Driver};
@@ -247,4 +253,152 @@ fn linphonec_signs_in_registers_and_publishes_or_gets_403() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(metric(&server, "presenced_registrar_bindings "), 1.0);
     assert_eq!(metric(&server, "presenced_publications "), 1.0);
+}
+
+#[test]
+fn pjsua2_with_alices_credentials_cannot_publish_bobs_presence() {
+    if skip() {
+        return;
+    }
+    let server = server();
+    let port = server.addr("udp", false).port();
+    let ctx = || server.log_text();
+    let mut a = args(port, "bob", "pw-alice");
+    a.extend(["--auth-user".to_owned(), "alice".to_owned()]);
+    let mallory = Driver::start("pjsua_publisher.py", &a);
+    mallory.send("busy Pretending to be bob");
+    let (_, v) = mallory.wait_for(0, WAIT, "PUBLISH answered", &ctx, settled);
+    assert_eq!(v["status"], 403, "{v}\n{}", mallory.report());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(metric(&server, "presenced_publications "), 0.0);
+    assert!(
+        server
+            .log_text()
+            .contains("user alice may not act for sip:bob@127.0.0.1"),
+        "{}",
+        server.log_text()
+    );
+    mallory.quit();
+}
+
+/// A UDP relay on a client's path to the server that keeps every datagram
+/// the client sends: what an attacker on the path sees.
+struct Tap {
+    port: u16,
+    seen: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Tap {
+    fn start(server: SocketAddr) -> Tap {
+        let front = UdpSocket::bind("127.0.0.1:0").expect("bind the relay");
+        let back = UdpSocket::bind("127.0.0.1:0").expect("bind the relay");
+        back.connect(server).expect("connect the relay");
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+        }
+        let tap = Tap {
+            port: front.local_addr().expect("relay address").port(),
+            seen: Arc::default(),
+            stop: Arc::default(),
+        };
+        let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let (front2, back2) = (
+            front.try_clone().expect("clone"),
+            back.try_clone().expect("clone"),
+        );
+        let (seen, stop, to) = (tap.seen.clone(), tap.stop.clone(), client.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *to.lock().unwrap() = Some(from);
+                    seen.lock().unwrap().push(buf[..n].to_vec());
+                    let _ = back.send(&buf[..n]);
+                }
+            }
+        });
+        let stop = tap.stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = back2.recv(&mut buf) {
+                    if let Some(client) = *client.lock().unwrap() {
+                        let _ = front2.send_to(&buf[..n], client);
+                    }
+                }
+            }
+        });
+        tap
+    }
+
+    /// The first request the client sent with `method` and an
+    /// Authorization header, and without SIP-If-Match (an initial
+    /// PUBLISH: replayed, it would make a publication).
+    fn signed(&self, method: &str) -> Option<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .find(|m| {
+                m.starts_with(method)
+                    && m.contains("\r\nAuthorization: ")
+                    && !m.contains("\r\nSIP-If-Match: ")
+            })
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn pjsua2s_signed_publish_replayed_is_refused() {
+    if skip() {
+        return;
+    }
+    let server = server();
+    let addr = server.addr("udp", false);
+    let ctx = || server.log_text();
+    let tap = Tap::start(addr);
+    let alice = Driver::start("pjsua_publisher.py", &args(tap.port, "alice", "pw-alice"));
+    alice.send("busy In a meeting");
+    let (_, v) = alice.wait_for(0, WAIT, "PUBLISH answered", &ctx, settled);
+    assert_eq!(v["status"], 200, "{v}\n{}", alice.report());
+    assert!(wait_metric(&server, "presenced_publications ", 1.0));
+    alice.quit();
+    let signed = tap.signed("PUBLISH").expect("pjsua2's signed PUBLISH");
+    // Alice leaves (Expires: 0 on quit): nothing is published now.
+    let deadline = Instant::now() + WAIT;
+    while metric(&server, "presenced_publications ") != 0.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The attacker sends the captured request again as a new transaction
+    // (a new branch), from its own socket.
+    let replay = signed.replacen("branch=z9hG4bK", "branch=z9hG4bKreplay", 1);
+    let attacker = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    attacker
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    attacker.send_to(replay.as_bytes(), addr).expect("send");
+    let mut buf = vec![0u8; 65_536];
+    let answer = loop {
+        let (n, _) = attacker
+            .recv_from(&mut buf)
+            .expect("an answer to the replay");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("SIP/2.0 1") {
+            break text;
+        }
+    };
+    assert!(
+        answer.starts_with("SIP/2.0 401 Replayed nonce count"),
+        "{answer}"
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(metric(&server, "presenced_publications "), 0.0);
 }
