@@ -28,6 +28,7 @@ pub mod commit_gate;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod flood;
 pub mod http;
 pub mod metrics;
 pub mod outbound;

@@ -178,7 +178,7 @@ fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = load(Some(file))?;
     if let Some(tls) = &config.tls {
-        presenced::transport::tls::acceptor(tls)?;
+        presenced::transport::tls::acceptor(tls, &server::peer_names(&config))?;
     }
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));

@@ -62,6 +62,9 @@ pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
 /// Requests let through by authentication, by kind of principal.
 pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
+/// Requests refused by a flood limit, by limit (source, user) and answer
+/// (503, silent).
+pub const FLOOD_REFUSALS: &str = "presenced_flood_refusals_total";
 /// Gauge: the presence provider's upstream subscriptions, by status.
 pub const UPSTREAM_SUBSCRIPTIONS: &str = "presenced_upstream_subscriptions";
 /// Gauge: consumers (watched presentities' watchers) of upstream subscriptions.
@@ -152,6 +155,12 @@ fn describe() {
         AUTH_PASSED,
         "Requests authenticated, by principal: user (digest) or peer (trusted)."
     );
+    describe_counter!(
+        FLOOD_REFUSALS,
+        "Requests refused by a flood limit, by limit (source: per source address, \
+         user: per user) and answer (503 with Retry-After, or silent for a source \
+         past twice its limit)."
+    );
     describe_gauge!(
         UPSTREAM_SUBSCRIPTIONS,
         "The presence provider's upstream subscriptions by status: live, pending \
@@ -190,6 +199,11 @@ fn describe() {
     for result in ReloadResult::ALL {
         counter!(CONFIG_RELOADS, "result" => result.as_str()).absolute(0);
     }
+    for limit in ["source", "user"] {
+        for answer in ["503", "silent"] {
+            counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => answer).absolute(0);
+        }
+    }
     set_upstream(&presence::provider::Stats::default());
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
@@ -214,6 +228,11 @@ pub fn set_presentities(count: usize) {
 /// Registrar bindings held.
 pub fn set_bindings(count: usize) {
     gauge!(BINDINGS).set(count as f64);
+}
+
+/// One request refused by the `limit` ("source" or "user") flood limit.
+pub fn flood_refused(limit: &'static str, verdict: crate::flood::Verdict) {
+    counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => verdict.as_str()).increment(1);
 }
 
 /// One NOTIFY handed to the transaction layer.

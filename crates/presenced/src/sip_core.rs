@@ -42,21 +42,24 @@ mod upstream;
 pub use upstream::UpstreamParts;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Network};
 use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
+use crate::flood::Limiter;
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
 use crate::refusal_log::RefusalLog;
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
+use crate::transport::source_limit::SourceGate;
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
 use admission::Admission;
 use bytes::Bytes;
@@ -127,6 +130,20 @@ pub struct CoreParts {
     pub auth: Option<Authenticator>,
     /// The presence provider, when `[provider] upstream` is set.
     pub upstream: Option<UpstreamParts>,
+    /// Flood limits.
+    pub flood: Flood,
+}
+
+/// The flood limits the core applies or maintains (see [`crate::flood`]).
+#[derive(Debug, Default)]
+pub struct Flood {
+    /// The transports' per-source limit: the core only forgets its idle
+    /// sources, once a second.
+    pub source: Option<Arc<SourceGate>>,
+    /// The per-user limit, checked after authentication.
+    pub user: Option<Limiter<String>>,
+    /// Sources never limited (`limits.exempt` and trusted peers).
+    pub exempt: Vec<Network>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -160,6 +177,8 @@ pub struct SipCore {
     refusals: RefusalLog,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
+    /// Flood limits.
+    flood: Flood,
 }
 
 impl SipCore {
@@ -202,6 +221,7 @@ impl SipCore {
             auth: parts.auth,
             refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
             upstream,
+            flood: parts.flood,
         }
     }
 
@@ -324,6 +344,12 @@ impl SipCore {
         self.upstream_stats();
         shrink_after_burst(&mut self.notifies);
         shrink_after_burst(&mut self.txns);
+        if let Some(gate) = &self.flood.source {
+            gate.forget_idle();
+        }
+        if let Some(users) = &self.flood.user {
+            users.forget_idle();
+        }
         self.next_stats = now.mono + STATS_INTERVAL;
     }
 
@@ -717,7 +743,7 @@ impl SipCore {
                 let acting_for = match self.admit(&key, &req, &from, &to_tag, now) {
                     Admission::Refused => return,
                     Admission::Open => None,
-                    Admission::As(aor) => Some(aor),
+                    Admission::As { aor, .. } => Some(aor),
                 };
                 self.register(key, *req, from, to_tag, acting_for, now);
             }

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::peers::{free_port, spawn_linphonec, Driver};
-use common::{http_get, Presenced};
+use common::Presenced;
 use serde_json::Value;
 use sip::digest::{self, Algorithm};
 
@@ -90,14 +90,6 @@ fn args(port: u16, user: &str, password: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn metric(server: &Presenced, line_start: &str) -> f64 {
-    let (_, text) = http_get(server.http_addr(), "/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn pjsua2_signs_in_publishes_and_is_watched() {
     if skip() {
@@ -146,7 +138,7 @@ fn pjsua2_with_a_wrong_password_gets_403() {
         publisher.report()
     );
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(metric(&server, "presenced_publications "), 0.0);
+    assert_eq!(server.metric("presenced_publications "), 0.0);
     publisher.quit();
 }
 
@@ -173,7 +165,7 @@ fn baresip_signs_in_and_publishes_or_gets_403() {
     // The gauges are refreshed once a second.
     assert!(wait_metric(&server, "presenced_publications ", 1.0));
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(metric(&server, "presenced_publications "), 1.0);
+    assert_eq!(server.metric("presenced_publications "), 1.0);
     carol.quit();
     dave.quit();
 }
@@ -218,7 +210,7 @@ impl Drop for Linphonec {
 fn wait_metric(server: &Presenced, line_start: &str, at_least: f64) -> bool {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
-        if metric(server, line_start) >= at_least {
+        if server.metric(line_start) >= at_least {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -251,8 +243,8 @@ fn linphonec_signs_in_registers_and_publishes_or_gets_403() {
         server.log_text()
     );
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(metric(&server, "presenced_registrar_bindings "), 1.0);
-    assert_eq!(metric(&server, "presenced_publications "), 1.0);
+    assert_eq!(server.metric("presenced_registrar_bindings "), 1.0);
+    assert_eq!(server.metric("presenced_publications "), 1.0);
 }
 
 #[test]
@@ -270,7 +262,7 @@ fn pjsua2_with_alices_credentials_cannot_publish_bobs_presence() {
     let (_, v) = mallory.wait_for(0, WAIT, "PUBLISH answered", &ctx, settled);
     assert_eq!(v["status"], 403, "{v}\n{}", mallory.report());
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(metric(&server, "presenced_publications "), 0.0);
+    assert_eq!(server.metric("presenced_publications "), 0.0);
     assert!(
         server
             .log_text()
@@ -374,7 +366,7 @@ fn pjsua2s_signed_publish_replayed_is_refused() {
     let signed = tap.signed("PUBLISH").expect("pjsua2's signed PUBLISH");
     // Alice leaves (Expires: 0 on quit): nothing is published now.
     let deadline = Instant::now() + WAIT;
-    while metric(&server, "presenced_publications ") != 0.0 && Instant::now() < deadline {
+    while server.metric("presenced_publications ") != 0.0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The attacker sends the captured request again as a new transaction
@@ -400,5 +392,84 @@ fn pjsua2s_signed_publish_replayed_is_refused() {
         "{answer}"
     );
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(metric(&server, "presenced_publications "), 0.0);
+    assert_eq!(server.metric("presenced_publications "), 0.0);
+}
+
+/// The Microsoft dialect with `[auth]` on (docs/security.md, "The
+/// Microsoft dialect and NTLM"): SIPE cannot answer a digest challenge,
+/// so from an untrusted network it does not sign in, and from a trusted
+/// network (a trusted peer by address) it signs in as its From.
+fn sipe_server(trusted: bool) -> Presenced {
+    let mut toml = format!(
+        "[sip]\nlisten = [\"tcp:127.0.0.1:0\"]\n[store]\nmode = \"memory\"\n[auth]\nrealm = \"{REALM}\"\n\
+         [[auth.users]]\naor = \"sip:alice@lab.test\"\nha1_sha256 = \"{}\"\n",
+        digest::ha1(Algorithm::Sha256, "alice", REALM, "secret"),
+    );
+    if trusted {
+        toml.push_str(
+            "[[auth.trusted_peers]]\nname = \"lab network\"\naddresses = [\"127.0.0.0/8\"]\n\
+             may_assert = [\"@lab.test\"]\n",
+        );
+    }
+    Presenced::with_config(&toml, 1)
+}
+
+#[test]
+fn sipe_from_an_untrusted_network_does_not_sign_in() {
+    if common::sipe::skip_or_require() {
+        return;
+    }
+    let server = sipe_server(false);
+    let sipe = common::sipe::Sipe::start("alice@lab.test", server.addr("tcp", false), 8, None);
+    let challenged = sipe.wait_message(WAIT, |m| {
+        !m.sent
+            && m.start_line().starts_with("SIP/2.0 401")
+            && m.header("CSeq").ends_with("REGISTER")
+    });
+    assert!(
+        challenged.is_some_and(|m| m.header("WWW-Authenticate").starts_with("Digest")),
+        "{}",
+        sipe.output()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !sipe
+            .messages()
+            .iter()
+            .any(|m| !m.sent && m.start_line() == "SIP/2.0 200 OK"),
+        "{}",
+        sipe.output()
+    );
+    assert_eq!(server.metric("presenced_registrar_bindings "), 0.0);
+    assert_eq!(
+        server.metric("presenced_subscriptions{state=\"active\"} "),
+        0.0
+    );
+}
+
+#[test]
+fn sipe_from_a_trusted_network_signs_in_as_itself() {
+    if common::sipe::skip_or_require() {
+        return;
+    }
+    let server = sipe_server(true);
+    let sipe = common::sipe::Sipe::start("alice@lab.test", server.addr("tcp", false), 10, None);
+    let registered = sipe.wait_message(WAIT, |m| {
+        !m.sent && m.start_line() == "SIP/2.0 200 OK" && m.header("CSeq") == "1 REGISTER"
+    });
+    assert!(
+        registered.is_some(),
+        "{}\n{}",
+        sipe.output(),
+        server.log_text()
+    );
+    let subscribed = sipe.wait_message(WAIT, |m| {
+        !m.sent && m.start_line() == "SIP/2.0 200 OK" && m.header("CSeq").ends_with("SUBSCRIBE")
+    });
+    assert!(subscribed.is_some(), "{}", sipe.output());
+    assert!(wait_metric(
+        &server,
+        "presenced_auth_passed_total{principal=\"peer\"} ",
+        2.0
+    ));
 }

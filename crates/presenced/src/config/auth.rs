@@ -326,4 +326,33 @@ mod tests {
             .to_string();
         assert!(e.contains("auth.trusted_peers.addresses"), "{e}");
     }
+
+    #[test]
+    fn certificate_names_need_a_client_ca() {
+        let peer = "[auth]\nrealm = \"lab.test\"\n[[auth.trusted_peers]]\nname = \"cc\"\n\
+                    certificate_names = [\"CC.lab.test\"]\nmay_assert = [\"@lab.test\"]\n";
+        let e = parse(peer).unwrap_err().to_string();
+        assert!(
+            e.contains("auth.trusted_peers.certificate_names") && e.contains("sip.tls_client_ca"),
+            "{e}"
+        );
+        let tls = "[sip]\nlisten = [\"tls:127.0.0.1:5061\"]\ntls_cert = \"c.pem\"\n\
+                   tls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\n";
+        let c = parse(&format!("{tls}{peer}")).unwrap();
+        assert_eq!(
+            c.tls.unwrap().client_ca.unwrap(),
+            Path::new("/etc/presenced/ca.pem")
+        );
+        assert_eq!(
+            c.auth.unwrap().trusted_peers[0].certificate_names,
+            ["cc.lab.test"]
+        );
+        let e = parse("[sip]\ntls_client_ca = \"ca.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":2:") && e.contains("sip.tls_client_ca: needs sip.tls_cert"),
+            "{e}"
+        );
+    }
 }

@@ -13,7 +13,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use super::{log_drop, Admission, ConnId, Intake, TransportKind};
+use super::{log_drop, Admission, ConnId, Intake, Screened, TransportKind};
 
 /// Large enough for any UDP payload, so an oversized datagram is seen
 /// whole and rejected by size instead of silently cut.
@@ -125,9 +125,21 @@ fn take(
         tracing::trace!(%source, "udp keep-alive");
         return None;
     }
+    let screened = intake.screen(datagram, TransportKind::Udp, source);
+    if screened == Screened::Drop {
+        return None;
+    }
     let raw = Bytes::copy_from_slice(datagram);
     let parsed = parse::parse(raw.clone(), Framing::Datagram, limits);
-    match intake.admit(parsed, &raw, TransportKind::Udp, conn, local, source) {
+    match intake.admit(
+        screened,
+        parsed,
+        &raw,
+        TransportKind::Udp,
+        conn,
+        local,
+        source,
+    ) {
         Admission::Answer { to, bytes } => Some((to, bytes)),
         _ => None,
     }
