@@ -7,7 +7,9 @@
 //! FILE] [--server ADDR]` says which room or gateway rule answers for an
 //! address, which presence-provider source serves it and how its
 //! upstream subscription stands, and why a sync agent shows what it
-//! shows (the last two asking the running server). A running server
+//! shows (the last two asking the running server); `presenced passwd
+//! AOR --realm REALM` prints a user's `[[auth.users]]` entry (HA1 hashes
+//! of the password read from stdin). A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -103,6 +105,19 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         server: Option<std::net::SocketAddr>,
     },
+    /// Prints an `[[auth.users]]` entry for the config: the password
+    /// (read from the first line of stdin) as SHA-256 and MD5 HA1 hashes,
+    /// never in clear.
+    Passwd {
+        /// The user's address, `sip:alice@example.com`.
+        aor: String,
+        /// The digest realm (`auth.realm`).
+        #[arg(long)]
+        realm: String,
+        /// The digest username; default: the AOR's user part.
+        #[arg(long)]
+        username: Option<String>,
+    },
     /// Converts a contact center's presence-sync configuration into
     /// presenced's `[sync]` TOML, or a presence provider's into
     /// `[provider]` (printed on stdout); what could not be mapped is
@@ -152,9 +167,47 @@ fn main() -> anyhow::Result<()> {
             server,
         }) => explain(&uri, config.as_deref(), server),
         Some(Command::Import(import)) => run_import(import),
+        Some(Command::Passwd {
+            aor,
+            realm,
+            username,
+        }) => passwd(&aor, &realm, username),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
+}
+
+/// `presenced passwd`: one `[[auth.users]]` entry on stdout.
+fn passwd(aor: &str, realm: &str, username: Option<String>) -> anyhow::Result<()> {
+    use sip::digest::{ha1, Algorithm};
+    let uri = sip::Uri::parse_str(aor).with_context(|| format!("{aor:?} is not a SIP URI"))?;
+    let aor = uri.aor();
+    let username = match username {
+        Some(name) => name,
+        None => aor
+            .split_once(':')
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(user, _)| user.to_owned())
+            .with_context(|| format!("{aor} has no user part: pass --username"))?,
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "an empty password: type it on stdin");
+    println!("[[auth.users]]");
+    println!("aor = \"{aor}\"");
+    println!("username = \"{username}\"");
+    println!(
+        "ha1_sha256 = \"{}\"",
+        ha1(Algorithm::Sha256, &username, realm, password)
+    );
+    println!(
+        "ha1_md5 = \"{}\"",
+        ha1(Algorithm::Md5, &username, realm, password)
+    );
+    Ok(())
 }
 
 /// Logs go to stderr, filtered by RUST_LOG (default `info`), without
@@ -178,7 +231,7 @@ fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = load(Some(file))?;
     if let Some(tls) = &config.tls {
-        presenced::transport::tls::acceptor(tls)?;
+        presenced::transport::tls::acceptor(tls, &server::peer_names(&config))?;
     }
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));

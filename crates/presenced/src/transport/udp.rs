@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use udp_batch::RecvBatch;
 
-use super::{log_drop, Admission, ConnId, Intake, TransportKind};
+use super::{log_drop, Admission, ConnId, Intake, Screened, TransportKind};
 
 /// The socket buffers asked for (bytes): room for a fan-out's burst.
 const RECEIVE_BUFFER: usize = 8 << 20;
@@ -122,9 +122,21 @@ fn take(
         tracing::trace!(%source, "udp keep-alive");
         return None;
     }
+    let screened = intake.screen(datagram, TransportKind::Udp, source);
+    if screened == Screened::Drop {
+        return None;
+    }
     let raw = Bytes::copy_from_slice(datagram);
     let parsed = parse::parse(raw.clone(), Framing::Datagram, limits);
-    match intake.admit(parsed, &raw, TransportKind::Udp, conn, local, source) {
+    match intake.admit(
+        screened,
+        parsed,
+        &raw,
+        TransportKind::Udp,
+        conn,
+        local,
+        source,
+    ) {
         Admission::Answer { to, bytes } => Some((to, bytes)),
         _ => None,
     }
