@@ -339,6 +339,16 @@ impl<F: Flow> Presentities<F> {
         }
     }
 
+    /// The aggregated state of `presentity`'s live sources (what every
+    /// dialect shows), `None` when it has none.
+    pub fn aggregate(&mut self, presentity: &str) -> Option<AggregateState> {
+        self.render_restored(presentity);
+        self.presentities
+            .get(presentity)
+            .filter(|p| !p.sources.is_empty())
+            .map(|p| p.aggregate.clone())
+    }
+
     /// Whether the presentity has live publications or is provisioned (for
     /// the engine's 404 policy on unknown presentities).
     pub fn is_known(&self, presentity: &str) -> bool {

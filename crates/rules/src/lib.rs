@@ -14,7 +14,11 @@
 //! - [`pin`]: the `alias**PIN@domain` suffix, cut off and dropped;
 //! - [`theme`]: avatar images checked (a real JPEG, a size limit) and
 //!   named by their SHA-256, and the built-in default image;
-//! - [`explain`]: which room or rule answers for an address, and why.
+//! - [`explain`]: which room or rule answers for an address, and why;
+//! - [`address_book`]: the merged company directory — LDAP users,
+//!   contacts and resources ([`address_book::ldap`] maps the entries),
+//!   rooms, gateway aliases (and later contact-center agents) keyed by
+//!   SIP URI, searched by the HTTP API and by dialect clients.
 //!
 //! Reading files (the config, the theme images) and serving them is the
 //! runtime's: this crate gets bytes and text and returns values or
@@ -47,12 +51,14 @@
 
 #![warn(missing_docs)]
 
+pub mod address_book;
 pub mod config;
 pub mod directory;
 pub mod explain;
 pub mod pin;
 pub mod theme;
 
+pub use address_book::{AddressBook, Entry, Kind, Origin};
 pub use config::{RawRoom, RawRule, RawService};
 pub use directory::{Answerer, Directory, GatewayRule, Room, ServiceError, ThemeSource};
 pub use explain::Explanation;
