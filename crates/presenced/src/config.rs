@@ -24,7 +24,8 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) are validated in their own files;
+//! `[service]` (config/service.rs), `[provider]` (config/provider.rs) and
+//! `[directory]` (config/directory.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -36,12 +37,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod directory;
 mod presence;
 mod provider;
 mod registrar;
 mod runtime;
 mod service;
 
+pub use directory::{DirectorySettings, LdapSettings, LdapTls};
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
@@ -187,6 +190,8 @@ pub struct Config {
     pub service: ServiceSettings,
     /// The presence provider (`[provider]`): upstream subscriptions.
     pub provider: ProviderSettings,
+    /// The company directory's LDAP source (`[directory]`).
+    pub directory: DirectorySettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -236,6 +241,8 @@ struct RawConfig {
     service: rules::RawService,
     #[serde(default)]
     provider: provider::RawProvider,
+    #[serde(default)]
+    directory: directory::RawDirectory,
 }
 
 #[derive(Debug, Deserialize)]
@@ -411,6 +418,33 @@ impl Source<'_> {
         Ok(value)
     }
 
+    /// A secret (a password) from `file` (relative to this file, the
+    /// trailing line end cut), else from the environment variable `env`;
+    /// `None` when neither is set. Secrets are never in the config text,
+    /// so a config shown or logged never carries one.
+    fn secret(
+        &self,
+        file: Option<&Spanned<PathBuf>>,
+        field: &str,
+        env: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match file {
+            Some(file) => {
+                let path = self.path(file);
+                std::fs::read_to_string(&path)
+                    .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_owned()))
+                    .map_err(|e| {
+                        self.error(
+                            file.span().start,
+                            field,
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })
+            }
+            None => Ok(std::env::var(env).ok()),
+        }
+    }
+
     fn path(&self, p: &Spanned<PathBuf>) -> PathBuf {
         let file = p.get_ref();
         match self.anchor {
@@ -495,7 +529,9 @@ impl Source<'_> {
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
         let provider = self.provider(raw.provider)?;
+        let directory = self.directory(raw.directory)?;
         Ok(Config {
+            directory,
             service,
             provider,
             registrar,

@@ -63,6 +63,14 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+    /// What presentities show now (`GET /api/v1/directory`): the
+    /// engine's aggregate of each, in the order asked.
+    Shown {
+        /// Presentity keys (`sip:user@host`).
+        presentities: Vec<String>,
+        /// Told what each shows.
+        done: oneshot::Sender<Vec<presence::Shown>>,
+    },
 }
 
 /// Why a contact-list change was not acknowledged.

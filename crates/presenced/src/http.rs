@@ -4,7 +4,8 @@
 //! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
 //! contact list ([`contacts`]), and `PUT /api/v1/rooms/{alias}/occupancy`
 //! feeds a room's participant count; `GET /service/themes/...` serves the
-//! avatars of service contacts ([`service`]). The API refuses bad input with one JSON
+//! avatars of service contacts ([`service`]); `GET /api/v1/directory`
+//! searches the company directory, with presence ([`directory`]). The API refuses bad input with one JSON
 //! shape naming the field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
@@ -13,6 +14,7 @@
 //! while SIP drains and the store flushes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -27,10 +29,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
+use crate::directory::DirectoryHub;
 use crate::reload::LiveConfig;
 use crate::store::Store;
 
 mod contacts;
+mod directory;
 pub mod error;
 mod service;
 
@@ -93,12 +97,14 @@ impl HttpServer {
     /// Logs `http listening addr=...` first, which tests and operators
     /// look for.
     /// `control` carries operator requests (`POST /api/v1/authorizations`)
-    /// to the SIP core.
+    /// to the SIP core; `directory` is the company directory searched and
+    /// reported on in `/health`.
     pub fn spawn(
         self,
         control: ControlSender,
         store: Store,
         live: LiveConfig,
+        directory: Arc<DirectoryHub>,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) {
@@ -124,6 +130,7 @@ impl HttpServer {
             control,
             store,
             live,
+            directory,
         });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
@@ -146,6 +153,8 @@ struct AppState {
     store: Store,
     /// The running configuration (theme images, the occupancy token).
     live: LiveConfig,
+    /// The company directory.
+    directory: Arc<DirectoryHub>,
 }
 
 /// The routes; anything else is 404.
@@ -160,6 +169,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
+        .route("/api/v1/directory", get(directory::search))
         .with_state(state)
 }
 
@@ -223,14 +233,26 @@ async fn authorize(
 /// until the database is reopened, so every PUBLISH and SUBSCRIBE would
 /// get 500; 503 here tells a supervisor (systemd, Kubernetes) to restart
 /// the process, which reopens the store and recovers it.
-async fn health(State(state): State<AppState>) -> (StatusCode, &'static str) {
+///
+/// With `[directory]` on, a second line says how the LDAP source is
+/// doing (`directory: ok, ...` or `directory: ldap failing for N s
+/// (...); serving M entries from ...`). A failing LDAP server leaves
+/// the status 200: a restart would not heal it and would drop the last
+/// good directory the server keeps serving; alert on
+/// `presenced_directory_up` instead.
+async fn health(State(state): State<AppState>) -> (StatusCode, String) {
+    let directory = state
+        .directory
+        .health(std::time::SystemTime::now())
+        .map(|line| format!("\n{line}\n"))
+        .unwrap_or_default();
     if state.store.has_failed() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "store failed: writes are refused until a restart\n",
+            format!("store failed: writes are refused until a restart\n{directory}"),
         )
     } else {
-        (StatusCode::OK, "ok")
+        (StatusCode::OK, format!("ok{directory}"))
     }
 }
 
@@ -265,7 +287,15 @@ mod tests {
         let live = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
             crate::config::Config::default(),
         ));
-        server.spawn(control, Store::memory(), live, cancel.clone(), &tracker);
+        let directory = DirectoryHub::new(live.clone(), false);
+        server.spawn(
+            control,
+            Store::memory(),
+            live,
+            directory,
+            cancel.clone(),
+            &tracker,
+        );
         tracker.close();
 
         crate::metrics::notify_sent();

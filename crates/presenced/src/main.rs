@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing_subscriber::EnvFilter;
 
 use presenced::config::{parse_http_listen, Config, ListenSpec};
+use presenced::directory::DirectoryHub;
 use presenced::reload::{LiveConfig, Reloader};
 use presenced::server::{self, Server};
 
@@ -130,6 +131,16 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));
     println!("service contacts: {}", config.service.directory.summary());
+    match &config.directory.ldap {
+        Some(ldap) => println!(
+            "directory: {} base {:?} filter {} every {} s",
+            ldap.url,
+            ldap.base,
+            ldap.filter,
+            ldap.refresh.as_secs()
+        ),
+        None => println!("directory: no ldap (rooms of [service] only)"),
+    }
     Ok(())
 }
 
@@ -172,8 +183,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!(service = %config.service.directory.summary(), "service contacts");
         let themes_dir = config.service.themes_dir.clone();
+        let ldap = config.directory.ldap.clone();
+        let mapping = config.directory.mapping.clone();
         let live: LiveConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
-        let server = Server::bind(config)?;
+        let directory = DirectoryHub::new(live.clone(), ldap.is_some());
+        let server = Server::bind(config)?.with_address_book(directory.clone());
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
         }
@@ -186,6 +200,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control.clone(),
                 store.clone(),
                 live.clone(),
+                directory.clone(),
                 http_cancel.clone(),
                 &http_tracker,
             );
@@ -194,6 +209,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         server.spawn(store.clone(), control_rx, &cancel, &tracker)?;
+        if let Some(ldap) = ldap {
+            presenced::directory::spawn_refresh(directory, ldap, mapping, cancel.clone(), &tracker);
+        }
         if let Some(path) = args.config {
             let reloader = Reloader::new(path, live, control, listener_base);
             reloader.spawn(themes_dir, cancel.clone(), &tracker);

@@ -64,6 +64,8 @@ enum Listener {
 pub struct Server {
     config: Config,
     listeners: Vec<(Bound, Listener)>,
+    /// Who answers dialect clients' directory searches.
+    address_book: Arc<dyn presence::AddressBook>,
 }
 
 impl Server {
@@ -107,7 +109,19 @@ impl Server {
                 listener,
             ));
         }
-        Ok(Server { config, listeners })
+        Ok(Server {
+            config,
+            listeners,
+            address_book: Arc::new(presence::NoAddressBook),
+        })
+    }
+
+    /// Answers dialect clients' directory searches from `book` (the
+    /// company directory, `crate::directory`); without it they find
+    /// nothing.
+    pub fn with_address_book(mut self, book: Arc<dyn presence::AddressBook>) -> Server {
+        self.address_book = book;
+        self
     }
 
     /// The bound addresses, in configuration order.
@@ -124,7 +138,11 @@ impl Server {
         cancel: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Result<(), StoreError> {
-        let Server { config, listeners } = self;
+        let Server {
+            config,
+            listeners,
+            address_book,
+        } = self;
         let tags = ToTags::new();
         let connections = Connections::default();
         let (queue, inbound) = mpsc::channel(config.queue_depth);
@@ -172,6 +190,7 @@ impl Server {
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
         let mut engine = presence::Engine::new(engine_config, seed());
+        engine.set_address_book(address_book);
         // Service contacts answer from the start; nothing is watched yet,
         // so this notifies nobody.
         let services = config.service.directory.clone();

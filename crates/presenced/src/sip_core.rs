@@ -372,6 +372,10 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::Shown { presentities, done } => {
+                let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
+                let _ = done.send(shown);
+            }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));
             }
