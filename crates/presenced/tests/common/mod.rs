@@ -6,6 +6,7 @@
 
 pub mod peers;
 pub mod sipe;
+pub mod slapd;
 pub mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};
