@@ -15,51 +15,28 @@ use common::slapd::{self, Slapd};
 use common::{http_get, Presenced};
 use serde_json::Value;
 
-const DATA: &str = "\
-dn: dc=example,dc=com
-objectClass: dcObject
-objectClass: organization
-o: Example
-dc: example
-
-dn: cn=Alice Smith,dc=example,dc=com
-objectClass: user
-cn: Alice Smith
-sn: Smith
-givenName: Alice
-displayName: Alice Smith
-mail: alice@example.com
-telephoneNumber: +31 20 555 0101
-title: Engineer
-department: Development
-msRTCSIP-PrimaryUserAddress: sip:alice@example.com
-
-dn: cn=Bob Jones,dc=example,dc=com
-objectClass: user
-cn: Bob Jones
-sn: Jones
-displayName: Bob Jones
-msRTCSIP-PrimaryUserAddress: sip:bob@Example.com
-
-dn: cn=Partner VTC,dc=example,dc=com
-objectClass: contact
-cn: Partner VTC
-sn: VTC
-msRTCSIP-PrimaryUserAddress: sip:boardroom@vc.partner.example
-
-dn: cn=VTC Oslo,dc=example,dc=com
-objectClass: device
-objectClass: msRTCSIP-Endpoint
-cn: VTC Oslo
-displayName: VTC Oslo
-msRTCSIP-PrimaryUserAddress: sip:oslo-room042@vc.example.com
-
-dn: cn=No SIP,dc=example,dc=com
-objectClass: user
-cn: No SIP
-sn: SIP
-mail: nosip@example.com
-";
+fn data() -> String {
+    [
+        slapd::ROOT_ENTRY.to_owned(),
+        slapd::user(
+            "Alice Smith",
+            "sip:alice@example.com",
+            "mail: alice@example.com\ntelephoneNumber: +31 20 555 0101\ntitle: Engineer\n\
+             department: Development\n",
+        ),
+        slapd::user("Bob Jones", "sip:bob@Example.com", ""),
+        // A contact object without displayName: its CN is shown.
+        "\ndn: cn=Partner VTC,dc=example,dc=com\nobjectClass: contact\ncn: Partner VTC\n\
+         sn: VTC\nmsRTCSIP-PrimaryUserAddress: sip:boardroom@vc.partner.example\n"
+            .to_owned(),
+        slapd::device("VTC Oslo", "sip:oslo-room042@vc.example.com"),
+        // Not SIP-enabled: the default filter leaves it out.
+        "\ndn: cn=No SIP,dc=example,dc=com\nobjectClass: user\ncn: No SIP\nsn: SIP\n\
+         mail: nosip@example.com\n"
+            .to_owned(),
+    ]
+    .concat()
+}
 
 fn config(slapd: &Slapd, dir: &std::path::Path, password: &str) -> String {
     let secret = dir.join("ldap.pw");
@@ -106,7 +83,7 @@ fn ldap_entries_appear_follow_changes_and_survive_an_outage() {
     if slapd::skip_or_require() {
         return;
     }
-    let mut ldap = Slapd::start(DATA);
+    let mut ldap = Slapd::start(&data());
     let dir = tempfile::tempdir().unwrap();
     let server = Presenced::with_config_in(
         tempfile::tempdir().unwrap(),
@@ -222,7 +199,7 @@ fn a_refused_bind_is_reported_and_nothing_is_made_up() {
     if slapd::skip_or_require() {
         return;
     }
-    let ldap = Slapd::start(DATA);
+    let ldap = Slapd::start(&data());
     let dir = tempfile::tempdir().unwrap();
     let server = Presenced::with_config_in(
         tempfile::tempdir().unwrap(),
@@ -251,7 +228,7 @@ fn ldaps_and_starttls_with_a_ca_file() {
     }
     let certs = tempfile::tempdir().unwrap();
     let (cert, key, _) = common::write_certificate(certs.path());
-    let ldap = Slapd::start_tls(DATA, &cert, &key);
+    let ldap = Slapd::start_tls(&data(), &cert, &key);
     for (url, starttls) in [
         (
             format!("ldaps://127.0.0.1:{}", ldap.tls_port.unwrap()),

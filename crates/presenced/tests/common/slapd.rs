@@ -28,6 +28,29 @@ pub const ADMIN: &str = "cn=admin,dc=example,dc=com";
 /// The administrator's password.
 pub const PASSWORD: &str = "secret";
 
+/// The suffix's own entry, which every test's data starts with.
+pub const ROOT_ENTRY: &str = "dn: dc=example,dc=com\nobjectClass: dcObject\n\
+                              objectClass: organization\no: Example\ndc: example\n";
+
+/// An AD-style `user` under the suffix: `name` is "Given Surname", the
+/// CN and displayName; `extra` adds attribute lines (`mail: …\n`).
+pub fn user(name: &str, address: &str, extra: &str) -> String {
+    let (given, surname) = name.split_once(' ').unwrap_or((name, name));
+    format!(
+        "\ndn: cn={name},{SUFFIX}\nobjectClass: user\ncn: {name}\nsn: {surname}\n\
+         givenName: {given}\ndisplayName: {name}\n{extra}msRTCSIP-PrimaryUserAddress: {address}\n"
+    )
+}
+
+/// A VTC endpoint: a `device` with the address and displayName of the
+/// auxiliary `msRTCSIP-Endpoint`.
+pub fn device(name: &str, address: &str) -> String {
+    format!(
+        "\ndn: cn={name},{SUFFIX}\nobjectClass: device\nobjectClass: msRTCSIP-Endpoint\n\
+         cn: {name}\ndisplayName: {name}\nmsRTCSIP-PrimaryUserAddress: {address}\n"
+    )
+}
+
 /// True when the test should not run (slapd missing and
 /// `PRESENCED_SKIP_PEERS=1`); panics with what to install otherwise.
 pub fn skip_or_require() -> bool {
