@@ -25,7 +25,8 @@
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
 //! `[service]` (config/service.rs), `[provider]` (config/provider.rs) and
-//! `[directory]` (config/directory.rs) are validated in their own files;
+//! `[directory]` (config/directory.rs) and `[console]`
+//! (config/console.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod console;
 mod directory;
 mod presence;
 mod provider;
@@ -44,6 +46,7 @@ mod registrar;
 mod runtime;
 mod service;
 
+pub use console::{ConsoleSettings, ConsoleUser};
 pub use directory::{DirectorySettings, LdapSettings, LdapTls};
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
@@ -192,6 +195,8 @@ pub struct Config {
     pub provider: ProviderSettings,
     /// The company directory's LDAP source (`[directory]`).
     pub directory: DirectorySettings,
+    /// The web console's users and sessions (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -243,6 +248,8 @@ struct RawConfig {
     provider: provider::RawProvider,
     #[serde(default)]
     directory: directory::RawDirectory,
+    #[serde(default)]
+    console: console::RawConsole,
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,7 +537,9 @@ impl Source<'_> {
         let service = self.service(raw.service, http.listen)?;
         let provider = self.provider(raw.provider)?;
         let directory = self.directory(raw.directory)?;
+        let console = self.console(raw.console)?;
         Ok(Config {
+            console,
             directory,
             service,
             provider,

@@ -33,6 +33,7 @@ use crate::directory::DirectoryHub;
 use crate::reload::LiveConfig;
 use crate::store::Store;
 
+pub mod console;
 mod contacts;
 mod directory;
 pub mod error;
@@ -96,24 +97,16 @@ impl HttpServer {
     /// Serves until `cancel` fires, then finishes the requests in flight.
     /// Logs `http listening addr=...` first, which tests and operators
     /// look for.
-    /// `control` carries operator requests (`POST /api/v1/authorizations`)
-    /// to the SIP core; `directory` is the company directory searched and
-    /// reported on in `/health`.
-    pub fn spawn(
-        self,
-        control: ControlSender,
-        store: Store,
-        live: LiveConfig,
-        directory: Arc<DirectoryHub>,
-        cancel: CancellationToken,
-        tracker: &TaskTracker,
-    ) {
+    pub fn spawn(self, shared: Shared, cancel: CancellationToken, tracker: &TaskTracker) {
         let HttpServer {
             listener,
             addr,
             metrics,
         } = self;
         tracing::info!(%addr, "http listening");
+        if shared.console.is_some() {
+            tracing::info!(url = %format!("http://{addr}/console/"), "console on");
+        }
         let upkeep = metrics.clone();
         let stop = cancel.clone();
         tracker.spawn(async move {
@@ -127,10 +120,11 @@ impl HttpServer {
         });
         let app = router(AppState {
             metrics,
-            control,
-            store,
-            live,
-            directory,
+            control: shared.control,
+            store: shared.store,
+            live: shared.live,
+            directory: shared.directory,
+            console: shared.console,
         });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
@@ -144,6 +138,20 @@ impl HttpServer {
     }
 }
 
+/// What the HTTP side is given by the rest of the server.
+pub struct Shared {
+    /// Carries operator requests to the SIP core.
+    pub control: ControlSender,
+    /// For `/health`: a failed store is a reason to restart.
+    pub store: Store,
+    /// The running configuration.
+    pub live: LiveConfig,
+    /// The company directory, searched and reported on in `/health`.
+    pub directory: Arc<DirectoryHub>,
+    /// The web console, when `[console]` names a user.
+    pub console: Option<Arc<console::Console>>,
+}
+
 /// What every handler may use.
 #[derive(Clone)]
 struct AppState {
@@ -155,11 +163,18 @@ struct AppState {
     live: LiveConfig,
     /// The company directory.
     directory: Arc<DirectoryHub>,
+    /// The web console, if on.
+    console: Option<Arc<console::Console>>,
 }
 
 /// The routes; anything else is 404.
 fn router(state: AppState) -> Router {
+    let console = match state.console {
+        Some(_) => console::routes(state.clone()),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(console)
         .route("/metrics", get(render_metrics))
         .route("/health", get(health))
         .route("/api/v1/authorizations", post(authorize))
@@ -288,14 +303,14 @@ mod tests {
             crate::config::Config::default(),
         ));
         let directory = DirectoryHub::new(live.clone(), false);
-        server.spawn(
+        let shared = Shared {
             control,
-            Store::memory(),
+            store: Store::memory(),
             live,
             directory,
-            cancel.clone(),
-            &tracker,
-        );
+            console: None,
+        };
+        server.spawn(shared, cancel.clone(), &tracker);
         tracker.close();
 
         crate::metrics::notify_sent();

@@ -4,7 +4,9 @@
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
 //! file as a reload would; `presenced explain URI [--config FILE]` says
-//! which room or gateway rule answers for an address. A running server
+//! which room or gateway rule answers for an address; `presenced
+//! hash-password` reads a password on stdin and prints its argon2id hash
+//! for `[console]`. A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -74,6 +76,9 @@ fn http_listen(s: &str) -> Result<HttpListen, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Reads a password from stdin (one line) and prints its argon2id
+    /// hash, for `password_argon2` in `[[console.users]]`.
+    HashPassword,
     /// Runs the server (the default).
     Serve(ServeArgs),
     /// Validates a configuration file (including the TLS files and the
@@ -99,6 +104,7 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
@@ -141,6 +147,20 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         ),
         None => println!("directory: no ldap (rooms of [service] only)"),
     }
+    Ok(())
+}
+
+/// `presenced hash-password`: the password never appears on a command
+/// line (where `ps` and shell histories would keep it).
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    let hash = presenced::http::console::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
     Ok(())
 }
 
@@ -196,14 +216,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_tracker = TaskTracker::new();
         let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
         if let Some(http) = http {
-            http.spawn(
-                control.clone(),
-                store.clone(),
-                live.clone(),
-                directory.clone(),
-                http_cancel.clone(),
-                &http_tracker,
-            );
+            let mut listeners: Vec<String> = server
+                .bound()
+                .iter()
+                .map(|b| format!("{}:{}", b.transport, b.addr))
+                .collect();
+            listeners.push(format!("http:{}", http.local_addr()));
+            let console =
+                live.load().console.is_on().then(|| {
+                    presenced::http::console::Console::new(&live.load().console, listeners)
+                });
+            let shared = presenced::http::Shared {
+                control: control.clone(),
+                store: store.clone(),
+                live: live.clone(),
+                directory: directory.clone(),
+                console,
+            };
+            http.spawn(shared, http_cancel.clone(), &http_tracker);
         }
         http_tracker.close();
         let cancel = CancellationToken::new();

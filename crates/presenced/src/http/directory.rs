@@ -43,9 +43,9 @@ struct Listed<'a> {
     presence: Presence,
 }
 
-/// What an entry shows now.
+/// What an entry shows now (also the console's event data).
 #[derive(Debug, Serialize)]
-struct Presence {
+pub(super) struct Presence {
     /// Microsoft's availability number.
     availability: u32,
     /// Its class (Online, Busy, Away, Offline, ...).

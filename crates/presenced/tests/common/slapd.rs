@@ -54,28 +54,12 @@ pub fn device(name: &str, address: &str) -> String {
 /// True when the test should not run (slapd missing and
 /// `PRESENCED_SKIP_PEERS=1`); panics with what to install otherwise.
 pub fn skip_or_require() -> bool {
-    let present = ["slapd", "slapadd", "ldapmodify"].iter().all(|tool| {
-        Command::new("sh")
-            .args([
-                "-c",
-                &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if present {
-        return false;
-    }
-    if std::env::var("PRESENCED_SKIP_PEERS").is_ok_and(|v| v == "1") {
-        eprintln!("PRESENCED_SKIP_PEERS=1: slapd test skipped");
-        return true;
-    }
-    panic!(
-        "the directory tests need OpenLDAP: as root `echo \"slapd slapd/no_configuration boolean \
-         true\" | debconf-set-selections` then `apt-get install -y --no-install-recommends slapd \
-         ldap-utils` (or scripts/install-test-peers); set PRESENCED_SKIP_PEERS=1 to skip them"
-    );
+    super::peers::skip_without_tools(
+        &["slapd", "slapadd", "ldapmodify"],
+        "the directory test",
+        "OpenLDAP: as root `echo \"slapd slapd/no_configuration boolean true\" | \
+         debconf-set-selections` then `apt-get install -y --no-install-recommends slapd ldap-utils`",
+    )
 }
 
 fn tool(name: &str) -> PathBuf {
