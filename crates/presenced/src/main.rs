@@ -215,6 +215,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_cancel = CancellationToken::new();
         let http_tracker = TaskTracker::new();
         let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
+        let reloader = args.config.clone().map(|path| {
+            std::sync::Arc::new(Reloader::new(
+                path,
+                live.clone(),
+                control.clone(),
+                listener_base.clone(),
+            ))
+        });
         if let Some(http) = http {
             let mut listeners: Vec<String> = server
                 .bound()
@@ -222,10 +230,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|b| format!("{}:{}", b.transport, b.addr))
                 .collect();
             listeners.push(format!("http:{}", http.local_addr()));
-            let console =
-                live.load().console.is_on().then(|| {
-                    presenced::http::console::Console::new(&live.load().console, listeners)
-                });
+            let settings = live.load().console.clone();
+            let console = settings.is_on().then(|| {
+                presenced::http::console::Console::new(&settings, listeners, reloader.clone())
+            });
             let shared = presenced::http::Shared {
                 control: control.clone(),
                 store: store.clone(),
@@ -242,8 +250,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(ldap) = ldap {
             presenced::directory::spawn_refresh(directory, ldap, mapping, cancel.clone(), &tracker);
         }
-        if let Some(path) = args.config {
-            let reloader = Reloader::new(path, live, control, listener_base);
+        if let Some(reloader) = reloader {
             reloader.spawn(themes_dir, cancel.clone(), &tracker);
         }
         tracker.close();

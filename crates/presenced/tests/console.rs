@@ -190,7 +190,7 @@ fn login(server: &Presenced, user: &str, password: &str) -> (u16, Vec<(String, S
 fn nothing_behind_the_login_without_a_session() {
     let server = start();
     let addr = server.http_addr();
-    for page in ["/console/", "/console/directory"] {
+    for page in ["/console/", "/console/directory", "/console/config"] {
         let (status, headers, _) = exchange(addr, "GET", page, &[], b"", common::WAIT);
         assert_eq!(status, 303, "{page}");
         assert_eq!(header(&headers, "location"), ["/console/login"], "{page}");
@@ -591,12 +591,49 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         json!(42),
         "the page was not reloaded"
     );
-    let errors = browser.errors();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
     // The README's picture: PRESENCED_CONSOLE_SCREENSHOT=docs/console-directory.png
     if let Ok(path) = std::env::var("PRESENCED_CONSOLE_SCREENSHOT") {
         browser.screenshot(&path);
     }
+
+    let room_listing = || {
+        let path = "/api/v1/directory?q=meet";
+        exchange(server.http_addr(), "GET", path, &[], b"", common::WAIT).2
+    };
+
+    // The configuration: a broken edit is refused with its line and
+    // field, and neither the file nor the running server changes...
+    browser.go(&format!("{base}/console/config"));
+    browser.wait_text("#config-text", "the file", |t| t.contains("[console]"));
+    let edit = |js: &str| {
+        browser.script(&format!(
+            "const t = document.getElementById('config-text'); t.value = t.value{js}; return null;"
+        ));
+    };
+    edit(".replace('lockout_secs = 60', 'lockout_secs = 0')");
+    browser.click("#save");
+    let refused = browser.wait_text("#config-result", "the refusal", |t| {
+        t.starts_with("Refused")
+    });
+    assert!(
+        refused.contains("presenced.toml:7:16: console.lockout_secs: 0 is out of range"),
+        "{refused}"
+    );
+    let found = room_listing();
+    assert!(found.contains("Alice's meeting room"), "{found}");
+    // ...and a good one is saved and reloaded.
+    edit(".replace('lockout_secs = 0', 'lockout_secs = 60').replace(\"Alice's meeting room\", \"Alice's big room\")");
+    browser.click("#check");
+    browser.wait_text("#config-result", "the check", |t| t.starts_with("Valid"));
+    browser.click("#save");
+    let saved = browser.wait_text("#config-result", "the reload", |t| t.starts_with("Saved"));
+    assert!(saved.contains("1 change"), "{saved}");
+    server.wait_for_log(&["config saved from the console", "user=admin"]);
+    let found = room_listing();
+    assert!(found.contains("Alice's big room"), "{found}");
+
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }
 
 /// WebDriver sends screenshots as standard base64.

@@ -21,7 +21,9 @@
 //!   refreshed every 2 s from `/console/api/status`) and the directory
 //!   (search with presence; the presence of the entries shown updates in
 //!   place from the event stream `/console/events`, which sends a change
-//!   within a second of it: [`events`]).
+//!   within a second of it: [`events`]), and the configuration (the file
+//!   as loaded, checked or saved and reloaded with the errors a reload
+//!   would give: [`editor`]).
 //! - Every response carries a strict Content-Security-Policy (scripts and
 //!   styles from the console itself only), `no-store` and `nosniff`.
 
@@ -41,7 +43,9 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::config::ConsoleSettings;
+use crate::reload::Reloader;
 
+mod editor;
 mod events;
 mod pages;
 pub mod session;
@@ -62,18 +66,26 @@ pub struct Console {
     started_at: SystemTime,
     /// The bound SIP and HTTP listeners, for the status page.
     listeners: Vec<String>,
+    /// The configuration file's reloader, for the configuration page;
+    /// `None` when the server runs without a file.
+    reloader: Option<Arc<Reloader>>,
 }
 
 impl Console {
     /// The console of `settings`, started now; `listeners` are shown on
-    /// the status page.
-    pub fn new(settings: &ConsoleSettings, listeners: Vec<String>) -> Arc<Console> {
+    /// the status page; `reloader` edits and reloads the file.
+    pub fn new(
+        settings: &ConsoleSettings,
+        listeners: Vec<String>,
+        reloader: Option<Arc<Reloader>>,
+    ) -> Arc<Console> {
         Arc::new(Console {
             sessions: Mutex::new(Sessions::new(settings)),
             settings: settings.clone(),
             started: Instant::now(),
             started_at: SystemTime::now(),
             listeners,
+            reloader,
         })
     }
 
@@ -87,6 +99,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
         .route("/console/", get(pages::status))
         .route("/console/directory", get(pages::directory))
+        .route("/console/config", get(editor::page).post(editor::submit))
         .route("/console/logout", post(logout))
         .route("/console/api/status", get(status_json))
         .route("/console/api/directory", get(directory_json))

@@ -31,7 +31,7 @@ pub fn escape(text: &str) -> String {
 
 /// The frame of every page: a skip link, the navigation (with the current
 /// page marked for screen readers), the logout form and `main`.
-fn layout(title: &str, current: &str, session: Option<&Session>, main: &str) -> String {
+pub(super) fn layout(title: &str, current: &str, session: Option<&Session>, main: &str) -> String {
     let nav = match session {
         None => String::new(),
         Some(session) => {
@@ -44,12 +44,13 @@ fn layout(title: &str, current: &str, session: Option<&Session>, main: &str) -> 
                 format!("<li><a href=\"{href}\"{here}>{label}</a></li>")
             };
             format!(
-                "<nav aria-label=\"Console\"><ul>{}{}</ul>\
+                "<nav aria-label=\"Console\"><ul>{}{}{}</ul>\
                  <form method=\"post\" action=\"/console/logout\" class=\"logout\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                  <span>{}</span> <button type=\"submit\">Log out</button></form></nav>",
                 link("/console/", "Status"),
                 link("/console/directory", "Directory"),
+                link("/console/config", "Configuration"),
                 escape(&session.csrf),
                 escape(&session.user),
             )
