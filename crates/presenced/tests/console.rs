@@ -190,7 +190,13 @@ fn login(server: &Presenced, user: &str, password: &str) -> (u16, Vec<(String, S
 fn nothing_behind_the_login_without_a_session() {
     let server = start();
     let addr = server.http_addr();
-    for page in ["/console/", "/console/directory", "/console/config"] {
+    for page in [
+        "/console/",
+        "/console/directory",
+        "/console/config",
+        "/console/services",
+        "/console/presentity?uri=sip:meet.alice@vc.example.com",
+    ] {
         let (status, headers, _) = exchange(addr, "GET", page, &[], b"", common::WAIT);
         assert_eq!(status, 303, "{page}");
         assert_eq!(header(&headers, "location"), ["/console/login"], "{page}");
@@ -595,6 +601,22 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     if let Ok(path) = std::env::var("PRESENCED_CONSOLE_SCREENSHOT") {
         browser.screenshot(&path);
     }
+
+    // The room's own page, from its link: what it shows and why.
+    browser.click("#results a");
+    browser.wait_text("#now td", "the presentity page", |t| {
+        t == "Busy — In a meeting (2)"
+    });
+    let why = browser.text("#explain").unwrap_or_default();
+    assert!(why.contains("room"), "{why}");
+    // The service contacts, with the room's avatar loaded.
+    browser.go(&format!("{base}/console/services"));
+    browser.wait_text("#rooms td.presence", "the rooms", |t| t.starts_with("Busy"));
+    let width = browser.script("return document.querySelector('#rooms img').naturalWidth;");
+    assert!(
+        width.as_u64().unwrap_or(0) > 0,
+        "the avatar loaded: {width}"
+    );
 
     let room_listing = || {
         let path = "/api/v1/directory?q=meet";

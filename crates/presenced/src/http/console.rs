@@ -23,7 +23,9 @@
 //!   place from the event stream `/console/events`, which sends a change
 //!   within a second of it: [`events`]), and the configuration (the file
 //!   as loaded, checked or saved and reloaded with the errors a reload
-//!   would give: [`editor`]).
+//!   would give: [`editor`]); one presentity (its directory entry, what
+//!   it shows now and the service contacts' `explain`) and the rooms and
+//!   gateway rules with their avatars ([`views`]).
 //! - Every response carries a strict Content-Security-Policy (scripts and
 //!   styles from the console itself only), `no-store` and `nosniff`.
 
@@ -49,6 +51,7 @@ mod editor;
 mod events;
 mod pages;
 pub mod session;
+mod views;
 
 use session::{random_hex, Refused, Session, Sessions};
 
@@ -100,6 +103,8 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/console/", get(pages::status))
         .route("/console/directory", get(pages::directory))
         .route("/console/config", get(editor::page).post(editor::submit))
+        .route("/console/presentity", get(views::presentity))
+        .route("/console/services", get(views::services))
         .route("/console/logout", post(logout))
         .route("/console/api/status", get(status_json))
         .route("/console/api/directory", get(directory_json))

@@ -74,7 +74,12 @@
     body.replaceChildren();
     for (const entry of data.entries) {
       const row = document.createElement("tr");
-      row.appendChild(cell(entry.display_name));
+      const name = document.createElement("td");
+      const link = document.createElement("a");
+      link.href = "/console/presentity?uri=" + encodeURIComponent(entry.uri);
+      link.textContent = entry.display_name;
+      name.appendChild(link);
+      row.appendChild(name);
       row.appendChild(cell(entry.uri, true));
       row.appendChild(cell(entry.kind));
       row.appendChild(cell(entry.origins.join(", ")));
