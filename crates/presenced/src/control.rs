@@ -63,6 +63,14 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+    /// The presence provider's counts and its presentities that are not
+    /// live (the console's upstream page); `None` when it is off.
+    Upstream {
+        /// At most this many presentities.
+        max: usize,
+        /// Told the view.
+        done: oneshot::Sender<Option<crate::sip_core::UpstreamView>>,
+    },
     /// What presentities show now (`GET /api/v1/directory`): the
     /// engine's aggregate of each, in the order asked.
     Shown {

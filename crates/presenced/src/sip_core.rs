@@ -38,7 +38,7 @@
 mod registration;
 mod upstream;
 
-pub use upstream::UpstreamParts;
+pub use upstream::{UpstreamParts, UpstreamView};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -372,6 +372,9 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::Upstream { max, done } => {
+                let _ = done.send(self.upstream.as_ref().map(|u| u.view(max)));
+            }
             Control::Shown { presentities, done } => {
                 let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
                 let _ = done.send(shown);

@@ -195,6 +195,7 @@ fn nothing_behind_the_login_without_a_session() {
         "/console/directory",
         "/console/config",
         "/console/services",
+        "/console/upstream",
         "/console/presentity?uri=sip:meet.alice@vc.example.com",
     ] {
         let (status, headers, _) = exchange(addr, "GET", page, &[], b"", common::WAIT);
@@ -275,6 +276,12 @@ fn logins_are_checked_forged_forms_refused_and_failures_lock_out() {
     assert_eq!(found["entries"][0]["uri"], ROOM);
     assert_eq!(found["entries"][0]["presence"]["class"], "Online");
     server.wait_for_log(&["console login", "user=admin"]);
+    let (status, _, page) = exchange(addr, "GET", "/console/upstream", &with, b"", common::WAIT);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"upstream-off\""),
+        "no [provider]: {page}"
+    );
 
     // Wrong passwords: refused, then the name is locked, even for the
     // right password.
@@ -683,4 +690,74 @@ mod base64_png {
         }
         out
     }
+}
+
+/// The upstream page lists a presentity the upstream refused, with the
+/// reason: a fake upstream answers every SUBSCRIBE 403, a watcher
+/// subscribes to a presentity of the provider's domain, and after one
+/// failure (`max_failed_presence_subscriptions_per_uri = 1`) it is failed.
+#[test]
+fn the_upstream_page_lists_a_refused_presentity() {
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    upstream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let refuser = std::thread::spawn(move || {
+        let mut buf = [0u8; 65535];
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = upstream.recv_from(&mut buf) else {
+                continue;
+            };
+            let bytes = bytes::Bytes::copy_from_slice(&buf[..n]);
+            if let Ok(sip::Message::Request(req)) = sip::parse::parse_datagram(bytes) {
+                let resp = sip::Response::to_request(&req, 403, Some("up1"));
+                let _ = upstream.send_to(&resp.encode(), from);
+            }
+        }
+    });
+    let config = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[store]\nmode = \"memory\"\n\
+         [provider]\nupstream = \"udp:{upstream_addr}\"\ndomains = [\"lab.test\"]\n\
+         max_failed_presence_subscriptions_per_uri = 1\n\
+         [[console.users]]\nname = \"admin\"\npassword_argon2 = \"{}\"\n",
+        hash("hunter2")
+    );
+    let server = Presenced::with_config(&config, 1);
+    let watcher = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = watcher.local_addr().unwrap();
+    let subscribe = format!(
+        "SUBSCRIBE sip:ghost@lab.test SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKw1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:watcher@lab.test>;tag=w1\r\nTo: <sip:ghost@lab.test>\r\n\
+         Call-ID: w1@test\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\n\
+         Event: presence\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    );
+    watcher
+        .send_to(subscribe.as_bytes(), server.addr("udp", false))
+        .unwrap();
+    server.wait_for_log(&["upstream subscription given up", "ghost@lab.test"]);
+
+    let (_, headers, _) = login(&server, "admin", "hunter2");
+    let session = cookie(&headers, "presenced_session").expect("logged in");
+    let (status, _, page) = exchange(
+        server.http_addr(),
+        "GET",
+        "/console/upstream",
+        &[format!("Cookie: {session}")],
+        b"",
+        common::WAIT,
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    refuser.join().unwrap();
+    assert_eq!(status, 200);
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains("sip:ghost@lab.test"))
+        .unwrap_or_else(|| panic!("ghost not listed: {page}"));
+    assert!(
+        row.contains("<td>failed</td>") && row.contains("403"),
+        "{row}"
+    );
 }

@@ -25,7 +25,8 @@
 //!   as loaded, checked or saved and reloaded with the errors a reload
 //!   would give: [`editor`]); one presentity (its directory entry, what
 //!   it shows now and the service contacts' `explain`) and the rooms and
-//!   gateway rules with their avatars ([`views`]).
+//!   gateway rules with their avatars, and the presence provider's
+//!   upstream subscriptions with the failed ones and why ([`views`]).
 //! - Every response carries a strict Content-Security-Policy (scripts and
 //!   styles from the console itself only), `no-store` and `nosniff`.
 
@@ -105,6 +106,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/console/config", get(editor::page).post(editor::submit))
         .route("/console/presentity", get(views::presentity))
         .route("/console/services", get(views::services))
+        .route("/console/upstream", get(views::upstream))
         .route("/console/logout", post(logout))
         .route("/console/api/status", get(status_json))
         .route("/console/api/directory", get(directory_json))

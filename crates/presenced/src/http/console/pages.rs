@@ -44,13 +44,14 @@ pub(super) fn layout(title: &str, current: &str, session: Option<&Session>, main
                 format!("<li><a href=\"{href}\"{here}>{label}</a></li>")
             };
             format!(
-                "<nav aria-label=\"Console\"><ul>{}{}{}{}</ul>\
+                "<nav aria-label=\"Console\"><ul>{}{}{}{}{}</ul>\
                  <form method=\"post\" action=\"/console/logout\" class=\"logout\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                  <span>{}</span> <button type=\"submit\">Log out</button></form></nav>",
                 link("/console/", "Status"),
                 link("/console/directory", "Directory"),
                 link("/console/services", "Service contacts"),
+                link("/console/upstream", "Upstream"),
                 link("/console/config", "Configuration"),
                 escape(&session.csrf),
                 escape(&session.user),

@@ -202,3 +202,86 @@ pub(super) async fn services(
     ))
     .into_response()
 }
+
+/// Most not-live presentities the upstream page lists.
+const UPSTREAM_ROWS: usize = 500;
+
+/// `/console/upstream`: the presence provider's subscriptions — counts,
+/// and the presentities whose upstream subscription is not live (failed
+/// first, with the reason and when it is tried again).
+pub(super) async fn upstream(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let asked = Control::Upstream {
+        max: UPSTREAM_ROWS,
+        done,
+    };
+    let view = match state.control.send(asked).await {
+        Ok(()) => answer.await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(view) = view else {
+        let main = "<p id=\"upstream-off\">The presence provider is off: no <code>[provider] \
+                    upstream</code> is configured.</p>";
+        return Html(layout("Upstream", "Upstream", Some(&session), main)).into_response();
+    };
+    let s = view.stats;
+    let mut main = format!(
+        "<p>Upstream server: <code>{}</code></p><table id=\"upstream-counts\"><tbody>",
+        escape(view.upstream.as_deref().unwrap_or_default())
+    );
+    for (label, n) in [
+        ("live", s.live),
+        ("pending", s.pending),
+        ("queued (throttle)", s.queued),
+        ("retrying", s.retrying),
+        ("failed", s.failed),
+        ("consumers", s.consumers),
+    ] {
+        let _ = write!(main, "<tr><th scope=\"row\">{label}</th><td>{n}</td></tr>");
+    }
+    let _ = write!(
+        main,
+        "<tr><th scope=\"row\">resubscriptions</th><td>{}</td></tr></tbody></table>\
+         <h2>Not live</h2><table id=\"not-live\"><thead><tr><th scope=\"col\">Presentity</th>\
+         <th scope=\"col\">Status</th><th scope=\"col\">Consumers</th><th scope=\"col\">Why</th>\
+         </tr></thead><tbody>",
+        s.resubscriptions
+    );
+    let now = std::time::Instant::now();
+    for (presentity, status, consumers) in &view.not_live {
+        use presence::provider::Status;
+        let (label, why) = match status {
+            Status::Failed { reason } => ("failed".to_owned(), reason.clone()),
+            Status::Retrying {
+                at,
+                failures,
+                reason,
+            } => (
+                format!(
+                    "retrying in {} s ({failures} failures)",
+                    at.saturating_duration_since(now).as_secs()
+                ),
+                reason.clone(),
+            ),
+            Status::Pending => ("pending".to_owned(), String::new()),
+            Status::Queued => ("queued".to_owned(), String::new()),
+            Status::Live => ("live".to_owned(), String::new()),
+        };
+        let _ = write!(
+            main,
+            "<tr><td><a href=\"/console/presentity?uri={}\">{}</a></td><td>{}</td><td>{consumers}</td><td>{}</td></tr>",
+            escape(&presentity.replace('%', "%25").replace('&', "%26").replace('#', "%23").replace('+', "%2B")),
+            escape(presentity),
+            escape(&label),
+            escape(&why)
+        );
+    }
+    if view.not_live.is_empty() {
+        main.push_str("<tr><td colspan=\"4\">Every upstream subscription is live.</td></tr>");
+    }
+    main.push_str("</tbody></table>");
+    Html(layout("Upstream", "Upstream", Some(&session), &main)).into_response()
+}
