@@ -576,6 +576,10 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     assert!(browser.url().ends_with("/console/"), "{}", browser.url());
     let listeners = browser.text("#listeners").unwrap_or_default();
     assert!(listeners.contains("udp:127.0.0.1:"), "{listeners}");
+    // The live chart draws once two polls have come back.
+    browser.wait_text("#notify-rate-now", "the NOTIFY rate", |t| {
+        t.starts_with("now ")
+    });
 
     // Search the directory with the keyboard: the room, Online.
     browser.go(&format!("{base}/console/directory"));

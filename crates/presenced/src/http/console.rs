@@ -265,7 +265,15 @@ async fn login(
     let known = hash.is_some();
     // An unknown name is checked against a configured hash anyway, so
     // the answer takes as long as for a known one.
-    let hash = hash.unwrap_or_else(|| console.settings.users[0].password_argon2.clone());
+    let hash = hash
+        .or_else(|| {
+            console
+                .settings
+                .users
+                .first()
+                .map(|u| u.password_argon2.clone())
+        })
+        .unwrap_or_default();
     let password = form.password;
     let right = tokio::task::spawn_blocking(move || verify(&hash, &password))
         .await

@@ -17,6 +17,25 @@
   const counts = document.getElementById("counts");
   if (counts) {
     const uptime = document.getElementById("uptime");
+    // NOTIFYs per second, from the counter's growth between two polls.
+    const chart = document.querySelector("#notify-rate polyline");
+    const rateNow = document.getElementById("notify-rate-now");
+    const rates = [];
+    let last = null;
+    const plot = function (sent, at) {
+      if (last !== null && at > last.at) {
+        rates.push(Math.max(0, (sent - last.sent) / ((at - last.at) / 1000)));
+        if (rates.length > 60) {
+          rates.shift();
+        }
+        const top = Math.max(1, ...rates);
+        chart.setAttribute("points", rates.map(function (r, i) {
+          return (i * 5) + "," + (58 - (r / top) * 56).toFixed(1);
+        }).join(" "));
+        rateNow.textContent = "now " + rates[rates.length - 1].toFixed(1) + "/s, peak " + top.toFixed(1) + "/s";
+      }
+      last = { sent: sent, at: at };
+    };
     const refresh = async function () {
       const response = await fetch("/console/api/status", { credentials: "same-origin" });
       if (toLogin(response) || !response.ok) {
@@ -30,6 +49,7 @@
         }
       }
       uptime.textContent = data.uptime_secs + " s";
+      plot(data.counts.notifies_sent, Date.now());
       document.getElementById("directory-health").textContent = data.directory;
     };
     window.setInterval(function () { refresh().catch(function () {}); }, 2000);

@@ -126,7 +126,14 @@ pub(super) async fn status(
             );
         }
     }
-    main.push_str("</tbody></table>");
+    main.push_str(
+        "</tbody></table><h2>NOTIFYs sent per second</h2>\
+         <figure class=\"chart\"><svg id=\"notify-rate\" viewBox=\"0 0 300 60\" \
+         preserveAspectRatio=\"none\" role=\"img\" aria-labelledby=\"notify-rate-caption\">\
+         <polyline fill=\"none\" stroke-width=\"2\" points=\"\"/></svg>\
+         <figcaption id=\"notify-rate-caption\">The last two minutes, every 2 s: \
+         <span id=\"notify-rate-now\">measuring</span></figcaption></figure>",
+    );
     let _ = write!(
         main,
         "<h2>Directory</h2><p id=\"directory-health\">{}</p>",
