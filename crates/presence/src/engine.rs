@@ -21,6 +21,7 @@
 //! until its final NOTIFY completes. A crash in between loses only that
 //! final NOTIFY, which the watcher's own expiry timer covers.
 
+mod address_book;
 mod batch;
 mod contacts;
 mod lists;
@@ -40,6 +41,7 @@ use bytes::Bytes;
 use sip::header::Header;
 use sip::{HeaderAccess, HeaderName, Method, Response};
 
+use crate::address_book::{AddressBook, NoAddressBook};
 use crate::authorization::Authorization;
 use crate::contacts::{ContactError, ContactLimits, ContactLists};
 use crate::flow::Flow;
@@ -53,6 +55,7 @@ use crate::subscription::{
 use crate::winfo::WatcherEvent;
 
 pub use crate::notify::NotifyId;
+pub use address_book::{Shown, ShownBy};
 pub use sync::{SyncState, TrackedChange};
 pub use upstream::{Interest, ProvidedSource};
 
@@ -348,6 +351,9 @@ pub struct Engine<F> {
     /// for with its card; checked again when used (an entry may outlive
     /// its watchers).
     room_watched: HashMap<Arc<str>, BTreeSet<Box<str>>>,
+    /// Who answers dialect clients' directory searches
+    /// ([`crate::address_book`]).
+    address_book: Arc<dyn AddressBook>,
 }
 
 impl<F: Flow> Engine<F> {
@@ -386,6 +392,7 @@ impl<F: Flow> Engine<F> {
             services: Arc::new(NoServices),
             occupancy: HashMap::new(),
             room_watched: HashMap::new(),
+            address_book: Arc::new(NoAddressBook),
         }
     }
 
@@ -543,6 +550,9 @@ impl<F: Flow> Engine<F> {
             if quiet {
                 self.roaming_changed(&user, now, &mut out);
             }
+            return out;
+        }
+        if let Some(out) = self.directory_search(txn, req, to_tag) {
             return out;
         }
         if let Some(out) = self.service_settings(txn, req, to_tag, now) {

@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod address_book;
 pub mod authorization;
 pub mod availability;
 pub mod category_publish;
@@ -100,6 +101,7 @@ pub mod winfo;
 mod xml;
 
 pub use activity::Activity;
+pub use address_book::{AddressBook, NoAddressBook, SearchAnswer};
 pub use authorization::{Authorization, Decision, Unlisted};
 pub use composition::{compose, PublicationRef};
 // `contacts::Contact` and `contacts::Group` stay in their module: the
@@ -112,8 +114,8 @@ pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
 };
 pub use engine::{
-    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, ProvidedSource, Stats,
-    SyncState, TrackedChange, UnknownPresentity, FANOUT_CHUNK,
+    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, ProvidedSource, Shown,
+    ShownBy, Stats, SyncState, TrackedChange, UnknownPresentity, FANOUT_CHUNK,
 };
 pub use extension::Extension;
 pub use flow::Flow;

@@ -11,6 +11,7 @@
 //! - [`roaming`] — the `<roamingList>` of the self subscription;
 //! - [`contacts`] — the SOAP contact-list requests (`setContact`, …);
 //! - [`provisioning`] — the `<provisioningGroupList>` request;
+//! - [`search`] — the SOAP `directorySearch` request (and its answer);
 //! - [`categories`] — a category document, as an upstream server of the
 //!   dialect sends it.
 //!
@@ -77,5 +78,6 @@ pub mod publish;
 mod read;
 pub mod rlmi;
 pub mod roaming;
+pub mod search;
 
 pub use error::MsrtcError;

@@ -290,6 +290,30 @@ impl Provider {
             .map_or(0, |e| e.consumers)
     }
 
+    /// Up to `max` presentities whose upstream subscription is not live,
+    /// failed ones first, then by address, with their status and
+    /// consumers: what an operator looks at when presence is missing.
+    /// Walks every entry, so it is for on-demand views, never the hot
+    /// path.
+    pub fn not_live(&self, max: usize) -> Vec<(String, Status, usize)> {
+        let rank = |s: &Status| match s {
+            Status::Failed { .. } => 0,
+            Status::Retrying { .. } => 1,
+            Status::Pending => 2,
+            Status::Queued => 3,
+            Status::Live => 4,
+        };
+        let mut found: Vec<(String, Status, usize)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.status.is_live())
+            .map(|(p, e)| (p.clone(), e.status.clone(), e.consumers))
+            .collect();
+        found.sort_by(|a, b| rank(&a.1).cmp(&rank(&b.1)).then_with(|| a.0.cmp(&b.0)));
+        found.truncate(max);
+        found
+    }
+
     /// Whether a dialog of ours has this Call-ID (the endpoint's check
     /// before an in-dialog NOTIFY goes further).
     pub fn has_dialog(&self, call_id: &[u8]) -> bool {

@@ -26,8 +26,9 @@
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
 //! `[service]` (config/service.rs), `[sync]` (config/sync.rs), `[auth]`
-//! (config/auth.rs), `[provider]` (config/provider.rs) and `[limits]`
-//! (config/limits.rs) are validated in their own files;
+//! (config/auth.rs), `[provider]` (config/provider.rs), `[limits]`
+//! (config/limits.rs), `[directory]` (config/directory.rs) and `[console]`
+//! (config/console.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -40,6 +41,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod auth;
+mod console;
+mod directory;
 mod limits;
 mod presence;
 mod provider;
@@ -48,6 +51,8 @@ mod runtime;
 mod service;
 mod sync;
 
+pub use console::{ConsoleSettings, ConsoleUser};
+pub use directory::{DirectorySettings, LdapSettings, LdapTls};
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
@@ -204,6 +209,10 @@ pub struct Config {
     pub provider: ProviderSettings,
     /// Flood limits (`[limits]`): per source address and per user.
     pub flood: crate::flood::FloodSettings,
+    /// The company directory's LDAP source (`[directory]`).
+    pub directory: DirectorySettings,
+    /// The web console's users and sessions (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -258,6 +267,10 @@ struct RawConfig {
     provider: provider::RawProvider,
     #[serde(default)]
     limits: limits::RawLimits,
+    #[serde(default)]
+    directory: directory::RawDirectory,
+    #[serde(default)]
+    console: console::RawConsole,
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,6 +448,33 @@ impl Source<'_> {
         Ok(value)
     }
 
+    /// A secret (a password) from `file` (relative to this file, the
+    /// trailing line end cut), else from the environment variable `env`;
+    /// `None` when neither is set. Secrets are never in the config text,
+    /// so a config shown or logged never carries one.
+    fn secret(
+        &self,
+        file: Option<&Spanned<PathBuf>>,
+        field: &str,
+        env: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        match file {
+            Some(file) => {
+                let path = self.path(file);
+                std::fs::read_to_string(&path)
+                    .map(|p| Some(p.trim_end_matches(['\r', '\n']).to_owned()))
+                    .map_err(|e| {
+                        self.error(
+                            file.span().start,
+                            field,
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })
+            }
+            None => Ok(std::env::var(env).ok()),
+        }
+    }
+
     fn path(&self, p: &Spanned<PathBuf>) -> PathBuf {
         let file = p.get_ref();
         match self.anchor {
@@ -547,9 +587,13 @@ impl Source<'_> {
         }
         let provider = self.provider(raw.provider)?;
         let flood = self.limits(raw.limits)?;
+        let directory = self.directory(raw.directory)?;
+        let console = self.console(raw.console)?;
         Ok(Config {
             flood,
             auth,
+            console,
+            directory,
             service,
             sync,
             provider,

@@ -118,6 +118,22 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+    /// The presence provider's counts and its presentities that are not
+    /// live (the console's upstream page); `None` when it is off.
+    Upstream {
+        /// At most this many presentities.
+        max: usize,
+        /// Told the view.
+        done: oneshot::Sender<Option<crate::sip_core::UpstreamOverview>>,
+    },
+    /// What presentities show now (`GET /api/v1/directory`): the
+    /// engine's aggregate of each, in the order asked.
+    Shown {
+        /// Presentity keys (`sip:user@host`).
+        presentities: Vec<String>,
+        /// Told what each shows.
+        done: oneshot::Sender<Vec<presence::Shown>>,
+    },
 }
 
 /// What a provider consumer is shown, as the API's event stream sends

@@ -9,8 +9,9 @@
 //! sessions, explain, the event stream; docs/api.md);
 //! `/api/v1/provider/...` is the presence provider's ([`provider`]: which
 //! source serves a presentity and where its upstream subscription
-//! stands). The API refuses bad input with one JSON shape naming the
-//! field ([`error`]).
+//! stands); `GET /api/v1/directory` searches the company directory, with
+//! presence ([`directory`]). The API refuses bad input with one JSON shape
+//! naming the field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -18,6 +19,7 @@
 //! while SIP drains and the store flushes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -32,12 +34,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
+use crate::directory::DirectoryHub;
 use crate::reload::LiveConfig;
 use crate::store::Store;
 use crate::sync::EventLog;
 
 pub mod auth;
+pub mod console;
 mod contacts;
+mod directory;
 pub mod error;
 pub mod provider;
 mod service;
@@ -101,23 +106,18 @@ impl HttpServer {
     /// Serves until `cancel` fires, then finishes the requests in flight.
     /// Logs `http listening addr=...` first, which tests and operators
     /// look for.
-    /// `control` carries operator requests (`POST /api/v1/authorizations`)
-    /// to the SIP core.
-    pub fn spawn(
-        self,
-        control: ControlSender,
-        store: Store,
-        live: LiveConfig,
-        events: EventLog,
-        cancel: CancellationToken,
-        tracker: &TaskTracker,
-    ) {
+    /// `shared` carries operator requests (`POST /api/v1/authorizations`)
+    /// to the SIP core, and what the handlers read.
+    pub fn spawn(self, shared: Shared, cancel: CancellationToken, tracker: &TaskTracker) {
         let HttpServer {
             listener,
             addr,
             metrics,
         } = self;
         tracing::info!(%addr, "http listening");
+        if shared.console.is_some() {
+            tracing::info!(url = %format!("http://{addr}/console/"), "console on");
+        }
         let upkeep = metrics.clone();
         let stop = cancel.clone();
         tracker.spawn(async move {
@@ -131,11 +131,13 @@ impl HttpServer {
         });
         let app = router(AppState {
             metrics,
-            control,
-            store,
-            live,
-            events,
+            control: shared.control,
+            store: shared.store,
+            live: shared.live,
+            events: shared.events,
             shutdown: cancel.clone(),
+            directory: shared.directory,
+            console: shared.console,
         });
         tracker.spawn(async move {
             let served = axum::serve(listener, app)
@@ -147,6 +149,22 @@ impl HttpServer {
             tracing::debug!(%addr, "http stopped");
         });
     }
+}
+
+/// What the HTTP side is given by the rest of the server.
+pub struct Shared {
+    /// Carries operator requests to the SIP core.
+    pub control: ControlSender,
+    /// For `/health`: a failed store is a reason to restart.
+    pub store: Store,
+    /// The running configuration.
+    pub live: LiveConfig,
+    /// The sync engine's event log, which the event stream reads.
+    pub events: EventLog,
+    /// The company directory, searched and reported on in `/health`.
+    pub directory: Arc<DirectoryHub>,
+    /// The web console, when `[console]` names a user.
+    pub console: Option<Arc<console::Console>>,
 }
 
 /// What every handler may use.
@@ -163,11 +181,20 @@ struct AppState {
     events: EventLog,
     /// Fires at shutdown: event streams end, so the listener can stop.
     shutdown: CancellationToken,
+    /// The company directory.
+    directory: Arc<DirectoryHub>,
+    /// The web console, if on.
+    console: Option<Arc<console::Console>>,
 }
 
 /// The routes; anything else is 404.
 fn router(state: AppState) -> Router {
+    let console = match state.console {
+        Some(_) => console::routes(state.clone()),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(console)
         .route("/metrics", get(render_metrics))
         .route("/health", get(health))
         .route("/api/v1/authorizations", post(authorize))
@@ -194,6 +221,7 @@ fn router(state: AppState) -> Router {
             put(provider::put_line).delete(provider::delete_line),
         )
         .nest("/api/v1/sync", sync_routes())
+        .route("/api/v1/directory", get(directory::search))
         .with_state(state)
 }
 
@@ -269,14 +297,26 @@ async fn authorize(
 /// until the database is reopened, so every PUBLISH and SUBSCRIBE would
 /// get 500; 503 here tells a supervisor (systemd, Kubernetes) to restart
 /// the process, which reopens the store and recovers it.
-async fn health(State(state): State<AppState>) -> (StatusCode, &'static str) {
+///
+/// With `[directory]` on, a second line says how the LDAP source is
+/// doing (`directory: ok, ...` or `directory: ldap failing for N s
+/// (...); serving M entries from ...`). A failing LDAP server leaves
+/// the status 200: a restart would not heal it and would drop the last
+/// good directory the server keeps serving; alert on
+/// `presenced_directory_up` instead.
+async fn health(State(state): State<AppState>) -> (StatusCode, String) {
+    let directory = state
+        .directory
+        .health(std::time::SystemTime::now())
+        .map(|line| format!("\n{line}\n"))
+        .unwrap_or_default();
     if state.store.has_failed() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "store failed: writes are refused until a restart\n",
+            format!("store failed: writes are refused until a restart\n{directory}"),
         )
     } else {
-        (StatusCode::OK, "ok")
+        (StatusCode::OK, format!("ok{directory}"))
     }
 }
 
@@ -311,14 +351,16 @@ mod tests {
         let live = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
             crate::config::Config::default(),
         ));
-        server.spawn(
+        let directory = DirectoryHub::new(live.clone(), false);
+        let shared = Shared {
             control,
-            Store::memory(),
+            store: Store::memory(),
             live,
-            EventLog::default(),
-            cancel.clone(),
-            &tracker,
-        );
+            events: EventLog::default(),
+            directory,
+            console: None,
+        };
+        server.spawn(shared, cancel.clone(), &tracker);
         tracker.close();
 
         crate::metrics::notify_sent();

@@ -26,12 +26,16 @@
 //! - [`store`]: the durable store (redb), group-committed;
 //! - [`reload`]: the live configuration and its reload (file watch,
 //!   SIGHUP);
-//! - [`http`] and [`metrics`]: `/metrics` and `/health`.
+//! - [`directory`]: the company directory — the LDAP refresh task, the
+//!   last good snapshot, the address book merged with `[service]`;
+//! - [`http`] and [`metrics`]: `/metrics` and `/health`, the operator
+//!   API (directory search included).
 
 pub mod auth;
 pub mod commit_gate;
 pub mod config;
 pub mod control;
+pub mod directory;
 pub mod endpoint;
 pub mod explain;
 pub mod flood;

@@ -9,7 +9,9 @@
 //! upstream subscription stands, and why a sync agent shows what it
 //! shows (the last two asking the running server); `presenced passwd
 //! AOR --realm REALM` prints a user's `[[auth.users]]` entry (HA1 hashes
-//! of the password read from stdin). A running server
+//! of the password read from stdin); `presenced hash-password` reads a
+//! password on stdin and prints its argon2id hash for `[console]`. A
+//! running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -30,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use tracing_subscriber::EnvFilter;
 
 use presenced::config::{parse_http_listen, Config, ListenSpec};
+use presenced::directory::DirectoryHub;
 use presenced::reload::{LiveConfig, Reloader};
 use presenced::server::{self, Server};
 
@@ -78,6 +81,9 @@ fn http_listen(s: &str) -> Result<HttpListen, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Reads a password from stdin (one line) and prints its argon2id
+    /// hash, for `password_argon2` in `[[console.users]]`.
+    HashPassword,
     /// Runs the server (the default).
     Serve(ServeArgs),
     /// Validates a configuration file (including the TLS files and the
@@ -172,6 +178,7 @@ fn main() -> anyhow::Result<()> {
             realm,
             username,
         }) => passwd(&aor, &realm, username),
+        Some(Command::HashPassword) => hash_password(),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -244,6 +251,30 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     for warning in &config.sync.warnings {
         println!("warning: {warning}");
     }
+    match &config.directory.ldap {
+        Some(ldap) => println!(
+            "directory: {} base {:?} filter {} every {} s",
+            ldap.url,
+            ldap.base,
+            ldap.filter,
+            ldap.refresh.as_secs()
+        ),
+        None => println!("directory: no ldap (rooms of [service] only)"),
+    }
+    Ok(())
+}
+
+/// `presenced hash-password`: the password never appears on a command
+/// line (where `ps` and shell histories would keep it).
+fn hash_password() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    let hash = presenced::http::console::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
     Ok(())
 }
 
@@ -350,8 +381,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!(service = %config.service.directory.summary(), "service contacts");
         let themes_dir = config.service.themes_dir.clone();
+        let ldap = config.directory.ldap.clone();
+        let mapping = config.directory.mapping.clone();
         let live: LiveConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
-        let server = Server::bind(config)?;
+        let directory = DirectoryHub::new(live.clone(), ldap.is_some());
+        let server = Server::bind(config)?.with_address_book(directory.clone());
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
         }
@@ -359,22 +393,43 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http_cancel = CancellationToken::new();
         let http_tracker = TaskTracker::new();
         let (control, control_rx) = tokio::sync::mpsc::channel(presenced::control::CONTROL_QUEUE);
-        if let Some(http) = http {
-            http.spawn(
-                control.clone(),
-                store.clone(),
+        let reloader = args.config.clone().map(|path| {
+            std::sync::Arc::new(Reloader::new(
+                path,
                 live.clone(),
-                server.events(),
-                http_cancel.clone(),
-                &http_tracker,
-            );
+                control.clone(),
+                listener_base.clone(),
+            ))
+        });
+        if let Some(http) = http {
+            let mut listeners: Vec<String> = server
+                .bound()
+                .iter()
+                .map(|b| format!("{}:{}", b.transport, b.addr))
+                .collect();
+            listeners.push(format!("http:{}", http.local_addr()));
+            let settings = live.load().console.clone();
+            let console = settings.is_on().then(|| {
+                presenced::http::console::Console::new(&settings, listeners, reloader.clone())
+            });
+            let shared = presenced::http::Shared {
+                control: control.clone(),
+                store: store.clone(),
+                live: live.clone(),
+                events: server.events(),
+                directory: directory.clone(),
+                console,
+            };
+            http.spawn(shared, http_cancel.clone(), &http_tracker);
         }
         http_tracker.close();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         server.spawn(store.clone(), control_rx, &cancel, &tracker)?;
-        if let Some(path) = args.config {
-            let reloader = Reloader::new(path, live, control, listener_base);
+        if let Some(ldap) = ldap {
+            presenced::directory::spawn_refresh(directory, ldap, mapping, cancel.clone(), &tracker);
+        }
+        if let Some(reloader) = reloader {
             reloader.spawn(themes_dir, cancel.clone(), &tracker);
         }
         tracker.close();

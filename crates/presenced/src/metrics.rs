@@ -78,6 +78,15 @@ pub const UPSTREAM_THROTTLE_QUEUE: &str = "presenced_upstream_throttle_queue";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
 
+/// Gauge: entries of the merged company directory, by origin.
+pub const DIRECTORY_ENTRIES: &str = "presenced_directory_entries";
+/// Counter: LDAP refreshes of the directory, by result.
+pub const DIRECTORY_REFRESHES: &str = "presenced_directory_refreshes_total";
+/// Gauge: 1 while the last LDAP refresh succeeded, 0 while it fails.
+pub const DIRECTORY_UP: &str = "presenced_directory_up";
+/// Gauge: when the last LDAP refresh succeeded (Unix time, seconds).
+pub const DIRECTORY_LAST_SUCCESS: &str = "presenced_directory_last_success_timestamp_seconds";
+
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
 const COMMIT_BUCKETS: [f64; 12] = [
@@ -221,6 +230,28 @@ fn describe() {
         }
     }
     set_upstream(&presence::provider::Stats::default());
+    describe_gauge!(
+        DIRECTORY_ENTRIES,
+        "Entries of the merged company directory by origin (ldap, room, gateway, \
+         agent); an entry with two origins counts in both."
+    );
+    describe_counter!(
+        DIRECTORY_REFRESHES,
+        "LDAP refreshes of the company directory: ok, or failed (the last good \
+         directory was kept; alert on it)."
+    );
+    describe_gauge!(
+        DIRECTORY_UP,
+        "1 while the last LDAP refresh of the directory succeeded, 0 while it fails."
+    );
+    describe_gauge!(
+        DIRECTORY_LAST_SUCCESS,
+        "When the last LDAP refresh of the directory succeeded, in seconds since the Unix epoch."
+    );
+    set_directory_entries(&rules::AddressBook::default());
+    for result in ["ok", "failed"] {
+        counter!(DIRECTORY_REFRESHES, "result" => result).absolute(0);
+    }
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
 }
@@ -366,4 +397,31 @@ pub fn auth_refused(status: u16) {
 /// A request authenticated as a `user` or a `peer`.
 pub fn auth_passed(principal: &'static str) {
     counter!(AUTH_PASSED, "principal" => principal).increment(1);
+}
+
+/// The merged directory's counts, after each rebuild.
+pub fn set_directory_entries(book: &rules::AddressBook) {
+    use rules::Origin;
+    for (origin, name) in [
+        (Origin::Ldap, "ldap"),
+        (Origin::Room, "room"),
+        (Origin::Gateway, "gateway"),
+        (Origin::Agent, "agent"),
+    ] {
+        gauge!(DIRECTORY_ENTRIES, "origin" => name).set(book.count(origin) as f64);
+    }
+}
+
+/// One LDAP refresh of the directory ended, at `now`.
+pub fn directory_refreshed(ok: bool, now: std::time::SystemTime) {
+    let result = if ok { "ok" } else { "failed" };
+    counter!(DIRECTORY_REFRESHES, "result" => result).increment(1);
+    gauge!(DIRECTORY_UP).set(if ok { 1.0 } else { 0.0 });
+    if ok {
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        gauge!(DIRECTORY_LAST_SUCCESS).set(secs);
+    }
 }

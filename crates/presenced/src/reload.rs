@@ -50,6 +50,14 @@ pub enum ReloadError {
     /// The core has stopped (shutdown under way).
     #[error("the SIP core has stopped")]
     CoreStopped,
+    /// The new text could not be written over the file.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
 }
 
 /// Reloads the file into the live configuration and the core.
@@ -60,6 +68,14 @@ pub struct Reloader {
     /// The HTTP listener's bound address as a URL, the base of photo URLs
     /// when `service.public_url` is not set.
     listener_base: Option<String>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl Reloader {
@@ -77,6 +93,34 @@ impl Reloader {
             control,
             listener_base,
         }
+    }
+
+    /// The file reloaded.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Validates `text` as the new file (the same checks as a reload),
+    /// writes it in place atomically (a temporary file beside it, then a
+    /// rename) and reloads it: the console's "save and reload". An
+    /// invalid text is refused and the file left as it was.
+    pub async fn replace(&self, text: &str) -> Result<Vec<String>, ReloadError> {
+        Config::parse(&self.path, text)?;
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(".presenced-new");
+        let temporary = PathBuf::from(temporary);
+        let written =
+            std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, &self.path));
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(ReloadError::Write {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        let outcome = self.reload().await;
+        self.record("console", &outcome);
+        outcome
     }
 
     /// Reads, validates and applies the file once; returns the changes.
@@ -148,7 +192,7 @@ impl Reloader {
     /// Reloads on SIGHUP and whenever the file (or a theme under
     /// `themes_dir`) changes, until `cancel` fires.
     pub fn spawn(
-        self,
+        self: Arc<Self>,
         themes_dir: Option<PathBuf>,
         cancel: CancellationToken,
         tracker: &TaskTracker,
@@ -176,8 +220,14 @@ impl Reloader {
     }
 
     async fn log(&self, why: &str) {
+        let outcome = self.reload().await;
+        self.record(why, &outcome);
+    }
+
+    /// Logs and counts how a reload ended.
+    fn record(&self, why: &str, outcome: &Result<Vec<String>, ReloadError>) {
         let file = self.path.display();
-        match self.reload().await {
+        match outcome {
             Ok(changes) if changes.is_empty() => {
                 metrics::config_reloaded(ReloadResult::Unchanged);
                 tracing::info!(%file, why, "config reloaded: nothing that applies live changed");
@@ -291,7 +341,7 @@ mod tests {
         let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::load(&path).unwrap()));
         let (control, mut core) = mpsc::channel(4);
         let base = Some("http://127.0.0.1:8088".to_owned());
-        let reloader = Reloader::new(path.clone(), live.clone(), control, base);
+        let reloader = Arc::new(Reloader::new(path.clone(), live.clone(), control, base));
         // The core's side: apply and acknowledge.
         let applied = tokio::spawn(async move {
             let mut seen = Vec::new();

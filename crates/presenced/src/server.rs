@@ -94,6 +94,8 @@ pub struct Server {
     cert_store: Option<Arc<CertStore>>,
     /// The trusted peers' certificate names (mutual TLS).
     peer_names: Arc<[String]>,
+    /// Who answers dialect clients' directory searches.
+    address_book: Arc<dyn presence::AddressBook>,
 }
 
 impl Server {
@@ -148,7 +150,16 @@ impl Server {
             auth,
             cert_store,
             peer_names,
+            address_book: Arc::new(presence::NoAddressBook),
         })
+    }
+
+    /// Answers dialect clients' directory searches from `book` (the
+    /// company directory, `crate::directory`); without it they find
+    /// nothing.
+    pub fn with_address_book(mut self, book: Arc<dyn presence::AddressBook>) -> Server {
+        self.address_book = book;
+        self
     }
 
     /// The bound addresses, in configuration order.
@@ -177,6 +188,7 @@ impl Server {
             auth,
             cert_store,
             peer_names,
+            address_book,
         } = self;
         if let Some(store) = cert_store {
             tracker.spawn(watch_certificate(store, cancel.clone()));
@@ -235,6 +247,7 @@ impl Server {
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
         let mut engine = presence::Engine::new(engine_config, seed());
+        engine.set_address_book(address_book);
         // Service contacts answer from the start; nothing is watched yet,
         // so this notifies nobody.
         let services = config.service.directory.clone();

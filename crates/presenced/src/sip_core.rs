@@ -40,7 +40,7 @@ mod registration;
 mod sync;
 mod upstream;
 
-pub use upstream::UpstreamParts;
+pub use upstream::{UpstreamOverview, UpstreamParts};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -464,6 +464,13 @@ impl SipCore {
             }
             Control::UpstreamStatus { presentity, done } => {
                 let _ = done.send(self.upstream_view(&presentity, now));
+            }
+            Control::Upstream { max, done } => {
+                let _ = done.send(self.upstream.as_ref().map(|u| u.view(max)));
+            }
+            Control::Shown { presentities, done } => {
+                let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
+                let _ = done.send(shown);
             }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));

@@ -540,6 +540,22 @@ impl Directory {
         Some(self.rooms[room].aliases[0].as_str().into())
     }
 
+    /// The rooms, in configuration order (the console's list).
+    pub fn rooms(&self) -> &[Room] {
+        &self.rooms
+    }
+
+    /// The gateway rules, in the order they are tried.
+    pub fn rules(&self) -> &[GatewayRule] {
+        &self.rules
+    }
+
+    /// The current SHA-256 of a theme's image: the name its photo URL
+    /// has (`/service/themes/{theme}/{hash}.jpg`).
+    pub fn theme_hash(&self, theme: &str) -> Option<&str> {
+        self.themes.get(theme).map(ThemeImage::hash)
+    }
+
     /// The SHA-256 of the occupancy feed's token, if the feed is on.
     pub fn occupancy_token(&self) -> Option<&[u8; 32]> {
         self.occupancy_token.as_ref()

@@ -19,6 +19,10 @@
 //!   profiles, augmentations with conditions, mappings with direction,
 //!   push (aggregated states) and pull (DND ranges) modes, the mapping
 //!   functions both ways, loop prevention and `explain` for an agent.
+//! - [`address_book`]: the merged company directory — LDAP users,
+//!   contacts and resources ([`address_book::ldap`] maps the entries),
+//!   rooms, gateway aliases (and later contact-center agents) keyed by
+//!   SIP URI, searched by the HTTP API and by dialect clients.
 //!
 //! Reading files (the config, the theme images) and serving them is the
 //! runtime's: this crate gets bytes and text and returns values or
@@ -51,6 +55,7 @@
 
 #![warn(missing_docs)]
 
+pub mod address_book;
 pub mod config;
 pub mod directory;
 pub mod e164;
@@ -61,6 +66,7 @@ pub mod sources;
 pub mod sync;
 pub mod theme;
 
+pub use address_book::{AddressBook, Entry, Kind, Origin};
 pub use config::{RawRoom, RawRule, RawService};
 pub use directory::{Answerer, Directory, GatewayRule, Room, ServiceError, ThemeSource};
 pub use explain::Explanation;

@@ -36,7 +36,11 @@ impl<F: Flow> Engine<F> {
     /// The card `presentity` shows a watcher of `dialect`, with its
     /// room's participants; `None` when a person publishes for it or no
     /// service contact answers.
-    fn service_answer(&self, presentity: &str, dialect: Dialect) -> Option<(ServiceCard, u32)> {
+    pub(super) fn service_answer(
+        &self,
+        presentity: &str,
+        dialect: Dialect,
+    ) -> Option<(ServiceCard, u32)> {
         if self.presentities.source_count(presentity) > 0 {
             return None;
         }

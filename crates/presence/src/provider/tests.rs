@@ -307,3 +307,30 @@ fn refreshes_run_through_the_provider_timer() {
     assert_eq!(refresh.len(), 1);
     assert_eq!(refresh[0].cseq().unwrap().seq, 2);
 }
+
+#[test]
+fn the_not_live_are_listed_failed_first_and_bounded() {
+    let t0 = Instant::now();
+    let settings = Settings {
+        max_failed_per_uri: 1,
+        ..Settings::default()
+    };
+    let mut p = provider(settings);
+    let mut e = entropy();
+    let live = sends(&p.watch(&uri("alice"), &mut e, t0)).remove(0);
+    go_live(&mut p, &mut e, &live, t0);
+    let refused = sends(&p.watch(&uri("ghost"), &mut e, t0)).remove(0);
+    p.on_response(&respond(&refused, 404, ""), &mut e, t0);
+    let _pending = sends(&p.watch(&uri("bob"), &mut e, t0));
+    p.watch(&uri("bob"), &mut e, t0);
+    let listed = p.not_live(10);
+    let names: Vec<&str> = listed.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        ["sip:ghost@lab.test", "sip:bob@lab.test"],
+        "{listed:?}"
+    );
+    assert!(matches!(listed[0].1, Status::Failed { ref reason } if reason.starts_with("404")));
+    assert_eq!(listed[1].2, 2, "bob's two consumers");
+    assert_eq!(p.not_live(1).len(), 1);
+}

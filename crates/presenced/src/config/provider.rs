@@ -187,20 +187,13 @@ impl Source<'_> {
         let credentials = if username.is_empty() {
             None
         } else {
-            let password = match &raw.password_file {
-                Some(file) => {
-                    let path = self.path(file);
-                    std::fs::read_to_string(&path)
-                        .map(|p| p.trim_end_matches(['\r', '\n']).to_owned())
-                        .map_err(|e| {
-                            self.error(
-                                file.span().start,
-                                "provider.password_file",
-                                format!("cannot read {}: {e}", path.display()),
-                            )
-                        })?
-                }
-                None => std::env::var(PASSWORD_ENV).map_err(|_| {
+            let password = self
+                .secret(
+                    raw.password_file.as_ref(),
+                    "provider.password_file",
+                    PASSWORD_ENV,
+                )?
+                .ok_or_else(|| {
                     self.error(
                         raw.username.span().start,
                         "provider.username",
@@ -208,8 +201,7 @@ impl Source<'_> {
                             "needs provider.password_file or {PASSWORD_ENV} in the environment"
                         ),
                     )
-                })?,
-            };
+                })?;
             Some(UpstreamCredentials { username, password })
         };
         let mut domains = Vec::new();

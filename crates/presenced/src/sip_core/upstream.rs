@@ -46,6 +46,18 @@ pub struct UpstreamParts {
     pub flow: Flow,
 }
 
+/// What the operator sees of the presence provider.
+#[derive(Debug, Clone)]
+pub struct UpstreamOverview {
+    /// The upstream server, as configured.
+    pub upstream: Option<String>,
+    /// The counts.
+    pub stats: presence::provider::Stats,
+    /// Presentities whose upstream subscription is not live, failed
+    /// first, with their status and consumers.
+    pub not_live: Vec<(String, Status, usize)>,
+}
+
 /// The provider and what drives it.
 #[derive(Debug)]
 pub(super) struct Upstream {
@@ -75,6 +87,16 @@ impl Upstream {
             flow: parts.flow,
             entropy: KeyedEntropy::default(),
             txns: sip::hash::map(),
+        }
+    }
+
+    /// The provider's counts and up to `max` presentities that are not
+    /// live (`Control::Upstream`, the console's page).
+    pub(super) fn view(&self, max: usize) -> UpstreamOverview {
+        UpstreamOverview {
+            upstream: self.settings.upstream.map(|u| u.to_string()),
+            stats: self.provider.stats(),
+            not_live: self.provider.not_live(max),
         }
     }
 

@@ -256,6 +256,22 @@ impl ClientCertVerifier for PeerVerifier {
     }
 }
 
+/// A TLS client configuration that trusts the certificates of the PEM
+/// file `ca` (an outbound connection to a server of our own, such as the
+/// LDAP server of `[directory]`, whose CA is not the system's).
+pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots.add(cert)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, TlsError> {
     let file = std::fs::File::open(path).map_err(|source| TlsError::Read {
         path: path.to_owned(),

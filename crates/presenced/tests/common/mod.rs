@@ -7,6 +7,7 @@
 pub mod kamailio;
 pub mod peers;
 pub mod sipe;
+pub mod slapd;
 pub mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};

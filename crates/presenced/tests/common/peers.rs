@@ -48,6 +48,33 @@ pub fn skip_without_pjsua() -> bool {
     false
 }
 
+/// True when a peer's `tools` (found on PATH or in /usr/sbin) are missing
+/// and `PRESENCED_SKIP_PEERS=1` says to skip the test; panics naming
+/// `what` needs `install` when they are missing otherwise.
+pub fn skip_without_tools(tools: &[&str], what: &str, install: &str) -> bool {
+    let present = tools.iter().all(|tool| {
+        Command::new("sh")
+            .args([
+                "-c",
+                &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if present {
+        return false;
+    }
+    if std::env::var("PRESENCED_SKIP_PEERS").is_ok_and(|v| v == "1") {
+        eprintln!("PRESENCED_SKIP_PEERS=1: {what} skipped");
+        return true;
+    }
+    panic!(
+        "{what} needs {install} (or scripts/install-test-peers); set PRESENCED_SKIP_PEERS=1 to \
+         skip it"
+    );
+}
+
 /// A loopback port in 26000-26999 free for UDP and TCP, with the next two
 /// free as well (baresip opens TLS on +1, its `cons` module listens on +2).
 pub fn free_port() -> u16 {

@@ -18,6 +18,9 @@
 //!     $TMPDIR/sipe/sipe_client 'alice@lab.test,LAB\alice' secret 127.0.0.1:PORT tcp ntlm SECONDS [STATUS]
 //! ```
 //!
+//! (with `SIPE_SEARCH=vtc,alice SIPE_ADD_FOUND=user@host` in the
+//! environment for the directory search, see `sipe_client.c`)
+//!
 //! Its stdout (libpurple's debug log in unsafe mode: every SIP message SIPE
 //! sends and receives, between `MESSAGE START >>>>` / `<<<<` and
 //! `MESSAGE END` lines, plus the client's own `SIPE-CLIENT:` lines) is
@@ -192,6 +195,32 @@ impl Sipe {
         seconds: u32,
         status: Option<&str>,
     ) -> Sipe {
+        Sipe::start_env(transport, user, server, seconds, status, &[])
+    }
+
+    /// As [`Sipe::start`], searching the directory for each of `terms`
+    /// (comma-separated, SIPE's "Contact search" with the first name
+    /// filled in) after sign-on and adding the result `add` (`user@host`,
+    /// as SIPE lists it) to the buddy list when a search returns it.
+    pub fn start_searching(
+        user: &str,
+        server: SocketAddr,
+        seconds: u32,
+        terms: &str,
+        add: &str,
+    ) -> Sipe {
+        let env = [("SIPE_SEARCH", terms), ("SIPE_ADD_FOUND", add)];
+        Sipe::start_env("tcp", user, server, seconds, None, &env)
+    }
+
+    fn start_env(
+        transport: &str,
+        user: &str,
+        server: SocketAddr,
+        seconds: u32,
+        status: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Sipe {
         let build = build().expect("SIPE built (skip_or_require first)");
         let home = tempfile::tempdir().expect("SIPE_PURPLE_HOME");
         let login = match user.split_once('@') {
@@ -211,6 +240,7 @@ impl Sipe {
             .args(status)
             .env("SIPE_PURPLE_HOME", home.path())
             .env("LD_PRELOAD", &build.shim)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

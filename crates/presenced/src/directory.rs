@@ -1,0 +1,346 @@
+//! The company directory at run time: the last good LDAP snapshot, its
+//! refresh task, and the merged address book that the HTTP API, the
+//! console and dialect clients' searches read.
+//!
+//! - [`ldap`] reads the server (the edge); `rules::address_book` maps
+//!   and merges (sans-IO).
+//! - The refresh task ([`spawn_refresh`]) replaces the snapshot only
+//!   when a whole refresh succeeded: an LDAP server that is down, slow or
+//!   refuses the bind leaves the last good directory in place, which
+//!   `/health` reports ([`DirectoryHub::health`]), the log says (`ldap
+//!   refresh failed`) and the metrics count
+//!   (`presenced_directory_refreshes_total{result="failed"}`,
+//!   `presenced_directory_up`).
+//! - The merged book is rebuilt on first use after the LDAP snapshot or
+//!   the running `[service]` (a reload) changed, so a search always sees
+//!   both as they are, and nothing rebuilds it while neither changes.
+//!
+//! The contact-center agents of the sync engine join as one more source
+//! of [`rules::Entry`] (`Origin::Agent`) in [`DirectoryHub::book`].
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use presence::address_book::SearchRow;
+use presence::SearchAnswer;
+use rules::address_book::ldap::{LdapRecord, Mapping};
+use rules::{AddressBook, Entry};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::LdapSettings;
+use crate::reload::LiveConfig;
+
+pub mod ldap;
+
+/// The entries of the last successful LDAP refresh.
+#[derive(Debug, Default)]
+struct Snapshot {
+    entries: Vec<Entry>,
+}
+
+/// The merged book and what it was built from.
+#[derive(Debug)]
+pub struct Merged {
+    /// The merged address book.
+    pub book: AddressBook,
+    ldap: Arc<Snapshot>,
+    services: Arc<rules::Directory>,
+}
+
+/// How the LDAP source is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// No `[directory] url`: the book holds the rooms of `[service]`.
+    Off,
+    /// The first refresh has not finished.
+    Starting,
+    /// The last refresh succeeded.
+    Ok {
+        /// When it finished.
+        at: SystemTime,
+        /// Entries taken.
+        entries: usize,
+        /// Entries skipped (no or a bad `msRTCSIP-PrimaryUserAddress`).
+        skipped: usize,
+    },
+    /// The last refresh failed; the last good snapshot (if any) stays.
+    Failing {
+        /// When the failures began.
+        since: SystemTime,
+        /// The last failure.
+        error: String,
+        /// When the snapshot in use was taken, if one was.
+        last_good: Option<SystemTime>,
+    },
+}
+
+/// The directory shared by the HTTP side, the SIP core (through
+/// [`presence::AddressBook`]) and the refresh task.
+#[derive(Debug)]
+pub struct DirectoryHub {
+    live: LiveConfig,
+    ldap: ArcSwap<Snapshot>,
+    merged: ArcSwap<Merged>,
+    status: Mutex<SyncStatus>,
+}
+
+impl DirectoryHub {
+    /// An empty directory over the running configuration's `[service]`;
+    /// `ldap_on` says whether a refresh task will fill it.
+    pub fn new(live: LiveConfig, ldap_on: bool) -> Arc<DirectoryHub> {
+        let ldap = Arc::new(Snapshot::default());
+        let services = live.load().service.directory.clone();
+        let merged = Merged {
+            book: AddressBook::merge([ldap.entries.as_slice()], &services),
+            ldap: ldap.clone(),
+            services,
+        };
+        Arc::new(DirectoryHub {
+            live,
+            ldap: ArcSwap::from(ldap),
+            merged: ArcSwap::from_pointee(merged),
+            status: Mutex::new(if ldap_on {
+                SyncStatus::Starting
+            } else {
+                SyncStatus::Off
+            }),
+        })
+    }
+
+    /// The merged book as of now (rebuilt if its sources changed).
+    pub fn book(&self) -> Arc<Merged> {
+        let merged = self.merged.load_full();
+        let ldap = self.ldap.load_full();
+        let services = self.live.load().service.directory.clone();
+        if Arc::ptr_eq(&merged.ldap, &ldap) && Arc::ptr_eq(&merged.services, &services) {
+            return merged;
+        }
+        let fresh = Arc::new(Merged {
+            book: AddressBook::merge([ldap.entries.as_slice()], &services),
+            ldap,
+            services,
+        });
+        crate::metrics::set_directory_entries(&fresh.book);
+        self.merged.store(fresh.clone());
+        fresh
+    }
+
+    /// How the LDAP source is doing.
+    pub fn status(&self) -> SyncStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_status(&self, status: SyncStatus) {
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = status;
+    }
+
+    /// Takes a successful refresh: maps the records (skipping, with a
+    /// debug line each, those that make no entry) and replaces the
+    /// snapshot.
+    pub fn refreshed(&self, records: &[LdapRecord], mapping: &Mapping, now: SystemTime) {
+        let mut entries = Vec::with_capacity(records.len());
+        let mut skipped = 0;
+        for record in records {
+            match mapping.map(record) {
+                Ok(entry) => entries.push(entry),
+                Err(why) => {
+                    skipped += 1;
+                    tracing::debug!(dn = %record.dn, %why, "ldap entry skipped");
+                }
+            }
+        }
+        let taken = entries.len();
+        if matches!(self.status(), SyncStatus::Failing { .. }) {
+            tracing::info!(entries = taken, "ldap refresh succeeded again");
+        }
+        tracing::info!(entries = taken, skipped, "ldap directory refreshed");
+        self.ldap.store(Arc::new(Snapshot { entries }));
+        self.set_status(SyncStatus::Ok {
+            at: now,
+            entries: taken,
+            skipped,
+        });
+        crate::metrics::directory_refreshed(true, now);
+        self.book();
+    }
+
+    /// Takes a failed refresh: the snapshot stays, the failure is logged
+    /// and shown in `/health`.
+    pub fn failed(&self, error: &ldap::RefreshError, now: SystemTime) {
+        let status = match self.status() {
+            SyncStatus::Failing {
+                since, last_good, ..
+            } => SyncStatus::Failing {
+                since,
+                error: error.to_string(),
+                last_good,
+            },
+            SyncStatus::Ok { at, .. } => SyncStatus::Failing {
+                since: now,
+                error: error.to_string(),
+                last_good: Some(at),
+            },
+            SyncStatus::Off | SyncStatus::Starting => SyncStatus::Failing {
+                since: now,
+                error: error.to_string(),
+                last_good: None,
+            },
+        };
+        let kept = self.ldap.load().entries.len();
+        tracing::warn!(%error, kept, "ldap refresh failed; the last good directory stays");
+        self.set_status(status);
+        crate::metrics::directory_refreshed(false, now);
+    }
+
+    /// One line for `/health` when the LDAP source is on: how it is doing
+    /// and what the directory holds; `None` when it is off.
+    pub fn health(&self, now: SystemTime) -> Option<String> {
+        let ago = |t: SystemTime| now.duration_since(t).unwrap_or_default().as_secs();
+        let entries = self.ldap.load().entries.len();
+        match self.status() {
+            SyncStatus::Off => None,
+            SyncStatus::Starting => {
+                Some("directory: starting, first ldap refresh under way".into())
+            }
+            SyncStatus::Ok { at, .. } => Some(format!(
+                "directory: ok, {entries} ldap entries, refreshed {} s ago",
+                ago(at)
+            )),
+            SyncStatus::Failing {
+                since,
+                error,
+                last_good,
+            } => Some(format!(
+                "directory: ldap failing for {} s ({error}); serving {entries} entries from {}",
+                ago(since),
+                match last_good {
+                    Some(t) => format!("the refresh {} s ago", ago(t)),
+                    None => "no refresh yet".to_owned(),
+                }
+            )),
+        }
+    }
+}
+
+impl presence::AddressBook for DirectoryHub {
+    fn search(&self, rows: &[SearchRow], max: usize) -> SearchAnswer {
+        self.book().book.search(rows, max)
+    }
+}
+
+/// Starts the refresh task: a refresh at once, then one every
+/// `refresh`, each bounded by `timeout`, until `cancel`.
+pub fn spawn_refresh(
+    hub: Arc<DirectoryHub>,
+    settings: LdapSettings,
+    mapping: Mapping,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+) {
+    tracing::info!(url = %settings.url, base = %settings.base, filter = %settings.filter,
+        refresh_secs = settings.refresh.as_secs(), "ldap directory on");
+    tracker.spawn(async move {
+        loop {
+            let refresh = tokio::time::timeout(settings.timeout, ldap::fetch(&settings));
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => break,
+                outcome = refresh => outcome,
+            };
+            let now = SystemTime::now();
+            match outcome {
+                Ok(Ok(records)) => hub.refreshed(&records, &mapping, now),
+                Ok(Err(e)) => hub.failed(&e, now),
+                Err(_) => hub.failed(
+                    &ldap::RefreshError::Timeout(settings.timeout.as_secs()),
+                    now,
+                ),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(settings.refresh.max(Duration::from_secs(1))) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn record(dn: &str, address: &str) -> LdapRecord {
+        LdapRecord {
+            dn: dn.to_owned(),
+            attrs: HashMap::from([(
+                "msRTCSIP-PrimaryUserAddress".to_owned(),
+                vec![address.to_owned()],
+            )]),
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_last_good_directory() {
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::default()));
+        let hub = DirectoryHub::new(live, true);
+        assert_eq!(hub.status(), SyncStatus::Starting);
+        assert!(hub.health(at(0)).unwrap().contains("starting"));
+        let records = [
+            record("cn=Alice,dc=x", "sip:alice@example.com"),
+            record("cn=NoSip,dc=x", "alice@example.com"),
+        ];
+        hub.refreshed(&records, &Mapping::default(), at(10));
+        assert_eq!(hub.book().book.len(), 1);
+        assert_eq!(
+            hub.status(),
+            SyncStatus::Ok {
+                at: at(10),
+                entries: 1,
+                skipped: 1
+            }
+        );
+        assert_eq!(
+            hub.health(at(15)).unwrap(),
+            "directory: ok, 1 ldap entries, refreshed 5 s ago"
+        );
+
+        let refused = ldap::RefreshError::Timeout(5);
+        hub.failed(&refused, at(20));
+        hub.failed(&refused, at(30));
+        assert_eq!(hub.book().book.len(), 1, "the last good directory stays");
+        assert_eq!(
+            hub.health(at(40)).unwrap(),
+            "directory: ldap failing for 20 s (no answer within 5 s); serving 1 entries from the refresh 30 s ago"
+        );
+
+        hub.refreshed(&[], &Mapping::default(), at(50));
+        assert!(hub.book().book.is_empty(), "an empty answer is an answer");
+    }
+
+    #[test]
+    fn the_book_follows_a_reload_of_service() {
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::default()));
+        let hub = DirectoryHub::new(live.clone(), false);
+        assert_eq!(hub.health(at(0)), None, "no ldap, nothing to report");
+        assert!(hub.book().book.is_empty());
+        let text = "[[service.rooms]]\naliases = [\"meet.alice@vc.example.com\"]\nname = \"Alice's room\"\n";
+        let reloaded = Config::parse(std::path::Path::new("/tmp/p.toml"), text).unwrap();
+        live.store(Arc::new(reloaded));
+        let book = hub.book();
+        assert_eq!(book.book.len(), 1);
+        assert!(
+            Arc::ptr_eq(&book, &hub.book()),
+            "not rebuilt while nothing changed"
+        );
+    }
+}

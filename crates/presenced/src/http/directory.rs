@@ -1,0 +1,154 @@
+//! `GET /api/v1/directory?q=WORDS&page=N&per_page=M`: the merged company
+//! directory searched, one page at a time, each entry with its origins
+//! and what it shows now.
+//!
+//! Every word of `q` must be the start of a word of the entry (its name,
+//! address, mail, title, department, company; without case); no `q`
+//! lists everything. Pages count from 1; `per_page` is 50 unless given
+//! (at most 200). Presence comes from the SIP core for the entries of
+//! the page only (the engine's aggregate; a room's or gateway rule's
+//! card when nobody publishes; Offline otherwise), so a page costs the
+//! same whatever the directory's size. A bad `page` or `per_page` is a
+//! 400 naming it.
+//!
+//! ```json
+//! {"q": "vtc", "page": 1, "per_page": 50, "total": 1, "entries": [
+//!   {"uri": "sip:oslo-room042@vc.example.com", "display_name": "VTC Oslo",
+//!    "kind": "resource", "origins": ["ldap", "gateway"],
+//!    "gateway_rule": "vtc endpoints", "dn": "cn=VTC Oslo,ou=Resources,dc=example,dc=com",
+//!    "presence": {"availability": 3500, "class": "Online", "source": "gateway"}}]}
+//! ```
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::Json;
+use presence::{Shown, ShownBy};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::control::Control;
+
+/// Entries per page unless `per_page` says otherwise.
+const DEFAULT_PER_PAGE: usize = 50;
+/// The most entries one page may hold.
+const MAX_PER_PAGE: usize = 200;
+
+/// One entry of the answer: the directory's fields and its presence.
+#[derive(Debug, Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    entry: &'a rules::Entry,
+    presence: Presence,
+}
+
+/// What an entry shows now (also the console's event data).
+#[derive(Debug, Serialize)]
+pub(super) struct Presence {
+    /// Microsoft's availability number.
+    availability: u32,
+    /// Its class (Online, Busy, Away, Offline, ...).
+    class: &'static str,
+    /// The activity token, if any (`in-a-meeting`, `on-the-phone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activity: Option<String>,
+    /// The activity's text in US English, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activity_text: Option<String>,
+    /// Where it comes from: `sources` (publications, sync, upstream),
+    /// `room`, `gateway` or `none`.
+    source: &'static str,
+}
+
+impl From<&Shown> for Presence {
+    fn from(shown: &Shown) -> Presence {
+        let activity = shown.state.activity.as_ref();
+        Presence {
+            availability: shown.state.availability.value(),
+            class: shown.state.class().name(),
+            activity: activity
+                .and_then(|a| a.token.as_ref())
+                .map(|t| t.as_str().to_owned()),
+            activity_text: activity
+                .and_then(|a| a.custom.get(presence::availability::Lcid::EN_US))
+                .map(str::to_owned),
+            source: match shown.by {
+                ShownBy::Sources => "sources",
+                ShownBy::Room => "room",
+                ShownBy::Gateway => "gateway",
+                ShownBy::Nothing => "none",
+            },
+        }
+    }
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+struct Answer<'a> {
+    q: String,
+    page: usize,
+    per_page: usize,
+    total: usize,
+    entries: Vec<Listed<'a>>,
+}
+
+/// A positive number parameter, or its default; 400 naming it otherwise.
+fn number(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    let Some(text) = params.get(name) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(
+            name,
+            format!("{text:?} is not a number from 1 to {max}"),
+        )),
+    }
+}
+
+/// Searches the directory; see the module documentation.
+pub(super) async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = params.get("q").cloned().unwrap_or_default();
+    let page = number(&params, "page", 1, 1_000_000)?;
+    let per_page = number(&params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+    let merged = state.directory.book();
+    let found = merged.book.query(&q, (page - 1) * per_page, per_page);
+    let presentities = found.entries.iter().map(|e| e.uri.clone()).collect();
+    let (done, shown) = tokio::sync::oneshot::channel();
+    if state
+        .control
+        .try_send(Control::Shown { presentities, done })
+        .is_err()
+    {
+        return Err(ApiError::core_busy());
+    }
+    let shown = shown.await.map_err(|_| ApiError::core_stopped())?;
+    let entries = found
+        .entries
+        .iter()
+        .zip(&shown)
+        .map(|(entry, shown)| Listed {
+            entry,
+            presence: shown.into(),
+        })
+        .collect();
+    let answer = Answer {
+        q,
+        page,
+        per_page,
+        total: found.total,
+        entries,
+    };
+    serde_json::to_value(&answer)
+        .map(Json)
+        .map_err(|e| ApiError::server(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
