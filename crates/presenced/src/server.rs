@@ -188,6 +188,9 @@ impl Server {
         // responses, never more (see `EngineConfig::max_notifies_in_flight`
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
+        // The sync engine's texts are shown in `[sync] default_lcid` to a
+        // watcher whose language is unknown (read at start).
+        engine_config.publication.language = config.sync.rules.default_lcid;
         let mut engine = presence::Engine::new(engine_config, seed());
         // Service contacts answer from the start; nothing is watched yet,
         // so this notifies nobody.
