@@ -64,6 +64,21 @@ pub const UPSTREAM_SUBSCRIPTIONS: &str = "presenced_upstream_subscriptions";
 pub const UPSTREAM_CONSUMERS: &str = "presenced_upstream_consumers";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
+/// Gauge: the sync engine's bound agents.
+pub const SYNC_AGENTS: &str = "presenced_sync_agents";
+/// Counter: events sent toward contact centers, by event (`dnd`,
+/// `status`).
+pub const SYNC_EVENTS: &str = "presenced_sync_events_total";
+
+/// The sync engine's bound agents.
+pub fn set_sync_agents(count: usize) {
+    gauge!(SYNC_AGENTS).set(count as f64);
+}
+
+/// One event for a contact center (`dnd` or `status`).
+pub fn sync_event(event: &'static str) {
+    counter!(SYNC_EVENTS, "event" => event).increment(1);
+}
 
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
@@ -154,6 +169,15 @@ fn describe() {
         "Upstream subscriptions restored after the upstream ended or lost them, \
          or retried after a failure."
     );
+    describe_gauge!(
+        SYNC_AGENTS,
+        "Contact-center agents bound by the sync engine."
+    );
+    describe_counter!(
+        SYNC_EVENTS,
+        "Events the sync engine sent toward contact centers, by event: dnd \
+         (EventDNDOn/Off) or status (a UC-derived status change)."
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
@@ -177,6 +201,10 @@ fn describe() {
         counter!(CONFIG_RELOADS, "result" => result.as_str()).absolute(0);
     }
     set_upstream(&presence::provider::Stats::default());
+    set_sync_agents(0);
+    for event in ["dnd", "status"] {
+        counter!(SYNC_EVENTS, "event" => event).absolute(0);
+    }
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
 }

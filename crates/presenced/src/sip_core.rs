@@ -320,6 +320,7 @@ impl SipCore {
     fn refresh_stats(&mut self, now: Now) {
         self.publish_stats();
         self.upstream_stats();
+        metrics::set_sync_agents(self.sync.len());
         shrink_after_burst(&mut self.notifies);
         shrink_after_burst(&mut self.txns);
         self.next_stats = now.mono + STATS_INTERVAL;

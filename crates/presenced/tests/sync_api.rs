@@ -446,6 +446,11 @@ async fn pull_mode_streams_dnd_and_replays_what_a_reconnect_missed() {
         "{off:?}"
     );
     assert!(off.id.unwrap() > on_id);
+    let (_, metrics) = common::http_get(http, "/metrics");
+    assert!(
+        metrics.contains("presenced_sync_events_total{event=\"dnd\"} 2"),
+        "{metrics}"
+    );
 
     // A client from before this server's history gets a gap, then what
     // there is.

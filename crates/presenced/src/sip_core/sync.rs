@@ -182,6 +182,7 @@ impl SipCore {
         }
         for (agent, kind) in events {
             let event = self.events.push(&agent, kind);
+            crate::metrics::sync_event(event.kind.name());
             tracing::info!(agent = %event.agent, id = event.id, event = event.kind.name(), "sync event");
         }
     }
