@@ -282,6 +282,12 @@ async fn push_mode_reaches_a_watcher_and_survives_kill_9() {
         Value::Null,
     );
     assert_eq!(by_uri, explained);
+    let (status, answer) = call(http, "GET", "/explain/nobody", &[TOKEN], "");
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (404, Some("target")),
+        "{answer}"
+    );
     // The command asks the running server.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"))
         .args(["explain", &alice.aor(), "--server", &http.to_string()])

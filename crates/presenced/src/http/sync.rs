@@ -124,7 +124,7 @@ async fn ask(state: &AppState, request: SyncRequest) -> Result<SyncAnswer, ApiEr
 
 fn refused(e: HubError) -> ApiError {
     let status = match e {
-        HubError::UnknownAgent(_) => StatusCode::NOT_FOUND,
+        HubError::UnknownAgent(_) | HubError::UnknownTarget(_) => StatusCode::NOT_FOUND,
         HubError::PresentityTaken { .. } => StatusCode::CONFLICT,
         HubError::UnknownProfile(_) => StatusCode::BAD_REQUEST,
     };

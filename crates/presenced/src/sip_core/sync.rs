@@ -64,7 +64,7 @@ impl SipCore {
                     Some(agent) => Ok(SyncAnswer::Explained(
                         self.sync.rules().explain(agent).lines,
                     )),
-                    None => Err(HubError::UnknownAgent(target).into()),
+                    None => Err(HubError::UnknownTarget(target).into()),
                 };
                 let _ = done.send(answer);
                 return;
