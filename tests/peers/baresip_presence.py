@@ -74,6 +74,8 @@ def parse_args():
     p.add_argument("--publish", action="store_true", help="enable PUBLISH (pubint)")
     p.add_argument("--pubint", type=int, default=60, help="PUBLISH Expires / refresh interval")
     p.add_argument("--watch", action="append", default=[], metavar="URI")
+    p.add_argument("--password", default=None,
+                   help="answer the server's digest challenges with this password (auth_pass)")
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--baresip", default="baresip")
     p.add_argument("--dump-dir", default=None)
@@ -107,8 +109,9 @@ def main():
                 "audio_player\t\tnothing\n"
                 "audio_source\t\tnothing\n" % (args.local_port, cons_port))
     t = args.transport
-    acc = ('"%s" <sip:%s@127.0.0.1;transport=%s>;regint=0;%soutbound="sip:127.0.0.1:%d;transport=%s";'
-           "answermode=auto;mwi=no\n" % (args.user, args.user, t,
+    auth = ";auth_user=%s;auth_pass=%s" % (args.user, args.password) if args.password else ""
+    acc = ('"%s" <sip:%s@127.0.0.1;transport=%s>%s;regint=0;%soutbound="sip:127.0.0.1:%d;transport=%s";'
+           "answermode=auto;mwi=no\n" % (args.user, args.user, t, auth,
                                           ("pubint=%d;" % args.pubint) if args.publish else "",
                                           args.server_port, t))
     with open(os.path.join(d, "accounts"), "w") as f:

@@ -158,4 +158,9 @@ def account_config(pj, args, id_uri, tid):
     acfg.regConfig.registerOnAdd = False
     acfg.sipConfig.transportId = tid
     acfg.sipConfig.proxies.append("sip:127.0.0.1:%d;lr%s" % (args.server_port, suffix))
+    password = getattr(args, "password", None)
+    if password is not None:
+        # Digest credentials for any realm (the server's 401/407).
+        user = getattr(args, "auth_user", None) or id_uri.split(":", 1)[1].split("@", 1)[0]
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
     return acfg

@@ -76,6 +76,10 @@ def parse_args():
     p.add_argument("--tuple-id", default=None, help="PIDF tuple id (default: pj-<user>)")
     p.add_argument("--custom-expires", type=int, default=3600,
                    help="Expires of the hand-built on-the-phone PUBLISH")
+    p.add_argument("--password", default=None,
+                   help="answer the server's digest challenges with this password (user: --user)")
+    p.add_argument("--auth-user", default=None,
+                   help="the digest username, when it is not --user (someone else's credentials)")
     p.add_argument("--duration", type=float, default=60.0, help="hard bound on the run, seconds")
     p.add_argument("--log-level", type=int, default=0)
     p.add_argument("--dump-dir", default=None)

@@ -65,6 +65,8 @@ def parse_args():
     p.add_argument("--local-port", type=int, required=True)
     p.add_argument("--user", default="bob")
     p.add_argument("--target", default="sip:alice@127.0.0.1")
+    p.add_argument("--password", default=None,
+                   help="answer the server's digest challenges with this password (user: --user)")
     p.add_argument("--duration", type=float, default=60.0, help="hard bound on the run, seconds")
     p.add_argument("--log-level", type=int, default=0)
     p.add_argument("--dump-dir", default=None)

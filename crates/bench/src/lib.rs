@@ -14,11 +14,13 @@
 //! - [`stats`]: HDR histograms and the JSON report.
 //!
 //! [`runtime`] owns the sockets and the clock ([`stream`] frames TCP); [`ceiling`] measures the
-//! loopback's own packet rate; [`procfs`] reads the server's memory.
+//! loopback's own packet rate; [`procfs`] reads the server's memory; [`flood`] floods from one
+//! address (no I/O-free core: it is an attacker, not a client).
 
 pub mod ceiling;
 pub mod core;
 pub mod dialog;
+pub mod flood;
 pub mod procfs;
 pub mod rlmi;
 pub mod runtime;

@@ -1,6 +1,6 @@
 //! `presenced-bench`: SIP presence workloads against any server.
 //!
-//! `presenced-bench <subscribe|fanout|publish|hold|usermodel|ceiling> [flags]`; every
+//! `presenced-bench <subscribe|fanout|publish|hold|usermodel|flood|ceiling> [flags]`; every
 //! workload takes the common flags (`--server`, `--transport`, `--rate`,
 //! `--window`, `--json`, ...). A human summary goes to stdout, the full
 //! report (schema in README.md) to `--json FILE`. The exit code is 0 when
@@ -20,6 +20,7 @@ use bench::txn::Timers;
 use bench::{ceiling, procfs};
 use clap::{Args, Parser, Subcommand};
 
+mod flood_cli;
 pub(crate) mod summary;
 mod usermodel_cli;
 
@@ -125,6 +126,14 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: usermodel_cli::UsermodelArgs,
+    },
+    /// A flood from one address (20× its limit) while a well-behaved
+    /// client's PUBLISH → NOTIFY is timed, against the same unloaded.
+    Flood {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: flood_cli::FloodArgs,
     },
     /// The loopback ceiling: UDP echo pairs with messages of SIP size.
     Ceiling {
@@ -373,6 +382,7 @@ fn main() -> anyhow::Result<()> {
                     Box::new(move || Box::new(hold::Hold::new(cfg, probe))),
                 )
             }
+            Command::Flood { common, args } => return flood_cli::flood(&common, &args),
             Command::Usermodel { common, args } => {
                 if args.searching() {
                     return usermodel_cli::search(&common, &args);

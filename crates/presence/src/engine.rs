@@ -54,7 +54,7 @@ use crate::winfo::WatcherEvent;
 
 pub use crate::notify::NotifyId;
 pub use sync::{SyncState, TrackedChange};
-pub use upstream::Interest;
+pub use upstream::{Interest, ProvidedSource};
 
 /// How many NOTIFYs of a fan-out are built at a time (see
 /// [`Engine::poll_fanout`]): enough that a chunk's fixed cost is shared,
@@ -178,6 +178,16 @@ pub enum Input<F> {
         /// The presentity key.
         presentity: String,
         /// What to publish, if anything.
+        state: Option<SyncState>,
+    },
+    /// The presence provider's attendant or PSTN state of a presentity
+    /// (seed 004), from the API; `None` takes it out (unknown).
+    Provided {
+        /// The presentity key.
+        presentity: String,
+        /// Which source.
+        source: ProvidedSource,
+        /// The state, if any.
         state: Option<SyncState>,
     },
 }
@@ -489,6 +499,11 @@ impl<F: Flow> Engine<F> {
             Input::Occupancy { room, participants } => self.occupancy(&room, participants, now),
             Input::Upstream { presentity, state } => self.upstream(&presentity, state, now),
             Input::Sync { presentity, state } => self.sync_state(&presentity, state, now),
+            Input::Provided {
+                presentity,
+                source,
+                state,
+            } => self.provided(&presentity, source, state, now),
         }
     }
 

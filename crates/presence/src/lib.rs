@@ -112,8 +112,8 @@ pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
 };
 pub use engine::{
-    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, Stats, SyncState,
-    TrackedChange, UnknownPresentity, FANOUT_CHUNK,
+    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, ProvidedSource, Stats,
+    SyncState, TrackedChange, UnknownPresentity, FANOUT_CHUNK,
 };
 pub use extension::Extension;
 pub use flow::Flow;

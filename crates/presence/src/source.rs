@@ -63,6 +63,12 @@ pub enum SourceKey {
     /// presentity (issue 11). Not stored as a publication: the runtime
     /// stores the agent and puts the source in again at start.
     Sync,
+    /// What an attendant client set through the API (seed 004's
+    /// attendant source), for presentities matching an attendant pattern.
+    Attendant,
+    /// A PSTN line's state from the call state the contact center reports
+    /// (seed 004's PSTN source), for E.164 line presentities.
+    Pstn,
 }
 
 impl SourceKey {
@@ -70,7 +76,11 @@ impl SourceKey {
     pub fn etag(&self) -> Option<&str> {
         match self {
             SourceKey::Publication(etag) => Some(etag),
-            SourceKey::Category { .. } | SourceKey::Upstream | SourceKey::Sync => None,
+            SourceKey::Category { .. }
+            | SourceKey::Upstream
+            | SourceKey::Sync
+            | SourceKey::Attendant
+            | SourceKey::Pstn => None,
         }
     }
 
@@ -86,6 +96,8 @@ impl SourceKey {
             } => CategoryRecord::etag(name, *instance, *container),
             SourceKey::Upstream => "upstream".to_owned(),
             SourceKey::Sync => "sync".to_owned(),
+            SourceKey::Attendant => "attendant".to_owned(),
+            SourceKey::Pstn => "pstn".to_owned(),
         }
     }
 

@@ -11,7 +11,8 @@
 //! [sip]
 //! listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060", "tls:[::1]:5061"]
 //! tls_cert = "cert.pem"        # PEM chain; relative to this file
-//! tls_key = "key.pem"          # PEM private key
+//! tls_key = "key.pem"          # PEM private key (both reloaded on change)
+//! tls_client_ca = "ca.pem"     # mutual TLS: CA of trusted peers' certificates
 //! idle_timeout_secs = 300      # close TCP/TLS connections silent this long
 //! max_message_size = 65535     # bytes, whole message
 //! queue_depth = 16384          # messages waiting for the core before 503
@@ -24,7 +25,9 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs) and `[sync]` (config/sync.rs) are validated in their own files;
+//! `[service]` (config/service.rs), `[sync]` (config/sync.rs), `[auth]`
+//! (config/auth.rs), `[provider]` (config/provider.rs) and `[limits]`
+//! (config/limits.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -36,6 +39,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod auth;
+mod limits;
 mod presence;
 mod provider;
 mod registrar;
@@ -143,6 +148,9 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key of the leaf certificate.
     pub key: PathBuf,
+    /// CA certificates whose client certificates identify trusted peers
+    /// (mutual TLS); `None`: no client certificates asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// RFC 3261 §17 timer values, handed to the transaction layer.
@@ -189,8 +197,13 @@ pub struct Config {
     pub service: ServiceSettings,
     /// The sync engine's rules (`[sync]`); a reload swaps them.
     pub sync: SyncSettings,
+    /// Authentication, publisher rights and trusted peers (`[auth]`);
+    /// `None` (the default): nobody is authenticated.
+    pub auth: Option<crate::auth::AuthSettings>,
     /// The presence provider (`[provider]`): upstream subscriptions.
     pub provider: ProviderSettings,
+    /// Flood limits (`[limits]`): per source address and per user.
+    pub flood: crate::flood::FloodSettings,
 }
 
 /// A configuration that could not be loaded, with where and why.
@@ -238,10 +251,13 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    auth: Option<auth::RawAuth>,
     #[serde(default)]
     sync: rules::sync::RawSync,
     #[serde(default)]
     provider: provider::RawProvider,
+    #[serde(default)]
+    limits: limits::RawLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +267,7 @@ struct RawSip {
     listen: Spanned<Vec<Spanned<String>>>,
     tls_cert: Option<Spanned<PathBuf>>,
     tls_key: Option<Spanned<PathBuf>>,
+    tls_client_ca: Option<Spanned<PathBuf>>,
     idle_timeout_secs: Spanned<u64>,
     max_message_size: Spanned<usize>,
     queue_depth: Spanned<usize>,
@@ -276,6 +293,7 @@ impl Default for RawSip {
             listen: unspanned(listen),
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
             idle_timeout_secs: unspanned(300),
             max_message_size: unspanned(sip::Limits::DEFAULT.max_message_size),
             queue_depth: unspanned(16384),
@@ -445,6 +463,7 @@ impl Source<'_> {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: self.path(cert),
                 key: self.path(key),
+                client_ca: sip.tls_client_ca.as_ref().map(|ca| self.path(ca)),
             }),
             (Some(cert), None) => {
                 return Err(self.error(
@@ -462,6 +481,13 @@ impl Source<'_> {
             }
             (None, None) => None,
         };
+        if let (None, Some(ca)) = (&tls, &sip.tls_client_ca) {
+            return Err(self.error(
+                ca.span().start,
+                "sip.tls_client_ca",
+                "needs sip.tls_cert and sip.tls_key",
+            ));
+        }
         if tls.is_none() {
             if let Some((_, at)) = listen
                 .iter()
@@ -501,8 +527,29 @@ impl Source<'_> {
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
         let sync = self.sync(raw.sync)?;
+        let auth = self.auth(raw.auth)?;
+        if let Some(auth) = &auth {
+            let named = auth
+                .trusted_peers
+                .iter()
+                .find(|p| !p.certificate_names.is_empty());
+            if let (Some(peer), None) = (named, tls.as_ref().and_then(|t| t.client_ca.as_ref())) {
+                return Err(self.error(
+                    0,
+                    "auth.trusted_peers.certificate_names",
+                    format!(
+                        "peer {:?} is recognised by its certificate: set sip.tls_client_ca \
+                         (the CA that issued it) and a tls: listener",
+                        peer.name
+                    ),
+                ));
+            }
+        }
         let provider = self.provider(raw.provider)?;
+        let flood = self.limits(raw.limits)?;
         Ok(Config {
+            flood,
+            auth,
             service,
             sync,
             provider,

@@ -11,7 +11,7 @@ use presence::{ContactError, ContactListRecord, ServiceContacts};
 use rules::sync::{DeviceState, SyncAgent, SyncRules, UserState};
 
 use crate::sync::{Binding, HubError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// One operator request.
 #[derive(Debug)]
@@ -58,6 +58,43 @@ pub enum Control {
         /// Told once the engine has applied it.
         done: oneshot::Sender<()>,
     },
+    /// Where a presentity's upstream subscription stands
+    /// (`GET /api/v1/provider/presentities/{uri}`, `presenced explain`).
+    UpstreamStatus {
+        /// The presentity, any URI form.
+        presentity: sip::Uri,
+        /// `None` when the provider is off.
+        done: oneshot::Sender<Option<UpstreamView>>,
+    },
+    /// An attendant's or a PSTN line's state from the presence
+    /// provider's API (`PUT`/`DELETE /api/v1/provider/attendants|lines/{uri}`).
+    Provided {
+        /// The presentity key.
+        presentity: String,
+        /// Which source.
+        source: presence::ProvidedSource,
+        /// The state; `None`: unknown.
+        state: Option<presence::SyncState>,
+        /// Told once the engine has applied it (NOTIFYs are on their way).
+        done: oneshot::Sender<()>,
+    },
+    /// A consumer starts watching a presentity over the API's event
+    /// stream: counted like a SIP watcher; answered with what it is
+    /// shown now and the stream of changes (`None`: the provider does not
+    /// serve it).
+    ProviderWatch {
+        /// The presentity key.
+        presentity: String,
+        /// The source that serves it (`rules::sources::SourceKind` name).
+        source: &'static str,
+        /// The first event and the changes to come.
+        done: oneshot::Sender<Option<(ProviderEvent, broadcast::Receiver<ProviderEvent>)>>,
+    },
+    /// That consumer left (its stream ended).
+    ProviderUnwatch {
+        /// The presentity key.
+        presentity: String,
+    },
     /// A contact-center request of the sync engine (`/api/v1/sync/...`).
     Sync {
         /// What is asked.
@@ -81,6 +118,48 @@ pub enum Control {
         /// `user` is no user.
         done: oneshot::Sender<Result<ContactListRecord, ContactError>>,
     },
+}
+
+/// What a provider consumer is shown, as the API's event stream sends
+/// it: one event per change of a presentity's provider state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProviderEvent {
+    /// The presentity key.
+    pub presentity: String,
+    /// The availability number; `None`: unknown.
+    pub availability: Option<u32>,
+    /// Its class (`Online`, `Busy`, `Away` …).
+    pub class: Option<String>,
+    /// The activity token.
+    pub activity: Option<String>,
+    /// The note (custom activity text).
+    pub note: Option<String>,
+    /// The source (`upstream`, `attendant`, `pstn`).
+    pub source: String,
+    /// `live` while the state is known; `pending` while the source has
+    /// none yet (queued behind the throttle, subscribing, not set); `failed`
+    /// when the upstream subscription was given up (shown unknown).
+    pub status: String,
+}
+
+/// One presentity's upstream subscription as the API shows it; the
+/// status names are the metrics' (`presenced_upstream_subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UpstreamView {
+    /// `unsubscribed` (nobody watches it), `queued` (waiting for the
+    /// throttle), `pending`, `live`, `retrying` or `failed`.
+    pub status: String,
+    /// Consumers watching it (SIP watchers and API consumers).
+    pub consumers: usize,
+    /// Consecutive failures (retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// The last failure (retrying, failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seconds until the next try (retrying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_secs: Option<u64>,
 }
 
 /// What a contact center asks of the sync engine.

@@ -6,8 +6,11 @@
 //! feeds a room's participant count; `GET /service/themes/...` serves the
 //! avatars of service contacts ([`service`]); `/api/v1/sync/...` is the
 //! contact centers' API of the sync engine (`sync`: agents, states, login
-//! sessions, explain, the event stream; docs/api.md). The API refuses bad
-//! input with one JSON shape naming the field ([`error`]).
+//! sessions, explain, the event stream; docs/api.md);
+//! `/api/v1/provider/...` is the presence provider's ([`provider`]: which
+//! source serves a presentity and where its upstream subscription
+//! stands). The API refuses bad input with one JSON shape naming the
+//! field ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -36,6 +39,7 @@ use crate::sync::EventLog;
 pub mod auth;
 mod contacts;
 pub mod error;
+pub mod provider;
 mod service;
 mod sync;
 
@@ -173,6 +177,22 @@ fn router(state: AppState) -> Router {
         )
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
+        .route(
+            "/api/v1/provider/presentities/{uri}",
+            get(provider::presentity),
+        )
+        .route(
+            "/api/v1/provider/presentities/{uri}/events",
+            get(provider::events),
+        )
+        .route(
+            "/api/v1/provider/attendants/{uri}",
+            put(provider::put_attendant).delete(provider::delete_attendant),
+        )
+        .route(
+            "/api/v1/provider/lines/{uri}",
+            put(provider::put_line).delete(provider::delete_line),
+        )
         .nest("/api/v1/sync", sync_routes())
         .with_state(state)
 }

@@ -5,8 +5,13 @@
 //!
 //! - [`config`]: the TOML file and its validation;
 //! - [`server`]: binds the listeners and starts the tasks;
-//! - [`transport`]: UDP, TCP and TLS tasks, the connection table, the
-//!   bounded queue into the core (503 under overload);
+//! - [`transport`]: UDP, TCP and TLS tasks (certificates reloaded on
+//!   change, mutual TLS for trusted peers), the connection table, the
+//!   per-source flood limit before parsing, the bounded queue into the
+//!   core (503 under overload);
+//! - [`auth`]: who is speaking (digest, trusted peers) and what it may
+//!   do, sans-IO; [`flood`]: the rate limits per source and per user;
+//!   [`refusal_log`]: refusals logged once per source per interval;
 //! - [`sip_core`]: the task that drives the transaction layer and the
 //!   presence engine (`presence::Engine`), holding each 2xx until the store
 //!   has made its change durable;
@@ -23,13 +28,17 @@
 //!   SIGHUP);
 //! - [`http`] and [`metrics`]: `/metrics` and `/health`.
 
+pub mod auth;
 pub mod commit_gate;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod explain;
+pub mod flood;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod refusal_log;
 pub mod reload;
 pub mod router;
 pub mod server;

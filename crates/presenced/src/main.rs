@@ -5,8 +5,11 @@
 //! options override the file. `presenced check-config FILE` validates a
 //! file as a reload would; `presenced explain URI-or-AGENT [--config
 //! FILE] [--server ADDR]` says which room or gateway rule answers for an
-//! address and, asking the running server, why a sync agent shows what
-//! it shows. A running server
+//! address, which presence-provider source serves it and how its
+//! upstream subscription stands, and why a sync agent shows what it
+//! shows (the last two asking the running server); `presenced passwd
+//! AOR --realm REALM` prints a user's `[[auth.users]]` entry (HA1 hashes
+//! of the password read from stdin). A running server
 //! reloads `[service]` when its file changes or on SIGHUP
 //! (`presenced::reload`). SIGTERM or Ctrl-C shuts down gracefully:
 //! SIP stops (the core answers what waited for a commit), the store
@@ -84,26 +87,41 @@ enum Command {
         file: PathBuf,
     },
     /// Says which room or gateway rule of the configuration answers for a
-    /// URI, for each dialect, and why — or why nothing does; and, when the
-    /// running server has a sync agent by that id or presentity, which
-    /// profile, augmentation, conditions and mapping apply to its current
-    /// state (asked over the HTTP API with the token in
-    /// PRESENCED_SYNC_TOKEN).
+    /// URI, for each dialect, and why — or why nothing does; which
+    /// presence-provider source serves it (seed 004's reasoning) and its
+    /// upstream subscription's state; and, when the running server has a
+    /// sync agent by that id or presentity, which profile, augmentation,
+    /// conditions and mapping apply to its current state (asked over the
+    /// HTTP API with the token in PRESENCED_SYNC_TOKEN).
     Explain {
-        /// The address, `sip:user@host` or `user@host` (a `**PIN` suffix is
-        /// cut off and not shown), or a sync agent's id.
+        /// The address, `sip:user@host`, `tel:+number` or `user@host` (a
+        /// `**PIN` suffix is cut off and not shown), or a sync agent's id.
         uri: String,
         /// Configuration file; built-in defaults without it.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// The running server's HTTP address; the file's `http.listen`
-        /// without it.
+        /// The running server's HTTP address (for the provider's live
+        /// state and the sync engine); the file's `http.listen` without it.
         #[arg(long, value_name = "ADDR")]
         server: Option<std::net::SocketAddr>,
     },
+    /// Prints an `[[auth.users]]` entry for the config: the password
+    /// (read from the first line of stdin) as SHA-256 and MD5 HA1 hashes,
+    /// never in clear.
+    Passwd {
+        /// The user's address, `sip:alice@example.com`.
+        aor: String,
+        /// The digest realm (`auth.realm`).
+        #[arg(long)]
+        realm: String,
+        /// The digest username; default: the AOR's user part.
+        #[arg(long)]
+        username: Option<String>,
+    },
     /// Converts a contact center's presence-sync configuration into
-    /// presenced's `[sync]` TOML (printed on stdout); what could not be
-    /// mapped is listed on stderr with its line.
+    /// presenced's `[sync]` TOML, or a presence provider's into
+    /// `[provider]` (printed on stdout); what could not be mapped is
+    /// listed on stderr with its line.
     #[command(subcommand)]
     Import(Import),
 }
@@ -130,6 +148,12 @@ enum Import {
         /// The service's XML configuration file.
         file: PathBuf,
     },
+    /// The presence provider's `<PresenceProvider>` XML (seed 004) into
+    /// `[provider]`: throttle, retries, sources and attendant patterns.
+    Provider {
+        /// The UCC's XML configuration file holding `<PresenceProvider>`.
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -143,9 +167,47 @@ fn main() -> anyhow::Result<()> {
             server,
         }) => explain(&uri, config.as_deref(), server),
         Some(Command::Import(import)) => run_import(import),
+        Some(Command::Passwd {
+            aor,
+            realm,
+            username,
+        }) => passwd(&aor, &realm, username),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
+}
+
+/// `presenced passwd`: one `[[auth.users]]` entry on stdout.
+fn passwd(aor: &str, realm: &str, username: Option<String>) -> anyhow::Result<()> {
+    use sip::digest::{ha1, Algorithm};
+    let uri = sip::Uri::parse_str(aor).with_context(|| format!("{aor:?} is not a SIP URI"))?;
+    let aor = uri.aor();
+    let username = match username {
+        Some(name) => name,
+        None => aor
+            .split_once(':')
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(user, _)| user.to_owned())
+            .with_context(|| format!("{aor} has no user part: pass --username"))?,
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "an empty password: type it on stdin");
+    println!("[[auth.users]]");
+    println!("aor = \"{aor}\"");
+    println!("username = \"{username}\"");
+    println!(
+        "ha1_sha256 = \"{}\"",
+        ha1(Algorithm::Sha256, &username, realm, password)
+    );
+    println!(
+        "ha1_md5 = \"{}\"",
+        ha1(Algorithm::Md5, &username, realm, password)
+    );
+    Ok(())
 }
 
 /// Logs go to stderr, filtered by RUST_LOG (default `info`), without
@@ -169,7 +231,7 @@ fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = load(Some(file))?;
     if let Some(tls) = &config.tls {
-        presenced::transport::tls::acceptor(tls)?;
+        presenced::transport::tls::acceptor(tls, &server::peer_names(&config))?;
     }
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));
@@ -206,6 +268,7 @@ fn run_import(import: Import) -> anyhow::Result<()> {
             agent_states,
         ),
         Import::Cic { file } => (rules::import::cic::import(&read(file)?), file),
+        Import::Provider { file } => (rules::import::provider::import(&read(file)?), file),
     };
     let result = result.with_context(|| format!("{}", input.display()))?;
     print!("{}", result.toml);
@@ -220,9 +283,10 @@ fn run_import(import: Import) -> anyhow::Result<()> {
 /// `presenced explain URI`: service contacts from the configuration
 /// alone, so it works without a running server (a person publishing for
 /// the address would win over what it says; the last line repeats
-/// that); then the sync engine's view of the agent, from the running
-/// server when a token is given, since it depends on the agent's
-/// current states.
+/// that); then the presence provider's source and the running server's
+/// subscription state; then the sync engine's view of the agent, from
+/// the running server when a token is given, since it depends on the
+/// agent's current states.
 fn explain(
     uri: &str,
     file: Option<&Path>,
@@ -232,11 +296,15 @@ fn explain(
     if uri.contains('@') {
         print!("{}", config.service.directory.explain(uri));
     }
+    let server = server.or(config.http.listen);
+    if uri.contains(['@', ':']) {
+        print!("{}", presenced::explain::provider(&config, uri, server));
+    }
     let Ok(token) = std::env::var("PRESENCED_SYNC_TOKEN") else {
         println!("sync engine: not asked (set PRESENCED_SYNC_TOKEN to an integration's token)");
         return Ok(());
     };
-    let Some(addr) = server.or(config.http.listen) else {
+    let Some(addr) = server else {
         println!("sync engine: not asked (no --server and http.listen is off)");
         return Ok(());
     };

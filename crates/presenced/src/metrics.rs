@@ -37,6 +37,8 @@ pub fn set_upstream(stats: &presence::provider::Stats) {
         gauge!(UPSTREAM_SUBSCRIPTIONS, "status" => status).set(n as f64);
     }
     gauge!(UPSTREAM_CONSUMERS).set(stats.consumers as f64);
+    gauge!(UPSTREAM_CONSUMERS_MAX).set(stats.max_consumers as f64);
+    gauge!(UPSTREAM_THROTTLE_QUEUE).set(stats.throttle_queue as f64);
     counter!(UPSTREAM_RESUBSCRIPTIONS).absolute(stats.resubscriptions);
 }
 
@@ -58,10 +60,21 @@ pub const STORE_COMMIT_FAILURES: &str = "presenced_store_commit_failures_total";
 pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
 /// Configuration reloads, by result.
 pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
+/// Requests refused by authentication or rights, by status.
+pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
+/// Requests let through by authentication, by kind of principal.
+pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
+/// Requests refused by a flood limit, by limit (source, user) and answer
+/// (503, silent).
+pub const FLOOD_REFUSALS: &str = "presenced_flood_refusals_total";
 /// Gauge: the presence provider's upstream subscriptions, by status.
 pub const UPSTREAM_SUBSCRIPTIONS: &str = "presenced_upstream_subscriptions";
 /// Gauge: consumers (watched presentities' watchers) of upstream subscriptions.
 pub const UPSTREAM_CONSUMERS: &str = "presenced_upstream_consumers";
+/// The most consumers of one presentity.
+pub const UPSTREAM_CONSUMERS_MAX: &str = "presenced_upstream_consumers_per_presentity_max";
+/// Presentities waiting for the throttle.
+pub const UPSTREAM_THROTTLE_QUEUE: &str = "presenced_upstream_throttle_queue";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
 /// Gauge: the sync engine's bound agents.
@@ -153,6 +166,22 @@ fn describe() {
         "Configuration reloads (file change or SIGHUP): applied, unchanged, or \
          refused as invalid (the running configuration was kept; alert on it)."
     );
+    describe_counter!(
+        AUTH_REFUSALS,
+        "Requests refused before a service saw them, by status: 401/407 \
+         (challenge, stale nonce, replayed nonce count), 403 (wrong \
+         credentials, no right to act for that user), 400."
+    );
+    describe_counter!(
+        AUTH_PASSED,
+        "Requests authenticated, by principal: user (digest) or peer (trusted)."
+    );
+    describe_counter!(
+        FLOOD_REFUSALS,
+        "Requests refused by a flood limit, by limit (source: per source address, \
+         user: per user) and answer (503 with Retry-After, or silent for a source \
+         past twice its limit)."
+    );
     describe_gauge!(
         UPSTREAM_SUBSCRIPTIONS,
         "The presence provider's upstream subscriptions by status: live, pending \
@@ -163,6 +192,16 @@ fn describe() {
         UPSTREAM_CONSUMERS,
         "Watchers counted by the presence provider: one per watched presentity \
          per single subscription or batch."
+    );
+    describe_gauge!(
+        UPSTREAM_CONSUMERS_MAX,
+        "The most consumers of one presentity (consumers per presentity: the \
+         mean is presenced_upstream_consumers over the subscriptions)."
+    );
+    describe_gauge!(
+        UPSTREAM_THROTTLE_QUEUE,
+        "Presentities waiting in the throttle's queue for their upstream SUBSCRIBE \
+         (max_presence_subscriptions_per_second)."
     );
     describe_counter!(
         UPSTREAM_RESUBSCRIPTIONS,
@@ -200,6 +239,11 @@ fn describe() {
     for result in ReloadResult::ALL {
         counter!(CONFIG_RELOADS, "result" => result.as_str()).absolute(0);
     }
+    for limit in ["source", "user"] {
+        for answer in ["503", "silent"] {
+            counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => answer).absolute(0);
+        }
+    }
     set_upstream(&presence::provider::Stats::default());
     set_sync_agents(0);
     for event in ["dnd", "status"] {
@@ -228,6 +272,11 @@ pub fn set_presentities(count: usize) {
 /// Registrar bindings held.
 pub fn set_bindings(count: usize) {
     gauge!(BINDINGS).set(count as f64);
+}
+
+/// One request refused by the `limit` ("source" or "user") flood limit.
+pub fn flood_refused(limit: &'static str, verdict: crate::flood::Verdict) {
+    counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => verdict.as_str()).increment(1);
 }
 
 /// One NOTIFY handed to the transaction layer.
@@ -329,4 +378,20 @@ impl ReloadResult {
 /// A configuration reload ended with `result`.
 pub fn config_reloaded(result: ReloadResult) {
     counter!(CONFIG_RELOADS, "result" => result.as_str()).increment(1);
+}
+
+/// A request refused by authentication or rights with `status`.
+pub fn auth_refused(status: u16) {
+    let status = match status {
+        401 => "401",
+        403 => "403",
+        407 => "407",
+        _ => "400",
+    };
+    counter!(AUTH_REFUSALS, "status" => status).increment(1);
+}
+
+/// A request authenticated as a `user` or a `peer`.
+pub fn auth_passed(principal: &'static str) {
+    counter!(AUTH_PASSED, "principal" => principal).increment(1);
 }

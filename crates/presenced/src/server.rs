@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{AuthSettings, Authenticator, Network};
 use crate::config::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
@@ -21,13 +22,15 @@ use crate::config::{Config, ListenSpec, RegistrarSettings, TransportKind};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
 use crate::control::Control;
 use crate::endpoint::{Endpoint, ToTags};
+use crate::flood::{Limiter, SourceLimit};
 use crate::http::{HttpError, HttpServer};
-use crate::sip_core::{CoreParts, SipCore};
+use crate::sip_core::{CoreParts, Flood, SipCore};
 use crate::store::{Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
 use crate::transport::datagram::DatagramLink;
+use crate::transport::source_limit::SourceGate;
 use crate::transport::tcp::StreamContext;
-use crate::transport::tls::TlsError;
+use crate::transport::tls::{CertStore, TlsError};
 use crate::transport::{self, Connections, Intake};
 
 /// Why the server could not start.
@@ -44,6 +47,24 @@ pub enum ServerError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The system gave no randomness for the nonce secret.
+    #[error("no randomness for the authentication secret: {0}")]
+    Entropy(String),
+}
+
+/// The authenticator of `[auth]`, with a nonce secret random per
+/// process: a restart makes outstanding nonces stale, which clients
+/// answer without asking their users.
+fn authenticator(settings: &AuthSettings) -> Result<Authenticator, ServerError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| ServerError::Entropy(e.to_string()))?;
+    tracing::info!(
+        realm = %settings.realm,
+        users = settings.users.len(),
+        trusted_peers = settings.trusted_peers.len(),
+        "authentication on"
+    );
+    Ok(Authenticator::new(settings, secret))
 }
 
 /// One bound listener, for the start-up log line.
@@ -68,17 +89,25 @@ pub struct Server {
     /// The sync engine's event log: the core appends, the HTTP event
     /// stream reads ([`Server::events`]).
     events: EventLog,
+    auth: Option<Authenticator>,
+    /// The TLS listeners' certificate, reloaded when its files change.
+    cert_store: Option<Arc<CertStore>>,
+    /// The trusted peers' certificate names (mutual TLS).
+    peer_names: Arc<[String]>,
 }
 
 impl Server {
     /// Binds every listen address of `config` and loads the TLS files.
     /// Must be called inside a tokio runtime.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
-        let acceptor = config
-            .tls
-            .as_ref()
-            .map(transport::tls::acceptor)
-            .transpose()?;
+        let peer_names = peer_names(&config);
+        let (acceptor, cert_store) = match &config.tls {
+            Some(files) => {
+                let (acceptor, store) = transport::tls::acceptor(files, &peer_names)?;
+                (Some(acceptor), Some(store))
+            }
+            None => (None, None),
+        };
         let mut listeners = Vec::with_capacity(config.listen.len());
         for spec in &config.listen {
             let err = |source| ServerError::Bind {
@@ -111,10 +140,14 @@ impl Server {
                 listener,
             ));
         }
+        let auth = config.auth.as_ref().map(authenticator).transpose()?;
         Ok(Server {
             config,
             listeners,
             events: EventLog::default(),
+            auth,
+            cert_store,
+            peer_names,
         })
     }
 
@@ -141,19 +174,32 @@ impl Server {
             config,
             listeners,
             events,
+            auth,
+            cert_store,
+            peer_names,
         } = self;
+        if let Some(store) = cert_store {
+            tracker.spawn(watch_certificate(store, cancel.clone()));
+        }
         let tags = ToTags::new();
         let connections = Connections::default();
         let (queue, inbound) = mpsc::channel(config.queue_depth);
         let (close_notices, closed) = mpsc::unbounded_channel();
-        let intake = Intake::new(queue, config.retry_after_secs, tags.clone())
+        let mut intake = Intake::new(queue, config.retry_after_secs, tags.clone())
             .with_close_notices(close_notices);
+        let exempt = exempt(&config);
+        let source_gate = SourceLimit::from_settings(&config.flood, exempt.clone())
+            .map(|limit| Arc::new(SourceGate::new(limit)));
+        if let Some(gate) = &source_gate {
+            intake = intake.with_source_limit(gate.clone());
+        }
         let streams = StreamContext {
             intake: intake.clone(),
             connections: connections.clone(),
             limits: config.limits,
             idle_timeout: config.idle_timeout,
             slots: Arc::new(Semaphore::new(config.max_connections)),
+            peer_names,
         };
         let mut udp_sockets = Vec::new();
         for (bound, listener) in listeners {
@@ -214,14 +260,66 @@ impl Server {
                 &config.registrar,
                 config.idle_timeout,
             )),
+            auth,
             upstream: upstream_parts(&config.provider, &udp_sockets),
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
+            flood: Flood {
+                source: source_gate,
+                user: config.flood.per_user.map(Limiter::new),
+                exempt,
+            },
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));
         Ok(())
     }
+}
+
+/// Every trusted peer's certificate names: the client certificates the
+/// TLS listeners accept.
+pub fn peer_names(config: &Config) -> Arc<[String]> {
+    config
+        .auth
+        .iter()
+        .flat_map(|a| &a.trusted_peers)
+        .flat_map(|p| p.certificate_names.iter().cloned())
+        .collect()
+}
+
+/// How often the TLS certificate files are looked at.
+const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the TLS certificate when its files change (a renewal), until
+/// shutdown. Polled rather than watched with inotify: renewals replace
+/// files by rename into directories that may be symlinks (certbot's
+/// `live/`), which a poll of the paths sees as it is.
+async fn watch_certificate(store: Arc<CertStore>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(CERT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.reload_if_changed() {
+            Ok(true) => tracing::info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays")
+            }
+        }
+    }
+}
+
+/// Sources no flood limit applies to: `limits.exempt` and the trusted
+/// peers' addresses (a peer acts for many users at once).
+fn exempt(config: &Config) -> Vec<Network> {
+    let mut exempt = config.flood.exempt.clone();
+    for peer in config.auth.iter().flat_map(|a| &a.trusted_peers) {
+        exempt.extend(peer.addresses.iter().copied());
+    }
+    exempt
 }
 
 /// The engine's configuration from the validated `[presence]` section.
@@ -238,6 +336,8 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
             max_expires: settings.publish_max_expires,
             default_expires: settings.publish_default_expires,
             flow_grace: settings.flow_grace,
+            max_per_presentity: settings.max_publications_per_presentity,
+            // `[sync] default_lcid`, set by the caller.
             ..presence::PublicationConfig::default()
         },
         unknown_presentity: match settings.unknown_presentity {

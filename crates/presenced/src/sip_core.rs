@@ -35,6 +35,7 @@
 //! that fail (and are logged) rather than block the core behind one slow
 //! peer, and commits happen on the store's own thread.
 
+mod admission;
 mod registration;
 mod sync;
 mod upstream;
@@ -42,21 +43,27 @@ mod upstream;
 pub use upstream::UpstreamParts;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Authenticator, Network};
 use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
+use crate::flood::Limiter;
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
+use crate::refusal_log::RefusalLog;
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
+use crate::transport::source_limit::SourceGate;
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
+use admission::Admission;
 use bytes::Bytes;
 use presence::notify::Notify;
 use presence::{
@@ -65,8 +72,15 @@ use presence::{
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
 
+/// Changes of provider state buffered per API event stream; a stream
+/// that falls further behind is told to read the state again.
+const PROVIDER_EVENTS: usize = 1024;
+
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often one source's refusals are logged at most.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
@@ -118,12 +132,28 @@ pub struct CoreParts {
     pub connections: Connections,
     /// The registrar (REGISTER bindings), restored with the engine.
     pub registrar: Registrar<Flow>,
+    /// Authentication and publisher rights; `None` when `[auth]` is off.
+    pub auth: Option<Authenticator>,
     /// The presence provider, when `[provider] upstream` is set.
     pub upstream: Option<UpstreamParts>,
     /// The sync engine's agents (empty until [`SipCore::restore`]).
     pub sync: SyncHub,
     /// The sync engine's event log, shared with the HTTP side.
     pub events: EventLog,
+    /// Flood limits.
+    pub flood: Flood,
+}
+
+/// The flood limits the core applies or maintains (see [`crate::flood`]).
+#[derive(Debug, Default)]
+pub struct Flood {
+    /// The transports' per-source limit: the core only forgets its idle
+    /// sources, once a second.
+    pub source: Option<Arc<SourceGate>>,
+    /// The per-user limit, checked after authentication.
+    pub user: Option<Limiter<String>>,
+    /// Sources never limited (`limits.exempt` and trusted peers).
+    pub exempt: Vec<Network>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -151,12 +181,24 @@ pub struct SipCore {
     next_stats: Instant,
     /// Our Contact URI per listener (transport, local address).
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
+    /// Authentication in front of the services; `None` when off.
+    auth: Option<Authenticator>,
+    /// Refusals are logged once per source per interval.
+    refusals: RefusalLog,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
+    /// What the presence provider's consumers were last shown per
+    /// presentity (any of its sources), for the change log lines.
+    shown: presence::provider::change::Changes,
+    /// Each change of what provider consumers are shown, for the API's
+    /// event streams (each filters its presentity).
+    provider_events: tokio::sync::broadcast::Sender<crate::control::ProviderEvent>,
     /// The sync engine's agents (sip_core/sync.rs).
     sync: SyncHub,
     /// Where the sync engine's events go.
     events: EventLog,
+    /// Flood limits.
+    flood: Flood,
 }
 
 impl SipCore {
@@ -196,9 +238,14 @@ impl SipCore {
             actions: VecDeque::new(),
             next_stats: Instant::now(),
             contacts: HashMap::new(),
+            auth: parts.auth,
+            refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
             upstream,
+            shown: Default::default(),
+            provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
             sync: parts.sync,
             events: parts.events,
+            flood: parts.flood,
         }
     }
 
@@ -324,6 +371,12 @@ impl SipCore {
         metrics::set_sync_agents(self.sync.len());
         shrink_after_burst(&mut self.notifies);
         shrink_after_burst(&mut self.txns);
+        if let Some(gate) = &self.flood.source {
+            gate.forget_idle();
+        }
+        if let Some(users) = &self.flood.user {
+            users.forget_idle();
+        }
         self.next_stats = now.mono + STATS_INTERVAL;
     }
 
@@ -392,6 +445,28 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::Provided {
+                presentity,
+                source,
+                state,
+                done,
+            } => {
+                self.provided(presentity, source, state, now);
+                let _ = done.send(());
+            }
+            Control::ProviderWatch {
+                presentity,
+                source,
+                done,
+            } => {
+                let _ = done.send(Some(self.provider_watch(&presentity, source)));
+            }
+            Control::ProviderUnwatch { presentity } => {
+                self.engine.count_consumer(&presentity, false);
+            }
+            Control::UpstreamStatus { presentity, done } => {
+                let _ = done.send(self.upstream_view(&presentity, now));
+            }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));
             }
@@ -720,7 +795,12 @@ impl SipCore {
             }
             Dispatch::Absorb => {}
             Dispatch::Service(Service::Registrar, req, to_tag) => {
-                self.register(key, *req, from, to_tag, now);
+                let acting_for = match self.admit(&key, &req, &from, &to_tag, now) {
+                    Admission::Refused => return,
+                    Admission::Open => None,
+                    Admission::As { aor, .. } => Some(aor),
+                };
+                self.register(key, *req, from, to_tag, acting_for, now);
             }
             Dispatch::InDialog(req, to_tag) => {
                 // A NOTIFY in a dialog of ours: the presence provider's
@@ -730,6 +810,12 @@ impl SipCore {
                 self.upstream_notify(key, *req, to_tag, now);
             }
             Dispatch::Service(Service::Presence(_) | Service::DialectService, req, to_tag) => {
+                // The engine reads the watcher from the From and the
+                // presentity from the Request-URI; admission checked both
+                // against the authenticated identity.
+                if let Admission::Refused = self.admit(&key, &req, &from, &to_tag, now) {
+                    return;
+                }
                 let contact = match self.contact(&from) {
                     Ok(contact) => contact,
                     Err(e) => {

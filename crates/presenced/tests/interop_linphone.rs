@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::peers::free_port;
+use common::peers::{free_port, spawn_linphonec};
 use common::ua::{pidf, Dialog, Ua};
 use common::{http_send, Presenced};
 
@@ -84,19 +84,7 @@ impl Linphonec {
              [sound]\nplayback_dev_id=\ncapture_dev_id=\n",
             db = dir.path().join("linphone.db").display(),
         );
-        let rc_path = dir.path().join("linphonerc");
-        std::fs::write(&rc_path, rc).expect("write linphonerc");
-        let mut child = Command::new("linphonec")
-            .arg("-c")
-            .arg(&rc_path)
-            .args(["-d", "6", "-l"])
-            .arg(dir.path().join("linphonec.log"))
-            .env("HOME", dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start linphonec");
+        let mut child = spawn_linphonec(dir.path(), &rc);
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

@@ -11,6 +11,7 @@
 //! it is meant to pass [`crate::sync::SyncRules::build`] as it is.
 
 pub mod cic;
+pub mod provider;
 pub mod tree;
 pub mod tserver;
 

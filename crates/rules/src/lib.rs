@@ -53,9 +53,11 @@
 
 pub mod config;
 pub mod directory;
+pub mod e164;
 pub mod explain;
 pub mod import;
 pub mod pin;
+pub mod sources;
 pub mod sync;
 pub mod theme;
 

@@ -53,11 +53,25 @@ impl<F: Flow> Engine<F> {
         state: Option<SyncState>,
         now: SystemTime,
     ) -> Vec<Action<F>> {
+        self.state_source(presentity, SourceKey::Sync, SourceKind::Sync, state, now)
+    }
+
+    /// Puts in (or takes out) a source of `presentity` that is a state
+    /// (an availability and texts) rather than a document: the sync
+    /// engine's, and the presence provider's attendant and PSTN sources.
+    pub(super) fn state_source(
+        &mut self,
+        presentity: &str,
+        key: SourceKey,
+        kind: SourceKind,
+        state: Option<SyncState>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
         let changed = match state {
             Some(state) => {
                 let sequence = self.presentities.next_sequence();
-                let mut meaning = SourceState::new(SourceKind::Sync, "sync", now)
-                    .with_availability(state.availability);
+                let mut meaning =
+                    SourceState::new(kind, kind.name(), now).with_availability(state.availability);
                 if !state.texts.is_empty() {
                     // Shown while the aggregate is in the published class
                     // (or its idle companion): a manual Away hides it.
@@ -66,14 +80,13 @@ impl<F: Flow> Engine<F> {
                             .within_class(state.availability.class()),
                     );
                 }
-                let body = format!("sync {}", state.availability);
+                let body = format!("{} {}", kind.name(), state.availability);
                 let source = Source::state(meaning, body, sequence);
-                self.presentities
-                    .put(presentity, SourceKey::Sync, source, now)
+                self.presentities.put(presentity, key, source, now)
             }
             None => self
                 .presentities
-                .take(presentity, &SourceKey::Sync, now)
+                .take(presentity, &key, now)
                 .is_some_and(|(_, changed)| changed),
         };
         let mut out = Vec::new();

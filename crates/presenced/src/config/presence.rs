@@ -65,6 +65,9 @@ pub struct PresenceSettings {
     pub publish_default_expires: u32,
     /// Subscriptions one watcher may hold at once.
     pub max_subscriptions_per_watcher: usize,
+    /// Publications one presentity may have at once (its devices and
+    /// integrations); a PUBLISH past it gets 403 "Too many publications".
+    pub max_publications_per_presentity: usize,
     /// A publication made over TCP/TLS ends this long after its connection
     /// closes.
     pub flow_grace: Duration,
@@ -93,6 +96,7 @@ pub(super) struct RawPresence {
     publish_max_expires: Spanned<u32>,
     publish_default_expires: Spanned<u32>,
     max_subscriptions_per_watcher: Spanned<usize>,
+    max_publications_per_presentity: Spanned<usize>,
     flow_grace_secs: Spanned<u64>,
     unknown_presentity: Spanned<String>,
     provisioned: Vec<Spanned<String>>,
@@ -110,6 +114,9 @@ impl Default for RawPresence {
             publish_max_expires: unspanned(3600),
             publish_default_expires: unspanned(3600),
             max_subscriptions_per_watcher: unspanned(1000),
+            max_publications_per_presentity: unspanned(
+                presence::PublicationConfig::default().max_per_presentity,
+            ),
             flow_grace_secs: unspanned(30),
             unknown_presentity: unspanned("closed".to_owned()),
             provisioned: Vec::new(),
@@ -166,6 +173,12 @@ impl Source<'_> {
             1,
             1_000_000,
         )?;
+        let max_publications_per_presentity = self.range(
+            "presence.max_publications_per_presentity",
+            &raw.max_publications_per_presentity,
+            1,
+            10_000,
+        )?;
         let flow_grace = self.range("presence.flow_grace_secs", &raw.flow_grace_secs, 0, 3600)?;
         let unknown_presentity = match raw.unknown_presentity.get_ref().as_str() {
             "closed" => UnknownPresentityPolicy::Closed,
@@ -192,6 +205,7 @@ impl Source<'_> {
             publish_max_expires,
             publish_default_expires,
             max_subscriptions_per_watcher,
+            max_publications_per_presentity,
             flow_grace: Duration::from_secs(flow_grace),
             unknown_presentity,
             provisioned,
@@ -236,7 +250,7 @@ impl Source<'_> {
     }
 
     /// A SIP or tel URI, as the AOR that names a presentity.
-    fn aor(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
+    pub(super) fn aor(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
         let text = entry.get_ref();
         let invalid = |why: String| self.error(entry.span().start, field, why);
         let uri = sip::Uri::parse_str(text)
@@ -302,7 +316,11 @@ impl Source<'_> {
     }
 
     /// An allow-list entry: `@domain` or a watcher's URI.
-    fn allowed(&self, field: &str, entry: &Spanned<String>) -> Result<String, ConfigError> {
+    pub(super) fn allowed(
+        &self,
+        field: &str,
+        entry: &Spanned<String>,
+    ) -> Result<String, ConfigError> {
         match entry.get_ref().strip_prefix('@') {
             Some(domain) => {
                 let valid = !domain.is_empty()
@@ -354,6 +372,7 @@ mod tests {
                 publish_max_expires: 3600,
                 publish_default_expires: 3600,
                 max_subscriptions_per_watcher: 1000,
+                max_publications_per_presentity: 32,
                 flow_grace: Duration::from_secs(30),
                 unknown_presentity: UnknownPresentityPolicy::Closed,
                 provisioned: Vec::new(),

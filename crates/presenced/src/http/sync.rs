@@ -63,7 +63,7 @@ pub(super) async fn openapi() -> Response {
 
 /// Checks the bearer token against `[sync] tokens`; the integration's
 /// name when it is one of them.
-fn integration(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn integration(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
     let config = state.live.load();
     auth::presented(headers)
         .and_then(|hash| config.sync.rules.token_owner(&hash).map(str::to_owned))

@@ -18,15 +18,17 @@ use crate::store::StoreError;
 use crate::transport::Flow;
 
 impl SipCore {
-    /// Hands a REGISTER to the registrar. Nobody is authenticated yet, so
-    /// the request comes as [`Identity::Unverified`]: an authentication
-    /// challenge goes here, and passes the verified AOR on.
+    /// Hands a REGISTER to the registrar: as [`Identity::Verified`] with
+    /// the AOR admission let it act for when authentication is on (the
+    /// registrar then refuses any other AOR), else
+    /// [`Identity::Unverified`].
     pub(super) fn register(
         &mut self,
         key: Key,
         req: Request,
         from: Flow,
         to_tag: String,
+        acting_for: Option<String>,
         now: super::Now,
     ) {
         self.next_txn += 1;
@@ -37,7 +39,7 @@ impl SipCore {
             flow: from,
             reliable: from.is_reliable(),
             to_tag,
-            identity: Identity::Unverified,
+            identity: acting_for.map_or(Identity::Unverified, Identity::Verified),
         };
         let actions = self.registrar.register(&req, ctx, now.wall);
         self.actions.extend(actions);

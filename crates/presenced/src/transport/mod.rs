@@ -12,6 +12,7 @@
 //! message` log line with the transport, the peer and the reason.
 
 pub mod datagram;
+pub mod source_limit;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -29,6 +30,7 @@ use tokio::sync::mpsc;
 
 pub use crate::config::TransportKind;
 use crate::endpoint::ToTags;
+use crate::flood::Verdict;
 pub use datagram::Outbox;
 use datagram::{Datagram, DatagramLink};
 
@@ -128,6 +130,9 @@ pub struct Connections {
 struct Table {
     next: AtomicU64,
     links: RwLock<HashMap<ConnId, Link>>,
+    /// The DNS names of each mutual-TLS connection's verified client
+    /// certificate: what trusted peers are recognised by.
+    certificate_names: RwLock<HashMap<ConnId, Arc<[String]>>>,
 }
 
 impl Default for Connections {
@@ -144,6 +149,7 @@ impl Default for Connections {
             inner: Arc::new(Table {
                 next: AtomicU64::new(base),
                 links: RwLock::new(HashMap::new()),
+                certificate_names: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -173,6 +179,30 @@ impl Connections {
             id: self.insert(Link::Stream(writer)),
             table: self.clone(),
         }
+    }
+
+    /// Records the names of a connection's verified client certificate
+    /// (mutual TLS); they go when the connection's registration does.
+    pub fn set_certificate_names(&self, id: ConnId, names: Vec<String>) {
+        self.inner
+            .certificate_names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, names.into());
+    }
+
+    /// The names of the verified client certificate on `flow`'s
+    /// connection, if it presented one.
+    pub fn certificate_names(&self, flow: &Flow) -> Option<Arc<[String]>> {
+        if flow.transport != TransportKind::Tls {
+            return None;
+        }
+        self.inner
+            .certificate_names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&flow.conn)
+            .cloned()
     }
 
     /// Number of registered sockets and connections.
@@ -284,6 +314,12 @@ impl Drop for Registration {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
+        self.table
+            .inner
+            .certificate_names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 
@@ -294,6 +330,17 @@ pub struct Inbound {
     pub msg: Message,
     /// Where it came from and where its responses go.
     pub flow: Flow,
+}
+
+/// A message's standing with its source's flood limit, before parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screened {
+    /// Within the limit, or not counted.
+    Pass,
+    /// Over the limit: to be answered 503 with this Retry-After.
+    Refuse(u32),
+    /// Far over the limit: drop without parsing or answering.
+    Drop,
 }
 
 /// What a transport must do after handing a message to the [`Intake`].
@@ -329,6 +376,8 @@ pub struct Intake {
     retry_after_secs: u32,
     tags: ToTags,
     closed: Option<mpsc::UnboundedSender<Flow>>,
+    /// The per-source flood limit, when one is configured.
+    gate: Option<Arc<source_limit::SourceGate>>,
 }
 
 impl Intake {
@@ -339,7 +388,16 @@ impl Intake {
             retry_after_secs,
             tags,
             closed: None,
+            gate: None,
         }
+    }
+
+    /// Also counts every new request against its source address's flood
+    /// limit, answering 503 (or nothing, for an obvious flood) past it
+    /// before the request takes a place in the core's queue.
+    pub fn with_source_limit(mut self, gate: Arc<source_limit::SourceGate>) -> Intake {
+        self.gate = Some(gate);
+        self
     }
 
     /// Also tells `closed` about every TCP/TLS connection that ends, so the
@@ -360,9 +418,28 @@ impl Intake {
         }
     }
 
-    /// Takes one message a transport has framed and parsed, from `source`.
+    /// Counts a message not parsed yet against its source's flood limit;
+    /// [`Screened::Drop`] is to be dropped unparsed (an obvious flood,
+    /// already counted and logged), anything else goes to
+    /// [`Intake::admit`] with the parsed message.
+    pub fn screen(&self, raw: &[u8], transport: TransportKind, source: SocketAddr) -> Screened {
+        match self
+            .gate
+            .as_ref()
+            .and_then(|g| g.screen(raw, transport, source.ip()))
+        {
+            Some(Verdict::Silence) => Screened::Drop,
+            Some(Verdict::Refuse { retry_after_secs }) => Screened::Refuse(retry_after_secs),
+            _ => Screened::Pass,
+        }
+    }
+
+    /// Takes one message a transport has framed and parsed, from `source`,
+    /// after [`Intake::screen`].
+    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &self,
+        screened: Screened,
         parsed: Result<Message, ParseError>,
         raw: &[u8],
         transport: TransportKind,
@@ -370,6 +447,11 @@ impl Intake {
         local: SocketAddr,
         source: SocketAddr,
     ) -> Admission {
+        let refuse = match screened {
+            Screened::Drop => return Admission::Dropped,
+            Screened::Refuse(secs) => Some(secs),
+            Screened::Pass => None,
+        };
         let msg = match parsed {
             Ok(msg) => msg,
             Err(e) => return reject_unparsable(raw, &e, transport, source),
@@ -380,6 +462,14 @@ impl Intake {
                     TransportKind::Udp => via::udp_reply_addr(&req, source),
                     _ => source,
                 };
+                if let Some(retry_after_secs) = refuse {
+                    let tag = self.tags.for_request(&req);
+                    let resp = source_limit::rate_limited(&req, retry_after_secs, &tag);
+                    return Admission::Answer {
+                        to: remote,
+                        bytes: Bytes::from(resp.encode()),
+                    };
+                }
                 via::stamp_received(&mut req, source);
                 (Message::Request(req), remote)
             }
@@ -521,7 +611,15 @@ mod tests {
     fn admit(intake: &Intake, raw: &'static [u8]) -> Admission {
         let parsed = sip::parse::parse_datagram(Bytes::from_static(raw));
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        intake.admit(parsed, raw, TransportKind::Udp, ConnId(0), src, src)
+        intake.admit(
+            Screened::Pass,
+            parsed,
+            raw,
+            TransportKind::Udp,
+            ConnId(0),
+            src,
+            src,
+        )
     }
 
     #[test]
@@ -581,9 +679,25 @@ mod tests {
         let src: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let ok = || sip::parse::parse_datagram(Bytes::from_static(OK));
         assert!(matches!(admit(&intake, OPTIONS), Admission::Queued));
-        let udp = intake.admit(ok(), OK, TransportKind::Udp, ConnId(0), src, src);
+        let udp = intake.admit(
+            Screened::Pass,
+            ok(),
+            OK,
+            TransportKind::Udp,
+            ConnId(0),
+            src,
+            src,
+        );
         assert!(matches!(udp, Admission::Dropped));
-        let tcp = intake.admit(ok(), OK, TransportKind::Tcp, ConnId(1), src, src);
+        let tcp = intake.admit(
+            Screened::Pass,
+            ok(),
+            OK,
+            TransportKind::Tcp,
+            ConnId(1),
+            src,
+            src,
+        );
         let Admission::Wait(inbound) = tcp else {
             panic!("a TCP response must wait for room")
         };

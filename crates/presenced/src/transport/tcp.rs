@@ -53,6 +53,9 @@ pub struct StreamContext {
     pub idle_timeout: Duration,
     /// Permits for open connections, shared by every stream listener.
     pub slots: Arc<Semaphore>,
+    /// The trusted peers' certificate names: a TLS connection whose
+    /// client certificate is valid for some of them is recorded with them.
+    pub peer_names: Arc<[String]>,
 }
 
 /// Binds a listening TCP socket; IPv6 sockets are IPv6-only so that
@@ -115,7 +118,7 @@ pub async fn serve(
         tracker.spawn(async move {
             let _permit = permit;
             match tls {
-                None => run(stream, ends, TransportKind::Tcp, ctx, cancel).await,
+                None => run(stream, ends, TransportKind::Tcp, Vec::new(), ctx, cancel).await,
                 Some(acceptor) => handshake(acceptor, stream, ends, ctx, cancel).await,
             }
         });
@@ -143,7 +146,18 @@ async fn handshake(
         r = timeout(limit, acceptor.accept(stream)) => r,
     };
     match result {
-        Ok(Ok(tls)) => run(tls, ends, TransportKind::Tls, ctx, cancel).await,
+        Ok(Ok(tls)) => {
+            // The handshake verified any client certificate (tls.rs);
+            // which trusted peers' names it carries is what auth reads.
+            let names = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| super::tls::names_valid_for(leaf, &ctx.peer_names))
+                .unwrap_or_default();
+            run(tls, ends, TransportKind::Tls, names, ctx, cancel).await
+        }
         Ok(Err(e)) => tracing::warn!(transport = "tls", %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::warn!(transport = "tls", %peer, "TLS handshake timed out"),
     }
@@ -165,6 +179,7 @@ async fn run<S>(
     stream: S,
     ends: Ends,
     kind: TransportKind,
+    certificate_names: Vec<String>,
     ctx: StreamContext,
     cancel: CancellationToken,
 ) where
@@ -174,7 +189,11 @@ async fn run<S>(
     let (tx, mut outgoing) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let registration = ctx.connections.add_stream(tx);
     let conn = registration.id();
-    tracing::debug!(transport = %kind, %peer, %conn, "connection open");
+    tracing::debug!(transport = %kind, %peer, %conn, ?certificate_names, "connection open");
+    if !certificate_names.is_empty() {
+        ctx.connections
+            .set_certificate_names(conn, certificate_names);
+    }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut framer = StreamFramer::new(ctx.limits);
     let idle = sleep(ctx.idle_timeout);
@@ -246,7 +265,11 @@ async fn drain<W: AsyncWrite + Unpin>(
             Ok(Some(Frame::Ping)) => write(writer, PONG, ctx.idle_timeout).await?,
             Ok(Some(Frame::Pong)) => {}
             Ok(Some(Frame::Message(parsed, raw))) => {
-                match ctx.intake.admit(parsed, &raw, kind, conn, local, peer) {
+                let screened = ctx.intake.screen(&raw, kind, peer);
+                match ctx
+                    .intake
+                    .admit(screened, parsed, &raw, kind, conn, local, peer)
+                {
                     Admission::Answer { bytes, .. } => {
                         write(writer, &bytes, ctx.idle_timeout).await?
                     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod kamailio;
 pub mod peers;
 pub mod sipe;
 pub mod ua;
@@ -142,6 +143,16 @@ impl Presenced {
     }
 
     /// The HTTP listener's address, from `... http listening addr=...`.
+    /// The value of the `/metrics` line starting with `line_start` (the
+    /// series with its labels and a space), 0 when there is none.
+    pub fn metric(&self, line_start: &str) -> f64 {
+        let (_, text) = http_get(self.http_addr(), "/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         let line = self.wait_for_log(&["http listening"]);
         let addr = line

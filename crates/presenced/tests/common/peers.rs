@@ -248,3 +248,22 @@ pub fn pjsua_watcher(transport: &str, server_port: u16, user: &str, target: &str
     ];
     Driver::start("pjsua_watcher.py", &args.map(String::from))
 }
+
+/// Starts `linphonec` with the linphonerc `rc`, written into `dir` (which
+/// also holds its log and database); its stdout is piped for the caller
+/// to read or drain.
+pub fn spawn_linphonec(dir: &std::path::Path, rc: &str) -> Child {
+    let rc_path = dir.join("linphonerc");
+    std::fs::write(&rc_path, rc).expect("write linphonerc");
+    Command::new("linphonec")
+        .arg("-c")
+        .arg(&rc_path)
+        .args(["-d", "6", "-l"])
+        .arg(dir.join("linphonec.log"))
+        .env("HOME", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start linphonec (apt-get install linphone-cli)")
+}
