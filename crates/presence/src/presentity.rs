@@ -306,7 +306,7 @@ impl<F: Flow> Presentities<F> {
             return false;
         };
         let before = p.fades_at();
-        let changed = p.recompose(key, now);
+        let changed = p.recompose(key, now, self.config.language);
         let after = p.fades_at();
         if before != after {
             if let Some(at) = before {
@@ -422,8 +422,12 @@ impl<F: Flow> Presentities<F> {
     pub fn categories(&mut self, presentity: &str, container: u32) -> Bytes {
         self.render_restored(presentity);
         match self.presentities.get_mut(presentity) {
-            Some(p) => p.categories(presentity, container),
-            None => Presentity::<F>::new(presentity).categories(presentity, container),
+            Some(p) => p.categories(presentity, container, self.config.language),
+            None => Presentity::<F>::new(presentity).categories(
+                presentity,
+                container,
+                self.config.language,
+            ),
         }
     }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sip::header::{Header, HeaderName};
 use sip::typed::{ContentType, Event, TypedError};
 
+use crate::availability::Lcid;
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf::{self, PidfError};
@@ -45,6 +46,11 @@ pub struct PublicationConfig {
     /// a handful; the bound keeps one misbehaving client from growing the
     /// composition (and every NOTIFY body) without limit.
     pub max_per_presentity: usize,
+    /// The language shown when a watcher's is unknown: the PIDF note of
+    /// an aggregate's custom text, and the first `<custom>` of a category
+    /// document (clients that read one take the first, pidgin-sipe does).
+    /// The runtime sets `[sync] default_lcid`; default 1033.
+    pub language: Lcid,
 }
 
 impl Default for PublicationConfig {
@@ -55,6 +61,7 @@ impl Default for PublicationConfig {
             default_expires: 3600,
             flow_grace: Duration::from_secs(30),
             max_per_presentity: 32,
+            language: Lcid::EN_US,
         }
     }
 }

@@ -181,7 +181,8 @@ impl ServiceView<'_> {
             activity: aggregate
                 .activity
                 .as_ref()
-                .map(crate::presentity::wire_activity),
+                // A card's texts are in one language: order is moot.
+                .map(|a| crate::presentity::wire_activity(a, crate::availability::Lcid::EN_US)),
         };
         let card = ContactCard {
             display_name: Some(self.card.display_name.clone()),

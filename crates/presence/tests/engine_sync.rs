@@ -141,3 +141,29 @@ fn an_unwatched_presentity_takes_the_source_too() {
         "{first:?}"
     );
 }
+
+#[test]
+fn the_configured_language_comes_first_and_is_the_pidf_note() {
+    let mut config = EngineConfig::default();
+    config.publication.language = Lcid(3082);
+    let mut h = Harness::new(config);
+    h.subscribed(&Sub::new(CAROL, ALICE, "c1"), at(0));
+    let out = h.request(batched(DAVE, &[ALICE], "subscribe", "b1", None, 1), at(0));
+    h.ok_until_quiet(&out, at(0));
+    let state = SyncState {
+        availability: Availability::new(7001),
+        texts: CustomTexts::new()
+            .with(Lcid::EN_US, "Working with customer")
+            .with(Lcid(3082), "Trabajando con clientes"),
+    };
+    let out = h.engine.handle(sync(ALICE, Some(state)), at(1));
+    let texts: Vec<String> = notifies(&out).iter().map(|(_, r)| body(r)).collect();
+    let dialect = texts.iter().find(|t| t.contains("<availability>")).unwrap();
+    assert!(
+        dialect.find("LCID=\"3082\"") < dialect.find("LCID=\"1033\""),
+        "{dialect}"
+    );
+    let pidf = texts.iter().find(|t| t.contains("<basic>")).unwrap();
+    assert!(pidf.contains("Trabajando con clientes"), "{pidf}");
+    assert!(!pidf.contains("Working with customer"), "{pidf}");
+}

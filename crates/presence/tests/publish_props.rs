@@ -112,6 +112,7 @@ fn config() -> PublicationConfig {
         default_expires: 100,
         flow_grace: Duration::from_secs(30),
         max_per_presentity: 3,
+        ..PublicationConfig::default()
     }
 }
 

@@ -387,6 +387,8 @@ mod tests {
             "presenced_store_commit_failures_total",
             "presenced_store_commit_seconds_bucket",
             "presenced_config_reloads_total{result=\"refused\"}",
+            "presenced_sync_agents",
+            "presenced_sync_events_total{event=\"dnd\"}",
             "# HELP presenced_notify_sent_total NOTIFY requests sent.",
         ] {
             assert!(body.contains(name), "{name} missing from:\n{body}");

@@ -77,6 +77,21 @@ pub const UPSTREAM_CONSUMERS_MAX: &str = "presenced_upstream_consumers_per_prese
 pub const UPSTREAM_THROTTLE_QUEUE: &str = "presenced_upstream_throttle_queue";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
+/// Gauge: the sync engine's bound agents.
+pub const SYNC_AGENTS: &str = "presenced_sync_agents";
+/// Counter: events sent toward contact centers, by event (`dnd`,
+/// `status`).
+pub const SYNC_EVENTS: &str = "presenced_sync_events_total";
+
+/// The sync engine's bound agents.
+pub fn set_sync_agents(count: usize) {
+    gauge!(SYNC_AGENTS).set(count as f64);
+}
+
+/// One event for a contact center (`dnd` or `status`).
+pub fn sync_event(event: &'static str) {
+    counter!(SYNC_EVENTS, "event" => event).increment(1);
+}
 
 /// Gauge: entries of the merged company directory, by origin.
 pub const DIRECTORY_ENTRIES: &str = "presenced_directory_entries";
@@ -202,6 +217,15 @@ fn describe() {
         "Upstream subscriptions restored after the upstream ended or lost them, \
          or retried after a failure."
     );
+    describe_gauge!(
+        SYNC_AGENTS,
+        "Contact-center agents bound by the sync engine."
+    );
+    describe_counter!(
+        SYNC_EVENTS,
+        "Events the sync engine sent toward contact centers, by event: dnd \
+         (EventDNDOn/Off) or status (a UC-derived status change)."
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
@@ -251,6 +275,10 @@ fn describe() {
     set_directory_entries(&rules::AddressBook::default());
     for result in ["ok", "failed"] {
         counter!(DIRECTORY_REFRESHES, "result" => result).absolute(0);
+    }
+    set_sync_agents(0);
+    for event in ["dnd", "status"] {
+        counter!(SYNC_EVENTS, "event" => event).absolute(0);
     }
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);

@@ -246,6 +246,9 @@ impl Server {
         // responses, never more (see `EngineConfig::max_notifies_in_flight`
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
+        // The sync engine's texts are shown in `[sync] default_lcid` to a
+        // watcher whose language is unknown (read at start).
+        engine_config.publication.language = config.sync.rules.default_lcid;
         let mut engine = presence::Engine::new(engine_config, seed());
         engine.set_address_book(address_book);
         // Service contacts answer from the start; nothing is watched yet,
@@ -347,6 +350,8 @@ pub fn engine_config(settings: &PresenceSettings) -> presence::EngineConfig {
             default_expires: settings.publish_default_expires,
             flow_grace: settings.flow_grace,
             max_per_presentity: settings.max_publications_per_presentity,
+            // `[sync] default_lcid`, set by the caller.
+            ..presence::PublicationConfig::default()
         },
         unknown_presentity: match settings.unknown_presentity {
             UnknownPresentityPolicy::Closed => presence::UnknownPresentity::Closed,

@@ -251,8 +251,10 @@ impl SipCore {
 
     /// Reloads the stored publications and subscriptions into the engine:
     /// expired ones are deleted, and every live watcher gets a NOTIFY with
-    /// the current state once the core runs.
+    /// the current state once the core runs. The sync engine's agents go
+    /// first, so those NOTIFYs already carry each agent's last state.
     pub fn restore(&mut self) -> Result<(), StoreError> {
+        self.restore_sync(Now::read())?;
         self.engine.restore_roaming(self.store.load_roaming()?);
         let (publications, subscriptions) = self.store.load::<Flow>()?;
         let (p, s) = (publications.len(), subscriptions.len());
@@ -271,8 +273,7 @@ impl SipCore {
             "state restored"
         );
         self.actions.extend(actions);
-        self.restore_bindings()?;
-        self.restore_sync(Now::read())
+        self.restore_bindings()
     }
 
     /// Runs the driver loop until cancelled or every transport is gone,
@@ -367,6 +368,7 @@ impl SipCore {
     fn refresh_stats(&mut self, now: Now) {
         self.publish_stats();
         self.upstream_stats();
+        metrics::set_sync_agents(self.sync.len());
         shrink_after_burst(&mut self.notifies);
         shrink_after_burst(&mut self.txns);
         if let Some(gate) = &self.flood.source {

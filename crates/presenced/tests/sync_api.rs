@@ -110,6 +110,14 @@ async fn next(ua: &Ua) -> String {
 async fn push_mode_reaches_a_watcher_and_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // A fixed port: the restart below must come back on it for Bob's
+    // stored subscription (its UDP flow) to be reachable.
+    let port = common::peers::free_port();
+    std::fs::write(
+        dir.path().join("presenced.toml"),
+        config(&data).replace("udp:127.0.0.1:0", &format!("udp:127.0.0.1:{port}")),
+    )
+    .unwrap();
     let mut server = server(dir.path(), &data);
     let http = server.http_addr();
     let sip = server.addr("udp", false);
@@ -282,6 +290,12 @@ async fn push_mode_reaches_a_watcher_and_survives_kill_9() {
         Value::Null,
     );
     assert_eq!(by_uri, explained);
+    let (status, answer) = call(http, "GET", "/explain/nobody", &[TOKEN], "");
+    assert_eq!(
+        (status, answer["field"].as_str()),
+        (404, Some("target")),
+        "{answer}"
+    );
     // The command asks the running server.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_presenced"))
         .args(["explain", &alice.aor(), "--server", &http.to_string()])
@@ -308,6 +322,16 @@ async fn push_mode_reaches_a_watcher_and_survives_kill_9() {
     drop(server);
     let server = self::server(dir.path(), &data);
     server.wait_for_log(&["sync agents restored", "agents=1"]);
+    // Bob's stored subscription: his first NOTIFY after the restart
+    // already carries the agent's state.
+    let first = bob.notify_within(WAIT).await.map(|n| text(&n.body));
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|b| b.contains("I am in After Call Work")),
+        "{first:?}\n{}",
+        server.log_text()
+    );
     let http = server.http_addr();
     let agent = api(http, "GET", "/agents/4711", Value::Null);
     assert_eq!(
@@ -446,6 +470,11 @@ async fn pull_mode_streams_dnd_and_replays_what_a_reconnect_missed() {
         "{off:?}"
     );
     assert!(off.id.unwrap() > on_id);
+    let (_, metrics) = common::http_get(http, "/metrics");
+    assert!(
+        metrics.contains("presenced_sync_events_total{event=\"dnd\"} 2"),
+        "{metrics}"
+    );
 
     // A client from before this server's history gets a gap, then what
     // there is.

@@ -10,7 +10,7 @@
 //! the busiest live source otherwise), dialect watchers get its texts in
 //! their language, PIDF watchers the conversion table's row.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use super::{Action, Engine};
@@ -36,11 +36,13 @@ pub struct TrackedChange {
     pub availability: Availability,
 }
 
-/// The presentities the runtime asked to hear about, and their changes.
+/// The presentities the runtime asked to hear about, and their changes
+/// (the latest aggregate per presentity: one input can change many, a
+/// reload of the sync rules every bound agent's, so noting one is O(1)).
 #[derive(Debug, Default)]
 pub(super) struct Tracked {
     presentities: HashSet<String>,
-    changes: Vec<TrackedChange>,
+    changes: HashMap<String, Availability>,
 }
 
 impl<F: Flow> Engine<F> {
@@ -118,21 +120,29 @@ impl<F: Flow> Engine<F> {
         else {
             return;
         };
-        let changes = &mut self.tracked.changes;
-        match changes.iter_mut().find(|c| c.presentity == presentity) {
-            Some(c) => c.availability = availability,
-            None => changes.push(TrackedChange {
-                presentity: presentity.to_owned(),
-                availability,
-            }),
+        match self.tracked.changes.get_mut(presentity) {
+            Some(latest) => *latest = availability,
+            None => {
+                self.tracked
+                    .changes
+                    .insert(presentity.to_owned(), availability);
+            }
         }
     }
 
     /// The tracked presentities that changed since the last call, with
-    /// their aggregate now (one entry per presentity, the latest). The
-    /// runtime calls it after each input, like [`Engine::take_interest`].
+    /// their aggregate now (one entry per presentity, the latest; in no
+    /// particular order). The runtime calls it after each input, like
+    /// [`Engine::take_interest`].
     pub fn take_tracked(&mut self) -> Vec<TrackedChange> {
-        std::mem::take(&mut self.tracked.changes)
+        self.tracked
+            .changes
+            .drain()
+            .map(|(presentity, availability)| TrackedChange {
+                presentity,
+                availability,
+            })
+            .collect()
     }
 
     /// A presentity's aggregated availability now (`None`: unknown).

@@ -41,7 +41,9 @@ pub(super) fn nothing() -> AggregateState {
 impl<F: Flow> Presentity<F> {
     /// Composes the live sources into the aggregate and the PIDF body;
     /// true when what watchers see changed (and the version went up).
-    pub(super) fn recompose(&mut self, key: &str, now: SystemTime) -> bool {
+    /// `language`: the text of a watcher of unknown language
+    /// (`PublicationConfig::language`).
+    pub(super) fn recompose(&mut self, key: &str, now: SystemTime, language: Lcid) -> bool {
         self.stale = None;
         let states = self.states();
         let aggregate = aggregate(&states, now);
@@ -49,7 +51,7 @@ impl<F: Flow> Presentity<F> {
         let document = if self.sources.is_empty() {
             PresenceDocument::closed(key)
         } else if dialect {
-            render_pidf(key, &aggregate, None, Lcid::EN_US)
+            render_pidf(key, &aggregate, None, language)
         } else {
             let parts: Vec<(PublicationRef, &PresenceDocument)> = self
                 .sources
@@ -109,16 +111,16 @@ impl<F: Flow> Presentity<F> {
 
     /// The category document for watchers in `container`, rendered on
     /// first demand for this version.
-    pub(super) fn categories(&mut self, key: &str, container: u32) -> Bytes {
+    pub(super) fn categories(&mut self, key: &str, container: u32, language: Lcid) -> Bytes {
         if let Some((_, body)) = self.categories.iter().find(|(c, _)| *c == container) {
             return body.clone();
         }
-        let body = categories::render(key, &self.category_entries(container));
+        let body = categories::render(key, &self.category_entries(container, language));
         self.categories.push((container, body.clone()));
         body
     }
 
-    fn category_entries(&self, container: u32) -> Vec<CategoryEntry> {
+    fn category_entries(&self, container: u32, language: Lcid) -> Vec<CategoryEntry> {
         let blocked = container == crate::roaming::BLOCKED;
         // Nothing known, or nothing live, shows Offline: a watcher's list
         // has no "unknown" for a person.
@@ -131,7 +133,7 @@ impl<F: Flow> Presentity<F> {
         let activity = (!blocked)
             .then_some(self.aggregate.activity.as_ref())
             .flatten()
-            .map(wire_activity);
+            .map(|a| wire_activity(a, language));
         let state = wire::State {
             state_type: StateType::Aggregate,
             manual: self.aggregate.manual && !blocked,
@@ -183,13 +185,22 @@ impl<F: Flow> Presentity<F> {
 }
 
 /// An aggregate's activity as the `state` category writes it: the token
-/// and the custom texts, no range (an aggregate is not an input).
-pub(crate) fn wire_activity(a: &crate::availability::StateActivity) -> wire::StateActivity {
+/// and the custom texts, no range (an aggregate is not an input). The
+/// text in `language` comes first: a Lync client picks its own LCID among
+/// them, a client that reads only the first (pidgin-sipe) shows the
+/// configured language.
+pub(crate) fn wire_activity(
+    a: &crate::availability::StateActivity,
+    language: Lcid,
+) -> wire::StateActivity {
+    let mut custom: Vec<(u32, String)> =
+        a.custom.iter().map(|(l, t)| (l.0, t.to_owned())).collect();
+    custom.sort_by_key(|(lcid, _)| *lcid != language.0);
     wire::StateActivity {
         token: a.token.as_ref().map(|t| t.as_str().to_owned()),
         min_availability: None,
         max_availability: None,
-        custom: a.custom.iter().map(|(l, t)| (l.0, t.to_owned())).collect(),
+        custom,
     }
 }
 

@@ -64,7 +64,7 @@ impl SipCore {
                     Some(agent) => Ok(SyncAnswer::Explained(
                         self.sync.rules().explain(agent).lines,
                     )),
-                    None => Err(HubError::UnknownAgent(target).into()),
+                    None => Err(HubError::UnknownTarget(target).into()),
                 };
                 let _ = done.send(answer);
                 return;
@@ -182,6 +182,7 @@ impl SipCore {
         }
         for (agent, kind) in events {
             let event = self.events.push(&agent, kind);
+            crate::metrics::sync_event(event.kind.name());
             tracing::info!(agent = %event.agent, id = event.id, event = event.kind.name(), "sync event");
         }
     }

@@ -72,6 +72,9 @@ pub enum HubError {
     /// No agent has this id.
     #[error("no agent {0:?} is bound")]
     UnknownAgent(String),
+    /// No agent has this id or presentity (explain).
+    #[error("no agent is bound with id or presentity {0:?}")]
+    UnknownTarget(String),
     /// The presentity belongs to another agent.
     #[error("{presentity} is bound to agent {owner:?}")]
     PresentityTaken {
@@ -90,6 +93,7 @@ impl HubError {
     pub fn field(&self) -> &'static str {
         match self {
             HubError::UnknownAgent(_) => "agent",
+            HubError::UnknownTarget(_) => "target",
             HubError::PresentityTaken { .. } => "presentity",
             HubError::UnknownProfile(_) => "profile",
         }
