@@ -29,6 +29,7 @@ mod notifying;
 mod roaming;
 mod service;
 mod subscribe;
+mod sync;
 mod upstream;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -55,7 +56,8 @@ use crate::winfo::WatcherEvent;
 
 pub use crate::notify::NotifyId;
 pub use address_book::{Shown, ShownBy};
-pub use upstream::Interest;
+pub use sync::{SyncState, TrackedChange};
+pub use upstream::{Interest, ProvidedSource};
 
 /// How many NOTIFYs of a fan-out are built at a time (see
 /// [`Engine::poll_fanout`]): enough that a chunk's fixed cost is shared,
@@ -172,6 +174,25 @@ pub enum Input<F> {
         /// The document, if any.
         state: Option<(Bytes, Bytes)>,
     },
+    /// The sync engine's state of the contact-center agent bound to a
+    /// presentity (issue 11): put in as its [`crate::source::SourceKey::Sync`] source and
+    /// aggregated with the rest; `None` takes it out.
+    Sync {
+        /// The presentity key.
+        presentity: String,
+        /// What to publish, if anything.
+        state: Option<SyncState>,
+    },
+    /// The presence provider's attendant or PSTN state of a presentity
+    /// (seed 004), from the API; `None` takes it out (unknown).
+    Provided {
+        /// The presentity key.
+        presentity: String,
+        /// Which source.
+        source: ProvidedSource,
+        /// The state, if any.
+        state: Option<SyncState>,
+    },
 }
 
 /// How a NOTIFY's client transaction ended.
@@ -286,6 +307,9 @@ pub struct Engine<F> {
     interest: HashMap<Arc<str>, u32>,
     /// First and last watchers since the runtime last asked.
     interest_changes: Vec<Interest>,
+    /// The sync engine's agents' presentities and their changes since the
+    /// last [`Engine::take_tracked`].
+    tracked: sync::Tracked,
     /// The groups each pending provisioning fetch asked for.
     provisioning: HashMap<DialogKey, Vec<String>>,
     /// Each user's last contact-list changes, for the deltas of endpoints
@@ -353,6 +377,7 @@ impl<F: Flow> Engine<F> {
             watches: HashMap::new(),
             interest: HashMap::new(),
             interest_changes: Vec::new(),
+            tracked: sync::Tracked::default(),
             provisioning: HashMap::new(),
             contact_history: HashMap::new(),
             contacts_sent: HashMap::new(),
@@ -480,6 +505,12 @@ impl<F: Flow> Engine<F> {
             Input::Reconfigure { services } => self.reconfigure(services, now),
             Input::Occupancy { room, participants } => self.occupancy(&room, participants, now),
             Input::Upstream { presentity, state } => self.upstream(&presentity, state, now),
+            Input::Sync { presentity, state } => self.sync_state(&presentity, state, now),
+            Input::Provided {
+                presentity,
+                source,
+                state,
+            } => self.provided(&presentity, source, state, now),
         }
     }
 

@@ -114,8 +114,8 @@ pub use document::{
     Basic, Contact, Device, Mood, Note, Person, PlaceIs, PresenceDocument, RpidToken, Tuple,
 };
 pub use engine::{
-    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, Shown, ShownBy, Stats,
-    UnknownPresentity, FANOUT_CHUNK,
+    Action, Engine, EngineConfig, Input, Interest, NotifyId, NotifyOutcome, ProvidedSource, Shown,
+    ShownBy, Stats, SyncState, TrackedChange, UnknownPresentity, FANOUT_CHUNK,
 };
 pub use extension::Extension;
 pub use flow::Flow;

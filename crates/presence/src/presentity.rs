@@ -339,14 +339,13 @@ impl<F: Flow> Presentities<F> {
         }
     }
 
-    /// The aggregated state of `presentity`'s live sources (what every
-    /// dialect shows), `None` when it has none.
-    pub fn aggregate(&mut self, presentity: &str) -> Option<AggregateState> {
-        self.render_restored(presentity);
+    /// The presentity's aggregated state, if it has any source (the sync
+    /// engine reads the availability after every change).
+    pub fn aggregate(&self, presentity: &str) -> Option<&crate::availability::AggregateState> {
         self.presentities
             .get(presentity)
             .filter(|p| !p.sources.is_empty())
-            .map(|p| p.aggregate.clone())
+            .map(|p| &p.aggregate)
     }
 
     /// Whether the presentity has live publications or is provisioned (for

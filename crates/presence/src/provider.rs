@@ -36,6 +36,8 @@ use sip::{HeaderAccess, Request, Response, Uri};
 
 use crate::subscriber::{self, Ending, Fresh, Identity, Subscriber};
 
+pub mod change;
+
 /// The provider's knobs; the defaults are seed 004's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -154,6 +156,12 @@ pub struct Stats {
     pub failed: usize,
     /// Consumers over all presentities.
     pub consumers: usize,
+    /// The most consumers of one presentity (consumers per presentity:
+    /// the mean is `consumers` over the subscriptions; a label per
+    /// presentity would not scale, the API tells one presentity's).
+    pub max_consumers: usize,
+    /// Presentities waiting in the throttle's queue.
+    pub throttle_queue: usize,
     /// Subscriptions restored or retried since start.
     pub resubscriptions: u64,
 }
@@ -318,8 +326,10 @@ impl Provider {
             resubscriptions: self.resubscriptions,
             ..Stats::default()
         };
+        s.throttle_queue = self.queue.len();
         for e in self.entries.values() {
             s.consumers += e.consumers;
+            s.max_consumers = s.max_consumers.max(e.consumers);
             match e.status {
                 Status::Live => s.live += 1,
                 Status::Pending => s.pending += 1,

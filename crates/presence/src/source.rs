@@ -59,6 +59,16 @@ pub enum SourceKey {
     /// presence provider's subscription last reported it. Never stored:
     /// a restarted server subscribes again and gets it anew.
     Upstream,
+    /// The sync engine's state of a contact-center agent bound to the
+    /// presentity (issue 11). Not stored as a publication: the runtime
+    /// stores the agent and puts the source in again at start.
+    Sync,
+    /// What an attendant client set through the API (seed 004's
+    /// attendant source), for presentities matching an attendant pattern.
+    Attendant,
+    /// A PSTN line's state from the call state the contact center reports
+    /// (seed 004's PSTN source), for E.164 line presentities.
+    Pstn,
 }
 
 impl SourceKey {
@@ -66,7 +76,11 @@ impl SourceKey {
     pub fn etag(&self) -> Option<&str> {
         match self {
             SourceKey::Publication(etag) => Some(etag),
-            SourceKey::Category { .. } | SourceKey::Upstream => None,
+            SourceKey::Category { .. }
+            | SourceKey::Upstream
+            | SourceKey::Sync
+            | SourceKey::Attendant
+            | SourceKey::Pstn => None,
         }
     }
 
@@ -81,6 +95,9 @@ impl SourceKey {
                 container,
             } => CategoryRecord::etag(name, *instance, *container),
             SourceKey::Upstream => "upstream".to_owned(),
+            SourceKey::Sync => "sync".to_owned(),
+            SourceKey::Attendant => "attendant".to_owned(),
+            SourceKey::Pstn => "pstn".to_owned(),
         }
     }
 
@@ -111,6 +128,9 @@ pub enum SourceContent {
     Pidf(PresenceDocument),
     /// A category publication of the Microsoft dialect.
     Category(CategorySource),
+    /// A state a rule made (the sync engine's): only its meaning, so
+    /// every watcher format renders it from the aggregate.
+    State,
 }
 
 /// One live source of a presentity.
@@ -185,6 +205,20 @@ impl<F: Flow> Source<F> {
             flow,
             grace_ends: None,
             state,
+        }
+    }
+
+    /// A rule-made state (the sync engine's) as a source that never
+    /// expires by itself; `body` is what `explain` and logs show.
+    pub fn state(state: SourceState, body: String, published_at: u64) -> Source<F> {
+        Source {
+            content: SourceContent::State,
+            body,
+            published_at,
+            expires_at: never(),
+            flow: None,
+            grace_ends: None,
+            state: Some(state),
         }
     }
 
@@ -268,7 +302,7 @@ impl<F: Flow> Source<F> {
     pub fn document(&self) -> Option<&PresenceDocument> {
         match &self.content {
             SourceContent::Pidf(document) => Some(document),
-            SourceContent::Category(_) => None,
+            SourceContent::Category(_) | SourceContent::State => None,
         }
     }
 
@@ -276,7 +310,7 @@ impl<F: Flow> Source<F> {
     pub fn category_source(&self) -> Option<&CategorySource> {
         match &self.content {
             SourceContent::Category(category) => Some(category),
-            SourceContent::Pidf(_) => None,
+            SourceContent::Pidf(_) | SourceContent::State => None,
         }
     }
 

@@ -145,3 +145,62 @@ fn a_local_publication_and_the_upstream_aggregate() {
     let text = body(sent[0].1);
     assert!(text.contains("busy"), "the busiest source wins: {text}");
 }
+
+#[test]
+fn attendant_and_pstn_states_are_sources_too() {
+    use presence::availability::{Availability, CustomTexts, Lcid};
+    use presence::{ProvidedSource, SyncState};
+    let mut h = Harness::new(EngineConfig::default());
+    let carol = Sub::new(CAROL, ALICE, "c1");
+    h.subscribed(&carol, at(0));
+    let in_a_call = SyncState {
+        availability: Availability::new(6500),
+        texts: CustomTexts::new().with(Lcid::EN_US, "In a call"),
+    };
+    let out = h.engine.handle(
+        Input::Provided {
+            presentity: ALICE.to_owned(),
+            source: ProvidedSource::Pstn,
+            state: Some(in_a_call),
+        },
+        at(1),
+    );
+    let sent = notifies(&out);
+    assert_eq!(sent.len(), 1);
+    let text = body(sent[0].1);
+    assert!(
+        text.contains("busy") && text.contains("In a call"),
+        "{text}"
+    );
+    h.ok_until_quiet(&out, at(1));
+
+    // The attendant source is another one of the presentity's sources;
+    // taking the line's out leaves the attendant's.
+    let out = h.engine.handle(
+        Input::Provided {
+            presentity: ALICE.to_owned(),
+            source: ProvidedSource::Attendant,
+            state: Some(SyncState {
+                availability: Availability::new(3500),
+                texts: CustomTexts::new(),
+            }),
+        },
+        at(2),
+    );
+    h.ok_until_quiet(&out, at(2));
+    let out = h.engine.handle(
+        Input::Provided {
+            presentity: ALICE.to_owned(),
+            source: ProvidedSource::Pstn,
+            state: None,
+        },
+        at(3),
+    );
+    let sent = notifies(&out);
+    assert_eq!(sent.len(), 1);
+    let text = body(sent[0].1);
+    assert!(
+        text.contains("<basic>open</basic>") && !text.contains("busy"),
+        "{text}"
+    );
+}

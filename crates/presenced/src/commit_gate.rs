@@ -113,6 +113,19 @@ impl<F> CommitGate<F> {
         }
     }
 
+    /// Reserves a commit for writes that are not the engine's (the sync
+    /// engine's agents, `crate::sync`): everything admitted after it waits
+    /// for it as for an engine write. The caller submits its writes under
+    /// the ticket; `None` for the memory store, where nothing waits.
+    pub fn reserve(&mut self) -> Option<u64> {
+        if !self.durable {
+            return None;
+        }
+        self.next_ticket += 1;
+        self.held.push_back(Held::Commit(self.next_ticket));
+        Some(self.next_ticket)
+    }
+
     /// Holds `waiter` behind everything admitted so far: it is called once
     /// the commits before it are done, with `true` if the last of them
     /// succeeded, or at once (`true`) when nothing waits (no write came

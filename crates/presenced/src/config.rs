@@ -24,9 +24,9 @@
 //!
 //! `[store]` and `[http]` (config/runtime.rs), `[presence]`
 //! (config/presence.rs), `[registrar]` (config/registrar.rs) and
-//! `[service]` (config/service.rs), `[provider]` (config/provider.rs) and
-//! `[directory]` (config/directory.rs) and `[console]`
-//! (config/console.rs) are validated in their own files;
+//! `[service]` (config/service.rs), `[provider]` (config/provider.rs),
+//! `[sync]` (config/sync.rs), `[directory]` (config/directory.rs) and
+//! `[console]` (config/console.rs) are validated in their own files;
 //! docs/config.md lists every key.
 
 use std::fmt;
@@ -45,6 +45,7 @@ mod provider;
 mod registrar;
 mod runtime;
 mod service;
+mod sync;
 
 pub use console::{ConsoleSettings, ConsoleUser};
 pub use directory::{DirectorySettings, LdapSettings, LdapTls};
@@ -55,6 +56,7 @@ pub use provider::{ProviderSettings, UpstreamCredentials};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
+pub use sync::SyncSettings;
 
 /// The transports SIP runs over (RFC 3261 §18).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -191,6 +193,8 @@ pub struct Config {
     /// Service contacts: rooms, gateway rules, themes (`[service]`); the
     /// part a reload swaps.
     pub service: ServiceSettings,
+    /// The sync engine's rules (`[sync]`); a reload swaps them.
+    pub sync: SyncSettings,
     /// The presence provider (`[provider]`): upstream subscriptions.
     pub provider: ProviderSettings,
     /// The company directory's LDAP source (`[directory]`).
@@ -244,6 +248,8 @@ struct RawConfig {
     registrar: registrar::RawRegistrar,
     #[serde(default)]
     service: rules::RawService,
+    #[serde(default)]
+    sync: rules::sync::RawSync,
     #[serde(default)]
     provider: provider::RawProvider,
     #[serde(default)]
@@ -535,6 +541,7 @@ impl Source<'_> {
         let presence = self.presence(raw.presence)?;
         let registrar = self.registrar(raw.registrar)?;
         let service = self.service(raw.service, http.listen)?;
+        let sync = self.sync(raw.sync)?;
         let provider = self.provider(raw.provider)?;
         let directory = self.directory(raw.directory)?;
         let console = self.console(raw.console)?;
@@ -542,6 +549,7 @@ impl Source<'_> {
             console,
             directory,
             service,
+            sync,
             provider,
             registrar,
             store,

@@ -4,9 +4,15 @@
 //! `GET`/`PUT /api/v1/users/{uri}/contacts` read and provision a user's
 //! contact list ([`contacts`]), and `PUT /api/v1/rooms/{alias}/occupancy`
 //! feeds a room's participant count; `GET /service/themes/...` serves the
-//! avatars of service contacts ([`service`]); `GET /api/v1/directory`
-//! searches the company directory, with presence ([`directory`]). The API refuses bad input with one JSON
-//! shape naming the field ([`error`]).
+//! avatars of service contacts ([`service`]); `/api/v1/sync/...` is the
+//! contact centers' API of the sync engine (`sync`: agents, states, login
+//! sessions, explain, the event stream; docs/api.md);
+//! `/api/v1/provider/...` is the presence provider's ([`provider`]: which
+//! source serves a presentity and where its upstream subscription
+//! stands); `GET /api/v1/directory` searches the company directory, with
+//! presence ([`directory`]); `/console/` is the web console ([`console`]).
+//! The API refuses bad input with one JSON shape naming the field
+//! ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -32,12 +38,16 @@ use crate::control::{Control, ControlSender};
 use crate::directory::DirectoryHub;
 use crate::reload::LiveConfig;
 use crate::store::Store;
+use crate::sync::EventLog;
 
+pub mod auth;
 pub mod console;
 mod contacts;
 mod directory;
 pub mod error;
+pub mod provider;
 mod service;
+mod sync;
 
 use error::{parse_json, ApiError};
 
@@ -123,6 +133,8 @@ impl HttpServer {
             control: shared.control,
             store: shared.store,
             live: shared.live,
+            events: shared.events,
+            shutdown: cancel.clone(),
             directory: shared.directory,
             console: shared.console,
         });
@@ -146,6 +158,8 @@ pub struct Shared {
     pub store: Store,
     /// The running configuration.
     pub live: LiveConfig,
+    /// The sync engine's event log, which its event stream reads.
+    pub events: EventLog,
     /// The company directory, searched and reported on in `/health`.
     pub directory: Arc<DirectoryHub>,
     /// The web console, when `[console]` names a user.
@@ -159,8 +173,13 @@ struct AppState {
     control: ControlSender,
     /// For `/health`: a failed store is a reason to restart.
     store: Store,
-    /// The running configuration (theme images, the occupancy token).
+    /// The running configuration (theme images, the occupancy token, the
+    /// sync engine's tokens).
     live: LiveConfig,
+    /// The sync engine's event log, which the event stream reads.
+    events: EventLog,
+    /// Fires at shutdown: event streams end, so the listener can stop.
+    shutdown: CancellationToken,
     /// The company directory.
     directory: Arc<DirectoryHub>,
     /// The web console, if on.
@@ -185,7 +204,36 @@ fn router(state: AppState) -> Router {
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
         .route("/api/v1/directory", get(directory::search))
+        .route(
+            "/api/v1/provider/presentities/{uri}",
+            get(provider::presentity),
+        )
+        .route(
+            "/api/v1/provider/presentities/{uri}/events",
+            get(provider::events),
+        )
+        .route(
+            "/api/v1/provider/attendants/{uri}",
+            put(provider::put_attendant).delete(provider::delete_attendant),
+        )
+        .route(
+            "/api/v1/provider/lines/{uri}",
+            put(provider::put_line).delete(provider::delete_line),
+        )
+        .nest("/api/v1/sync", sync_routes())
         .with_state(state)
+}
+
+/// The sync engine's routes, in the order of [`sync::ROUTES`].
+fn sync_routes() -> Router<AppState> {
+    let [agent, state, session, explain, events, openapi] = sync::ROUTES;
+    Router::new()
+        .route(agent, get(sync::get).put(sync::bind).delete(sync::unbind))
+        .route(state, post(sync::post_state))
+        .route(session, post(sync::session))
+        .route(explain, get(sync::explain))
+        .route(events, get(sync::events))
+        .route(openapi, get(sync::openapi))
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -307,6 +355,7 @@ mod tests {
             control,
             store: Store::memory(),
             live,
+            events: EventLog::default(),
             directory,
             console: None,
         };

@@ -3,8 +3,11 @@
 //! `presenced [serve] [--config FILE] [--listen SPEC]... [--data-dir DIR]
 //! [--memory] [--http-listen ADDR|off]`; no subcommand means serve. The
 //! options override the file. `presenced check-config FILE` validates a
-//! file as a reload would; `presenced explain URI [--config FILE]` says
-//! which room or gateway rule answers for an address; `presenced
+//! file as a reload would; `presenced explain URI-or-AGENT [--config
+//! FILE] [--server ADDR]` says which room or gateway rule answers for an
+//! address, which presence-provider source serves it and how its
+//! upstream subscription stands, and why a sync agent shows what it
+//! shows (the last two asking the running server); `presenced
 //! hash-password` reads a password on stdin and prints its argon2id hash
 //! for `[console]`. A running server
 //! reloads `[service]` when its file changes or on SIGHUP
@@ -88,14 +91,59 @@ enum Command {
         file: PathBuf,
     },
     /// Says which room or gateway rule of the configuration answers for a
-    /// URI, for each dialect, and why — or why nothing does.
+    /// URI, for each dialect, and why — or why nothing does; which
+    /// presence-provider source serves it (seed 004's reasoning) and its
+    /// upstream subscription's state; and, when the running server has a
+    /// sync agent by that id or presentity, which profile, augmentation,
+    /// conditions and mapping apply to its current state (asked over the
+    /// HTTP API with the token in PRESENCED_SYNC_TOKEN).
     Explain {
-        /// The address, `sip:user@host` or `user@host` (a `**PIN` suffix is
-        /// cut off and not shown).
+        /// The address, `sip:user@host`, `tel:+number` or `user@host` (a
+        /// `**PIN` suffix is cut off and not shown), or a sync agent's id.
         uri: String,
         /// Configuration file; built-in defaults without it.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The running server's HTTP address (for the provider's live
+        /// state and the sync engine); the file's `http.listen` without it.
+        #[arg(long, value_name = "ADDR")]
+        server: Option<std::net::SocketAddr>,
+    },
+    /// Converts a contact center's presence-sync configuration into
+    /// presenced's `[sync]` TOML, or a presence provider's into
+    /// `[provider]` (printed on stdout); what could not be mapped is
+    /// listed on stderr with its line.
+    #[command(subcommand)]
+    Import(Import),
+}
+
+/// The vendors' formats `presenced import` reads.
+#[derive(Debug, Subcommand)]
+enum Import {
+    /// Genesys T-Server push mode: the `aggregated-states` option and the
+    /// agentStates XML (`agent-presence-map`).
+    Tserver {
+        /// A file holding the option's value (or its `aggregated-states = …` line).
+        #[arg(long, value_name = "FILE")]
+        aggregated_states: PathBuf,
+        /// The agentStates XML file.
+        #[arg(long, value_name = "FILE")]
+        agent_states: PathBuf,
+        /// The name of the profile written.
+        #[arg(long, default_value = "tserver")]
+        profile: String,
+    },
+    /// PureConnect CIC's Lync Presence Integration Service XML
+    /// (profiles, augmentation configurations, presence mappings).
+    Cic {
+        /// The service's XML configuration file.
+        file: PathBuf,
+    },
+    /// The presence provider's `<PresenceProvider>` XML (seed 004) into
+    /// `[provider]`: throttle, retries, sources and attendant patterns.
+    Provider {
+        /// The UCC's XML configuration file holding `<PresenceProvider>`.
+        file: PathBuf,
     },
 }
 
@@ -105,7 +153,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::HashPassword) => hash_password(),
-        Some(Command::Explain { uri, config }) => explain(&uri, config.as_deref()),
+        Some(Command::Explain {
+            uri,
+            config,
+            server,
+        }) => explain(&uri, config.as_deref(), server),
+        Some(Command::Import(import)) => run_import(import),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -137,6 +190,14 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     let listen: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     println!("{}: OK (listen {})", file.display(), listen.join(", "));
     println!("service contacts: {}", config.service.directory.summary());
+    println!(
+        "sync: {} profile(s), {} warning(s)",
+        config.sync.rules.profiles.len(),
+        config.sync.warnings.len()
+    );
+    for warning in &config.sync.warnings {
+        println!("warning: {warning}");
+    }
     match &config.directory.ldap {
         Some(ldap) => println!(
             "directory: {} base {:?} filter {} every {} s",
@@ -164,12 +225,76 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `presenced explain URI`: from the configuration alone, so it works
-/// without a running server; a person publishing for the address would
-/// win over what it says (the last line repeats that).
-fn explain(uri: &str, file: Option<&Path>) -> anyhow::Result<()> {
+/// `presenced import …`: the TOML on stdout, then the result checked as
+/// `check-config` would (an overlap the vendor accepted is refused here,
+/// naming both mappings), with the unmapped parts on stderr.
+fn run_import(import: Import) -> anyhow::Result<()> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))
+    };
+    let (result, input) = match &import {
+        Import::Tserver {
+            aggregated_states,
+            agent_states,
+            profile,
+        } => (
+            rules::import::tserver::import(
+                profile,
+                &read(aggregated_states)?,
+                &read(agent_states)?,
+            ),
+            agent_states,
+        ),
+        Import::Cic { file } => (rules::import::cic::import(&read(file)?), file),
+        Import::Provider { file } => (rules::import::provider::import(&read(file)?), file),
+    };
+    let result = result.with_context(|| format!("{}", input.display()))?;
+    print!("{}", result.toml);
+    for unmapped in &result.unmapped {
+        eprintln!("not mapped: {unmapped}");
+    }
+    Config::parse(Path::new("<imported>"), &result.toml)
+        .context("the imported configuration does not pass the checks")?;
+    Ok(())
+}
+
+/// `presenced explain URI`: service contacts from the configuration
+/// alone, so it works without a running server (a person publishing for
+/// the address would win over what it says; the last line repeats
+/// that); then the presence provider's source and the running server's
+/// subscription state; then the sync engine's view of the agent, from
+/// the running server when a token is given, since it depends on the
+/// agent's current states.
+fn explain(
+    uri: &str,
+    file: Option<&Path>,
+    server: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let config = load(file)?;
-    print!("{}", config.service.directory.explain(uri));
+    if uri.contains('@') {
+        print!("{}", config.service.directory.explain(uri));
+    }
+    let server = server.or(config.http.listen);
+    if uri.contains(['@', ':']) {
+        print!("{}", presenced::explain::provider(&config, uri, server));
+    }
+    let Ok(token) = std::env::var("PRESENCED_SYNC_TOKEN") else {
+        println!("sync engine: not asked (set PRESENCED_SYNC_TOKEN to an integration's token)");
+        return Ok(());
+    };
+    let Some(addr) = server else {
+        println!("sync engine: not asked (no --server and http.listen is off)");
+        return Ok(());
+    };
+    match presenced::sync::remote::explain(addr, token.trim(), uri) {
+        Ok(lines) => {
+            println!("sync engine (server at {addr}):");
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+        Err(e) => println!("sync engine: {e}"),
+    }
     Ok(())
 }
 
@@ -238,6 +363,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 control: control.clone(),
                 store: store.clone(),
                 live: live.clone(),
+                events: server.events(),
                 directory: directory.clone(),
                 console,
             };

@@ -37,6 +37,8 @@ pub fn set_upstream(stats: &presence::provider::Stats) {
         gauge!(UPSTREAM_SUBSCRIPTIONS, "status" => status).set(n as f64);
     }
     gauge!(UPSTREAM_CONSUMERS).set(stats.consumers as f64);
+    gauge!(UPSTREAM_CONSUMERS_MAX).set(stats.max_consumers as f64);
+    gauge!(UPSTREAM_THROTTLE_QUEUE).set(stats.throttle_queue as f64);
     counter!(UPSTREAM_RESUBSCRIPTIONS).absolute(stats.resubscriptions);
 }
 
@@ -62,6 +64,10 @@ pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 pub const UPSTREAM_SUBSCRIPTIONS: &str = "presenced_upstream_subscriptions";
 /// Gauge: consumers (watched presentities' watchers) of upstream subscriptions.
 pub const UPSTREAM_CONSUMERS: &str = "presenced_upstream_consumers";
+/// The most consumers of one presentity.
+pub const UPSTREAM_CONSUMERS_MAX: &str = "presenced_upstream_consumers_per_presentity_max";
+/// Presentities waiting for the throttle.
+pub const UPSTREAM_THROTTLE_QUEUE: &str = "presenced_upstream_throttle_queue";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
 
@@ -157,6 +163,16 @@ fn describe() {
         UPSTREAM_CONSUMERS,
         "Watchers counted by the presence provider: one per watched presentity \
          per single subscription or batch."
+    );
+    describe_gauge!(
+        UPSTREAM_CONSUMERS_MAX,
+        "The most consumers of one presentity (consumers per presentity: the \
+         mean is presenced_upstream_consumers over the subscriptions)."
+    );
+    describe_gauge!(
+        UPSTREAM_THROTTLE_QUEUE,
+        "Presentities waiting in the throttle's queue for their upstream SUBSCRIBE \
+         (max_presence_subscriptions_per_second)."
     );
     describe_counter!(
         UPSTREAM_RESUBSCRIPTIONS,

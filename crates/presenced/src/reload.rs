@@ -12,7 +12,9 @@
 //! and no subscription is dropped.
 //!
 //! What a reload applies today is `[service]` (rooms, gateway rules,
-//! themes, the occupancy token). Every other section is read at start
+//! themes, the occupancy token) and `[sync]` (the sync engine's profiles,
+//! mappings and API tokens: [`Control::SyncRules`] maps every current
+//! agent again and publishes what differs). Every other section is read at start
 //! only: listeners, the store and the engine's limits keep their running
 //! values until a restart (a later section that can change live adds
 //! itself to [`Reloader::apply`]).
@@ -127,31 +129,64 @@ impl Reloader {
         self.apply(new).await
     }
 
-    /// Swaps in what a reload may change and tells the core.
+    /// Swaps in what a reload may change and tells the core: the service
+    /// contacts and the sync engine's rules (and its API tokens), each
+    /// only when it changed.
     async fn apply(&self, new: Config) -> Result<Vec<String>, ReloadError> {
         let running = self.live.load_full();
         let service = match &self.listener_base {
             Some(base) => Arc::new(new.service.directory.with_listener_base(base)),
             None => new.service.directory,
         };
-        let changes = running.service.directory.changes(&service);
+        let mut changes = running.service.directory.changes(&service);
+        let services_changed = !changes.is_empty();
+        let sync_changed = running.sync.rules != new.sync.rules;
+        if sync_changed {
+            changes.push(format!(
+                "[sync]: {} profile(s), {} token(s), {} warning(s); applied to the current agents",
+                new.sync.rules.profiles.len(),
+                new.sync.rules.tokens.len(),
+                new.sync.warnings.len()
+            ));
+            changes.extend(new.sync.warnings.iter().map(|w| format!("warning: {w}")));
+        }
         if changes.is_empty() {
             return Ok(changes);
         }
         let mut next = (*running).clone();
         next.service.directory = service.clone();
+        next.sync = new.sync.clone();
         self.live.store(Arc::new(next));
-        let (done, applied) = tokio::sync::oneshot::channel();
-        let control = Control::Reconfigure {
-            services: service,
-            done,
-        };
+        if services_changed {
+            let (done, applied) = tokio::sync::oneshot::channel();
+            let control = Control::Reconfigure {
+                services: service,
+                done,
+            };
+            self.tell(control, applied).await?;
+        }
+        if sync_changed {
+            let (done, applied) = tokio::sync::oneshot::channel();
+            let control = Control::SyncRules {
+                rules: new.sync.rules,
+                done,
+            };
+            self.tell(control, applied).await?;
+        }
+        Ok(changes)
+    }
+
+    /// Sends the core a request and waits until it is applied.
+    async fn tell(
+        &self,
+        control: Control,
+        applied: tokio::sync::oneshot::Receiver<()>,
+    ) -> Result<(), ReloadError> {
         self.control
             .send(control)
             .await
             .map_err(|_| ReloadError::CoreStopped)?;
-        applied.await.map_err(|_| ReloadError::CoreStopped)?;
-        Ok(changes)
+        applied.await.map_err(|_| ReloadError::CoreStopped)
     }
 
     /// Reloads on SIGHUP and whenever the file (or a theme under
@@ -359,5 +394,55 @@ mod tests {
         let seen = applied.await.unwrap();
         assert_eq!(seen.len(), 1, "one Reconfigure, for the one valid change");
         assert!(seen[0].is_some());
+    }
+
+    const SYNC: &str = "[sync]\nglobal = { Rcc = \"p\" }\n[[sync.profiles]]\nname = \"p\"\n[[sync.profiles.augmentations]]\nname = \"a\"\norder = 1\nmappings = [{ cc_status = \"Available\", availability = 3500, accept = \"3000-4499\", direction = \"TwoWay\" }]\n";
+
+    #[tokio::test]
+    async fn a_sync_edit_reaches_the_core_and_a_bad_one_keeps_the_old_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("presenced.toml");
+        std::fs::write(&path, SYNC).unwrap();
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::load(&path).unwrap()));
+        let (control, mut core) = mpsc::channel(4);
+        let reloader = Reloader::new(path.clone(), live.clone(), control, None);
+        let applied = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(Control::SyncRules { rules, done }) = core.recv().await {
+                seen.push(rules);
+                let _ = done.send(());
+            }
+            seen
+        });
+        let edited = SYNC.replace("availability = 3500", "availability = 3600");
+        std::fs::write(&path, &edited).unwrap();
+        let changes = reloader.reload().await.unwrap();
+        assert!(
+            changes[0].starts_with("[sync]: 1 profile(s)"),
+            "{changes:?}"
+        );
+        let mapping = |rules: &rules::sync::SyncRules| {
+            rules.profiles[0].augmentations[0].mappings[0]
+                .availability
+                .map(|a| a.value())
+        };
+        assert_eq!(mapping(&live.load().sync.rules), Some(3600));
+
+        // Push and pull in one profile: refused, the running rules stay.
+        std::fs::write(
+            &path,
+            edited.replace(
+                "name = \"p\"\n",
+                "name = \"p\"\ndnd_off_ranges = \"3000-5999\"\naggregated_states = \"1=A\"\n",
+            ),
+        )
+        .unwrap();
+        let error = reloader.reload().await.unwrap_err().to_string();
+        assert!(error.contains("are exclusive per profile"), "{error}");
+        assert_eq!(mapping(&live.load().sync.rules), Some(3600));
+        drop(reloader);
+        let seen = applied.await.unwrap();
+        assert_eq!(seen.len(), 1, "one SyncRules, for the one valid change");
+        assert_eq!(mapping(&seen[0]), Some(3600));
     }
 }

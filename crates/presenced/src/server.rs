@@ -24,6 +24,7 @@ use crate::endpoint::{Endpoint, ToTags};
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, SipCore};
 use crate::store::{Store, StoreError};
+use crate::sync::{EventLog, SyncHub};
 use crate::transport::datagram::DatagramLink;
 use crate::transport::tcp::StreamContext;
 use crate::transport::tls::TlsError;
@@ -66,6 +67,9 @@ pub struct Server {
     listeners: Vec<(Bound, Listener)>,
     /// Who answers dialect clients' directory searches.
     address_book: Arc<dyn presence::AddressBook>,
+    /// The sync engine's event log: the core appends, the HTTP event
+    /// stream reads ([`Server::events`]).
+    events: EventLog,
 }
 
 impl Server {
@@ -113,6 +117,7 @@ impl Server {
             config,
             listeners,
             address_book: Arc::new(presence::NoAddressBook),
+            events: EventLog::default(),
         })
     }
 
@@ -129,6 +134,11 @@ impl Server {
         self.listeners.iter().map(|(b, _)| *b).collect()
     }
 
+    /// The sync engine's event log, for the HTTP event stream.
+    pub fn events(&self) -> EventLog {
+        self.events.clone()
+    }
+
     /// Starts the core and every transport task; they stop when `cancel`
     /// fires, and `tracker` waits for them.
     pub fn spawn(
@@ -142,6 +152,7 @@ impl Server {
             config,
             listeners,
             address_book,
+            events,
         } = self;
         let tags = ToTags::new();
         let connections = Connections::default();
@@ -214,6 +225,8 @@ impl Server {
                 config.idle_timeout,
             )),
             upstream: upstream_parts(&config.provider, &udp_sockets),
+            sync: SyncHub::new(config.sync.rules.clone()),
+            events,
         });
         core.restore()?;
         tracker.spawn(core.run(inbound, closed, control, cancel.clone()));

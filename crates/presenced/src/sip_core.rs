@@ -36,9 +36,10 @@
 //! peer, and commits happen on the store's own thread.
 
 mod registration;
+mod sync;
 mod upstream;
 
-pub use upstream::{UpstreamParts, UpstreamView};
+pub use upstream::{ProviderOverview, UpstreamParts};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -54,6 +55,7 @@ use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
+use crate::sync::{EventLog, SyncHub};
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
 use bytes::Bytes;
 use presence::notify::Notify;
@@ -62,6 +64,10 @@ use presence::{
 };
 use sip::transaction::{Config, Input, Key, Layer, Output};
 use sip::{Method, Request, Response};
+
+/// Changes of provider state buffered per API event stream; a stream
+/// that falls further behind is told to read the state again.
+const PROVIDER_EVENTS: usize = 1024;
 
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -118,6 +124,10 @@ pub struct CoreParts {
     pub registrar: Registrar<Flow>,
     /// The presence provider, when `[provider] upstream` is set.
     pub upstream: Option<UpstreamParts>,
+    /// The sync engine's agents (empty until [`SipCore::restore`]).
+    pub sync: SyncHub,
+    /// The sync engine's event log, shared with the HTTP side.
+    pub events: EventLog,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -147,6 +157,16 @@ pub struct SipCore {
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
+    /// What the presence provider's consumers were last shown per
+    /// presentity (any of its sources), for the change log lines.
+    shown: presence::provider::change::Changes,
+    /// Each change of what provider consumers are shown, for the API's
+    /// event streams (each filters its presentity).
+    provider_events: tokio::sync::broadcast::Sender<crate::control::ProviderEvent>,
+    /// The sync engine's agents (sip_core/sync.rs).
+    sync: SyncHub,
+    /// Where the sync engine's events go.
+    events: EventLog,
 }
 
 impl SipCore {
@@ -187,6 +207,10 @@ impl SipCore {
             next_stats: Instant::now(),
             contacts: HashMap::new(),
             upstream,
+            shown: Default::default(),
+            provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
+            sync: parts.sync,
+            events: parts.events,
         }
     }
 
@@ -212,7 +236,8 @@ impl SipCore {
             "state restored"
         );
         self.actions.extend(actions);
-        self.restore_bindings()
+        self.restore_bindings()?;
+        self.restore_sync(Now::read())
     }
 
     /// Runs the driver loop until cancelled or every transport is gone,
@@ -361,6 +386,11 @@ impl SipCore {
                 self.feed(EngineInput::Reconfigure { services }, now);
                 let _ = done.send(());
             }
+            Control::Sync { request, done } => self.sync_request(request, done, now),
+            Control::SyncRules { rules, done } => {
+                self.sync_rules(rules, now);
+                let _ = done.send(());
+            }
             Control::Occupancy {
                 room,
                 participants,
@@ -372,12 +402,34 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
-            Control::Upstream { max, done } => {
-                let _ = done.send(self.upstream.as_ref().map(|u| u.view(max)));
+            Control::ProviderOverview { max, done } => {
+                let _ = done.send(self.upstream.as_ref().map(|u| u.overview(max)));
             }
             Control::Shown { presentities, done } => {
                 let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
                 let _ = done.send(shown);
+            }
+            Control::Provided {
+                presentity,
+                source,
+                state,
+                done,
+            } => {
+                self.provided(presentity, source, state, now);
+                let _ = done.send(());
+            }
+            Control::ProviderWatch {
+                presentity,
+                source,
+                done,
+            } => {
+                let _ = done.send(Some(self.provider_watch(&presentity, source)));
+            }
+            Control::ProviderUnwatch { presentity } => {
+                self.engine.count_consumer(&presentity, false);
+            }
+            Control::UpstreamStatus { presentity, done } => {
+                let _ = done.send(self.upstream_view(&presentity, now));
             }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));
@@ -414,6 +466,7 @@ impl SipCore {
     /// through the commit gate. An action's consequences (a NOTIFY that
     /// fails at once, say) may queue more; they run in the same step.
     fn step(&mut self, now: Now) {
+        self.sync_tracked(now);
         if self.upstream.is_some() {
             self.upstream_interest(now);
         }

@@ -83,6 +83,11 @@ const BINDINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::s
 const ROAMING: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::store::ROAMING);
 const CONTACT_LISTS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::CONTACT_LISTS);
+const SYNC_AGENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(SYNC_AGENTS_NAME);
+
+/// The sync engine's agents' table: the runtime's records, not the
+/// engine's (see `crate::sync::record`).
+const SYNC_AGENTS_NAME: &str = "sync_agents";
 
 /// Which table a write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +102,9 @@ pub enum Table {
     Roaming,
     /// Contact lists, one per user, keyed by the user's address of record.
     ContactLists,
+    /// The sync engine's agents (binding and last states), keyed by agent
+    /// id.
+    SyncAgents,
 }
 
 impl Table {
@@ -108,6 +116,7 @@ impl Table {
             Table::Bindings => presence::store::BINDINGS,
             Table::Roaming => presence::store::ROAMING,
             Table::ContactLists => presence::store::CONTACT_LISTS,
+            Table::SyncAgents => SYNC_AGENTS_NAME,
         }
     }
 
@@ -118,6 +127,7 @@ impl Table {
             Table::Bindings => BINDINGS,
             Table::Roaming => ROAMING,
             Table::ContactLists => CONTACT_LISTS,
+            Table::SyncAgents => SYNC_AGENTS,
         }
     }
 }
@@ -527,6 +537,17 @@ impl Store {
         Ok(lists)
     }
 
+    /// Reads every stored sync agent (the sync engine's bindings and last
+    /// states), skipping and logging records that do not decode.
+    pub fn load_sync_agents(&self) -> Result<Vec<crate::sync::AgentRecord>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let agents: Vec<crate::sync::AgentRecord> = read_table(db, Table::SyncAgents)?;
+        tracing::info!(sync_agents = agents.len(), "sync agents loaded");
+        Ok(agents)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -609,6 +630,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     txn.open_table(BINDINGS).map_err(|e| boxed(e.into()))?;
     txn.open_table(ROAMING).map_err(|e| boxed(e.into()))?;
     txn.open_table(CONTACT_LISTS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(SYNC_AGENTS).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

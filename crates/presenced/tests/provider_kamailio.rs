@@ -17,137 +17,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::peers::{free_port, peers_dir, pjsua_publisher, skip_without_pjsua, Driver};
+use common::kamailio::{
+    kamailio_installed, presenced, publish, setup, subscribe, token_table, wait_metric,
+    ApiConsumer, Kamailio,
+};
+use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Dialog, Ua};
-use common::{http_get, Presenced, WAIT};
-use serde_json::Value;
-
-/// Kamailio on a loopback port, stopped (by its process group) on drop.
-struct Kamailio {
-    run_dir: PathBuf,
-}
-
-impl Kamailio {
-    fn start(run_dir: &Path, port: u16, max_expires: u32) -> Kamailio {
-        let out = Command::new("python3")
-            .arg(peers_dir().join("kamailio_presence.py"))
-            .args(["start", "--port", &port.to_string(), "--run-dir"])
-            .arg(run_dir)
-            .args(["--max-expires", &max_expires.to_string()])
-            .output()
-            .expect("run kamailio_presence.py");
-        assert!(
-            out.status.success(),
-            "Kamailio did not start: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Kamailio {
-            run_dir: run_dir.to_owned(),
-        }
-    }
-
-    fn stop(&self, signal: &str) {
-        let _ = Command::new("python3")
-            .arg(peers_dir().join("kamailio_presence.py"))
-            .args(["stop", "--signal", signal, "--run-dir"])
-            .arg(&self.run_dir)
-            .output();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.run_dir.join("kamailio.log")).unwrap_or_default()
-    }
-
-    /// Initial (out-of-dialog) SUBSCRIBEs presenced sent for `presentity`.
-    fn initial_subscribes(&self, presentity: &str) -> usize {
-        let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
-        self.log()
-            .lines()
-            .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
-            .count()
-    }
-
-    /// Waits until `pred` holds for the log.
-    fn wait_log(&self, what: &str, wait: Duration, pred: impl Fn(&Kamailio) -> bool) {
-        let deadline = Instant::now() + wait;
-        while !pred(self) {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not within {wait:?}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        self.stop("KILL");
-    }
-}
-
-fn kamailio_installed() -> bool {
-    Command::new("kamailio")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn presenced(kamailio: u16, extra: &str) -> Presenced {
-    Presenced::with_config(
-        &format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
-             [store]\nmode = \"memory\"\n\
-             [provider]\nupstream = \"udp:127.0.0.1:{kamailio}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
-        ),
-        1,
-    )
-}
-
-/// A metric's value on /metrics.
-fn metric(server: &Presenced, series: &str) -> Option<f64> {
-    let (_, body) = http_get(server.http_addr(), "/metrics");
-    body.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Waits for a metric to read `expected` (gauges refresh once a second).
-fn wait_metric(server: &Presenced, series: &str, expected: f64) {
-    let deadline = Instant::now() + WAIT;
-    while metric(server, series) != Some(expected) {
-        assert!(
-            Instant::now() < deadline,
-            "{series} is {:?}, not {expected}",
-            metric(server, series)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
-    let mark = publisher.len();
-    publisher.send(command);
-    let (_, v) = publisher.wait_for(mark, WAIT, command, ctx, |v: &Value| {
-        v["event"] == "publish" || v["event"] == "error"
-    });
-    assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
-}
-
-/// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
-async fn subscribe(ua: &Ua, target: &str) -> String {
-    let sub = Dialog::new();
-    let ok = ua.send(ua.subscribe(target, &sub, 1, 600, "")).await;
-    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
-    text(&ua.next_notify().await.body)
-}
+use common::{Presenced, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamailio_restart() {
@@ -159,12 +37,21 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
     let port = free_port();
     // Kamailio grants 20 s, so presenced refreshes within the test.
     let kamailio = Kamailio::start(run.path(), port, 20);
-    let server = presenced(port, "");
+    let server = presenced(port, &token_table("cc-secret"));
     let addr = server.addr("udp", false);
     let alice = "sip:alice@127.0.0.1";
 
+    // 45 consumers over SIP, 5 over the API's event stream.
+    let api: Vec<ApiConsumer> = (0..5)
+        .map(|_| ApiConsumer::open(server.http_addr(), alice, "cc-secret"))
+        .collect();
+    for consumer in &api {
+        let first = consumer.next();
+        assert_eq!(first["availability"], serde_json::Value::Null, "{first}");
+        assert_eq!(first["source"], "upstream", "{first}");
+    }
     let mut consumers = Vec::new();
-    for i in 0..50 {
+    for i in 0..45 {
         let ua = Ua::new(addr, &format!("consumer{i}")).await;
         let first = subscribe(&ua, alice).await;
         assert!(first.contains("<basic>closed</basic>"), "{first}");
@@ -187,12 +74,30 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
             "{body}"
         );
     }
+    for consumer in &api {
+        loop {
+            let event = consumer.next();
+            if event["availability"] == 6500 {
+                assert_eq!(event["status"], "live", "{event}");
+                assert_eq!(event["note"], "In a meeting", "{event}");
+                break;
+            }
+        }
+    }
     assert_eq!(
         kamailio.initial_subscribes(alice),
         1,
         "one upstream SUBSCRIBE\n{}",
         kamailio.log()
     );
+    // The change is logged once, with the previous and the new state.
+    server.wait_for_log(&[
+        "presence change",
+        "presentity=sip:alice@127.0.0.1",
+        "previous=[unknown, source upstream]",
+        "new=[Busy 6500",
+        "source upstream]",
+    ]);
     wait_metric(
         &server,
         "presenced_upstream_subscriptions{status=\"live\"}",
@@ -214,6 +119,9 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
     // And the consumers see the next change.
     let publisher = pjsua_publisher("udp", port, "alice");
     publish(&publisher, "away Back soon", ctx);
+    for consumer in &api {
+        while consumer.next()["availability"] != 15500 {}
+    }
     for ua in &consumers {
         // Each consumer's NOTIFYs until the one with the new state (a
         // closed one may come first: alice unknown while presenced
@@ -236,19 +144,14 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
 /// delay, given up after the configured count, and never shown Available.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_is_throttled_and_a_refused_uri_is_given_up() {
-    if !kamailio_installed() {
-        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
-        return;
-    }
-    let run = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let kamailio = Kamailio::start(run.path(), port, 3600);
-    let server = presenced(
-        port,
+    let Some((_run, kamailio, server)) = setup(
+        3600,
         "max_presence_subscriptions_per_second = 5\n\
          failed_presence_subscriptions_resubscribe_delay = 1\n\
          max_failed_presence_subscriptions_per_uri = 2\n",
-    );
+    ) else {
+        return;
+    };
     let addr = server.addr("udp", false);
 
     // 20 new presentities at once.

@@ -18,7 +18,11 @@
 //! - [`address_book`]: the merged company directory — LDAP users,
 //!   contacts and resources ([`address_book::ldap`] maps the entries),
 //!   rooms, gateway aliases (and later contact-center agents) keyed by
-//!   SIP URI, searched by the HTTP API and by dialect clients.
+//!   SIP URI, searched by the HTTP API and by dialect clients;
+//! - [`sync`]: the sync engine's rules (seeds 002 and 003) — `[sync]`
+//!   profiles, augmentations with conditions, mappings with direction,
+//!   push (aggregated states) and pull (DND ranges) modes, the mapping
+//!   functions both ways, loop prevention and `explain` for an agent.
 //!
 //! Reading files (the config, the theme images) and serving them is the
 //! runtime's: this crate gets bytes and text and returns values or
@@ -54,8 +58,12 @@
 pub mod address_book;
 pub mod config;
 pub mod directory;
+pub mod e164;
 pub mod explain;
+pub mod import;
 pub mod pin;
+pub mod sources;
+pub mod sync;
 pub mod theme;
 
 pub use address_book::{AddressBook, Entry, Kind, Origin};

@@ -195,6 +195,7 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
         out: &mut Vec<Action<F>>,
     ) {
+        self.note_tracked(presentity);
         let keys: Vec<DialogKey> = self
             .by_presentity
             .get(presentity)

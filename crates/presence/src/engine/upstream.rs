@@ -14,7 +14,9 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::SyncState;
 use super::{Action, Engine};
+use crate::availability::SourceKind;
 use crate::flow::Flow;
 use crate::source::{never, Source, SourceKey};
 use crate::XmlLimits;
@@ -30,7 +32,33 @@ pub struct Interest {
     pub watched: bool,
 }
 
+/// The presence provider's sources that are set through the API rather
+/// than subscribed (seed 004).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvidedSource {
+    /// What attendant clients set.
+    Attendant,
+    /// A PSTN line's call state.
+    Pstn,
+}
+
 impl<F: Flow> Engine<F> {
+    /// Puts in (or takes out) an attendant or PSTN state of `presentity`:
+    /// an attendant's as a user state, a line's as a phone state.
+    pub(super) fn provided(
+        &mut self,
+        presentity: &str,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        now: SystemTime,
+    ) -> Vec<Action<F>> {
+        let (key, kind) = match source {
+            ProvidedSource::Attendant => (SourceKey::Attendant, SourceKind::User),
+            ProvidedSource::Pstn => (SourceKey::Pstn, SourceKind::Phone),
+        };
+        self.state_source(presentity, key, kind, state, now)
+    }
+
     /// The upstream's state of `presentity` (`None`: unknown, the source
     /// goes). A document that does not read as PIDF also makes it
     /// unknown: a stale state must not stay on show.
@@ -102,6 +130,13 @@ impl<F: Flow> Engine<F> {
     /// consumers (an upstream subscription lives while any is left).
     pub fn take_interest(&mut self) -> Vec<Interest> {
         std::mem::take(&mut self.interest_changes)
+    }
+
+    /// One consumer more (`up`) or less of `presentity` that watches it
+    /// outside SIP (the presence provider's API event stream): counted
+    /// like a watcher, so the provider subscribes upstream for it too.
+    pub fn count_consumer(&mut self, presentity: &str, up: bool) {
+        self.count_interest(&Arc::from(presentity), up);
     }
 
     /// Whether anyone watches `presentity` (a presence subscription or a

@@ -101,7 +101,10 @@ fn fifty_consumers_share_one_upstream_subscription() {
         .any(|o| matches!(o, Output::State { presentity, body, .. }
         if presentity == "sip:alice@lab.test" && body.as_ref() == BODY.as_bytes())));
     let stats = p.stats();
-    assert_eq!((stats.live, stats.consumers), (1, 50));
+    assert_eq!(
+        (stats.live, stats.consumers, stats.max_consumers),
+        (1, 50, 50)
+    );
 }
 
 #[test]
@@ -116,6 +119,7 @@ fn a_burst_is_throttled_to_the_rate_in_any_second() {
     }
     assert_eq!(started.len(), 15, "the first second's share");
     assert_eq!(p.stats().queued, 85, "the rest wait, pending, not refused");
+    assert_eq!(p.stats().throttle_queue, 85);
     let mut now = t0;
     while started.len() < 100 {
         now = p.poll_timeout().expect("a queue has a next slot");

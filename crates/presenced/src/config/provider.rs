@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use rules::sources::{SourceKind, Sources, SourcesError};
+
 use super::{unspanned, ConfigError, ListenSpec, Source, TransportKind};
 
 /// The environment variable that may hold the upstream password.
@@ -32,6 +34,9 @@ pub struct ProviderSettings {
     pub domains: Vec<String>,
     /// The provider's rules (throttle, retries, linger, Expires).
     pub rules: presence::provider::Settings,
+    /// Which source serves each presentity (seed 004: attendant
+    /// patterns, E.164 lines, the upstream as the fallback).
+    pub sources: rules::sources::Sources,
 }
 
 /// A username and its password; the password is not shown by `Debug`.
@@ -53,7 +58,9 @@ impl fmt::Debug for UpstreamCredentials {
 }
 
 impl ProviderSettings {
-    /// Whether `presentity` (an address of record) is subscribed upstream.
+    /// Whether `presentity` (an address of record) is the provider's: in
+    /// its domains. Which of its sources serves it is
+    /// [`ProviderSettings::source_of`]'s answer.
     pub fn covers(&self, presentity: &str) -> bool {
         if self.domains.is_empty() {
             return true;
@@ -63,6 +70,14 @@ impl ProviderSettings {
             .map_or(presentity, |(_, host)| host)
             .to_ascii_lowercase();
         self.domains.contains(&host)
+    }
+
+    /// The source that serves `presentity`, if the provider covers it.
+    pub fn source_of(&self, presentity: &sip::Uri) -> Option<SourceKind> {
+        if !self.covers(&presentity.aor()) {
+            return None;
+        }
+        self.sources.source_of(presentity)
     }
 }
 
@@ -79,6 +94,43 @@ pub(super) struct RawProvider {
     max_failed_presence_subscriptions_per_uri: Spanned<u32>,
     linger_secs: Spanned<u64>,
     expires: Spanned<u32>,
+    attendant_service_source: RawAttendantSource,
+    pstn_presence_source: RawSource,
+    upstream_presence_source: RawSource,
+}
+
+/// `[provider.attendant_service_source]` (seed: `AttendantServiceSource`
+/// with its `<Match pattern>` elements).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAttendantSource {
+    enabled: Spanned<bool>,
+    patterns: Vec<Spanned<String>>,
+}
+
+impl Default for RawAttendantSource {
+    fn default() -> Self {
+        RawAttendantSource {
+            enabled: unspanned(true),
+            patterns: Vec::new(),
+        }
+    }
+}
+
+/// `[provider.pstn_presence_source]` and
+/// `[provider.upstream_presence_source]`: only `enabled`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSource {
+    enabled: Spanned<bool>,
+}
+
+impl Default for RawSource {
+    fn default() -> Self {
+        RawSource {
+            enabled: unspanned(true),
+        }
+    }
 }
 
 impl Default for RawProvider {
@@ -97,6 +149,9 @@ impl Default for RawProvider {
             max_failed_presence_subscriptions_per_uri: unspanned(d.max_failed_per_uri),
             linger_secs: unspanned(d.linger.as_secs()),
             expires: unspanned(d.subscription.expires),
+            attendant_service_source: RawAttendantSource::default(),
+            pstn_presence_source: RawSource::default(),
+            upstream_presence_source: RawSource::default(),
         }
     }
 }
@@ -181,7 +236,9 @@ impl Source<'_> {
         )?;
         let linger = self.range("provider.linger_secs", &raw.linger_secs, 0, 3_600)?;
         let expires = self.range("provider.expires", &raw.expires, 60, 86_400)?;
+        let sources = self.sources(&raw)?;
         Ok(ProviderSettings {
+            sources,
             upstream,
             from,
             credentials,
@@ -196,6 +253,38 @@ impl Source<'_> {
                     ..presence::subscriber::Settings::default()
                 },
             },
+        })
+    }
+}
+
+impl Source<'_> {
+    /// The sources, refused (with the line of the pattern, or of the
+    /// upstream source's `enabled`) when a pattern does not compile or a
+    /// URI would be left with no source.
+    fn sources(&self, raw: &RawProvider) -> Result<Sources, ConfigError> {
+        let attendant = &raw.attendant_service_source;
+        let patterns: Vec<String> = attendant
+            .patterns
+            .iter()
+            .map(|p| p.get_ref().clone())
+            .collect();
+        let enabled = *attendant.enabled.get_ref();
+        Sources::new(
+            enabled.then_some(patterns.as_slice()),
+            *raw.pstn_presence_source.enabled.get_ref(),
+            *raw.upstream_presence_source.enabled.get_ref(),
+        )
+        .map_err(|e| match &e {
+            SourcesError::Pattern { index, .. } => self.error(
+                attendant.patterns.get(*index).map_or(0, |p| p.span().start),
+                &format!("provider.attendant_service_source.patterns[{index}]"),
+                e.to_string(),
+            ),
+            SourcesError::Uncovered => self.error(
+                raw.upstream_presence_source.enabled.span().start,
+                "provider.upstream_presence_source.enabled",
+                e.to_string(),
+            ),
         })
     }
 }
@@ -269,6 +358,84 @@ mod tests {
             .to_string();
         assert!(
             e.contains("provider.password_file: cannot read /nonexistent/pw"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn seed_004s_imported_xml_passes_the_checks() {
+        for xml in [
+            include_str!("../../../rules/tests/vectors/seed004_presence_provider.xml"),
+            include_str!("../../../rules/tests/vectors/seed004_presence_provider_filled.xml"),
+        ] {
+            let import = rules::import::provider::import(xml).unwrap();
+            let config = parse(&import.toml).unwrap_or_else(|e| panic!("{e}\n{}", import.toml));
+            assert_eq!(config.provider.upstream, None, "upstream is set by hand");
+        }
+        let import = rules::import::provider::import(include_str!(
+            "../../../rules/tests/vectors/seed004_presence_provider_filled.xml"
+        ))
+        .unwrap();
+        let p = parse(&import.toml).unwrap().provider;
+        assert_eq!(p.rules.max_subscriptions_per_second, 10);
+        assert_eq!(p.rules.resubscribe_delay, Duration::from_secs(60));
+        assert_eq!(p.from.to_string(), "sip:ucc_app14_presence@contoso.com");
+        let uri = |s: &str| sip::Uri::parse_str(s).unwrap();
+        assert_eq!(
+            p.source_of(&uri("sip:attendant.desk1@contoso.com")),
+            Some(SourceKind::Attendant)
+        );
+        // PSTN is off in that file: a line falls back to the upstream.
+        assert_eq!(
+            p.source_of(&uri("tel:+31612345678")),
+            Some(SourceKind::Upstream)
+        );
+    }
+
+    #[test]
+    fn sources_are_read_in_the_seeds_order() {
+        let text = "[provider]\nupstream = \"udp:127.0.0.1:5080\"\n\
+            [provider.attendant_service_source]\npatterns = [\"^sip:attendant\\\\.\"]\n\
+            [provider.pstn_presence_source]\nenabled = true\n";
+        let p = parse(text).unwrap().provider;
+        let uri = |s: &str| sip::Uri::parse_str(s).unwrap();
+        assert_eq!(
+            p.source_of(&uri("sip:attendant.desk@example.com")),
+            Some(SourceKind::Attendant)
+        );
+        assert_eq!(
+            p.source_of(&uri("tel:+31612345678")),
+            Some(SourceKind::Pstn)
+        );
+        assert_eq!(
+            p.source_of(&uri("sip:bob@example.com")),
+            Some(SourceKind::Upstream)
+        );
+    }
+
+    #[test]
+    fn a_uri_without_a_source_is_refused_with_file_line_and_field() {
+        let e = parse(
+            "[provider]\n[provider.attendant_service_source]\npatterns = [\"^sip:att\"]\n\
+             [provider.upstream_presence_source]\nenabled = false\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "/etc/presenced/presenced.toml:5:11: provider.upstream_presence_source.enabled: \
+                 with the upstream source disabled, a URI that matches no attendant pattern"
+            ),
+            "{e}"
+        );
+        let e = parse("[provider.attendant_service_source]\npatterns = [\"ok\", \"(\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "/etc/presenced/presenced.toml:2:19: provider.attendant_service_source.patterns[1]: \
+                 pattern 1 (\"(\") is not a valid regex"
+            ),
             "{e}"
         );
     }

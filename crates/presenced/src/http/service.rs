@@ -17,15 +17,15 @@
 //!   the field for a bad body.
 
 use axum::extract::{Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::auth;
 use super::error::{parse_json, ApiError};
 use super::AppState;
 use crate::control::Control;
@@ -72,15 +72,7 @@ pub(super) async fn occupancy(
 ) -> Response {
     match set_occupancy(&state, &alias, &headers, &body).await {
         Ok(response) => response,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            let mut response = e.into_response();
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                "Bearer realm=\"presenced\"".parse().expect("static"),
-            );
-            response
-        }
-        Err(e) => e.into_response(),
+        Err(e) => auth::into_response(e),
     }
 }
 
@@ -98,21 +90,10 @@ async fn set_occupancy(
             "the occupancy feed is off (service.occupancy_token_sha256 is not set)",
         ));
     };
-    let presented = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let authorized = presented.is_some_and(|token| {
-        let hash = Sha256::digest(token.as_bytes());
-        bool::from(hash.as_slice().ct_eq(expected))
-    });
+    let authorized =
+        auth::presented(headers).is_some_and(|hash| bool::from(hash[..].ct_eq(&expected[..])));
     if !authorized {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            error: "a valid `Authorization: Bearer TOKEN` is needed".to_owned(),
-            field: Some("Authorization".to_owned()),
-        });
+        return Err(auth::unauthorized());
     }
     let request: OccupancyBody = parse_json(body)?;
     if request.participants > MAX_PARTICIPANTS {

@@ -4,7 +4,8 @@
 //!
 //! - The engine reports each presentity's first and last watcher
 //!   (`Engine::take_interest`); presentities in the configured domains
-//!   become the provider's consumers.
+//!   whose source is the upstream (not an attendant pattern, not an
+//!   E.164 line: `rules::sources`) become the provider's consumers.
 //! - The provider's SUBSCRIBEs leave through client transactions on the
 //!   flow to the upstream (our UDP listener's socket); their responses,
 //!   timeouts (as 408) and transport errors (as 503) come back to it.
@@ -19,17 +20,22 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
+use presence::provider::change::Shown;
 use presence::provider::{Entropy, Output as ProviderOutput, Provider, Status};
 use presence::subscriber::{Credentials, Fresh, Identity};
 use presence::Input as EngineInput;
+use presence::{ProvidedSource, SyncState};
+use rules::sources::SourceKind;
 use sip::header::Header;
 use sip::transaction::Key;
 use sip::{HeaderName, Method, Request, Response};
 
 use super::{Now, SipCore};
 use crate::config::ProviderSettings;
+use crate::control::{ProviderEvent, UpstreamView};
 use crate::metrics;
 use crate::transport::Flow;
+use tokio::sync::broadcast;
 
 /// What the core needs to run the provider.
 #[derive(Debug)]
@@ -40,9 +46,10 @@ pub struct UpstreamParts {
     pub flow: Flow,
 }
 
-/// What the operator sees of the presence provider.
+/// What the operator sees of the presence provider as a whole (the
+/// console's upstream page).
 #[derive(Debug, Clone)]
-pub struct UpstreamView {
+pub struct ProviderOverview {
     /// The upstream server, as configured.
     pub upstream: Option<String>,
     /// The counts.
@@ -85,9 +92,9 @@ impl Upstream {
     }
 
     /// The provider's counts and up to `max` presentities that are not
-    /// live (`Control::Upstream`, the console's page).
-    pub(super) fn view(&self, max: usize) -> UpstreamView {
-        UpstreamView {
+    /// live (`Control::ProviderOverview`, the console's page).
+    pub(super) fn overview(&self, max: usize) -> ProviderOverview {
+        ProviderOverview {
             upstream: self.settings.upstream.map(|u| u.to_string()),
             stats: self.provider.stats(),
             not_live: self.provider.not_live(max),
@@ -161,12 +168,14 @@ impl SipCore {
         };
         let mut outputs = Vec::new();
         for change in changes {
-            if !up.settings.covers(&change.presentity) {
-                continue;
-            }
             let Ok(uri) = sip::Uri::parse_str(&change.presentity) else {
                 continue;
             };
+            // Attendant and PSTN presentities get their presence through
+            // the API; only the fallback source subscribes upstream.
+            if up.settings.source_of(&uri) != Some(SourceKind::Upstream) {
+                continue;
+            }
             if change.watched {
                 outputs.extend(up.provider.watch(&uri, &mut up.entropy, now.mono));
             } else {
@@ -227,6 +236,41 @@ impl SipCore {
         self.carry_out_upstream(outputs, now);
     }
 
+    /// Where `presentity`'s upstream subscription stands; `None` when the
+    /// provider is off.
+    pub(super) fn upstream_view(&self, presentity: &sip::Uri, now: Now) -> Option<UpstreamView> {
+        let up = self.upstream.as_ref()?;
+        let consumers = up.provider.consumers(presentity);
+        let mut view = UpstreamView {
+            status: String::new(),
+            consumers,
+            failures: None,
+            reason: None,
+            retry_in_secs: None,
+        };
+        view.status = match up.provider.status(presentity) {
+            None => "unsubscribed",
+            Some(status) => {
+                match status {
+                    Status::Retrying {
+                        at,
+                        failures,
+                        reason,
+                    } => {
+                        view.failures = Some(*failures);
+                        view.reason = Some(reason.clone());
+                        view.retry_in_secs = Some(at.saturating_duration_since(now.mono).as_secs());
+                    }
+                    Status::Failed { reason } => view.reason = Some(reason.clone()),
+                    _ => {}
+                }
+                status_name(status)
+            }
+        }
+        .to_owned();
+        Some(view)
+    }
+
     /// Publishes the provider's counts.
     pub(super) fn upstream_stats(&self) {
         if let Some(up) = &self.upstream {
@@ -240,6 +284,10 @@ impl SipCore {
             return;
         };
         let outputs = up.provider.shutdown();
+        tracing::info!(
+            subscriptions = outputs.len(),
+            "ending upstream subscriptions (Expires: 0)"
+        );
         self.carry_out_upstream(outputs, now);
     }
 
@@ -253,6 +301,7 @@ impl SipCore {
                     body,
                 } => {
                     tracing::debug!(%presentity, bytes = body.len(), "upstream state");
+                    self.log_change(&presentity, Shown::of_pidf(&body, UPSTREAM));
                     self.feed(
                         EngineInput::Upstream {
                             presentity,
@@ -264,6 +313,7 @@ impl SipCore {
                 ProviderOutput::Status { presentity, status } => {
                     log_status(&presentity, &status);
                     if !status.is_live() {
+                        self.log_change(&presentity, Shown::unknown(UPSTREAM));
                         self.feed(
                             EngineInput::Upstream {
                                 presentity,
@@ -275,6 +325,8 @@ impl SipCore {
                 }
                 ProviderOutput::Released { presentity } => {
                     tracing::info!(%presentity, "upstream subscription released: no watcher left");
+                    self.log_change(&presentity, Shown::unknown(UPSTREAM));
+                    self.shown.forget(&presentity);
                     self.feed(
                         EngineInput::Upstream {
                             presentity,
@@ -285,6 +337,105 @@ impl SipCore {
                 }
             }
         }
+    }
+
+    /// One log line per change of what consumers are shown (seed 004's
+    /// `PreviousPresence` / `NewPresence` line).
+    pub(super) fn log_change(&mut self, presentity: &str, shown: Shown) {
+        if let Some(change) = self.shown.record(presentity, shown) {
+            let previous = change
+                .previous
+                .as_ref()
+                .map_or_else(|| "[]".to_owned(), ToString::to_string);
+            tracing::info!(%presentity, %previous, new = %change.new, "presence change");
+            // No stream listening is no error.
+            let _ = self
+                .provider_events
+                .send(self.provider_event(presentity, &change.new));
+        }
+    }
+
+    /// A consumer of the API's event stream starts watching `presentity`
+    /// (served by `source`): counted like a watcher; what it is shown now
+    /// and the changes to come.
+    pub(super) fn provider_watch(
+        &mut self,
+        presentity: &str,
+        source: &'static str,
+    ) -> (ProviderEvent, broadcast::Receiver<ProviderEvent>) {
+        self.engine.count_consumer(presentity, true);
+        let shown = self
+            .shown
+            .last(presentity)
+            .cloned()
+            .unwrap_or_else(|| Shown::unknown(source));
+        (
+            self.provider_event(presentity, &shown),
+            self.provider_events.subscribe(),
+        )
+    }
+
+    /// What the event stream says of `shown`.
+    fn provider_event(&self, presentity: &str, shown: &Shown) -> ProviderEvent {
+        // The upstream's own status while it has one (queued, pending,
+        // live, retrying, failed); otherwise known or not yet.
+        let upstream = self
+            .upstream
+            .as_ref()
+            .filter(|_| shown.source == UPSTREAM)
+            .and_then(|up| {
+                let uri = sip::Uri::parse_str(presentity).ok()?;
+                up.provider.status(&uri).map(status_name)
+            });
+        let status = upstream.unwrap_or(match shown.availability {
+            Some(_) => "live",
+            None => "pending",
+        });
+        ProviderEvent {
+            presentity: presentity.to_owned(),
+            availability: shown.availability.map(|a| a.value()),
+            class: shown.availability.map(|a| a.class().to_string()),
+            activity: shown.activity.clone(),
+            note: shown.note.clone(),
+            source: shown.source.to_owned(),
+            status: status.to_owned(),
+        }
+    }
+
+    /// An attendant's or a PSTN line's state from the API: into the
+    /// presentity as its source, and logged as a change.
+    pub(super) fn provided(
+        &mut self,
+        presentity: String,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        now: Now,
+    ) {
+        let name = match source {
+            ProvidedSource::Attendant => SourceKind::Attendant.as_str(),
+            ProvidedSource::Pstn => SourceKind::Pstn.as_str(),
+        };
+        let shown = match &state {
+            Some(state) => Shown {
+                availability: Some(state.availability),
+                activity: None,
+                note: state
+                    .texts
+                    .get(presence::availability::Lcid::EN_US)
+                    .map(str::to_owned),
+                source: name,
+            },
+            None => Shown::unknown(name),
+        };
+        self.log_change(&presentity, shown);
+        self.feed(
+            EngineInput::Provided {
+                presentity,
+                source,
+                state,
+            },
+            now,
+        );
     }
 
     /// Starts a client transaction for one of the provider's SUBSCRIBEs.
@@ -317,6 +468,20 @@ impl SipCore {
         }
     }
 }
+
+/// A status's name in the API and the metrics.
+fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Queued => "queued",
+        Status::Pending => "pending",
+        Status::Live => "live",
+        Status::Retrying { .. } => "retrying",
+        Status::Failed { .. } => "failed",
+    }
+}
+
+/// The upstream source's name in logs.
+const UPSTREAM: &str = SourceKind::Upstream.as_str();
 
 /// One log line per status change, as seed 004's provider logs them.
 fn log_status(presentity: &str, status: &Status) {

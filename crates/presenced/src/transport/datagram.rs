@@ -17,28 +17,18 @@
 //! response on the peer's retransmission.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::net::UdpSocket;
 
 use super::{log_drop, ConnId, TransportKind};
 use crate::metrics::{self, DropReason};
 
-/// Datagrams per `sendmmsg` call: small enough that the first NOTIFYs of
-/// a fan-out leave while the core builds the rest, large enough to spread
-/// the system call's fixed cost (the kernel's limit is `UIO_MAXIOV`, 1024).
-pub const BATCH: usize = 32;
+/// Datagrams per `sendmmsg` call (see [`udp_batch::SEND_BATCH`]).
+pub const BATCH: usize = udp_batch::SEND_BATCH;
 
-/// One datagram to send.
-#[derive(Debug)]
-pub struct Datagram {
-    /// The peer.
-    pub to: SocketAddr,
-    /// The payload.
-    pub bytes: Bytes,
-}
+pub use udp_batch::Datagram;
 
 /// A UDP socket as the core sends on it.
 #[derive(Debug, Clone)]
@@ -111,22 +101,10 @@ impl Outbox {
     }
 }
 
-/// Sends every datagram of `queue`, `BATCH` per system call.
+/// Sends every datagram of `queue`, a batch per system call; one the
+/// kernel refuses is dropped, counted and logged.
 fn send_all(fd: BorrowedFd<'_>, queue: &[Datagram]) {
-    let mut rest = queue;
-    while !rest.is_empty() {
-        let chunk = &rest[..rest.len().min(BATCH)];
-        match send_mmsg(fd, chunk) {
-            Ok(sent) => rest = &rest[sent.clamp(1, rest.len())..],
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                // The first datagram of the chunk failed (a full buffer,
-                // an address the kernel refuses): drop it, go on.
-                dropped(chunk[0].to, &e);
-                rest = &rest[1..];
-            }
-        }
-    }
+    udp_batch::send_all(fd, queue, |d, e| dropped(d.to, e));
 }
 
 fn dropped(to: SocketAddr, e: &std::io::Error) {
@@ -139,55 +117,10 @@ fn dropped(to: SocketAddr, e: &std::io::Error) {
     );
 }
 
-/// One `sendmmsg(2)`: how many of `chunk` the kernel took (at least one),
-/// or the error of the first.
-fn send_mmsg(fd: BorrowedFd<'_>, chunk: &[Datagram]) -> std::io::Result<usize> {
-    let addrs: Vec<socket2::SockAddr> = chunk.iter().map(|d| d.to.into()).collect();
-    let mut iovs: Vec<libc::iovec> = chunk
-        .iter()
-        .map(|d| libc::iovec {
-            iov_base: d.bytes.as_ptr() as *mut libc::c_void,
-            iov_len: d.bytes.len(),
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = iovs
-        .iter_mut()
-        .zip(&addrs)
-        .map(|(iov, addr)| mmsghdr(iov, addr.as_ptr() as *mut libc::c_void, addr.len()))
-        .collect();
-    let vlen = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
-    // SAFETY: every mmsghdr points at an iovec and a socket address that
-    // outlive the call (`iovs`, `addrs`, and the `Bytes` of `chunk`).
-    let n = unsafe { libc::sendmmsg(fd.as_raw_fd(), msgs.as_mut_ptr(), vlen, 0) };
-    if n < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-/// One slot of a `sendmmsg(2)` or `recvmmsg(2)`: a single buffer and the
-/// peer's address (read from it on send, written into it on receive).
-pub(super) fn mmsghdr(
-    iov: &mut libc::iovec,
-    name: *mut libc::c_void,
-    namelen: libc::socklen_t,
-) -> libc::mmsghdr {
-    // SAFETY: msghdr is plain data; all-zero is its empty value.
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_name = name;
-    hdr.msg_namelen = namelen;
-    hdr.msg_iov = iov;
-    hdr.msg_iovlen = 1;
-    libc::mmsghdr {
-        msg_hdr: hdr,
-        msg_len: 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     /// Batches of any size reach the peer whole and in order, whether
     /// they leave full or at a flush.

@@ -7,17 +7,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sip::parse::{self, Framing};
 use sip::Limits;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
+use udp_batch::RecvBatch;
 
 use super::{log_drop, Admission, ConnId, Intake, TransportKind};
-
-/// Large enough for any UDP payload, so an oversized datagram is seen
-/// whole and rejected by size instead of silently cut.
-const DATAGRAM_BUFFER: usize = 65_536;
 
 /// The socket buffers asked for (bytes): room for a fan-out's burst.
 const RECEIVE_BUFFER: usize = 8 << 20;
@@ -66,7 +63,7 @@ pub async fn serve(
             return;
         }
     };
-    let mut batch = Batch::new();
+    let mut batch = RecvBatch::new(RECEIVE_BATCH);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -130,131 +127,5 @@ fn take(
     match intake.admit(parsed, &raw, TransportKind::Udp, conn, local, source) {
         Admission::Answer { to, bytes } => Some((to, bytes)),
         _ => None,
-    }
-}
-
-/// The buffers of one `recvmmsg(2)`: a whole-datagram buffer and a source
-/// address per slot, reused for every call.
-struct Batch {
-    buffers: Vec<Vec<u8>>,
-    addrs: Vec<socket2::SockAddrStorage>,
-    lens: [usize; RECEIVE_BATCH],
-    sources: [Option<SocketAddr>; RECEIVE_BATCH],
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            buffers: (0..RECEIVE_BATCH)
-                .map(|_| vec![0u8; DATAGRAM_BUFFER])
-                .collect(),
-            addrs: (0..RECEIVE_BATCH)
-                .map(|_| socket2::SockAddrStorage::zeroed())
-                .collect(),
-            lens: [0; RECEIVE_BATCH],
-            sources: [None; RECEIVE_BATCH],
-        }
-    }
-
-    /// One non-blocking `recvmmsg(2)`: how many slots it filled (at least
-    /// one), or `WouldBlock` when nothing is queued.
-    fn receive(&mut self, fd: BorrowedFd<'_>) -> std::io::Result<usize> {
-        let mut iovs: Vec<libc::iovec> = self
-            .buffers
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            })
-            .collect();
-        let mut msgs: Vec<libc::mmsghdr> = iovs
-            .iter_mut()
-            .zip(self.addrs.iter_mut())
-            .map(|(iov, addr)| {
-                let len = addr.size_of();
-                super::datagram::mmsghdr(iov, (addr as *mut socket2::SockAddrStorage).cast(), len)
-            })
-            .collect();
-        // SAFETY: every mmsghdr points at a buffer and an address slot of
-        // `self` that outlive the call; the kernel writes within their
-        // stated lengths.
-        let n = unsafe {
-            libc::recvmmsg(
-                fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                RECEIVE_BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let n = n as usize;
-        let lens: Vec<(usize, libc::socklen_t)> = msgs
-            .iter()
-            .take(n)
-            .map(|m| (m.msg_len as usize, m.msg_hdr.msg_namelen))
-            .collect();
-        for (i, (len, addr_len)) in lens.into_iter().enumerate() {
-            self.lens[i] = len;
-            let storage = std::mem::replace(&mut self.addrs[i], socket2::SockAddrStorage::zeroed());
-            // SAFETY: the kernel wrote a socket address of `addr_len`
-            // bytes into the slot, within its storage.
-            self.sources[i] = unsafe { socket2::SockAddr::new(storage, addr_len) }.as_socket();
-        }
-        Ok(n)
-    }
-
-    /// Slot `i`'s datagram and its source, if the source is an IP address.
-    fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        let len = *self.lens.get(i)?;
-        let data = self.buffers.get(i)?.get(..len)?;
-        Some((data, (*self.sources.get(i)?)?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Datagrams queued from two peers come out of one call whole, in
-    /// order, each with its own source; an empty socket says WouldBlock.
-    #[test]
-    fn a_batch_takes_queued_datagrams_with_their_sources() {
-        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let to = receiver.local_addr().unwrap();
-        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let big = vec![b'x'; 60_000];
-        a.send_to(b"first", to).unwrap();
-        b.send_to(b"second", to).unwrap();
-        a.send_to(&big, to).unwrap();
-        let mut batch = Batch::new();
-        let mut seen = Vec::new();
-        // Loopback delivers at once, but give the kernel a moment anyway.
-        for _ in 0..100 {
-            match batch.receive(receiver.as_fd()) {
-                Ok(n) => {
-                    for i in 0..n {
-                        let (data, from) = batch.get(i).unwrap();
-                        seen.push((data.to_vec(), from));
-                    }
-                    if seen.len() == 3 {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => panic!("receive failed: {e}"),
-            }
-        }
-        assert_eq!(seen.len(), 3);
-        assert_eq!(seen[0], (b"first".to_vec(), a.local_addr().unwrap()));
-        assert_eq!(seen[1], (b"second".to_vec(), b.local_addr().unwrap()));
-        assert_eq!(seen[2], (big, a.local_addr().unwrap()));
-        let empty = batch.receive(receiver.as_fd()).unwrap_err();
-        assert_eq!(empty.kind(), std::io::ErrorKind::WouldBlock);
     }
 }

@@ -1,0 +1,228 @@
+//! Kamailio with its presence modules as the presence provider's
+//! upstream (`tests/peers/kamailio/presence.cfg`), and a presenced
+//! pointed at it. What Kamailio received is read from its own log, where
+//! the config writes one line per SUBSCRIBE (`SUBSCRIBE <ruri> from
+//! <from> expires=<n> totag=<tag or <null>>`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::peers::{peers_dir, Driver};
+use super::ua::{text, Dialog, Ua};
+use super::{http_get, Presenced, WAIT};
+
+/// Kamailio on a loopback port, stopped (by its process group) on drop.
+pub struct Kamailio {
+    run_dir: PathBuf,
+}
+
+impl Kamailio {
+    pub fn start(run_dir: &Path, port: u16, max_expires: u32) -> Kamailio {
+        let out = Command::new("python3")
+            .arg(peers_dir().join("kamailio_presence.py"))
+            .args(["start", "--port", &port.to_string(), "--run-dir"])
+            .arg(run_dir)
+            .args(["--max-expires", &max_expires.to_string()])
+            .output()
+            .expect("run kamailio_presence.py");
+        assert!(
+            out.status.success(),
+            "Kamailio did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Kamailio {
+            run_dir: run_dir.to_owned(),
+        }
+    }
+
+    pub fn stop(&self, signal: &str) {
+        let _ = Command::new("python3")
+            .arg(peers_dir().join("kamailio_presence.py"))
+            .args(["stop", "--signal", signal, "--run-dir"])
+            .arg(&self.run_dir)
+            .output();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.run_dir.join("kamailio.log")).unwrap_or_default()
+    }
+
+    /// Initial (out-of-dialog) SUBSCRIBEs presenced sent for `presentity`.
+    pub fn initial_subscribes(&self, presentity: &str) -> usize {
+        let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
+            .count()
+    }
+
+    /// Waits until `pred` holds for the log.
+    pub fn wait_log(&self, what: &str, wait: Duration, pred: impl Fn(&Kamailio) -> bool) {
+        let deadline = Instant::now() + wait;
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {wait:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        self.stop("KILL");
+    }
+}
+
+pub fn kamailio_installed() -> bool {
+    Command::new("kamailio")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+pub fn presenced(kamailio: u16, extra: &str) -> Presenced {
+    Presenced::with_config(
+        &format!(
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             [store]\nmode = \"memory\"\n\
+             [provider]\nupstream = \"udp:127.0.0.1:{kamailio}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
+        ),
+        1,
+    )
+}
+
+/// A metric's value on /metrics.
+pub fn metric(server: &Presenced, series: &str) -> Option<f64> {
+    let (_, body) = http_get(server.http_addr(), "/metrics");
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Waits for a metric to read `expected` (gauges refresh once a second).
+pub fn wait_metric(server: &Presenced, series: &str, expected: f64) {
+    let deadline = Instant::now() + WAIT;
+    while metric(server, series) != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "{series} is {:?}, not {expected}",
+            metric(server, series)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kamailio (granting at most `max_expires`) in a fresh run directory and
+/// a presenced using it with `extra` in `[provider]`; `None` (said on
+/// stderr) when Kamailio is not installed.
+pub fn setup(max_expires: u32, extra: &str) -> Option<(tempfile::TempDir, Kamailio, Presenced)> {
+    if !kamailio_installed() {
+        eprintln!("skipped: needs kamailio (scripts/install-test-peers)");
+        return None;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = super::peers::free_port();
+    let kamailio = Kamailio::start(run.path(), port, max_expires);
+    let server = presenced(port, extra);
+    Some((run, kamailio, server))
+}
+
+pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
+    let mark = publisher.len();
+    publisher.send(command);
+    let (_, v) = publisher.wait_for(mark, WAIT, command, ctx, |v: &Value| {
+        v["event"] == "publish" || v["event"] == "error"
+    });
+    assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
+}
+
+/// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
+pub async fn subscribe(ua: &Ua, target: &str) -> String {
+    let sub = Dialog::new();
+    let ok = ua.send(ua.subscribe(target, &sub, 1, 600, "")).await;
+    assert_eq!(ok.status, 200, "{}", text(&ok.reason));
+    text(&ua.next_notify().await.body)
+}
+
+/// A consumer over the presence provider's API: the event stream of one
+/// presentity (`GET /api/v1/provider/presentities/{uri}/events`), read
+/// by a thread; each `data:` line's JSON arrives on `events`. Dropping it
+/// closes the connection.
+pub struct ApiConsumer {
+    stream: std::net::TcpStream,
+    /// The events' JSON, in order.
+    pub events: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl ApiConsumer {
+    /// Opens the stream of `presentity` with `token`; panics unless the
+    /// answer is 200.
+    pub fn open(http: std::net::SocketAddr, presentity: &str, token: &str) -> ApiConsumer {
+        use std::io::{BufRead, BufReader, Write};
+        let mut stream = std::net::TcpStream::connect(http).expect("connect to http");
+        let encoded: String = presentity
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        write!(
+            stream,
+            "GET /api/v1/provider/presentities/{encoded}/events HTTP/1.1\r\nHost: test\r\n\
+             Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .expect("send");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("status line");
+        assert!(status.contains(" 200 "), "event stream refused: {status}");
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(v) = serde_json::from_str(data.trim()) {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        ApiConsumer { stream, events }
+    }
+
+    /// The next event, within `WAIT`.
+    pub fn next(&self) -> serde_json::Value {
+        self.events
+            .recv_timeout(WAIT)
+            .expect("an event within WAIT")
+    }
+}
+
+impl Drop for ApiConsumer {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// `[sync] tokens` with one integration, `cc`, whose token is `token`.
+pub fn token_table(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[sync]\ntokens = {{ cc = \"{hash}\" }}\n")
+}
