@@ -348,17 +348,6 @@ impl<F: Flow> Presentities<F> {
             .map(|p| &p.aggregate)
     }
 
-    /// The aggregated state of `presentity`'s live sources (what every
-    /// dialect shows), rendered first if it was restored and not yet
-    /// shown; `None` when it has none.
-    pub fn aggregate_now(&mut self, presentity: &str) -> Option<AggregateState> {
-        self.render_restored(presentity);
-        self.presentities
-            .get(presentity)
-            .filter(|p| !p.sources.is_empty())
-            .map(|p| p.aggregate.clone())
-    }
-
     /// Whether the presentity has live publications or is provisioned (for
     /// the engine's 404 policy on unknown presentities).
     pub fn is_known(&self, presentity: &str) -> bool {

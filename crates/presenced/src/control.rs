@@ -120,11 +120,11 @@ pub enum Control {
     },
     /// The presence provider's counts and its presentities that are not
     /// live (the console's upstream page); `None` when it is off.
-    Upstream {
+    ProviderOverview {
         /// At most this many presentities.
         max: usize,
-        /// Told the view.
-        done: oneshot::Sender<Option<crate::sip_core::UpstreamOverview>>,
+        /// Told the overview.
+        done: oneshot::Sender<Option<crate::sip_core::ProviderOverview>>,
     },
     /// What presentities show now (`GET /api/v1/directory`): the
     /// engine's aggregate of each, in the order asked.

@@ -10,8 +10,9 @@
 //! `/api/v1/provider/...` is the presence provider's ([`provider`]: which
 //! source serves a presentity and where its upstream subscription
 //! stands); `GET /api/v1/directory` searches the company directory, with
-//! presence ([`directory`]). The API refuses bad input with one JSON shape
-//! naming the field ([`error`]).
+//! presence ([`directory`]); `/console/` is the web console ([`console`]).
+//! The API refuses bad input with one JSON shape naming the field
+//! ([`error`]).
 //!
 //! It is a separate listener from SIP (default 127.0.0.1:8088, loopback so
 //! metrics are not published to the world by accident) and a separate
@@ -204,6 +205,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
+        .route("/api/v1/directory", get(directory::search))
         .route(
             "/api/v1/provider/presentities/{uri}",
             get(provider::presentity),

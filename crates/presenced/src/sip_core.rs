@@ -40,7 +40,7 @@ mod registration;
 mod sync;
 mod upstream;
 
-pub use upstream::{UpstreamOverview, UpstreamParts};
+pub use upstream::{ProviderOverview, UpstreamParts};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -445,6 +445,13 @@ impl SipCore {
             }
             // Contact lists (presence::contacts): a PUT is answered only
             // once its store write is durable, through the commit gate.
+            Control::ProviderOverview { max, done } => {
+                let _ = done.send(self.upstream.as_ref().map(|u| u.overview(max)));
+            }
+            Control::Shown { presentities, done } => {
+                let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
+                let _ = done.send(shown);
+            }
             Control::Provided {
                 presentity,
                 source,
@@ -466,13 +473,6 @@ impl SipCore {
             }
             Control::UpstreamStatus { presentity, done } => {
                 let _ = done.send(self.upstream_view(&presentity, now));
-            }
-            Control::Upstream { max, done } => {
-                let _ = done.send(self.upstream.as_ref().map(|u| u.view(max)));
-            }
-            Control::Shown { presentities, done } => {
-                let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
-                let _ = done.send(shown);
             }
             Control::GetContacts { user, done } => {
                 let _ = done.send(self.engine.contact_lists().record_of(&user));

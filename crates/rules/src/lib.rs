@@ -15,14 +15,14 @@
 //! - [`theme`]: avatar images checked (a real JPEG, a size limit) and
 //!   named by their SHA-256, and the built-in default image;
 //! - [`explain`]: which room or rule answers for an address, and why;
+//! - [`address_book`]: the merged company directory — LDAP users,
+//!   contacts and resources ([`address_book::ldap`] maps the entries),
+//!   rooms, gateway aliases (and later contact-center agents) keyed by
+//!   SIP URI, searched by the HTTP API and by dialect clients;
 //! - [`sync`]: the sync engine's rules (seeds 002 and 003) — `[sync]`
 //!   profiles, augmentations with conditions, mappings with direction,
 //!   push (aggregated states) and pull (DND ranges) modes, the mapping
 //!   functions both ways, loop prevention and `explain` for an agent.
-//! - [`address_book`]: the merged company directory — LDAP users,
-//!   contacts and resources ([`address_book::ldap`] maps the entries),
-//!   rooms, gateway aliases (and later contact-center agents) keyed by
-//!   SIP URI, searched by the HTTP API and by dialect clients.
 //!
 //! Reading files (the config, the theme images) and serving them is the
 //! runtime's: this crate gets bytes and text and returns values or

@@ -79,7 +79,7 @@ impl<F: Flow> Engine<F> {
     /// dialect first, the seed's rules being for Skype for Business
     /// clients), or Offline.
     pub fn shown(&mut self, presentity: &str) -> Shown {
-        if let Some(state) = self.presentities.aggregate_now(presentity) {
+        if let Some(state) = self.presentities.aggregate(presentity).cloned() {
             return Shown {
                 state,
                 by: ShownBy::Sources,

@@ -46,9 +46,10 @@ pub struct UpstreamParts {
     pub flow: Flow,
 }
 
-/// What the operator sees of the presence provider.
+/// What the operator sees of the presence provider as a whole (the
+/// console's upstream page).
 #[derive(Debug, Clone)]
-pub struct UpstreamOverview {
+pub struct ProviderOverview {
     /// The upstream server, as configured.
     pub upstream: Option<String>,
     /// The counts.
@@ -91,9 +92,9 @@ impl Upstream {
     }
 
     /// The provider's counts and up to `max` presentities that are not
-    /// live (`Control::Upstream`, the console's page).
-    pub(super) fn view(&self, max: usize) -> UpstreamOverview {
-        UpstreamOverview {
+    /// live (`Control::ProviderOverview`, the console's page).
+    pub(super) fn overview(&self, max: usize) -> ProviderOverview {
+        ProviderOverview {
             upstream: self.settings.upstream.map(|u| u.to_string()),
             stats: self.provider.stats(),
             not_live: self.provider.not_live(max),

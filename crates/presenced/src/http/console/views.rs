@@ -214,7 +214,7 @@ pub(super) async fn upstream(
     Extension(session): Extension<Session>,
 ) -> Response {
     let (done, answer) = tokio::sync::oneshot::channel();
-    let asked = Control::Upstream {
+    let asked = Control::ProviderOverview {
         max: UPSTREAM_ROWS,
         done,
     };
