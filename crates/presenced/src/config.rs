@@ -56,7 +56,7 @@ pub use directory::{DirectorySettings, LdapSettings, LdapTls};
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
-pub use provider::{ProviderSettings, UpstreamCredentials};
+pub use provider::{ProviderSettings, UpstreamCredentials, UpstreamSpec, UpstreamSpecError};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;

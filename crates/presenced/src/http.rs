@@ -206,24 +206,23 @@ fn router(state: AppState) -> Router {
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
         .route("/api/v1/directory", get(directory::search))
-        .route(
-            "/api/v1/provider/presentities/{uri}",
-            get(provider::presentity),
-        )
-        .route(
-            "/api/v1/provider/presentities/{uri}/events",
-            get(provider::events),
-        )
-        .route(
-            "/api/v1/provider/attendants/{uri}",
-            put(provider::put_attendant).delete(provider::delete_attendant),
-        )
-        .route(
-            "/api/v1/provider/lines/{uri}",
-            put(provider::put_line).delete(provider::delete_line),
-        )
+        .nest("/api/v1/provider", provider_routes())
         .nest("/api/v1/sync", sync_routes())
         .with_state(state)
+}
+
+/// The presence provider's routes, in the order of [`provider::ROUTES`].
+fn provider_routes() -> Router<AppState> {
+    let [presentity, events, attendant, line, openapi] = provider::ROUTES;
+    Router::new()
+        .route(presentity, get(provider::presentity))
+        .route(events, get(provider::events))
+        .route(
+            attendant,
+            put(provider::put_attendant).delete(provider::delete_attendant),
+        )
+        .route(line, put(provider::put_line).delete(provider::delete_line))
+        .route(openapi, get(sync::openapi))
 }
 
 /// The sync engine's routes, in the order of [`sync::ROUTES`].

@@ -435,28 +435,47 @@ pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpErro
 
 /// The presence provider's flow: our UDP listener of the upstream's
 /// address family, sending to the upstream. `None` when the provider is
-/// off, or (logged) when no UDP listener can reach the upstream.
+/// off, or (logged) when the upstream's name does not resolve or no UDP
+/// listener can reach it.
+///
+/// A DNS name is resolved here, once, as presenced starts: the first
+/// address that one of our UDP listeners can reach is used. This runs
+/// before anything is served, so the system resolver's blocking call
+/// (what tokio's `lookup_host` runs on a blocking thread) holds up
+/// nothing.
 fn upstream_parts(
     settings: &crate::config::ProviderSettings,
     udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
 ) -> Option<crate::sip_core::UpstreamParts> {
-    let upstream = settings.upstream.as_ref()?;
-    let Some(&(conn, local)) = udp
-        .iter()
-        .find(|(_, local)| local.is_ipv4() == upstream.addr.is_ipv4())
-    else {
+    use std::net::ToSocketAddrs;
+    let spec = settings.upstream.as_ref()?;
+    let resolved: Vec<std::net::SocketAddr> = match (spec.host.as_str(), spec.port)
+        .to_socket_addrs()
+    {
+        Ok(found) => found.collect(),
+        Err(error) => {
+            tracing::error!(upstream = %spec, %error, "presence provider off: the upstream's name does not resolve");
+            return None;
+        }
+    };
+    let Some((conn, local, upstream)) = resolved.iter().find_map(|remote| {
+        udp.iter()
+            .find(|(_, local)| local.is_ipv4() == remote.is_ipv4())
+            .map(|&(conn, local)| (conn, local, *remote))
+    }) else {
         tracing::error!(
-            upstream = %upstream.addr,
+            upstream = %spec,
+            addresses = ?resolved,
             "presence provider off: no udp listener of the upstream's address family"
         );
         return None;
     };
-    tracing::info!(upstream = %upstream.addr, %local, "presence provider on");
+    tracing::info!(upstream = %spec, address = %upstream, %local, "presence provider on");
     Some(crate::sip_core::UpstreamParts {
         settings: settings.clone(),
         flow: crate::transport::Flow {
             transport: crate::config::TransportKind::Udp,
-            remote: upstream.addr,
+            remote: upstream,
             local,
             conn,
         },

@@ -23,12 +23,13 @@ async fn upstream_subscriptions_and_their_consumers_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let kamailio = Kamailio::start(run.path(), port, 3600);
-    // The same SIP port and data directory across the restart.
+    // The same SIP port and data directory across the restart; the
+    // upstream named by a DNS name, resolved at each start.
     let sip_port = free_port();
     let toml = format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
          [store]\ndata_dir = \"{}\"\n\
-         [provider]\nupstream = \"udp:127.0.0.1:{port}\"\nfrom = \"sip:presenced@127.0.0.1\"\n\
+         [provider]\nupstream = \"udp:localhost:{port}\"\nfrom = \"sip:presenced@127.0.0.1\"\n\
          max_presence_subscriptions_per_second = 2\n",
         data.path().display()
     );

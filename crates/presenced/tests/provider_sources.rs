@@ -223,4 +223,22 @@ async fn attendant_and_line_states_from_the_api_reach_watchers() {
     assert_eq!(status, 200);
     let gone = text(&watcher.next_notify().await.body);
     assert!(gone.contains("<basic>closed</basic>"), "{gone}");
+
+    // The OpenAPI document, served beside the routes with no token,
+    // describes the writes used above with their bodies.
+    let (status, body) = http_get(http, "/api/v1/provider/openapi.json");
+    assert!(status.contains(" 200 "), "{status}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    for (path, schema) in [
+        ("/provider/lines/{uri}", "Line"),
+        ("/provider/attendants/{uri}", "Attendant"),
+    ] {
+        let body = &doc["paths"][path]["put"]["requestBody"]["content"]["application/json"];
+        assert_eq!(
+            body["schema"]["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{path}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use toml::Spanned;
 
 use rules::sources::{SourceKind, Sources, SourcesError};
 
-use super::{unspanned, ConfigError, ListenSpec, Source, TransportKind};
+use super::{unspanned, ConfigError, Source, TransportKind};
 
 /// The environment variable that may hold the upstream password.
 pub const PASSWORD_ENV: &str = "PRESENCED_PROVIDER_PASSWORD";
@@ -24,7 +24,7 @@ pub const PASSWORD_ENV: &str = "PRESENCED_PROVIDER_PASSWORD";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderSettings {
     /// The upstream presence server; `None` turns the provider off.
-    pub upstream: Option<ListenSpec>,
+    pub upstream: Option<UpstreamSpec>,
     /// The From of every upstream SUBSCRIBE.
     pub from: sip::Uri,
     /// Digest credentials toward the upstream, when it challenges.
@@ -37,6 +37,97 @@ pub struct ProviderSettings {
     /// Which source serves each presentity (seed 004: attendant
     /// patterns, E.164 lines, the upstream as the fallback).
     pub sources: rules::sources::Sources,
+}
+
+/// Where the upstream presence server is: `udp:host:port`, the host an
+/// IP address (IPv6 in brackets) or a DNS name. A name is kept as
+/// written so that it is resolved when presenced starts, not when the
+/// config is read (a reload check must not depend on DNS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSpec {
+    /// The transport.
+    pub transport: TransportKind,
+    /// The host: an IP address or a DNS name, without brackets.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+/// Why an upstream was refused; the text is shown to whoever wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamSpecError {
+    /// Not `transport:host:port`.
+    #[error("{0:?} must look like udp:upstream.example.com:5060, udp:192.0.2.10:5060 or udp:[2001:db8::1]:5060")]
+    Shape(String),
+    /// A prefix other than udp, tcp or tls.
+    #[error("unknown transport {0:?} (expected udp)")]
+    Transport(String),
+    /// A host that is neither an IP address nor a DNS name.
+    #[error("{0:?} is neither an IP address nor a host name")]
+    Host(String),
+    /// A port that is not 1–65535.
+    #[error("{0:?} is not a port (1-65535)")]
+    Port(String),
+}
+
+impl std::str::FromStr for UpstreamSpec {
+    type Err = UpstreamSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shape = || UpstreamSpecError::Shape(s.to_owned());
+        let (transport, rest) = s.split_once(':').ok_or_else(shape)?;
+        let transport = match transport.to_ascii_lowercase().as_str() {
+            "udp" => TransportKind::Udp,
+            "tcp" => TransportKind::Tcp,
+            "tls" => TransportKind::Tls,
+            _ => return Err(UpstreamSpecError::Transport(transport.to_owned())),
+        };
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(v6) => {
+                let (host, port) = v6.split_once("]:").ok_or_else(shape)?;
+                host.parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| UpstreamSpecError::Host(host.to_owned()))?;
+                (host, port)
+            }
+            None => rest.rsplit_once(':').ok_or_else(shape)?,
+        };
+        let is_name = |h: &str| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                })
+        };
+        if !rest.starts_with('[') && host.parse::<std::net::IpAddr>().is_err() && !is_name(host) {
+            return Err(UpstreamSpecError::Host(host.to_owned()));
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| UpstreamSpecError::Port(port.to_owned()))?;
+        Ok(UpstreamSpec {
+            transport,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for UpstreamSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}:[{}]:{}", self.transport, self.host, self.port)
+        } else {
+            write!(f, "{}:{}:{}", self.transport, self.host, self.port)
+        }
+    }
 }
 
 /// A username and its password; the password is not shown by `Debug`.
@@ -162,7 +253,7 @@ impl Source<'_> {
             "" => None,
             text => {
                 let at = raw.upstream.span().start;
-                let spec: ListenSpec = text
+                let spec: UpstreamSpec = text
                     .parse()
                     .map_err(|e| self.error(at, "provider.upstream", format!("{e}")))?;
                 if spec.transport != TransportKind::Udp {
@@ -322,7 +413,7 @@ mod tests {
             secret.display()
         );
         let p = parse(&text).unwrap().provider;
-        assert_eq!(p.upstream.unwrap().addr.port(), 5080);
+        assert_eq!(p.upstream.as_ref().unwrap().port, 5080);
         let creds = p.credentials.clone().unwrap();
         assert_eq!(
             (creds.username.as_str(), creds.password.as_str()),
@@ -335,6 +426,49 @@ mod tests {
         assert_eq!(p.rules.max_failed_per_uri, 0);
         assert!(p.covers("sip:alice@lab.test"));
         assert!(!p.covers("sip:room@vc.example.com"));
+    }
+
+    #[test]
+    fn upstreams_are_addresses_or_names() {
+        let spec = |t: &str| t.parse::<UpstreamSpec>();
+        let name = spec("udp:UC.Example.com:5060").unwrap();
+        assert_eq!((name.host.as_str(), name.port), ("uc.example.com", 5060));
+        assert_eq!(name.to_string(), "udp:uc.example.com:5060");
+        let v6 = spec("udp:[::1]:5080").unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.to_string().as_str()),
+            ("::1", "udp:[::1]:5080")
+        );
+        assert_eq!(spec("udp:127.0.0.1:5080").unwrap().host, "127.0.0.1");
+        assert_eq!(spec("tcp:uc:5060").unwrap().transport, TransportKind::Tcp);
+        assert!(matches!(
+            spec("uc.example.com"),
+            Err(UpstreamSpecError::Shape(_))
+        ));
+        assert!(matches!(
+            spec("sctp:uc:5060"),
+            Err(UpstreamSpecError::Transport(_))
+        ));
+        assert!(matches!(
+            spec("udp:uc_1:5060"),
+            Err(UpstreamSpecError::Host(_))
+        ));
+        assert!(matches!(
+            spec("udp:[nope]:5060"),
+            Err(UpstreamSpecError::Host(_))
+        ));
+        assert!(matches!(spec("udp:uc:0"), Err(UpstreamSpecError::Port(_))));
+        assert!(matches!(
+            spec("udp:uc:99999"),
+            Err(UpstreamSpecError::Port(_))
+        ));
+        let e = parse("[provider]\nupstream = \"udp:-bad-:5080\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/presenced/presenced.toml:2:12: provider.upstream: \"-bad-\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //!   so the provider holds the upstream subscription for it like for a
 //!   SIP watcher.
 //!
+//! - `GET /api/v1/provider/openapi.json`: the OpenAPI document that
+//!   describes these routes and the sync API's (the same document as
+//!   `/api/v1/sync/openapi.json`).
+//!
 //! The writes and the event stream need an integration's bearer token (`[sync] tokens`, the
 //! same per-integration tokens as the sync API): 401 without. A URI whose
 //! source is another one is 409 naming `uri`, with the source that
@@ -41,6 +45,16 @@ use tokio_util::sync::CancellationToken;
 use super::error::parse_json;
 use super::{auth, ApiError, AppState};
 use crate::control::{Control, ControlSender, ProviderEvent, UpstreamView};
+
+/// The routes, relative to `/api/v1/provider`; the OpenAPI test checks
+/// that the document (`openapi.json`, also served here) describes each.
+pub(super) const ROUTES: [&str; 5] = [
+    "/presentities/{uri}",
+    "/presentities/{uri}/events",
+    "/attendants/{uri}",
+    "/lines/{uri}",
+    "/openapi.json",
+];
 
 /// Longest activity text an attendant may set.
 const MAX_ACTIVITY: usize = 256;

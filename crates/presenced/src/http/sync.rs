@@ -49,8 +49,10 @@ pub(super) const ROUTES: [&str; 6] = [
     "/openapi.json",
 ];
 
-/// The OpenAPI document, hand-written beside the code.
-const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI document, hand-written beside the code: the sync API's
+/// routes under `/sync`, the provider's ([`super::provider::ROUTES`])
+/// under `/provider`, both relative to its server `/api/v1`.
+pub(super) const OPENAPI: &str = include_str!("openapi.json");
 
 /// Longest agent id, status or profile name accepted.
 const MAX_NAME: usize = 128;
@@ -359,12 +361,17 @@ mod tests {
     fn the_openapi_document_describes_every_route() {
         let doc: Value = serde_json::from_str(OPENAPI).expect("the document is JSON");
         let paths = doc["paths"].as_object().expect("paths");
-        for route in ROUTES {
+        let sync = ROUTES.iter().map(|r| format!("/sync{r}"));
+        let provider = super::super::provider::ROUTES
+            .iter()
+            .map(|r| format!("/provider{r}"));
+        let routes: Vec<String> = sync.chain(provider).collect();
+        for route in &routes {
             assert!(paths.contains_key(route), "{route} is not in openapi.json");
         }
         assert_eq!(
             paths.len(),
-            ROUTES.len(),
+            routes.len(),
             "openapi.json describes a route that is gone"
         );
     }

@@ -95,7 +95,7 @@ impl Upstream {
     /// live (`Control::ProviderOverview`, the console's page).
     pub(super) fn overview(&self, max: usize) -> ProviderOverview {
         ProviderOverview {
-            upstream: self.settings.upstream.map(|u| u.to_string()),
+            upstream: self.settings.upstream.as_ref().map(|u| u.to_string()),
             stats: self.provider.stats(),
             not_live: self.provider.not_live(max),
         }
