@@ -223,7 +223,6 @@ fn router(state: AppState) -> Router {
             put(provider::put_line).delete(provider::delete_line),
         )
         .nest("/api/v1/sync", sync_routes())
-        .route("/api/v1/directory", get(directory::search))
         .with_state(state)
 }
 
