@@ -57,6 +57,11 @@ struct Args {
     /// Keep-alive HTTP connections posting at once.
     #[arg(long, default_value_t = 8)]
     connections: u32,
+    /// Changes per second to post, spread over the connections (0: flat
+    /// out, which measures the most the server takes and the latency
+    /// under that saturation).
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -301,11 +306,19 @@ fn post_changes(
             let shared = shared.clone();
             let (connections, agents, watchers) = (args.connections, args.agents, args.watchers);
             let share = changes / connections + u32::from(c < changes % connections);
+            // Each connection posts every `connections / rate` seconds.
+            let interval = (args.rate > 0)
+                .then(|| Duration::from_secs_f64(f64::from(connections) / f64::from(args.rate)));
             std::thread::spawn(move || -> anyhow::Result<u64> {
                 let mine: Vec<u32> = agents_of(c, connections, agents).collect();
                 let mut api = Connection::new(http, Some(TOKEN));
                 let mut busy_answers = 0;
+                let start = Instant::now();
                 for k in 0..share as usize {
+                    if let Some(interval) = interval {
+                        let due = start + interval * k as u32;
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
                     let Some(&a) = mine.get(k % mine.len().max(1)) else {
                         break;
                     };
@@ -528,6 +541,7 @@ fn main() -> anyhow::Result<()> {
         "watchers_per_agent": args.watchers,
         "subscriptions": subscriptions,
         "connections": args.connections,
+        "rate": args.rate,
         "bound_after_secs": bound_after.as_secs_f64(),
         "watched_after_secs": watched_after.as_secs_f64(),
         "changes": changes,
