@@ -27,12 +27,12 @@
 use std::collections::HashSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bench::api::Connection;
+use bench::server::{free_port, Presenced};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -102,16 +102,6 @@ const RECV_BUFFER: usize = 8 << 20;
 /// How long the NOTIFYs of the last changes may take once all are posted.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// presenced, killed on drop.
-struct Presenced(Child);
-
-impl Drop for Presenced {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One agent's change in flight.
 #[derive(Debug, Clone, Copy, Default)]
 struct Pending {
@@ -136,10 +126,6 @@ enum Seen {
         busy: Option<bool>,
         at: Instant,
     },
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn presentity(agent: u32) -> String {
@@ -395,17 +381,8 @@ fn main() -> anyhow::Result<()> {
              [store]\nmode = \"memory\"\n{SYNC}"
         ),
     )?;
-    let presenced = Presenced(
-        Command::new(&args.presenced)
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {}", args.presenced.display()))?,
-    );
+    let presenced = Presenced::start(&args.presenced, &config)
+        .with_context(|| format!("start {}", args.presenced.display()))?;
     let server: SocketAddr = format!("127.0.0.1:{sip_port}").parse()?;
     let http: SocketAddr = format!("127.0.0.1:{http_port}").parse()?;
     let up = Instant::now();
