@@ -15,8 +15,11 @@
 //!
 //! [`runtime`] owns the sockets and the clock ([`stream`] frames TCP); [`ceiling`] measures the
 //! loopback's own packet rate; [`procfs`] reads the server's memory; [`flood`] floods from one
-//! address (no I/O-free core: it is an attacker, not a client).
+//! address (no I/O-free core: it is an attacker, not a client); [`api`] is the small HTTP/1.1
+//! client `sync-bench` drives presenced's sync API with; [`server`] starts presenced for the
+//! benchmarks that run it themselves.
 
+pub mod api;
 pub mod ceiling;
 pub mod core;
 pub mod dialog;
@@ -25,6 +28,7 @@ pub mod procfs;
 pub mod rlmi;
 pub mod runtime;
 pub mod scenario;
+pub mod server;
 pub mod stats;
 pub mod stream;
 pub mod template;

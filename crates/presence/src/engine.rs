@@ -157,6 +157,14 @@ pub enum Input<F> {
         /// The new rooms and gateway rules.
         services: Arc<dyn ServiceContacts>,
     },
+    /// A validated reload of `[sync] default_lcid`: the language of the
+    /// custom texts shown to watchers whose own is unknown (the PIDF note,
+    /// the first `<custom>` of a category document). Watchers of every
+    /// presentity whose shown text changes get a NOTIFY.
+    Language {
+        /// The new default language.
+        language: crate::availability::Lcid,
+    },
     /// A room's participant count (the occupancy feed): Busy "In a
     /// meeting (N)" while above 0, Available again at 0.
     Occupancy {
@@ -503,6 +511,13 @@ impl<F: Flow> Engine<F> {
                 Vec::new()
             }
             Input::Reconfigure { services } => self.reconfigure(services, now),
+            Input::Language { language } => {
+                let mut out = Vec::new();
+                for presentity in self.presentities.set_language(language, now) {
+                    self.presentity_changed(&presentity, now, &mut out);
+                }
+                out
+            }
             Input::Occupancy { room, participants } => self.occupancy(&room, participants, now),
             Input::Upstream { presentity, state } => self.upstream(&presentity, state, now),
             Input::Sync { presentity, state } => self.sync_state(&presentity, state, now),

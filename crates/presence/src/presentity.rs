@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::availability::AggregateState;
+use crate::availability::{AggregateState, Lcid};
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::pidf;
@@ -298,6 +298,39 @@ impl<F: Flow> Presentities<F> {
             }
         }
         Some(value)
+    }
+
+    /// Shows custom texts in `language` to watchers of unknown language
+    /// from now on (a live reload of `[sync] default_lcid`), and renders
+    /// again every presentity whose aggregate carries texts in two or more
+    /// languages, the only ones the choice shows in (a single text is
+    /// shown whatever the language). Returns the presentities whose
+    /// watchers must be told; none when the language is the same.
+    pub fn set_language(&mut self, language: Lcid, now: SystemTime) -> Vec<String> {
+        if language == self.config.language {
+            return Vec::new();
+        }
+        self.config.language = language;
+        let texts: Vec<String> = self
+            .presentities
+            .iter_mut()
+            .filter(|(_, p)| {
+                p.aggregate
+                    .activity
+                    .as_ref()
+                    .is_some_and(|a| a.custom.iter().nth(1).is_some())
+            })
+            .map(|(key, p)| {
+                // The category documents order their texts by language
+                // even when the PIDF note stays the same.
+                p.categories_changed = true;
+                key.clone()
+            })
+            .collect();
+        texts
+            .into_iter()
+            .filter(|key| self.recompose(key, now))
+            .collect()
     }
 
     /// Re-renders a presentity; true when what watchers see changed.

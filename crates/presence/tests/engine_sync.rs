@@ -167,3 +167,43 @@ fn the_configured_language_comes_first_and_is_the_pidf_note() {
     assert!(pidf.contains("Trabajando con clientes"), "{pidf}");
     assert!(!pidf.contains("Working with customer"), "{pidf}");
 }
+
+#[test]
+fn a_new_default_language_is_shown_to_the_watchers_of_texts() {
+    let mut h = watched();
+    h.subscribed(&Sub::new(CAROL, BOB, "c2"), at(0));
+    let (_, out) = h.published(publish(BOB, None, &pidf(BOB, "open", "here"), 1), at(0));
+    h.ok_until_quiet(&out, at(0));
+    let out = h.engine.handle(sync(ALICE, Some(in_call())), at(1));
+    h.ok_until_quiet(&out, at(1));
+
+    // A reload to German: alice's watchers (her aggregate has texts) see
+    // German first and as the PIDF note; bob's (no texts) hear nothing.
+    let out = h.engine.handle(
+        Input::Language {
+            language: Lcid::DE_DE,
+        },
+        at(2),
+    );
+    let sent = notifies(&out);
+    assert_eq!(sent.len(), 2, "alice's two watchers only: {out:?}");
+    let texts: Vec<String> = sent.iter().map(|(_, r)| body(r)).collect();
+    let dialect = texts.iter().find(|t| t.contains("<availability>")).unwrap();
+    assert!(
+        dialect.find("LCID=\"1031\"") < dialect.find("LCID=\"1033\""),
+        "{dialect}"
+    );
+    let pidf = texts.iter().find(|t| t.contains("<basic>")).unwrap();
+    assert!(pidf.contains("Im Kundengespräch"), "{pidf}");
+    assert!(pidf.contains(ALICE), "{pidf}");
+    h.ok_until_quiet(&out, at(2));
+
+    // The same language again changes nothing.
+    let out = h.engine.handle(
+        Input::Language {
+            language: Lcid::DE_DE,
+        },
+        at(3),
+    );
+    assert!(notifies(&out).is_empty(), "{out:?}");
+}

@@ -13,8 +13,9 @@
 //!
 //! What a reload applies today is `[service]` (rooms, gateway rules,
 //! themes, the occupancy token) and `[sync]` (the sync engine's profiles,
-//! mappings and API tokens: [`Control::SyncRules`] maps every current
-//! agent again and publishes what differs). Every other section is read at start
+//! mappings, API tokens and `default_lcid`: [`Control::SyncRules`] maps
+//! every current agent again and publishes what differs, and re-renders
+//! the texts already shown in the new language). Every other section is read at start
 //! only: listeners, the store and the engine's limits keep their running
 //! values until a restart (a later section that can change live adds
 //! itself to [`Reloader::apply`]).

@@ -247,7 +247,8 @@ impl Server {
         // and `transport::Intake`).
         engine_config.max_notifies_in_flight = (config.queue_depth / 4).max(1);
         // The sync engine's texts are shown in `[sync] default_lcid` to a
-        // watcher whose language is unknown (read at start).
+        // watcher whose language is unknown; a reload of `[sync]` changes
+        // it (`SipCore::sync_rules`).
         engine_config.publication.language = config.sync.rules.default_lcid;
         let mut engine = presence::Engine::new(engine_config, seed());
         engine.set_address_book(address_book);

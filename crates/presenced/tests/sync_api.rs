@@ -536,3 +536,45 @@ async fn a_sync_edit_changes_the_next_mapping_and_a_bad_one_is_refused() {
     );
     assert_eq!(agent["uc"]["published"]["availability"], 3600);
 }
+
+/// `[sync] default_lcid` follows a reload: a PIDF watcher of an agent in
+/// a call (texts in English and German) gets the German text as its note
+/// once the edit is applied, without the agent changing state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_default_lcid_edit_reaches_the_watchers_of_the_current_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = server(dir.path(), &data);
+    let http = server.http_addr();
+    let sip = server.addr("udp", false);
+    let fred = Ua::new(sip, "fred").await;
+    let gina = Ua::new(sip, "gina").await;
+    api(
+        http,
+        "PUT",
+        "/agents/f1",
+        json!({ "presentity": fred.aor(), "user_type": "EnterpriseVoice" }),
+    );
+    api(
+        http,
+        "POST",
+        "/agents/f1/state",
+        json!({ "state": "Ready", "device": "Busy" }),
+    );
+    let mut sub = Dialog::new();
+    let ok = gina
+        .send(gina.subscribe(&fred.aor(), &sub, 1, 300, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    sub.established(&ok);
+    let first = next(&gina).await;
+    assert!(first.contains("Working with customer"), "{first}");
+
+    let file = dir.path().join("presenced.toml");
+    let edited = config(&data).replace("[sync]\n", "[sync]\ndefault_lcid = 1031\n");
+    std::fs::write(&file, &edited).unwrap();
+    server.wait_for_log(&["sync rules applied"]);
+    let german = next(&gina).await;
+    assert!(german.contains("Im Kundengespräch"), "{german}");
+    assert!(!german.contains("Working with customer"), "{german}");
+}

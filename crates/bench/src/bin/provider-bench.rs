@@ -22,11 +22,12 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bench::server::{free_port, Presenced};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -66,10 +67,6 @@ const RECV_BUFFER: usize = 8 << 20;
 
 /// How long one round may take before its missing NOTIFYs are counted.
 const ROUND_LIMIT: Duration = Duration::from_secs(5);
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// Kamailio, stopped on drop.
 struct Kamailio {
@@ -116,16 +113,6 @@ impl Drop for Kamailio {
             .args(["stop", "--signal", "KILL", "--run-dir"])
             .arg(&self.run)
             .output();
-    }
-}
-
-/// presenced, killed on drop.
-struct Presenced(Child);
-
-impl Drop for Presenced {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -271,17 +258,8 @@ fn main() -> anyhow::Result<()> {
             args.rate
         ),
     )?;
-    let _presenced = Presenced(
-        Command::new(&args.presenced)
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {}", args.presenced.display()))?,
-    );
+    let _presenced = Presenced::start(&args.presenced, &config)
+        .with_context(|| format!("start {}", args.presenced.display()))?;
     let server: SocketAddr = format!("127.0.0.1:{sip_port}").parse()?;
     let http: SocketAddr = format!("127.0.0.1:{http_port}").parse()?;
     let up = Instant::now();

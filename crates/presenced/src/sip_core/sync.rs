@@ -130,8 +130,12 @@ impl SipCore {
         Ok(SyncAnswer::Agent(Box::new(agent.clone()), aggregate))
     }
 
-    /// New rules from a reload, applied to every agent.
+    /// New rules from a reload, applied to every agent. `default_lcid`
+    /// goes to the engine first, so what the new rules republish is
+    /// rendered in it and the texts already shown follow it too.
     pub(super) fn sync_rules(&mut self, rules: Arc<SyncRules>, now: Now) {
+        let language = rules.default_lcid;
+        self.feed(EngineInput::Language { language }, now);
         let changes = self.sync.reconfigure(rules);
         let n = changes.publish.len();
         self.apply_sync(changes, now);
