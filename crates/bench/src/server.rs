@@ -5,6 +5,52 @@
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sip::parse::{parse, Framing};
+use sip::{Limits, Message};
+
+/// The watchers' side of a benchmark that starts its own server: receives
+/// on `socket` until it is closed, answers every request (the server's
+/// NOTIFYs) with 200, and hands each final response and each request,
+/// with when it arrived, to `classify`; what it returns goes to `seen`
+/// until the receiving end is gone.
+pub fn answer_and_report<T>(
+    socket: UdpSocket,
+    seen: mpsc::Sender<T>,
+    mut classify: impl FnMut(Message, Instant) -> Option<T>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            return;
+        };
+        let at = Instant::now();
+        let Ok(message) = parse(
+            Bytes::copy_from_slice(&buf[..n]),
+            Framing::Datagram,
+            &Limits::DEFAULT,
+        ) else {
+            continue;
+        };
+        match &message {
+            Message::Response(resp) if resp.status < 200 => continue,
+            Message::Response(_) => {}
+            Message::Request(req) => {
+                let ok = sip::Response::to_request(req, 200, None);
+                let _ = socket.send_to(&ok.encode(), from);
+            }
+        }
+        let Some(event) = classify(message, at) else {
+            continue;
+        };
+        if seen.send(event).is_err() {
+            return;
+        }
+    }
+}
 
 /// A free loopback port (UDP; presenced's listeners bind TCP on it too).
 pub fn free_port() -> std::io::Result<u16> {

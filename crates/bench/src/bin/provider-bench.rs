@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench::server::{free_port, Presenced};
+use bench::server::{answer_and_report, free_port, Presenced};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -131,44 +131,24 @@ enum Seen {
 /// Answers NOTIFYs and reports responses and NOTIFYs, until the socket
 /// is closed.
 fn receive(socket: UdpSocket, seen: mpsc::Sender<Seen>) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf) else {
-            return;
-        };
-        let at = Instant::now();
-        let Ok(message) = parse(
-            Bytes::copy_from_slice(&buf[..n]),
-            Framing::Datagram,
-            &Limits::DEFAULT,
-        ) else {
-            continue;
-        };
-        let call_id = |m: &dyn HeaderAccess| {
-            m.call_id()
-                .map(|c| String::from_utf8_lossy(&c).into_owned())
-                .unwrap_or_default()
-        };
-        let event = match message {
-            Message::Response(resp) if resp.status >= 200 => Seen::Subscribed {
+    let call_id = |m: &dyn HeaderAccess| {
+        m.call_id()
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .unwrap_or_default()
+    };
+    answer_and_report(socket, seen, |message, at| {
+        Some(match message {
+            Message::Response(resp) => Seen::Subscribed {
                 call_id: call_id(&resp),
                 status: resp.status,
             },
-            Message::Response(_) => continue,
-            Message::Request(req) => {
-                let ok = sip::Response::to_request(&req, 200, None);
-                let _ = socket.send_to(&ok.encode(), from);
-                Seen::Notify {
-                    call_id: call_id(&req),
-                    body: req.body.clone(),
-                    at,
-                }
-            }
-        };
-        if seen.send(event).is_err() {
-            return;
-        }
-    }
+            Message::Request(req) => Seen::Notify {
+                call_id: call_id(&req),
+                body: req.body.clone(),
+                at,
+            },
+        })
+    })
 }
 
 fn subscribe(local: SocketAddr, i: u32, presentity: &str) -> String {

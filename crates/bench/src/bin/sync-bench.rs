@@ -32,12 +32,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bench::api::Connection;
-use bench::server::{free_port, Presenced};
-use bytes::Bytes;
+use bench::server::{answer_and_report, free_port, Presenced};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use sip::parse::{parse, Framing};
-use sip::{HeaderAccess, Limits, Message};
+use sip::{HeaderAccess, Message};
 
 /// Agent state changes through the sync API to SIP watchers.
 #[derive(Debug, Parser)]
@@ -143,51 +141,27 @@ fn sub_index(call_id: &[u8]) -> Option<u32> {
 /// Answers NOTIFYs and reports responses and NOTIFYs until the socket is
 /// closed or the main thread stops listening.
 fn receive(socket: UdpSocket, seen: mpsc::Sender<Seen>) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf) else {
-            return;
-        };
-        let at = Instant::now();
-        let Ok(message) = parse(
-            Bytes::copy_from_slice(&buf[..n]),
-            Framing::Datagram,
-            &Limits::DEFAULT,
-        ) else {
-            continue;
-        };
-        let event = match message {
-            Message::Response(resp) if resp.status >= 200 => {
-                let Some(sub) = resp.call_id().ok().and_then(|c| sub_index(&c)) else {
-                    continue;
-                };
-                Seen::Subscribed {
-                    sub,
-                    ok: resp.status < 300,
-                }
-            }
-            Message::Response(_) => continue,
-            Message::Request(req) => {
-                let ok = sip::Response::to_request(&req, 200, None);
-                let _ = socket.send_to(&ok.encode(), from);
-                let Some(sub) = req.call_id().ok().and_then(|c| sub_index(&c)) else {
-                    continue;
-                };
-                let has = |text: &[u8]| memchr::memmem::find(&req.body, text).is_some();
-                let busy = if has(BUSY_TEXT) {
-                    Some(true)
-                } else if has(IDLE_TEXT) {
-                    Some(false)
-                } else {
-                    None
-                };
-                Seen::Notify { sub, busy, at }
-            }
-        };
-        if seen.send(event).is_err() {
-            return;
+    answer_and_report(socket, seen, |message, at| match message {
+        Message::Response(resp) => {
+            let sub = resp.call_id().ok().and_then(|c| sub_index(&c))?;
+            Some(Seen::Subscribed {
+                sub,
+                ok: resp.status < 300,
+            })
         }
-    }
+        Message::Request(req) => {
+            let sub = req.call_id().ok().and_then(|c| sub_index(&c))?;
+            let has = |text: &[u8]| memchr::memmem::find(&req.body, text).is_some();
+            let busy = if has(BUSY_TEXT) {
+                Some(true)
+            } else if has(IDLE_TEXT) {
+                Some(false)
+            } else {
+                None
+            };
+            Some(Seen::Notify { sub, busy, at })
+        }
+    })
 }
 
 fn subscribe(local: SocketAddr, sub: u32, presentity: &str) -> String {
