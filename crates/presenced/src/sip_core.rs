@@ -718,68 +718,92 @@ impl SipCore {
     /// (RFC 3261 §17.2.4, §17.1.4). `Output::Transmit` does not name its
     /// transaction, so failed retransmissions from timers are only logged.
     fn carry_out_for(&mut self, origin: Option<Key>, outputs: Vec<Output<Flow>>, now: Now) {
-        let mut work: VecDeque<(Option<Key>, Output<Flow>)> =
-            outputs.into_iter().map(|o| (origin.clone(), o)).collect();
-        while let Some((origin, output)) = work.pop_front() {
-            match output {
-                Output::Transmit { to, bytes } => {
-                    if let Err(e) = self.connections.send(&mut self.outbox, &to, bytes) {
-                        metrics::message_dropped(DropReason::SendFailed);
-                        log_drop(
-                            to.transport,
-                            to.remote,
-                            format_args!("outgoing message not sent: {e}"),
-                            None,
-                        );
-                        if let Some(key) = origin {
-                            let failed = self.layer.transport_error(key.clone(), now.mono);
-                            work.extend(failed.into_iter().map(|o| (Some(key.clone()), o)));
-                        }
+        // The outputs in order, then what a failed send adds (in the order
+        // of the failures). Nearly every call is one or two outputs and no
+        // failure, so the outputs are not copied into a queue up front.
+        let mut outputs = outputs.into_iter();
+        let mut failures: VecDeque<(Key, Output<Flow>)> = VecDeque::new();
+        loop {
+            let (origin, output) = match outputs.next() {
+                Some(output) => (origin.as_ref(), output),
+                None => match failures.pop_front() {
+                    Some((key, output)) => {
+                        self.carry_out_one(Some(&key), output, &mut failures, now);
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            self.carry_out_one(origin, output, &mut failures, now);
+        }
+    }
+
+    /// One output of the transaction layer; a send that fails queues the
+    /// transaction's transport-error outputs on `failures`.
+    fn carry_out_one(
+        &mut self,
+        origin: Option<&Key>,
+        output: Output<Flow>,
+        failures: &mut VecDeque<(Key, Output<Flow>)>,
+        now: Now,
+    ) {
+        match output {
+            Output::Transmit { to, bytes } => {
+                if let Err(e) = self.connections.send(&mut self.outbox, &to, bytes) {
+                    metrics::message_dropped(DropReason::SendFailed);
+                    log_drop(
+                        to.transport,
+                        to.remote,
+                        format_args!("outgoing message not sent: {e}"),
+                        None,
+                    );
+                    if let Some(key) = origin {
+                        let failed = self.layer.transport_error(key.clone(), now.mono);
+                        failures.extend(failed.into_iter().map(|o| (key.clone(), o)));
                     }
                 }
-                Output::Request { key, req, from } => self.request(key, req, from, now),
-                Output::Response { key, resp } => {
-                    if resp.status >= 200 {
-                        if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) {
-                            self.upstream_response(&key, Some(&resp), resp.status, now);
-                        } else {
-                            self.notify_done(&key, NotifyOutcome::Response(resp.status), now);
-                        }
+            }
+            Output::Request { key, req, from } => self.request(key, req, from, now),
+            Output::Response { key, resp } => {
+                if resp.status >= 200 {
+                    if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) {
+                        self.upstream_response(&key, Some(&resp), resp.status, now);
+                    } else {
+                        self.notify_done(&key, NotifyOutcome::Response(resp.status), now);
                     }
                 }
-                Output::Stray {
-                    msg: sip::Message::Response(resp),
-                    from,
-                } => {
-                    metrics::message_dropped(DropReason::StrayResponse);
-                    let reason =
-                        format_args!("stray {} response matches no transaction", resp.status);
-                    log_drop(from.transport, from.remote, reason, None);
-                }
-                Output::Stray {
-                    msg: sip::Message::Request(req),
-                    from,
-                } => {
-                    // The ACK for a 2xx (we send none) or a late ACK.
-                    tracing::debug!(%from, method = %req.method, "stray request absorbed");
-                }
-                Output::Timeout { key } if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) => {
-                    self.upstream_response(&key, None, 408, now)
-                }
-                Output::TransportError { key }
-                    if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) =>
-                {
-                    self.upstream_response(&key, None, 503, now)
-                }
-                Output::Timeout { key } => self.notify_done(&key, NotifyOutcome::Timeout, now),
-                Output::TransportError { key } => {
-                    self.notify_done(&key, NotifyOutcome::TransportError, now)
-                }
-                Output::Terminated { key } => {
-                    // A client transaction that ended without a final
-                    // response already reported Timeout or TransportError.
-                    self.notifies.remove(&key);
-                }
+            }
+            Output::Stray {
+                msg: sip::Message::Response(resp),
+                from,
+            } => {
+                metrics::message_dropped(DropReason::StrayResponse);
+                let reason = format_args!("stray {} response matches no transaction", resp.status);
+                log_drop(from.transport, from.remote, reason, None);
+            }
+            Output::Stray {
+                msg: sip::Message::Request(req),
+                from,
+            } => {
+                // The ACK for a 2xx (we send none) or a late ACK.
+                tracing::debug!(%from, method = %req.method, "stray request absorbed");
+            }
+            Output::Timeout { key } if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) => {
+                self.upstream_response(&key, None, 408, now)
+            }
+            Output::TransportError { key }
+                if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) =>
+            {
+                self.upstream_response(&key, None, 503, now)
+            }
+            Output::Timeout { key } => self.notify_done(&key, NotifyOutcome::Timeout, now),
+            Output::TransportError { key } => {
+                self.notify_done(&key, NotifyOutcome::TransportError, now)
+            }
+            Output::Terminated { key } => {
+                // A client transaction that ended without a final
+                // response already reported Timeout or TransportError.
+                self.notifies.remove(&key);
             }
         }
     }

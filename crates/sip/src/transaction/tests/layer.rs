@@ -324,3 +324,72 @@ fn wire_bytes(o: &Output<Peer>) -> Vec<u8> {
         other => panic!("not a transmit: {other:?}"),
     }
 }
+
+/// One step of the timer-heap property: four NOTIFY transactions (by
+/// branch) started, answered, failed and aged in any order.
+#[derive(Debug, Clone)]
+enum Step {
+    Send(usize, bool),
+    Provisional(usize),
+    Final(usize),
+    TransportError(usize),
+    Advance(u64),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..4usize, any::<bool>()).prop_map(|(i, r)| Step::Send(i, r)),
+        (0..4usize).prop_map(Step::Provisional),
+        (0..4usize).prop_map(Step::Final),
+        (0..4usize).prop_map(Step::TransportError),
+        prop_oneof![1..600u64, 4_000..40_000u64].prop_map(Step::Advance),
+    ]
+}
+
+proptest::proptest! {
+    /// Moved timers leave stale slots behind; the heap's top must still
+    /// be the earliest timer of a live transaction after every call, no
+    /// transaction may fire a timer it no longer has, and the stale slots
+    /// must drain once every transaction has ended.
+    #[test]
+    fn the_timer_heap_agrees_with_a_scan_of_the_transactions(
+        steps in proptest::collection::vec(step(), 1..60)
+    ) {
+        let mut h = Harness::new();
+        let mut now = 0u64;
+        let vector = |i: usize, text: &str| text.replace("z9hG4bKnotify1", &format!("z9hG4bKnotify{i}"));
+        for s in steps {
+            match s {
+                Step::Send(i, reliable) => {
+                    let _ = h.layer.send_request(request(&vector(i, NOTIFY)), PEER, reliable, h.at(now));
+                }
+                Step::Provisional(i) => {
+                    h.recv(&vector(i, NOTIFY_100), UDP, now);
+                }
+                Step::Final(i) => {
+                    h.recv(&vector(i, NOTIFY_200), UDP, now);
+                }
+                Step::TransportError(i) => {
+                    let key = Key::for_client(&crate::method::Method::Notify, &format!("z9hG4bKnotify{i}"))
+                        .expect("an RFC 3261 branch");
+                    h.layer.transport_error(key, h.at(now));
+                }
+                Step::Advance(ms) => {
+                    let end = now + ms;
+                    for (at, out) in h.run_until(end) {
+                        proptest::prop_assert!(at <= end, "{out:?} fired after {end}");
+                    }
+                    now = end;
+                }
+            }
+            proptest::prop_assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
+            if let Some(due) = h.layer.poll_timeout() {
+                proptest::prop_assert!(due >= h.at(now), "a timer due in the past was left");
+            }
+        }
+        h.run_until(now + 100_000);
+        proptest::prop_assert!(h.layer.is_empty());
+        proptest::prop_assert_eq!(h.layer.slots(), 0);
+    }
+}
