@@ -300,9 +300,9 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 &mut events,
             ))
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(events.len());
+        // A new transaction only adds a live slot: nothing to settle.
         self.insert(key.clone(), to, machine, events, &mut out);
-        self.settle();
         Ok((key, out))
     }
 
@@ -338,9 +338,9 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             now,
             &mut events,
         ));
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(events.len());
+        // A new transaction only adds a live slot: nothing to settle.
         self.insert(key.clone(), to, machine, events, &mut out);
-        self.settle();
         Ok((key, out))
     }
 
@@ -551,7 +551,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             Machine::NonInviteClient(m) => m.on_response(resp, &self.config, now, &mut events),
             Machine::InviteServer(_) | Machine::NonInviteServer(_) => {}
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(events.len());
         if Self::advance(&mut self.timers, stored, tx, events, &mut out) {
             let stored = stored.clone();
             self.forget(&stored);
@@ -666,7 +666,8 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
 
     /// Drops stale slots from the top of the heap, so that
     /// [`Layer::poll_timeout`] names a timer that will fire. Every public
-    /// call that can move or end a timer ends with this.
+    /// call that can move or end a timer ends with this (starting a
+    /// transaction only adds a live slot, so those calls skip it).
     fn settle(&mut self) {
         while let Some(top) = self.timers.peek() {
             match self.transactions.get(&top.key) {
