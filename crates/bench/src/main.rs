@@ -20,6 +20,12 @@ use bench::txn::Timers;
 use bench::{ceiling, procfs};
 use clap::{Args, Parser, Subcommand};
 
+/// jemalloc, as in presenced: every NOTIFY's parse and answer allocate,
+/// and the generator shares the machine's cores with the server it
+/// measures, so its allocator's cost shows in the server's figures.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod flood_cli;
 pub(crate) mod summary;
 mod usermodel_cli;
