@@ -176,6 +176,11 @@ pub struct UpstreamView {
     /// Seconds until the next try (retrying).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_secs: Option<u64>,
+    /// The connection to a tcp: or tls: upstream: `up`, `connecting`, or
+    /// `down: <why>` (a refused connection, a certificate that does not
+    /// verify): while it is down every upstream subscription waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 /// What a contact center asks of the sync engine.

@@ -212,6 +212,7 @@ impl Server {
             idle_timeout: config.idle_timeout,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             peer_names,
+            ping: None,
         };
         let mut udp_sockets = Vec::new();
         for (bound, listener) in listeners {
@@ -275,7 +276,7 @@ impl Server {
                 config.idle_timeout,
             )),
             auth,
-            upstream: upstream_parts(&config.provider, &udp_sockets),
+            upstream: upstream_parts(&config, &udp_sockets, &streams, cancel, tracker),
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
             flood: Flood {
@@ -434,22 +435,69 @@ pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpErro
     settings.listen.map(HttpServer::bind).transpose()
 }
 
-/// The presence provider's flow: our UDP listener of the upstream's
-/// address family, sending to the upstream. `None` when the provider is
-/// off, or (logged) when the upstream's name does not resolve or no UDP
-/// listener can reach it.
+/// The presence provider's way to the upstream. `None` when the provider
+/// is off, or (logged) when a udp: upstream's name does not resolve or no
+/// UDP listener can reach it, or a tls: upstream's CA file is unusable.
 ///
-/// A DNS name is resolved here, once, as presenced starts: the first
-/// address that one of our UDP listeners can reach is used. This runs
-/// before anything is served, so the system resolver's blocking call
-/// (what tokio's `lookup_host` runs on a blocking thread) holds up
-/// nothing.
+/// A tcp: or tls: upstream gets its own connection, opened (and opened
+/// again whenever it fails, resolving the name anew) by the
+/// `transport::uplink` task started here.
+///
+/// A udp: upstream's DNS name is resolved here, once, as presenced
+/// starts: the first address that one of our UDP listeners can reach is
+/// used. This runs before anything is served, so the system resolver's
+/// blocking call holds up nothing.
 fn upstream_parts(
-    settings: &crate::config::ProviderSettings,
+    config: &Config,
     udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
+    streams: &StreamContext,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
 ) -> Option<crate::sip_core::UpstreamParts> {
-    use std::net::ToSocketAddrs;
+    use crate::sip_core::{UpstreamLink, UpstreamParts};
+    let settings = &config.provider;
     let spec = settings.upstream.as_ref()?;
+    if spec.transport == TransportKind::Udp {
+        let flow = udp_upstream(spec, udp)?;
+        return Some(UpstreamParts {
+            settings: settings.clone(),
+            link: UpstreamLink::Datagram(flow),
+        });
+    }
+    let tls = match &settings.tls {
+        Some(tls) => {
+            let identity = config.tls.as_ref().filter(|_| tls.client_certificate);
+            match transport::uplink::connector(&tls.ca_file, identity) {
+                Ok(connector) => Some(connector),
+                Err(error) => {
+                    tracing::error!(upstream = %spec, %error, "presence provider off: no TLS toward the upstream");
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let (events, received) = mpsc::unbounded_channel();
+    let uplink = transport::uplink::Uplink {
+        spec: spec.clone(),
+        tls,
+        ctx: streams.clone(),
+        events,
+    };
+    tracing::info!(upstream = %spec, "presence provider on: connecting to the upstream");
+    tracker.spawn(uplink.run(cancel.clone()));
+    Some(UpstreamParts {
+        settings: settings.clone(),
+        link: UpstreamLink::Stream(received),
+    })
+}
+
+/// The flow to a udp: upstream: our UDP listener of its address family.
+fn udp_upstream(
+    spec: &crate::config::UpstreamSpec,
+    udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
+) -> Option<crate::transport::Flow> {
+    use std::net::ToSocketAddrs;
     let resolved: Vec<std::net::SocketAddr> = match (spec.host.as_str(), spec.port)
         .to_socket_addrs()
     {
@@ -472,13 +520,10 @@ fn upstream_parts(
         return None;
     };
     tracing::info!(upstream = %spec, address = %upstream, %local, "presence provider on");
-    Some(crate::sip_core::UpstreamParts {
-        settings: settings.clone(),
-        flow: crate::transport::Flow {
-            transport: crate::config::TransportKind::Udp,
-            remote: upstream,
-            local,
-            conn,
-        },
+    Some(crate::transport::Flow {
+        transport: TransportKind::Udp,
+        remote: upstream,
+        local,
+        conn,
     })
 }

@@ -7,8 +7,13 @@
 //!   whose source is the upstream (not an attendant pattern, not an
 //!   E.164 line: `rules::sources`) become the provider's consumers.
 //! - The provider's SUBSCRIBEs leave through client transactions on the
-//!   flow to the upstream (our UDP listener's socket); their responses,
+//!   flow to the upstream (our UDP listener's socket, or the connection
+//!   `transport::uplink` keeps to a tcp:/tls: upstream); their responses,
 //!   timeouts (as 408) and transport errors (as 503) come back to it.
+//! - That connection going down loses every subscription it carried: they
+//!   are queued as when the upstream loses its dialogs, and started again
+//!   through the throttle once it is back up (`Provider::unreachable`,
+//!   `Provider::reachable`).
 //! - NOTIFYs in its dialogs reach it through the endpoint's in-dialog
 //!   dispatch and are answered with the status it gives.
 //! - Its state and status changes enter the engine as
@@ -34,16 +39,41 @@ use super::{Now, SipCore};
 use crate::config::ProviderSettings;
 use crate::control::{ProviderEvent, UpstreamView};
 use crate::metrics;
+use crate::transport::uplink::UplinkEvent;
 use crate::transport::Flow;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// What the core needs to run the provider.
 #[derive(Debug)]
 pub struct UpstreamParts {
     /// The `[provider]` section.
     pub settings: ProviderSettings,
-    /// Our UDP socket toward the upstream, and its address.
-    pub flow: Flow,
+    /// How the upstream is reached.
+    pub link: UpstreamLink,
+}
+
+/// How the upstream is reached.
+#[derive(Debug)]
+pub enum UpstreamLink {
+    /// Over one of our UDP sockets: always reachable, as far as we can
+    /// tell (a restarted upstream shows as 481s and timeouts).
+    Datagram(Flow),
+    /// Over the connection `transport::uplink` opens and reopens; the core
+    /// hears when it is up (with its flow) and when it is down.
+    Stream(mpsc::UnboundedReceiver<UplinkEvent>),
+}
+
+/// Where the connection to a stream upstream stands, for the API.
+#[derive(Debug, Clone)]
+enum Connection {
+    /// Datagrams need none.
+    Datagram,
+    /// Not up yet since start.
+    Connecting,
+    /// Up.
+    Up,
+    /// Down, with the last reason.
+    Down(String),
 }
 
 /// What the operator sees of the presence provider as a whole (the
@@ -52,6 +82,9 @@ pub struct UpstreamParts {
 pub struct ProviderOverview {
     /// The upstream server, as configured.
     pub upstream: Option<String>,
+    /// The connection to a tcp: or tls: upstream (`up`, `connecting`,
+    /// `down: <why>`); `None` for udp.
+    pub connection: Option<String>,
     /// The counts.
     pub stats: presence::provider::Stats,
     /// Presentities whose upstream subscription is not live, failed
@@ -64,7 +97,12 @@ pub struct ProviderOverview {
 pub(super) struct Upstream {
     provider: Provider,
     settings: ProviderSettings,
-    flow: Flow,
+    /// The flow to the upstream while it is reachable.
+    flow: Option<Flow>,
+    connection: Connection,
+    /// The connection's news, until the core's loop takes them
+    /// ([`Upstream::take_events`]).
+    events: Option<mpsc::UnboundedReceiver<UplinkEvent>>,
     entropy: KeyedEntropy,
     /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
     /// made from the request when none comes).
@@ -72,8 +110,20 @@ pub(super) struct Upstream {
 }
 
 impl Upstream {
-    /// The provider for `parts`, subscribing with `contact` as our address.
-    pub(super) fn new(parts: UpstreamParts, contact: sip::Uri) -> Upstream {
+    /// The provider for `parts`. Over UDP it subscribes at once with the
+    /// flow's address as Contact; over a connection it waits for the
+    /// connection, whose address the Contact then names.
+    pub(super) fn new(parts: UpstreamParts) -> Result<Upstream, sip::uri::UriError> {
+        let (flow, events, connection) = match parts.link {
+            UpstreamLink::Datagram(flow) => (Some(flow), None, Connection::Datagram),
+            UpstreamLink::Stream(events) => (None, Some(events), Connection::Connecting),
+        };
+        // Until a connection names ours, the From stands in: nothing is
+        // sent before then.
+        let contact = match &flow {
+            Some(flow) => sip::Uri::parse_str(&crate::outbound::contact(flow))?,
+            None => parts.settings.from.clone(),
+        };
         let identity = Identity {
             from: parts.settings.from.clone(),
             contact,
@@ -82,12 +132,35 @@ impl Upstream {
                 password: c.password.clone(),
             }),
         };
-        Upstream {
-            provider: Provider::new(parts.settings.rules.clone(), identity),
+        let mut provider = Provider::new(parts.settings.rules.clone(), identity);
+        let mut entropy = KeyedEntropy::default();
+        if flow.is_none() {
+            // Nothing is watched yet: this only holds the queue.
+            let now = std::time::Instant::now();
+            provider.unreachable("not connected yet", &mut entropy, now);
+        }
+        Ok(Upstream {
+            provider,
             settings: parts.settings,
-            flow: parts.flow,
-            entropy: KeyedEntropy::default(),
+            flow,
+            connection,
+            events,
+            entropy,
             txns: sip::hash::map(),
+        })
+    }
+
+    /// The connection's news, for the core's loop to wait on (once).
+    pub(super) fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<UplinkEvent>> {
+        self.events.take()
+    }
+
+    fn connection_text(&self) -> Option<String> {
+        match &self.connection {
+            Connection::Datagram => None,
+            Connection::Connecting => Some("connecting".to_owned()),
+            Connection::Up => Some("up".to_owned()),
+            Connection::Down(why) => Some(format!("down: {why}")),
         }
     }
 
@@ -96,6 +169,7 @@ impl Upstream {
     pub(super) fn overview(&self, max: usize) -> ProviderOverview {
         ProviderOverview {
             upstream: self.settings.upstream.as_ref().map(|u| u.to_string()),
+            connection: self.connection_text(),
             stats: self.provider.stats(),
             not_live: self.provider.not_live(max),
         }
@@ -247,6 +321,7 @@ impl SipCore {
             failures: None,
             reason: None,
             retry_in_secs: None,
+            connection: up.connection_text(),
         };
         view.status = match up.provider.status(presentity) {
             None => "unsubscribed",
@@ -269,6 +344,52 @@ impl SipCore {
         }
         .to_owned();
         Some(view)
+    }
+
+    /// The connection to the upstream is up over `flow`: the queued
+    /// subscriptions start through the throttle, naming its address.
+    pub(super) fn upstream_up(&mut self, flow: Flow, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let contact = match sip::Uri::parse_str(&crate::outbound::contact(&flow)) {
+            Ok(contact) => contact,
+            Err(e) => {
+                tracing::error!(%flow, error = %e, "no Contact for the upstream's connection");
+                return;
+            }
+        };
+        up.flow = Some(flow);
+        up.connection = Connection::Up;
+        let outputs = up.provider.reachable(contact, &mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// The connection to the upstream is down (`reason`): the
+    /// subscriptions it carried are lost and wait, queued, for the next
+    /// connection, as when the upstream loses its dialogs.
+    pub(super) fn upstream_down(&mut self, reason: String, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        if !matches!(up.connection, Connection::Datagram) {
+            up.connection = Connection::Down(reason.clone());
+        }
+        if up.flow.take().is_none() {
+            return;
+        }
+        tracing::warn!(%reason, "upstream connection lost; its subscriptions wait for the next one");
+        let outputs = up.provider.unreachable(&reason, &mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// Whether `flow` is the upstream's connection (its close notice is
+    /// then [`SipCore::upstream_down`] before anything else, so that the
+    /// transactions failing with it do not count as refusals).
+    pub(super) fn is_upstream_flow(&self, flow: &Flow) -> bool {
+        self.upstream
+            .as_ref()
+            .is_some_and(|up| up.flow.as_ref() == Some(flow) && flow.is_reliable())
     }
 
     /// Publishes the provider's counts.
@@ -443,7 +564,13 @@ impl SipCore {
         let Some(up) = self.upstream.as_mut() else {
             return;
         };
-        let flow = up.flow;
+        let Some(flow) = up.flow else {
+            // Only an unsubscription (a release, shutdown) can come out
+            // while the upstream is unreachable: its dialog went with the
+            // connection.
+            tracing::debug!(uri = %req.uri, "upstream unreachable: request not sent");
+            return;
+        };
         let (via, branch) = self.vias.next(&flow);
         req.headers
             .push_front(Header::new(HeaderName::Via, via.clone()));

@@ -88,11 +88,18 @@ pub fn kamailio_installed() -> bool {
 }
 
 pub fn presenced(kamailio: u16, extra: &str) -> Presenced {
+    presenced_with_upstream(&format!("udp:127.0.0.1:{kamailio}"), "", extra)
+}
+
+/// A presenced (UDP listener only, store in memory) whose provider uses
+/// `upstream` (`tcp:localhost:5060`...), with `sip` added to `[sip]` and
+/// `extra` to `[provider]`.
+pub fn presenced_with_upstream(upstream: &str, sip: &str, extra: &str) -> Presenced {
     Presenced::with_config(
         &format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n{sip}[http]\nlisten = \"127.0.0.1:0\"\n\
              [store]\nmode = \"memory\"\n\
-             [provider]\nupstream = \"udp:127.0.0.1:{kamailio}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
+             [provider]\nupstream = \"{upstream}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
         ),
         1,
     )

@@ -1,0 +1,156 @@
+//! The presence provider over a connection (issue 12): Kamailio 5.6 as
+//! the upstream over TCP (`[provider] upstream = "tcp:localhost:K"`, a
+//! DNS name) and, with `kamailio-tls-modules`, over TLS with a
+//! certificate made by the test. presenced has no TCP or TLS listener
+//! here: Kamailio's NOTIFYs can only reach it over the connection
+//! presenced opened (its Contact names that connection's address).
+//! What Kamailio received is read from its log, where the config writes
+//! one line per SUBSCRIBE with the transport (`proto=tcp`).
+//!
+//! Command lines (reproduce by hand the same way):
+//!
+//! ```text
+//! python3 tests/peers/kamailio_presence.py start --port K --run-dir RUN --max-expires 20 \
+//!     [--tls-port T --tls-cert cert.pem --tls-key key.pem]
+//! python3 tests/peers/kamailio_presence.py stop --run-dir RUN --signal KILL
+//! python3 tests/peers/pjsua_publisher.py --transport udp --server-port K \
+//!     --local-port L --user alice --duration 60
+//! presenced --config presenced.toml    # [provider] upstream = "tcp:localhost:K"
+//! ```
+
+mod common;
+
+use std::time::Duration;
+
+use common::kamailio::{
+    kamailio_installed, metric, presenced_with_upstream, publish, subscribe, token_table,
+    wait_metric, ApiConsumer, Kamailio,
+};
+use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
+use common::ua::{text, Ua};
+use common::WAIT;
+
+/// Initial SUBSCRIBEs for `presentity` that reached Kamailio over `proto`.
+fn initial_over(kamailio: &Kamailio, presentity: &str, proto: &str) -> usize {
+    let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
+    kamailio
+        .log()
+        .lines()
+        .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
+        .filter(|l| l.contains(&format!("proto={proto}")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_over_tcp_serves_consumers_and_the_connection_comes_back_after_a_restart() {
+    if !kamailio_installed() || skip_without_pjsua() {
+        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Kamailio grants 20 s, so presenced refreshes over the connection
+    // within the test.
+    let kamailio = Kamailio::start(run.path(), port, 20);
+    let server = presenced_with_upstream(
+        &format!("tcp:localhost:{port}"),
+        "",
+        &token_table("cc-secret"),
+    );
+    let addr = server.addr("udp", false);
+    let alice = "sip:alice@127.0.0.1";
+
+    let api = ApiConsumer::open(server.http_addr(), alice, "cc-secret");
+    assert_eq!(api.next()["source"], "upstream");
+    let mut consumers = Vec::new();
+    for i in 0..3 {
+        let ua = Ua::new(addr, &format!("consumer{i}")).await;
+        let first = subscribe(&ua, alice).await;
+        assert!(first.contains("<basic>closed</basic>"), "{first}");
+        consumers.push(ua);
+    }
+    kamailio.wait_log("presenced's SUBSCRIBE for alice over TCP", WAIT, |k| {
+        initial_over(k, alice, "tcp") >= 1
+    });
+    wait_metric(&server, "presenced_upstream_connected", 1.0);
+    server.wait_for_log(&["connected to the upstream", "upstream=tcp:localhost:"]);
+
+    // alice publishes into Kamailio; Kamailio's NOTIFY comes back over
+    // presenced's connection and reaches every consumer.
+    let publisher = pjsua_publisher("udp", port, "alice");
+    let ctx = || format!("{}\n{}", kamailio.log(), server.log_text());
+    let ctx = &ctx as &dyn Fn() -> String;
+    publish(&publisher, "busy In a meeting", ctx);
+    for ua in &consumers {
+        let body = text(&ua.next_notify().await.body);
+        assert!(
+            body.contains("busy") && body.contains("In a meeting"),
+            "{body}"
+        );
+    }
+    while api.next()["availability"] != 6500 {}
+    wait_metric(
+        &server,
+        "presenced_upstream_subscriptions{status=\"live\"}",
+        1.0,
+    );
+    // A refresh (Kamailio grants 20 s; in the dialog, to Kamailio's
+    // Contact) goes over the same connection, and Kamailio's NOTIFYs are
+    // sent over it (to the Contact naming its address).
+    kamailio.wait_log("a refresh over TCP", Duration::from_secs(30), |k| {
+        k.log().lines().any(|l| {
+            l.contains("from sip:presenced@127.0.0.1")
+                && !l.contains("totag=<null>")
+                && l.contains("proto=tcp")
+        })
+    });
+    assert!(
+        kamailio
+            .log()
+            .lines()
+            .any(|l| l.contains("send_notify_request(): NOTIFY")
+                && l.contains(";transport=tcp on behalf of sip:alice@127.0.0.1")),
+        "{}",
+        kamailio.log()
+    );
+    assert_eq!(
+        initial_over(&kamailio, alice, "tcp"),
+        1,
+        "one upstream SUBSCRIBE\n{}",
+        kamailio.log()
+    );
+    assert_eq!(initial_over(&kamailio, alice, "udp"), 0);
+
+    // Kamailio dies: the connection is reset, presenced says so and
+    // reconnects (backing off) until Kamailio is back, then subscribes
+    // anew through the throttle.
+    drop(publisher);
+    kamailio.stop("KILL");
+    wait_metric(&server, "presenced_upstream_connected", 0.0);
+    let failures = metric(&server, "presenced_upstream_connect_failures_total").unwrap_or(0.0);
+    assert!(failures >= 1.0, "the lost connection is counted");
+    std::thread::sleep(Duration::from_secs(1));
+    let kamailio = Kamailio::start(run.path(), port, 20);
+    kamailio.wait_log(
+        "presenced's new SUBSCRIBE over the new connection",
+        Duration::from_secs(30),
+        |k| initial_over(k, alice, "tcp") >= 2,
+    );
+    wait_metric(&server, "presenced_upstream_connected", 1.0);
+    let publisher = pjsua_publisher("udp", port, "alice");
+    publish(&publisher, "away Back soon", ctx);
+    while api.next()["availability"] != 15500 {}
+    for ua in &consumers {
+        loop {
+            let body = text(&ua.next_notify().await.body);
+            if body.contains("away") && body.contains("Back soon") {
+                break;
+            }
+            assert!(
+                !body.contains("busy"),
+                "a stale busy after the restart: {body}"
+            );
+        }
+    }
+    server.wait_for_log(&["upstream connection lost; its subscriptions wait for the next one"]);
+}
