@@ -22,13 +22,14 @@ mod common;
 
 use std::time::Duration;
 
+use common::ca::Ca;
 use common::kamailio::{
-    kamailio_installed, metric, presenced_with_upstream, publish, subscribe, token_table,
-    wait_metric, ApiConsumer, Kamailio,
+    kamailio_installed, kamailio_tls_installed, metric, presenced_with_upstream, publish,
+    subscribe, token_table, wait_metric, ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Ua};
-use common::WAIT;
+use common::{http_get, WAIT};
 
 /// Initial SUBSCRIBEs for `presentity` that reached Kamailio over `proto`.
 fn initial_over(kamailio: &Kamailio, presentity: &str, proto: &str) -> usize {
@@ -153,4 +154,134 @@ async fn kamailio_over_tcp_serves_consumers_and_the_connection_comes_back_after_
         }
     }
     server.wait_for_log(&["upstream connection lost; its subscriptions wait for the next one"]);
+}
+
+/// A CA, Kamailio's certificate from it (for 127.0.0.1, an IP
+/// subjectAltName) in `dir`, and Kamailio started with a TLS listener.
+/// Returns Kamailio, its UDP port and its TLS port.
+fn kamailio_tls(dir: &std::path::Path, ca: &Ca) -> (Kamailio, u16, u16) {
+    let (cert, key) = ca.leaf(&["127.0.0.1"]);
+    std::fs::write(dir.join("kamailio.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("kamailio.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    let (port, tls_port) = (free_port(), free_port());
+    let kamailio = Kamailio::start_tls(
+        dir,
+        port,
+        3600,
+        tls_port,
+        &dir.join("kamailio.pem"),
+        &dir.join("kamailio.key"),
+    );
+    (kamailio, port, tls_port)
+}
+
+/// Kamailio over TLS: presenced verifies its certificate against the
+/// test's CA (`tls_ca_file`) for the configured host, subscribes over the
+/// TLS connection, and Kamailio's NOTIFYs come back over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kamailio_over_tls_with_a_verified_certificate() {
+    if !kamailio_tls_installed() || skip_without_pjsua() {
+        eprintln!("skipped: needs kamailio-tls-modules and pjsua2 (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let ca = Ca::new("presenced test upstream CA");
+    let (kamailio, port, tls_port) = kamailio_tls(run.path(), &ca);
+    let server = presenced_with_upstream(
+        &format!("tls:127.0.0.1:{tls_port}"),
+        "",
+        &format!(
+            "tls_ca_file = \"{}\"\n",
+            run.path().join("ca.pem").display()
+        ),
+    );
+    let alice = "sip:alice@127.0.0.1";
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    let first = subscribe(&consumer, alice).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    kamailio.wait_log("presenced's SUBSCRIBE over TLS", WAIT, |k| {
+        initial_over(k, alice, "tls") >= 1
+    });
+    wait_metric(&server, "presenced_upstream_connected", 1.0);
+    let publisher = pjsua_publisher("udp", port, "alice");
+    let ctx = || format!("{}\n{}", kamailio.log(), server.log_text());
+    let ctx = &ctx as &dyn Fn() -> String;
+    publish(&publisher, "busy On the phone", ctx);
+    loop {
+        let body = text(&consumer.next_notify().await.body);
+        if body.contains("busy") && body.contains("On the phone") {
+            break;
+        }
+    }
+    assert!(
+        kamailio
+            .log()
+            .lines()
+            .any(|l| l.contains("send_notify_request(): NOTIFY")
+                && l.contains("via sips:127.0.0.1:")
+                && l.contains(" on behalf of sip:alice@127.0.0.1")),
+        "Kamailio's NOTIFYs go over presenced's TLS connection\n{}",
+        kamailio.log()
+    );
+    assert_eq!(initial_over(&kamailio, alice, "tls"), 1);
+}
+
+/// A certificate that does not chain to `tls_ca_file` fails the
+/// connection visibly: the log line with the reason, the metrics, and the
+/// API's view of a watched presentity; nothing reaches Kamailio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
+    if !kamailio_tls_installed() {
+        eprintln!("skipped: needs kamailio-tls-modules (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let (kamailio, _, tls_port) = kamailio_tls(run.path(), &Ca::new("the upstream's CA"));
+    let other = Ca::new("some other CA");
+    std::fs::write(run.path().join("other-ca.pem"), other.cert.pem()).unwrap();
+    let server = presenced_with_upstream(
+        &format!("tls:127.0.0.1:{tls_port}"),
+        "",
+        &format!(
+            "tls_ca_file = \"{}\"\n",
+            run.path().join("other-ca.pem").display()
+        ),
+    );
+    let alice = "sip:alice@127.0.0.1";
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    let first = subscribe(&consumer, alice).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    server.wait_for_log(&[
+        "upstream not connected; trying again",
+        "TLS handshake failed",
+        "UnknownIssuer",
+    ]);
+    wait_metric(&server, "presenced_upstream_connected", 0.0);
+    assert!(metric(&server, "presenced_upstream_connect_failures_total").unwrap_or(0.0) >= 1.0);
+    let (status, body) = http_get(
+        server.http_addr(),
+        "/api/v1/provider/presentities/sip%3Aalice%40127.0.0.1",
+    );
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["upstream"]["status"], "queued", "{report}");
+    let connection = report["upstream"]["connection"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        connection.starts_with("down: ") && connection.contains("UnknownIssuer"),
+        "{report}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        initial_over(&kamailio, alice, "tls"),
+        0,
+        "nothing sent over an unverified connection\n{}",
+        kamailio.log()
+    );
+    // Never shown open.
+    for n in consumer.drain_notifies(Duration::from_millis(300)).await {
+        assert!(!text(&n.body).contains("<basic>open</basic>"));
+    }
 }

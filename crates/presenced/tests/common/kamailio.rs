@@ -21,11 +21,37 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start(run_dir: &Path, port: u16, max_expires: u32) -> Kamailio {
+        Kamailio::start_with(run_dir, port, max_expires, &[])
+    }
+
+    /// Also listening on `tls:127.0.0.1:tls_port` with the PEM `cert` and
+    /// `key` (needs kamailio-tls-modules: [`kamailio_tls_installed`]).
+    pub fn start_tls(
+        run_dir: &Path,
+        port: u16,
+        max_expires: u32,
+        tls_port: u16,
+        cert: &Path,
+        key: &Path,
+    ) -> Kamailio {
+        let args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert".to_owned(),
+            cert.display().to_string(),
+            "--tls-key".to_owned(),
+            key.display().to_string(),
+        ];
+        Kamailio::start_with(run_dir, port, max_expires, &args)
+    }
+
+    fn start_with(run_dir: &Path, port: u16, max_expires: u32, extra: &[String]) -> Kamailio {
         let out = Command::new("python3")
             .arg(peers_dir().join("kamailio_presence.py"))
             .args(["start", "--port", &port.to_string(), "--run-dir"])
             .arg(run_dir)
             .args(["--max-expires", &max_expires.to_string()])
+            .args(extra)
             .output()
             .expect("run kamailio_presence.py");
         assert!(
@@ -78,6 +104,17 @@ impl Drop for Kamailio {
     fn drop(&mut self) {
         self.stop("KILL");
     }
+}
+
+/// Whether Kamailio's TLS module (kamailio-tls-modules) is installed.
+pub fn kamailio_tls_installed() -> bool {
+    kamailio_installed()
+        && [
+            "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so",
+            "/usr/lib/kamailio/modules/tls.so",
+        ]
+        .iter()
+        .any(|p| Path::new(p).exists())
 }
 
 pub fn kamailio_installed() -> bool {
