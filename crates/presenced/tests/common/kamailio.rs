@@ -86,6 +86,19 @@ impl Kamailio {
             .count()
     }
 
+    /// When Kamailio received each initial SUBSCRIBE presenced sent for
+    /// `presentity`: seconds since the epoch, from the log line's
+    /// `at=$TV(Sn)` (Kamailio's own clock as it ran the script, so a test
+    /// measuring a rate does not depend on how often it reads the log).
+    pub fn initial_subscribe_times(&self, presentity: &str) -> Vec<f64> {
+        let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
+            .filter_map(|l| l.rsplit_once(" at=")?.1.trim().parse().ok())
+            .collect()
+    }
+
     /// Waits until `pred` holds for the log.
     pub fn wait_log(&self, what: &str, wait: Duration, pred: impl Fn(&Kamailio) -> bool) {
         let deadline = Instant::now() + wait;
