@@ -75,8 +75,9 @@ pub enum Control {
         source: presence::ProvidedSource,
         /// The state; `None`: unknown.
         state: Option<presence::SyncState>,
-        /// Told once the engine has applied it (NOTIFYs are on their way).
-        done: oneshot::Sender<()>,
+        /// Told once the engine has applied it (NOTIFYs are on their way)
+        /// and it is on disk: `false` when the store did not take it.
+        done: oneshot::Sender<bool>,
     },
     /// A consumer starts watching a presentity over the API's event
     /// stream: counted like a SIP watcher; answered with what it is

@@ -256,6 +256,7 @@ impl SipCore {
     /// first, so those NOTIFYs already carry each agent's last state.
     pub fn restore(&mut self) -> Result<(), StoreError> {
         self.restore_sync(Now::read())?;
+        self.restore_provided(Now::read())?;
         self.engine.restore_roaming(self.store.load_roaming()?);
         let (publications, subscriptions) = self.store.load::<Flow>()?;
         let (p, s) = (publications.len(), subscriptions.len());
@@ -471,8 +472,7 @@ impl SipCore {
                 state,
                 done,
             } => {
-                self.provided(presentity, source, state, now);
-                let _ = done.send(());
+                self.provided_request(presentity, source, state, done, now);
             }
             Control::ProviderWatch {
                 presentity,

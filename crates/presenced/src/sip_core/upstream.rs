@@ -39,6 +39,7 @@ use super::{Now, SipCore};
 use crate::config::ProviderSettings;
 use crate::control::{ProviderEvent, UpstreamView};
 use crate::metrics;
+use crate::provided::ProvidedRecord;
 use crate::transport::uplink::UplinkEvent;
 use crate::transport::Flow;
 use tokio::sync::{broadcast, mpsc};
@@ -523,9 +524,50 @@ impl SipCore {
         }
     }
 
-    /// An attendant's or a PSTN line's state from the API: into the
-    /// presentity as its source, and logged as a change.
-    pub(super) fn provided(
+    /// An attendant's or a PSTN line's state from the API: stored (a
+    /// commit everything after it waits for), applied, and `done` told
+    /// once it is on disk.
+    pub(super) fn provided_request(
+        &mut self,
+        presentity: String,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        done: tokio::sync::oneshot::Sender<bool>,
+        now: Now,
+    ) {
+        let write = match &state {
+            Some(state) => ProvidedRecord::of(&presentity, source, state).write(),
+            None => ProvidedRecord::delete(&presentity, source),
+        };
+        if let Some(ticket) = self.gate.reserve() {
+            self.store.submit(ticket, vec![write]);
+        }
+        self.provided(presentity, source, state, now);
+        self.gate.after_commits(move |ok| {
+            let _ = done.send(ok);
+        });
+    }
+
+    /// Puts the stored attendant and PSTN states back (at start, before
+    /// the restored subscriptions are notified).
+    pub(super) fn restore_provided(&mut self, now: Now) -> Result<(), crate::store::StoreError> {
+        let records = self.store.load_provided()?;
+        let n = records.len();
+        for record in records {
+            match record.state() {
+                Ok((source, state)) => self.provided(record.presentity, source, Some(state), now),
+                Err(error) => tracing::warn!(%error, "stored provider state skipped"),
+            }
+        }
+        if n > 0 {
+            tracing::info!(states = n, "attendant and PSTN states restored");
+        }
+        Ok(())
+    }
+
+    /// An attendant's or a PSTN line's state: into the presentity as its
+    /// source, and logged as a change.
+    fn provided(
         &mut self,
         presentity: String,
         source: ProvidedSource,
