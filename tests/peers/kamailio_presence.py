@@ -5,7 +5,7 @@ Command lines (what a test runs; reproduce by hand the same way):
 
     python3 tests/peers/kamailio_presence.py start --port 26060 --run-dir RUN \
         [--max-expires 10] [--shm 512] \
-        [--tls-port 26061 --tls-cert cert.pem --tls-key key.pem]
+        [--tls-port 26061 --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]]
     python3 tests/peers/kamailio_presence.py stop --run-dir RUN [--signal KILL]
 
 `start` copies the db_text tables (/usr/share/kamailio/dbtext/kamailio/) into
@@ -65,6 +65,8 @@ def parse_args():
                    help="also listen on tls:127.0.0.1:PORT (needs kamailio-tls-modules)")
     s.add_argument("--tls-cert", help="PEM certificate of the TLS listener")
     s.add_argument("--tls-key", help="PEM private key of the TLS listener")
+    s.add_argument("--tls-client-ca",
+                   help="require TLS clients to present a certificate from this PEM CA")
     t = sub.add_parser("stop")
     t.add_argument("--run-dir", required=True)
     t.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
@@ -141,6 +143,8 @@ def start(args):
         cmd += ["-l", "tls:127.0.0.1:%d" % args.tls_port, "-A", "WITH_TLS",
                 "-A", 'TLS_CERT="%s"' % os.path.abspath(args.tls_cert),
                 "-A", 'TLS_KEY="%s"' % os.path.abspath(args.tls_key)]
+        if args.tls_client_ca:
+            cmd += ["-A", 'TLS_CA="%s"' % os.path.abspath(args.tls_client_ca)]
     log = open(log_path, "ab")
     log.write(("\n=== %s\n" % " ".join(cmd)).encode())
     log.flush()

@@ -157,21 +157,22 @@ async fn kamailio_over_tcp_serves_consumers_and_the_connection_comes_back_after_
 }
 
 /// A CA, Kamailio's certificate from it (for 127.0.0.1, an IP
-/// subjectAltName) in `dir`, and Kamailio started with a TLS listener.
+/// subjectAltName) in `dir`, and Kamailio started with a TLS listener
+/// (requiring client certificates from the same CA with `mutual`).
 /// Returns Kamailio, its UDP port and its TLS port.
-fn kamailio_tls(dir: &std::path::Path, ca: &Ca) -> (Kamailio, u16, u16) {
+fn kamailio_tls(dir: &std::path::Path, ca: &Ca, mutual: bool) -> (Kamailio, u16, u16) {
     let (cert, key) = ca.leaf(&["127.0.0.1"]);
     std::fs::write(dir.join("kamailio.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("kamailio.key"), key.serialize_pem()).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
     let (port, tls_port) = (free_port(), free_port());
+    let ca_file = dir.join("ca.pem");
     let kamailio = Kamailio::start_tls(
         dir,
         port,
-        3600,
         tls_port,
-        &dir.join("kamailio.pem"),
-        &dir.join("kamailio.key"),
+        (&dir.join("kamailio.pem"), &dir.join("kamailio.key")),
+        mutual.then_some(ca_file.as_path()),
     );
     (kamailio, port, tls_port)
 }
@@ -187,10 +188,12 @@ async fn kamailio_over_tls_with_a_verified_certificate() {
     }
     let run = tempfile::tempdir().unwrap();
     let ca = Ca::new("presenced test upstream CA");
-    let (kamailio, port, tls_port) = kamailio_tls(run.path(), &ca);
+    let (kamailio, port, tls_port) = kamailio_tls(run.path(), &ca, false);
+    // A short idle timeout: the connection lives on keep-alives (a
+    // CRLFCRLF ping a second, answered by Kamailio) between messages.
     let server = presenced_with_upstream(
         &format!("tls:127.0.0.1:{tls_port}"),
-        "",
+        "idle_timeout_secs = 3\n",
         &format!(
             "tls_ca_file = \"{}\"\n",
             run.path().join("ca.pem").display()
@@ -225,6 +228,75 @@ async fn kamailio_over_tls_with_a_verified_certificate() {
         kamailio.log()
     );
     assert_eq!(initial_over(&kamailio, alice, "tls"), 1);
+    // Quiet for longer than the idle timeout: still the one connection.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        server
+            .log_text()
+            .matches("connected to the upstream")
+            .count(),
+        1,
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(metric(&server, "presenced_upstream_connected"), Some(1.0));
+}
+
+/// An upstream that requires a client certificate (Kamailio with
+/// `require_certificate`): presenced presents `[sip] tls_cert`/`tls_key`
+/// with `tls_client_certificate = true`; without it the handshake fails
+/// and nothing is subscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutual_tls_upstream_gets_our_certificate() {
+    if !kamailio_tls_installed() {
+        eprintln!("skipped: needs kamailio-tls-modules (scripts/install-test-peers)");
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let ca = Ca::new("presenced test CA");
+    let (kamailio, _, tls_port) = kamailio_tls(run.path(), &ca, true);
+    let (ours, our_key) = ca.leaf(&["presenced.test"]);
+    std::fs::write(run.path().join("presenced.pem"), ours.pem()).unwrap();
+    std::fs::write(run.path().join("presenced.key"), our_key.serialize_pem()).unwrap();
+    let sip = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        run.path().join("presenced.pem").display(),
+        run.path().join("presenced.key").display()
+    );
+    let ca_file = format!(
+        "tls_ca_file = \"{}\"\n",
+        run.path().join("ca.pem").display()
+    );
+    let upstream = format!("tls:127.0.0.1:{tls_port}");
+    let alice = "sip:alice@127.0.0.1";
+
+    let without = presenced_with_upstream(&upstream, &sip, &ca_file);
+    let consumer = Ua::new(without.addr("udp", false), "console").await;
+    subscribe(&consumer, alice).await;
+    // (TLS 1.3: the client's handshake is done before the server checks
+    // the certificate, so the refusal ends the connection just after.)
+    without.wait_for_log(&[
+        "upstream not connected; trying again",
+        "received fatal alert: CertificateRequired",
+    ]);
+    drop(without);
+    assert_eq!(initial_over(&kamailio, alice, "tls"), 0);
+
+    let with = presenced_with_upstream(
+        &upstream,
+        &sip,
+        &format!("{ca_file}tls_client_certificate = true\n"),
+    );
+    let consumer = Ua::new(with.addr("udp", false), "console").await;
+    subscribe(&consumer, alice).await;
+    kamailio.wait_log("the SUBSCRIBE over mutual TLS", WAIT, |k| {
+        initial_over(k, alice, "tls") == 1
+    });
+    wait_metric(
+        &with,
+        "presenced_upstream_subscriptions{status=\"live\"}",
+        1.0,
+    );
 }
 
 /// A certificate that does not chain to `tls_ca_file` fails the
@@ -237,7 +309,7 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
         return;
     }
     let run = tempfile::tempdir().unwrap();
-    let (kamailio, _, tls_port) = kamailio_tls(run.path(), &Ca::new("the upstream's CA"));
+    let (kamailio, _, tls_port) = kamailio_tls(run.path(), &Ca::new("the upstream's CA"), false);
     let other = Ca::new("some other CA");
     std::fs::write(run.path().join("other-ca.pem"), other.cert.pem()).unwrap();
     let server = presenced_with_upstream(

@@ -25,16 +25,16 @@ impl Kamailio {
     }
 
     /// Also listening on `tls:127.0.0.1:tls_port` with the PEM `cert` and
-    /// `key` (needs kamailio-tls-modules: [`kamailio_tls_installed`]).
+    /// `key` (needs kamailio-tls-modules: [`kamailio_tls_installed`]);
+    /// with `client_ca`, clients must present a certificate it issued.
     pub fn start_tls(
         run_dir: &Path,
         port: u16,
-        max_expires: u32,
         tls_port: u16,
-        cert: &Path,
-        key: &Path,
+        (cert, key): (&Path, &Path),
+        client_ca: Option<&Path>,
     ) -> Kamailio {
-        let args = [
+        let mut args = vec![
             "--tls-port".to_owned(),
             tls_port.to_string(),
             "--tls-cert".to_owned(),
@@ -42,7 +42,10 @@ impl Kamailio {
             "--tls-key".to_owned(),
             key.display().to_string(),
         ];
-        Kamailio::start_with(run_dir, port, max_expires, &args)
+        if let Some(ca) = client_ca {
+            args.extend(["--tls-client-ca".to_owned(), ca.display().to_string()]);
+        }
+        Kamailio::start_with(run_dir, port, 3600, &args)
     }
 
     fn start_with(run_dir: &Path, port: u16, max_expires: u32, extra: &[String]) -> Kamailio {
