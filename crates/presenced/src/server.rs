@@ -435,18 +435,14 @@ pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpErro
     settings.listen.map(HttpServer::bind).transpose()
 }
 
-/// The presence provider's way to the upstream. `None` when the provider
-/// is off, or (logged) when a udp: upstream's name does not resolve or no
-/// UDP listener can reach it, or a tls: upstream's CA file is unusable.
-///
-/// A tcp: or tls: upstream gets its own connection, opened (and opened
-/// again whenever it fails, resolving the name anew) by the
-/// `transport::uplink` task started here.
-///
-/// A udp: upstream's DNS name is resolved here, once, as presenced
-/// starts: the first address that one of our UDP listeners can reach is
-/// used. This runs before anything is served, so the system resolver's
-/// blocking call holds up nothing.
+/// The presence provider's way to the upstream: the `transport::uplink`
+/// task, started here, resolves the upstream's name (and resolves it
+/// again after a failure: a refused or lost connection, a udp: upstream
+/// that stops answering) and tells the core where the upstream is. For
+/// `udp:` it picks our UDP listener of the address's family; for `tcp:`
+/// and `tls:` it opens (and reopens) the connection. `None` when the
+/// provider is off, or (logged) when a tls: upstream's CA file is
+/// unusable.
 fn upstream_parts(
     config: &Config,
     udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
@@ -454,16 +450,8 @@ fn upstream_parts(
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Option<crate::sip_core::UpstreamParts> {
-    use crate::sip_core::{UpstreamLink, UpstreamParts};
     let settings = &config.provider;
     let spec = settings.upstream.as_ref()?;
-    if spec.transport == TransportKind::Udp {
-        let flow = udp_upstream(spec, udp)?;
-        return Some(UpstreamParts {
-            settings: settings.clone(),
-            link: UpstreamLink::Datagram(flow),
-        });
-    }
     let tls = match &settings.tls {
         Some(tls) => {
             let identity = config.tls.as_ref().filter(|_| tls.client_certificate);
@@ -478,52 +466,20 @@ fn upstream_parts(
         None => None,
     };
     let (events, received) = mpsc::unbounded_channel();
+    let (suspect, suspected) = mpsc::unbounded_channel();
     let uplink = transport::uplink::Uplink {
         spec: spec.clone(),
         tls,
         ctx: streams.clone(),
         events,
+        udp: udp.to_vec(),
+        suspect: suspected,
     };
-    tracing::info!(upstream = %spec, "presence provider on: connecting to the upstream");
+    tracing::info!(upstream = %spec, "presence provider on: looking for the upstream");
     tracker.spawn(uplink.run(cancel.clone()));
-    Some(UpstreamParts {
+    Some(crate::sip_core::UpstreamParts {
         settings: settings.clone(),
-        link: UpstreamLink::Stream(received),
-    })
-}
-
-/// The flow to a udp: upstream: our UDP listener of its address family.
-fn udp_upstream(
-    spec: &crate::config::UpstreamSpec,
-    udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
-) -> Option<crate::transport::Flow> {
-    use std::net::ToSocketAddrs;
-    let resolved: Vec<std::net::SocketAddr> = match (spec.host.as_str(), spec.port)
-        .to_socket_addrs()
-    {
-        Ok(found) => found.collect(),
-        Err(error) => {
-            tracing::error!(upstream = %spec, %error, "presence provider off: the upstream's name does not resolve");
-            return None;
-        }
-    };
-    let Some((conn, local, upstream)) = resolved.iter().find_map(|remote| {
-        udp.iter()
-            .find(|(_, local)| local.is_ipv4() == remote.is_ipv4())
-            .map(|&(conn, local)| (conn, local, *remote))
-    }) else {
-        tracing::error!(
-            upstream = %spec,
-            addresses = ?resolved,
-            "presence provider off: no udp listener of the upstream's address family"
-        );
-        return None;
-    };
-    tracing::info!(upstream = %spec, address = %upstream, %local, "presence provider on");
-    Some(crate::transport::Flow {
-        transport: TransportKind::Udp,
-        remote: upstream,
-        local,
-        conn,
+        events: received,
+        suspect,
     })
 }

@@ -40,7 +40,7 @@ mod registration;
 mod sync;
 mod upstream;
 
-pub use upstream::{ProviderOverview, UpstreamLink, UpstreamParts};
+pub use upstream::{ProviderOverview, UpstreamParts};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -213,15 +213,7 @@ impl SipCore {
         };
         let commits = parts.store.commits();
         let gate = CommitGate::new(!parts.store.is_memory());
-        let upstream = parts
-            .upstream
-            .and_then(|up| match upstream::Upstream::new(up) {
-                Ok(up) => Some(up),
-                Err(e) => {
-                    tracing::error!(error = %e, "presence provider off: no Contact for its flow");
-                    None
-                }
-            });
+        let upstream = parts.upstream.map(upstream::Upstream::new);
         SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,

@@ -49,27 +49,19 @@ use tokio::sync::{broadcast, mpsc};
 pub struct UpstreamParts {
     /// The `[provider]` section.
     pub settings: ProviderSettings,
-    /// How the upstream is reached.
-    pub link: UpstreamLink,
+    /// What `transport::uplink` says of the way to the upstream: `Up`
+    /// with the flow (a UDP socket toward its resolved address, or the
+    /// connection it opened), `Down` with why.
+    pub events: mpsc::UnboundedReceiver<UplinkEvent>,
+    /// Tells `transport::uplink` that a udp: upstream stopped answering
+    /// (a SUBSCRIBE timed out), so its name is resolved again.
+    pub suspect: mpsc::UnboundedSender<String>,
 }
 
-/// How the upstream is reached.
-#[derive(Debug)]
-pub enum UpstreamLink {
-    /// Over one of our UDP sockets: always reachable, as far as we can
-    /// tell (a restarted upstream shows as 481s and timeouts).
-    Datagram(Flow),
-    /// Over the connection `transport::uplink` opens and reopens; the core
-    /// hears when it is up (with its flow) and when it is down.
-    Stream(mpsc::UnboundedReceiver<UplinkEvent>),
-}
-
-/// Where the connection to a stream upstream stands, for the API.
+/// Where the way to the upstream stands, for the API.
 #[derive(Debug, Clone)]
 enum Connection {
-    /// Datagrams need none.
-    Datagram,
-    /// Not up yet since start.
+    /// Not up yet since start (resolving, connecting).
     Connecting,
     /// Up.
     Up,
@@ -104,6 +96,8 @@ pub(super) struct Upstream {
     /// The connection's news, until the core's loop takes them
     /// ([`Upstream::take_events`]).
     events: Option<mpsc::UnboundedReceiver<UplinkEvent>>,
+    /// Where a udp: upstream's silence is reported.
+    suspect: mpsc::UnboundedSender<String>,
     entropy: KeyedEntropy,
     /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
     /// made from the request when none comes).
@@ -111,23 +105,15 @@ pub(super) struct Upstream {
 }
 
 impl Upstream {
-    /// The provider for `parts`. Over UDP it subscribes at once with the
-    /// flow's address as Contact; over a connection it waits for the
-    /// connection, whose address the Contact then names.
-    pub(super) fn new(parts: UpstreamParts) -> Result<Upstream, sip::uri::UriError> {
-        let (flow, events, connection) = match parts.link {
-            UpstreamLink::Datagram(flow) => (Some(flow), None, Connection::Datagram),
-            UpstreamLink::Stream(events) => (None, Some(events), Connection::Connecting),
-        };
-        // Until a connection names ours, the From stands in: nothing is
-        // sent before then.
-        let contact = match &flow {
-            Some(flow) => sip::Uri::parse_str(&crate::outbound::contact(flow))?,
-            None => parts.settings.from.clone(),
-        };
+    /// The provider for `parts`. It sends nothing until the upstream is
+    /// reached ([`SipCore::upstream_up`]), whose flow's address the
+    /// Contact then names.
+    pub(super) fn new(parts: UpstreamParts) -> Upstream {
         let identity = Identity {
             from: parts.settings.from.clone(),
-            contact,
+            // Until a flow names ours, the From stands in: nothing is
+            // sent before then.
+            contact: parts.settings.from.clone(),
             credentials: parts.settings.credentials.as_ref().map(|c| Credentials {
                 username: c.username.clone(),
                 password: c.password.clone(),
@@ -135,20 +121,18 @@ impl Upstream {
         };
         let mut provider = Provider::new(parts.settings.rules.clone(), identity);
         let mut entropy = KeyedEntropy::default();
-        if flow.is_none() {
-            // Nothing is watched yet: this only holds the queue.
-            let now = std::time::Instant::now();
-            provider.unreachable("not connected yet", &mut entropy, now);
-        }
-        Ok(Upstream {
+        // Nothing is watched yet: this only holds the queue.
+        provider.unreachable("not connected yet", &mut entropy, std::time::Instant::now());
+        Upstream {
             provider,
             settings: parts.settings,
-            flow,
-            connection,
-            events,
+            flow: None,
+            connection: Connection::Connecting,
+            events: Some(parts.events),
+            suspect: parts.suspect,
             entropy,
             txns: sip::hash::map(),
-        })
+        }
     }
 
     /// The connection's news, for the core's loop to wait on (once).
@@ -157,12 +141,11 @@ impl Upstream {
     }
 
     fn connection_text(&self) -> Option<String> {
-        match &self.connection {
-            Connection::Datagram => None,
-            Connection::Connecting => Some("connecting".to_owned()),
-            Connection::Up => Some("up".to_owned()),
-            Connection::Down(why) => Some(format!("down: {why}")),
-        }
+        Some(match &self.connection {
+            Connection::Connecting => "connecting".to_owned(),
+            Connection::Up => "up".to_owned(),
+            Connection::Down(why) => format!("down: {why}"),
+        })
     }
 
     /// The provider's counts and up to `max` presentities that are not
@@ -283,6 +266,13 @@ impl SipCore {
         let Some(req) = up.txns.remove(key) else {
             return;
         };
+        if resp.is_none() && up.flow.is_some_and(|f| !f.is_reliable()) {
+            // No answer over UDP (Timer F, or the socket refused): the
+            // upstream may have moved; its name is resolved again.
+            let _ = up
+                .suspect
+                .send(format!("a SUBSCRIBE got no answer ({status})"));
+        }
         let made;
         let resp = match resp {
             Some(resp) => resp,
@@ -373,9 +363,7 @@ impl SipCore {
         let Some(up) = self.upstream.as_mut() else {
             return;
         };
-        if !matches!(up.connection, Connection::Datagram) {
-            up.connection = Connection::Down(reason.clone());
-        }
+        up.connection = Connection::Down(reason.clone());
         if up.flow.take().is_none() {
             return;
         }

@@ -1,5 +1,8 @@
-//! The one connection presenced opens itself: to a `tcp:` or `tls:`
-//! upstream presence server (`[provider] upstream`).
+//! The way to the upstream presence server (`[provider] upstream`): for
+//! `udp:`, its resolved address and our UDP socket of that family (the
+//! name resolved again when the core reports that the upstream stopped
+//! answering); for `tcp:` and `tls:`, the one connection presenced opens
+//! itself.
 //!
 //! The task resolves the upstream's name, connects, (for TLS) verifies
 //! the upstream's certificate against `provider.tls_ca_file` for the
@@ -31,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::redial::{Redial, Resolution, Step};
 use super::tcp::{run, Close, Ends, StreamContext};
-use super::{Flow, TransportKind};
+use super::{ConnId, Flow, TransportKind};
 use crate::config::UpstreamSpec;
 
 /// Longest a TCP connect plus TLS handshake may take.
@@ -65,14 +68,21 @@ pub struct Uplink {
     pub ctx: StreamContext,
     /// Where the core hears of it.
     pub events: mpsc::UnboundedSender<UplinkEvent>,
+    /// Our UDP sockets and their addresses: a udp: upstream is reached
+    /// from the one of its address family.
+    pub udp: Vec<(ConnId, SocketAddr)>,
+    /// The core's word that a udp: upstream stopped answering.
+    pub suspect: mpsc::UnboundedReceiver<String>,
 }
 
 impl Uplink {
-    /// Connects, serves, and connects again, until `cancel`.
-    pub async fn run(self, cancel: CancellationToken) {
+    /// Connects, serves, and connects again (for udp: resolves, and
+    /// resolves again when the core suspects the address), until `cancel`.
+    pub async fn run(mut self, cancel: CancellationToken) {
         let mut ctx = self.ctx.clone();
         ctx.ping = Some(PING_EVERY.min(ctx.idle_timeout / 3));
         let mut redial = Redial::new();
+        let mut last_udp = None;
         loop {
             match redial.poll(Instant::now()) {
                 Step::Wait(at) => {
@@ -102,44 +112,106 @@ impl Uplink {
                         )),
                     }
                 }
-                Step::Connect(addr) => {
-                    let attempt = tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        a = timeout(CONNECT_TIMEOUT, self.open(addr)) => a,
-                    };
-                    let (stream, ends) = match attempt {
-                        Ok(Ok(open)) => open,
-                        Ok(Err(reason)) => {
-                            redial.failed(Instant::now());
-                            self.down(format!("cannot connect to {addr}: {reason}"));
-                            continue;
-                        }
-                        Err(_) => {
-                            redial.failed(Instant::now());
-                            self.down(format!(
-                                "cannot connect to {addr}: no answer within {CONNECT_TIMEOUT:?}"
-                            ));
-                            continue;
-                        }
-                    };
-                    redial.connected(Instant::now());
-                    let close = match stream {
-                        Opened::Tcp(tcp) => {
-                            self.serve(tcp, ends, TransportKind::Tcp, &ctx, &cancel)
-                                .await
-                        }
-                        Opened::Tls(tls) => {
-                            self.serve(tls, ends, TransportKind::Tls, &ctx, &cancel)
-                                .await
-                        }
-                    };
-                    redial.closed(Instant::now());
-                    if cancel.is_cancelled() {
+                Step::Connect(addr) if self.spec.transport == TransportKind::Udp => {
+                    if !self
+                        .datagram(addr, &mut redial, &mut last_udp, &cancel)
+                        .await
+                    {
                         return;
                     }
-                    self.down(format!("connection to {addr} ended: {close}"));
                 }
+                Step::Connect(addr) => self.stream(addr, &ctx, &mut redial, &cancel).await,
             }
+            if cancel.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// A udp: upstream at `addr`: our UDP socket of its address family
+    /// sends to it until the core suspects the address (a SUBSCRIBE got
+    /// no answer), and then the name is resolved again. `false` once the
+    /// task is to end.
+    async fn datagram(
+        &mut self,
+        addr: SocketAddr,
+        redial: &mut Redial,
+        last: &mut Option<Flow>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let Some(&(conn, local)) = self
+            .udp
+            .iter()
+            .find(|(_, local)| local.is_ipv4() == addr.is_ipv4())
+        else {
+            redial.failed(Instant::now());
+            *last = None;
+            self.down(format!("no udp listener of the address family of {addr}"));
+            return true;
+        };
+        redial.connected(Instant::now());
+        let flow = Flow {
+            transport: TransportKind::Udp,
+            remote: addr,
+            local,
+            conn,
+        };
+        if *last != Some(flow) {
+            tracing::info!(upstream = %self.spec, address = %addr, %local, "presence provider on: the upstream's address");
+            *last = Some(flow);
+            crate::metrics::set_upstream_connected(true);
+            let _ = self.events.send(UplinkEvent::Up(flow));
+        }
+        let reason = tokio::select! {
+            _ = cancel.cancelled() => return false,
+            reason = self.suspect.recv() => match reason {
+                Some(reason) => reason,
+                None => return false,
+            },
+        };
+        // One look-up for a burst of timeouts.
+        while self.suspect.try_recv().is_ok() {}
+        tracing::warn!(upstream = %self.spec, %reason, "the upstream does not answer; resolving its name again");
+        redial.closed(Instant::now());
+        true
+    }
+
+    /// A tcp: or tls: upstream at `addr`: connects and serves the
+    /// connection until it ends.
+    async fn stream(
+        &self,
+        addr: SocketAddr,
+        ctx: &StreamContext,
+        redial: &mut Redial,
+        cancel: &CancellationToken,
+    ) {
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = timeout(CONNECT_TIMEOUT, self.open(addr)) => a,
+        };
+        let (stream, ends) = match attempt {
+            Ok(Ok(open)) => open,
+            Ok(Err(reason)) => {
+                redial.failed(Instant::now());
+                self.down(format!("cannot connect to {addr}: {reason}"));
+                return;
+            }
+            Err(_) => {
+                redial.failed(Instant::now());
+                self.down(format!(
+                    "cannot connect to {addr}: no answer within {CONNECT_TIMEOUT:?}"
+                ));
+                return;
+            }
+        };
+        redial.connected(Instant::now());
+        let close = match stream {
+            Opened::Tcp(tcp) => self.serve(tcp, ends, TransportKind::Tcp, ctx, cancel).await,
+            Opened::Tls(tls) => self.serve(tls, ends, TransportKind::Tls, ctx, cancel).await,
+        };
+        redial.closed(Instant::now());
+        if !cancel.is_cancelled() {
+            self.down(format!("connection to {addr} ended: {close}"));
         }
     }
 

@@ -1,4 +1,4 @@
-//! The presence provider over a connection (issue 12): Kamailio 5.6 as
+//! The presence provider's way to the upstream (issue 12): Kamailio 5.6 as
 //! the upstream over TCP (`[provider] upstream = "tcp:localhost:K"`, a
 //! DNS name) and, with `kamailio-tls-modules`, over TLS with a
 //! certificate made by the test. presenced has no TCP or TLS listener
@@ -355,5 +355,47 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
     // Never shown open.
     for n in consumer.drain_notifies(Duration::from_millis(300)).await {
         assert!(!text(&n.body).contains("<basic>open</basic>"));
+    }
+}
+
+/// A udp: upstream whose name does not resolve does not turn the
+/// provider off: it says so (log, metric, API), keeps consumers pending
+/// with presence unknown, and keeps resolving with backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_name_that_does_not_resolve_is_retried_and_shown() {
+    // `.invalid` never resolves (RFC 2606).
+    let server = presenced_with_upstream("udp:upstream.invalid:5060", "", "");
+    let alice = "sip:alice@127.0.0.1";
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    let first = subscribe(&consumer, alice).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    server.wait_for_log(&[
+        "upstream not connected; trying again",
+        "upstream=udp:upstream.invalid:5060",
+        "the name does not resolve",
+    ]);
+    let (status, body) = http_get(
+        server.http_addr(),
+        "/api/v1/provider/presentities/sip%3Aalice%40127.0.0.1",
+    );
+    assert!(status.contains(" 200 "), "{status} {body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["upstream"]["status"], "queued", "{report}");
+    let connection = report["upstream"]["connection"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        connection.starts_with("down: the name does not resolve"),
+        "{report}"
+    );
+    // Tried again (0.25 s, then 0.5 s, ...), each time counted.
+    let deadline = std::time::Instant::now() + WAIT;
+    while metric(&server, "presenced_upstream_connect_failures_total").unwrap_or(0.0) < 3.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
