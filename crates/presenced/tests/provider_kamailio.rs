@@ -20,23 +20,19 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{
-    kamailio_installed, presenced, publish, setup, subscribe, token_table, wait_metric,
-    ApiConsumer, Kamailio,
+    assert_never_open, kamailio_for_publishing, kamailio_installed, presenced, publish, setup,
+    subscribe, token_table, wait_metric, ApiConsumer, Kamailio,
 };
-use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
+use common::peers::{free_port, pjsua_publisher};
 use common::ua::{text, Dialog, Ua};
 use common::{Presenced, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamailio_restart() {
-    if !kamailio_installed() || skip_without_pjsua() {
-        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
-        return;
-    }
-    let run = tempfile::tempdir().unwrap();
-    let port = free_port();
     // Kamailio grants 20 s, so presenced refreshes within the test.
-    let kamailio = Kamailio::start(run.path(), port, 20);
+    let Some((run, kamailio, port)) = kamailio_for_publishing(20) else {
+        return;
+    };
     let server = presenced(port, &token_table("cc-secret"));
     let addr = server.addr("udp", false);
     let alice = "sip:alice@127.0.0.1";
@@ -221,9 +217,7 @@ async fn a_burst_is_throttled_and_a_refused_uri_is_given_up() {
         kamailio.log()
     );
     // Never Available: no NOTIFY says open.
-    for n in watcher.drain_notifies(Duration::from_millis(300)).await {
-        assert!(!text(&n.body).contains("<basic>open</basic>"));
-    }
+    assert_never_open(&watcher).await;
 }
 
 /// An upstream that challenges: presenced answers Kamailio's digest

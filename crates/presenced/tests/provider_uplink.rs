@@ -24,12 +24,13 @@ use std::time::Duration;
 
 use common::ca::Ca;
 use common::kamailio::{
-    kamailio_installed, kamailio_tls_installed, metric, presenced_with_upstream, publish,
-    subscribe, token_table, wait_metric, ApiConsumer, Kamailio,
+    assert_never_open, kamailio_for_publishing, kamailio_tls_installed, metric,
+    presenced_with_upstream, provider_report, publish, subscribe, token_table, wait_metric,
+    ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Ua};
-use common::{http_get, WAIT};
+use common::{Presenced, WAIT};
 
 /// Initial SUBSCRIBEs for `presentity` that reached Kamailio over `proto`.
 fn initial_over(kamailio: &Kamailio, presentity: &str, proto: &str) -> usize {
@@ -44,15 +45,11 @@ fn initial_over(kamailio: &Kamailio, presentity: &str, proto: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kamailio_over_tcp_serves_consumers_and_the_connection_comes_back_after_a_restart() {
-    if !kamailio_installed() || skip_without_pjsua() {
-        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
-        return;
-    }
-    let run = tempfile::tempdir().unwrap();
-    let port = free_port();
     // Kamailio grants 20 s, so presenced refreshes over the connection
     // within the test.
-    let kamailio = Kamailio::start(run.path(), port, 20);
+    let Some((run, kamailio, port)) = kamailio_for_publishing(20) else {
+        return;
+    };
     let server = presenced_with_upstream(
         &format!("tcp:localhost:{port}"),
         "",
@@ -177,6 +174,26 @@ fn kamailio_tls(dir: &std::path::Path, ca: &Ca, mutual: bool) -> (Kamailio, u16,
     (kamailio, port, tls_port)
 }
 
+/// A presenced whose upstream is `tls:127.0.0.1:tls_port`, verified
+/// against the PEM CA `ca`, with `sip` in `[sip]` and `extra` in
+/// `[provider]`.
+fn over_tls(tls_port: u16, ca: &std::path::Path, sip: &str, extra: &str) -> Presenced {
+    presenced_with_upstream(
+        &format!("tls:127.0.0.1:{tls_port}"),
+        sip,
+        &format!("tls_ca_file = \"{}\"\n{extra}", ca.display()),
+    )
+}
+
+/// A consumer of `presentity` at `server`, shown it closed (unknown)
+/// first.
+async fn watching(server: &Presenced, presentity: &str) -> Ua {
+    let consumer = Ua::new(server.addr("udp", false), "console").await;
+    let first = subscribe(&consumer, presentity).await;
+    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    consumer
+}
+
 /// Kamailio over TLS: presenced verifies its certificate against the
 /// test's CA (`tls_ca_file`) for the configured host, subscribes over the
 /// TLS connection, and Kamailio's NOTIFYs come back over it.
@@ -191,18 +208,14 @@ async fn kamailio_over_tls_with_a_verified_certificate() {
     let (kamailio, port, tls_port) = kamailio_tls(run.path(), &ca, false);
     // A short idle timeout: the connection lives on keep-alives (a
     // CRLFCRLF ping a second, answered by Kamailio) between messages.
-    let server = presenced_with_upstream(
-        &format!("tls:127.0.0.1:{tls_port}"),
+    let server = over_tls(
+        tls_port,
+        &run.path().join("ca.pem"),
         "idle_timeout_secs = 3\n",
-        &format!(
-            "tls_ca_file = \"{}\"\n",
-            run.path().join("ca.pem").display()
-        ),
+        "",
     );
     let alice = "sip:alice@127.0.0.1";
-    let consumer = Ua::new(server.addr("udp", false), "console").await;
-    let first = subscribe(&consumer, alice).await;
-    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    let consumer = watching(&server, alice).await;
     kamailio.wait_log("presenced's SUBSCRIBE over TLS", WAIT, |k| {
         initial_over(k, alice, "tls") >= 1
     });
@@ -263,16 +276,11 @@ async fn a_mutual_tls_upstream_gets_our_certificate() {
         run.path().join("presenced.pem").display(),
         run.path().join("presenced.key").display()
     );
-    let ca_file = format!(
-        "tls_ca_file = \"{}\"\n",
-        run.path().join("ca.pem").display()
-    );
-    let upstream = format!("tls:127.0.0.1:{tls_port}");
+    let ca_file = run.path().join("ca.pem");
     let alice = "sip:alice@127.0.0.1";
 
-    let without = presenced_with_upstream(&upstream, &sip, &ca_file);
-    let consumer = Ua::new(without.addr("udp", false), "console").await;
-    subscribe(&consumer, alice).await;
+    let without = over_tls(tls_port, &ca_file, &sip, "");
+    let _consumer = watching(&without, alice).await;
     // (TLS 1.3: the client's handshake is done before the server checks
     // the certificate, so the refusal ends the connection just after.)
     without.wait_for_log(&[
@@ -282,13 +290,8 @@ async fn a_mutual_tls_upstream_gets_our_certificate() {
     drop(without);
     assert_eq!(initial_over(&kamailio, alice, "tls"), 0);
 
-    let with = presenced_with_upstream(
-        &upstream,
-        &sip,
-        &format!("{ca_file}tls_client_certificate = true\n"),
-    );
-    let consumer = Ua::new(with.addr("udp", false), "console").await;
-    subscribe(&consumer, alice).await;
+    let with = over_tls(tls_port, &ca_file, &sip, "tls_client_certificate = true\n");
+    let _consumer = watching(&with, alice).await;
     kamailio.wait_log("the SUBSCRIBE over mutual TLS", WAIT, |k| {
         initial_over(k, alice, "tls") == 1
     });
@@ -312,18 +315,9 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
     let (kamailio, _, tls_port) = kamailio_tls(run.path(), &Ca::new("the upstream's CA"), false);
     let other = Ca::new("some other CA");
     std::fs::write(run.path().join("other-ca.pem"), other.cert.pem()).unwrap();
-    let server = presenced_with_upstream(
-        &format!("tls:127.0.0.1:{tls_port}"),
-        "",
-        &format!(
-            "tls_ca_file = \"{}\"\n",
-            run.path().join("other-ca.pem").display()
-        ),
-    );
+    let server = over_tls(tls_port, &run.path().join("other-ca.pem"), "", "");
     let alice = "sip:alice@127.0.0.1";
-    let consumer = Ua::new(server.addr("udp", false), "console").await;
-    let first = subscribe(&consumer, alice).await;
-    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    let consumer = watching(&server, alice).await;
     server.wait_for_log(&[
         "upstream not connected; trying again",
         "TLS handshake failed",
@@ -331,12 +325,7 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
     ]);
     wait_metric(&server, "presenced_upstream_connected", 0.0);
     assert!(metric(&server, "presenced_upstream_connect_failures_total").unwrap_or(0.0) >= 1.0);
-    let (status, body) = http_get(
-        server.http_addr(),
-        "/api/v1/provider/presentities/sip%3Aalice%40127.0.0.1",
-    );
-    assert!(status.contains(" 200 "), "{status} {body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = provider_report(&server, "sip%3Aalice%40127.0.0.1");
     assert_eq!(report["upstream"]["status"], "queued", "{report}");
     let connection = report["upstream"]["connection"]
         .as_str()
@@ -352,10 +341,7 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
         "nothing sent over an unverified connection\n{}",
         kamailio.log()
     );
-    // Never shown open.
-    for n in consumer.drain_notifies(Duration::from_millis(300)).await {
-        assert!(!text(&n.body).contains("<basic>open</basic>"));
-    }
+    assert_never_open(&consumer).await;
 }
 
 /// A udp: upstream whose name does not resolve does not turn the
@@ -365,21 +351,13 @@ async fn a_wrong_ca_fails_the_tls_upstream_visibly() {
 async fn an_upstream_name_that_does_not_resolve_is_retried_and_shown() {
     // `.invalid` never resolves (RFC 2606).
     let server = presenced_with_upstream("udp:upstream.invalid:5060", "", "");
-    let alice = "sip:alice@127.0.0.1";
-    let consumer = Ua::new(server.addr("udp", false), "console").await;
-    let first = subscribe(&consumer, alice).await;
-    assert!(first.contains("<basic>closed</basic>"), "{first}");
+    let consumer = watching(&server, "sip:alice@127.0.0.1").await;
     server.wait_for_log(&[
         "upstream not connected; trying again",
         "upstream=udp:upstream.invalid:5060",
         "the name does not resolve",
     ]);
-    let (status, body) = http_get(
-        server.http_addr(),
-        "/api/v1/provider/presentities/sip%3Aalice%40127.0.0.1",
-    );
-    assert!(status.contains(" 200 "), "{status} {body}");
-    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let report = provider_report(&server, "sip%3Aalice%40127.0.0.1");
     assert_eq!(report["upstream"]["status"], "queued", "{report}");
     let connection = report["upstream"]["connection"]
         .as_str()
@@ -398,4 +376,5 @@ async fn an_upstream_name_that_does_not_resolve_is_retried_and_shown() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_never_open(&consumer).await;
 }

@@ -195,6 +195,21 @@ pub fn setup(max_expires: u32, extra: &str) -> Option<(tempfile::TempDir, Kamail
     Some((run, kamailio, server))
 }
 
+/// Kamailio (granting at most `max_expires`) in a fresh run directory,
+/// for a test where pjsua2 publishes into it: the run directory,
+/// Kamailio and its port; `None` (said on stderr) when Kamailio or pjsua2
+/// is not installed.
+pub fn kamailio_for_publishing(max_expires: u32) -> Option<(tempfile::TempDir, Kamailio, u16)> {
+    if !kamailio_installed() || super::peers::skip_without_pjsua() {
+        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
+        return None;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = super::peers::free_port();
+    let kamailio = Kamailio::start(run.path(), port, max_expires);
+    Some((run, kamailio, port))
+}
+
 pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
     let mark = publisher.len();
     publisher.send(command);
@@ -202,6 +217,24 @@ pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
         v["event"] == "publish" || v["event"] == "error"
     });
     assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
+}
+
+/// Asserts that none of the NOTIFYs `ua` gets within 300 ms says open:
+/// a presentity whose upstream failed is never shown Available.
+pub async fn assert_never_open(ua: &Ua) {
+    for n in ua.drain_notifies(Duration::from_millis(300)).await {
+        let body = text(&n.body);
+        assert!(!body.contains("<basic>open</basic>"), "{body}");
+    }
+}
+
+/// `GET /api/v1/provider/presentities/{uri}` (`uri` percent-encoded):
+/// the report's JSON, after checking it is a 200.
+pub fn provider_report(server: &Presenced, encoded_uri: &str) -> Value {
+    let path = format!("/api/v1/provider/presentities/{encoded_uri}");
+    let (status, body) = http_get(server.http_addr(), &path);
+    assert!(status.contains(" 200 "), "{status} {body}");
+    serde_json::from_str(&body).expect("a JSON report")
 }
 
 /// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.
