@@ -20,8 +20,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::kamailio::{
-    assert_never_open, kamailio_for_publishing, kamailio_installed, presenced, publish, setup,
-    subscribe, token_table, wait_metric, ApiConsumer, Kamailio,
+    assert_never_open, kamailio_for_publishing, kamailio_installed, next_change_without, presenced,
+    publish, setup, subscribe, token_table, wait_metric, ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher};
 use common::ua::{text, Dialog, Ua};
@@ -119,19 +119,9 @@ async fn fifty_consumers_share_one_upstream_subscription_that_survives_a_kamaili
         while consumer.next()["availability"] != 15500 {}
     }
     for ua in &consumers {
-        // Each consumer's NOTIFYs until the one with the new state (a
-        // closed one may come first: alice unknown while presenced
-        // subscribed anew).
-        loop {
-            let body = text(&ua.next_notify().await.body);
-            if body.contains("away") && body.contains("Back soon") {
-                break;
-            }
-            assert!(
-                !body.contains("busy"),
-                "a stale busy after the restart: {body}"
-            );
-        }
+        // (A closed one may come first: alice unknown while presenced
+        // subscribed anew.)
+        next_change_without(ua, &["away", "Back soon"], "busy").await;
     }
 }
 

@@ -25,8 +25,8 @@ use std::time::Duration;
 use common::ca::Ca;
 use common::kamailio::{
     assert_never_open, kamailio_for_publishing, kamailio_tls_installed, metric,
-    presenced_with_upstream, provider_report, publish, subscribe, token_table, wait_metric,
-    ApiConsumer, Kamailio,
+    next_change_without, presenced_with_upstream, provider_report, publish, subscribe, token_table,
+    wait_metric, ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
 use common::ua::{text, Ua};
@@ -139,16 +139,7 @@ async fn kamailio_over_tcp_serves_consumers_and_the_connection_comes_back_after_
     publish(&publisher, "away Back soon", ctx);
     while api.next()["availability"] != 15500 {}
     for ua in &consumers {
-        loop {
-            let body = text(&ua.next_notify().await.body);
-            if body.contains("away") && body.contains("Back soon") {
-                break;
-            }
-            assert!(
-                !body.contains("busy"),
-                "a stale busy after the restart: {body}"
-            );
-        }
+        next_change_without(ua, &["away", "Back soon"], "busy").await;
     }
     server.wait_for_log(&["upstream connection lost; its subscriptions wait for the next one"]);
 }

@@ -228,6 +228,19 @@ pub async fn assert_never_open(ua: &Ua) {
     }
 }
 
+/// Reads `ua`'s NOTIFYs until one carries every word of `wanted`,
+/// asserting that none before it says `stale` (after an upstream restart a
+/// closed one may come first, a stale state never).
+pub async fn next_change_without(ua: &Ua, wanted: &[&str], stale: &str) {
+    loop {
+        let body = text(&ua.next_notify().await.body);
+        if wanted.iter().all(|w| body.contains(w)) {
+            return;
+        }
+        assert!(!body.contains(stale), "a stale {stale}: {body}");
+    }
+}
+
 /// `GET /api/v1/provider/presentities/{uri}` (`uri` percent-encoded):
 /// the report's JSON, after checking it is a 200.
 pub fn provider_report(server: &Presenced, encoded_uri: &str) -> Value {
