@@ -4,7 +4,8 @@
 Command lines (what a test runs; reproduce by hand the same way):
 
     python3 tests/peers/kamailio_presence.py start --port 26060 --run-dir RUN \
-        [--max-expires 10] [--shm 512]
+        [--max-expires 10] [--shm 512] \
+        [--tls-port 26061 --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]]
     python3 tests/peers/kamailio_presence.py stop --run-dir RUN [--signal KILL]
 
 `start` copies the db_text tables (/usr/share/kamailio/dbtext/kamailio/) into
@@ -15,7 +16,9 @@ whose id is Kamailio's PID:
         -l udp:127.0.0.1:PORT -l tcp:127.0.0.1:PORT -Y RUN -P RUN/kamailio.pid \
         -A 'DBURL="text://RUN/db"' -A 'MAX_EXPIRES=N' -A 'MIN_EXPIRES=M'
 
-with stdout and stderr appended to RUN/kamailio.log. It waits (bounded by
+(with --tls-port also `-l tls:127.0.0.1:TLS_PORT -A WITH_TLS -A 'TLS_CERT="…"'
+-A 'TLS_KEY="…"'`, which loads the tls module: kamailio-tls-modules) with
+stdout and stderr appended to RUN/kamailio.log. It waits (bounded by
 --timeout) until an OPTIONS over UDP gets an answer, records the PID in
 RUN/launcher.pid, prints one JSON line and exits, leaving Kamailio running:
 
@@ -58,6 +61,12 @@ def parse_args():
     s.add_argument("--shm", type=int, default=512, help="shared memory, MB")
     s.add_argument("--timeout", type=float, default=10.0)
     s.add_argument("--kamailio", default="kamailio")
+    s.add_argument("--tls-port", type=int, default=0,
+                   help="also listen on tls:127.0.0.1:PORT (needs kamailio-tls-modules)")
+    s.add_argument("--tls-cert", help="PEM certificate of the TLS listener")
+    s.add_argument("--tls-key", help="PEM private key of the TLS listener")
+    s.add_argument("--tls-client-ca",
+                   help="require TLS clients to present a certificate from this PEM CA")
     t = sub.add_parser("stop")
     t.add_argument("--run-dir", required=True)
     t.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
@@ -127,6 +136,15 @@ def start(args):
            "-A", 'DBURL="text://%s"' % db,
            "-A", "MAX_EXPIRES=%d" % args.max_expires,
            "-A", "MIN_EXPIRES=%d" % args.min_expires]
+    if args.tls_port:
+        if not (args.tls_cert and args.tls_key):
+            print(json.dumps({"event": "error", "error": "--tls-port needs --tls-cert and --tls-key"}))
+            return 3
+        cmd += ["-l", "tls:127.0.0.1:%d" % args.tls_port, "-A", "WITH_TLS",
+                "-A", 'TLS_CERT="%s"' % os.path.abspath(args.tls_cert),
+                "-A", 'TLS_KEY="%s"' % os.path.abspath(args.tls_key)]
+        if args.tls_client_ca:
+            cmd += ["-A", 'TLS_CA="%s"' % os.path.abspath(args.tls_client_ca)]
     log = open(log_path, "ab")
     log.write(("\n=== %s\n" % " ".join(cmd)).encode())
     log.flush()

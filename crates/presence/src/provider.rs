@@ -196,6 +196,10 @@ pub struct Provider {
     /// Each entry's next deadline.
     timers: BTreeSet<(Instant, String)>,
     resubscriptions: u64,
+    /// Whether the upstream can be reached: while it cannot (its
+    /// connection is down), the throttle's queue waits instead of sending
+    /// SUBSCRIBEs that could only fail and count against their URIs.
+    reachable: bool,
 }
 
 impl Provider {
@@ -210,7 +214,57 @@ impl Provider {
             starts: VecDeque::new(),
             timers: BTreeSet::new(),
             resubscriptions: 0,
+            reachable: true,
         }
+    }
+
+    /// The upstream became reachable over a new flow whose address is
+    /// `contact`: the next dialogs name it, and the queue drains again
+    /// through the throttle.
+    pub fn reachable(
+        &mut self,
+        contact: Uri,
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Vec<Output> {
+        self.identity.contact = contact.clone();
+        for entry in self.entries.values_mut() {
+            entry.subscriber.set_contact(contact.clone());
+        }
+        self.reachable = true;
+        self.drain_queue(entropy, now)
+    }
+
+    /// The flow to the upstream is gone (its connection closed, was reset
+    /// or refused): every subscription under way is lost with it and
+    /// queued again exactly as when the upstream loses a dialog (a 481 on
+    /// refresh), and nothing starts until [`Provider::reachable`].
+    pub fn unreachable(
+        &mut self,
+        reason: &str,
+        entropy: &mut dyn Entropy,
+        now: Instant,
+    ) -> Vec<Output> {
+        self.reachable = false;
+        let mut keys: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.subscriber.is_live())
+            .map(|(k, _)| k.clone())
+            .collect();
+        // Arrival order is lost in the map; the address order at least
+        // makes the requeue deterministic.
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            let outputs = match self.entries.get_mut(&key) {
+                Some(entry) => entry.subscriber.lost(reason),
+                None => continue,
+            };
+            out.extend(self.apply(&key, outputs, entropy, now));
+            self.refile(&key);
+        }
+        out
     }
 
     /// A consumer starts watching `presentity`. The first one queues its
@@ -386,7 +440,9 @@ impl Provider {
     /// When [`Provider::on_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let entry = self.timers.first().map(|(at, _)| *at);
-        let throttle = (!self.queue.is_empty()).then(|| self.next_slot()).flatten();
+        let throttle = (self.reachable && !self.queue.is_empty())
+            .then(|| self.next_slot())
+            .flatten();
         [entry, throttle].into_iter().flatten().min()
     }
 
@@ -590,7 +646,7 @@ impl Provider {
             }
         }
         let limit = self.settings.max_subscriptions_per_second.max(1) as usize;
-        while self.starts.len() < limit {
+        while self.reachable && self.starts.len() < limit {
             let Some(key) = self.queue.pop_front() else {
                 break;
             };

@@ -279,6 +279,28 @@ impl Subscriber {
         }
     }
 
+    /// The flow to the upstream is gone (a TCP or TLS connection closed,
+    /// reset or refused): the dialog cannot be reached any more, so the
+    /// subscription ends as after a 481, to be started anew once the
+    /// upstream is reachable again. An unsubscription under way simply
+    /// ends; an idle subscriber gives nothing.
+    pub fn lost(&mut self, reason: &str) -> Vec<Output> {
+        match self.phase {
+            Phase::Idle => Vec::new(),
+            Phase::Unsubscribing => self.end(Ending::Unsubscribed),
+            _ => self.end(Ending::Retry {
+                after: Duration::ZERO,
+                reason: reason.to_owned(),
+            }),
+        }
+    }
+
+    /// Our address for the next dialog's Contact: on a stream
+    /// transport, each new connection has its own local port.
+    pub fn set_contact(&mut self, contact: Uri) {
+        self.identity.contact = contact;
+    }
+
     /// The response to the last SUBSCRIBE (a timeout is a 408 from the
     /// transaction layer). `fresh` supplies a client nonce when a
     /// challenge must be answered.

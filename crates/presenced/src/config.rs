@@ -56,7 +56,9 @@ pub use directory::{DirectorySettings, LdapSettings, LdapTls};
 pub use presence::{
     AuthorizationPolicy, PresenceSettings, UnknownPresentityPolicy, UnlistedWatchers,
 };
-pub use provider::{ProviderSettings, UpstreamCredentials, UpstreamSpec, UpstreamSpecError};
+pub use provider::{
+    ProviderSettings, UpstreamCredentials, UpstreamSpec, UpstreamSpecError, UpstreamTls,
+};
 pub use registrar::RegistrarSettings;
 pub use runtime::{parse_http_listen, HttpSettings, StoreMode, StoreSettings};
 pub use service::ServiceSettings;
@@ -585,7 +587,7 @@ impl Source<'_> {
                 ));
             }
         }
-        let provider = self.provider(raw.provider)?;
+        let provider = self.provider(raw.provider, tls.is_some())?;
         let flood = self.limits(raw.limits)?;
         let directory = self.directory(raw.directory)?;
         let console = self.console(raw.console)?;

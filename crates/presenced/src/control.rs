@@ -75,8 +75,9 @@ pub enum Control {
         source: presence::ProvidedSource,
         /// The state; `None`: unknown.
         state: Option<presence::SyncState>,
-        /// Told once the engine has applied it (NOTIFYs are on their way).
-        done: oneshot::Sender<()>,
+        /// Told once the engine has applied it (NOTIFYs are on their way)
+        /// and it is on disk: `false` when the store did not take it.
+        done: oneshot::Sender<bool>,
     },
     /// A consumer starts watching a presentity over the API's event
     /// stream: counted like a SIP watcher; answered with what it is
@@ -176,6 +177,11 @@ pub struct UpstreamView {
     /// Seconds until the next try (retrying).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_secs: Option<u64>,
+    /// The connection to a tcp: or tls: upstream: `up`, `connecting`, or
+    /// `down: <why>` (a refused connection, a certificate that does not
+    /// verify): while it is down every upstream subscription waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 /// What a contact center asks of the sync engine.

@@ -90,7 +90,7 @@ pub fn describe(view: &UpstreamView) -> String {
         1 => "1 consumer".to_owned(),
         n => format!("{n} consumers"),
     };
-    match view.status.as_str() {
+    let state = match view.status.as_str() {
         "unsubscribed" => "unsubscribed (nobody watches it)".to_owned(),
         "queued" => format!("queued behind the throttle ({consumers}, shown pending)"),
         "pending" => format!("pending: SUBSCRIBE sent, no state yet ({consumers})"),
@@ -106,6 +106,14 @@ pub fn describe(view: &UpstreamView) -> String {
             view.reason.as_deref().unwrap_or("?")
         ),
         other => format!("{other} ({consumers})"),
+    };
+    // Over a connection that is not up, that is the reason to look at
+    // first: every subscription waits for it.
+    match view.connection.as_deref() {
+        Some(connection) if connection != "up" => {
+            format!("{state}; the upstream connection is {connection}")
+        }
+        _ => state,
     }
 }
 
@@ -196,8 +204,20 @@ mod tests {
             failures: Some(2),
             reason: Some("403 Forbidden".to_owned()),
             retry_in_secs: Some(870),
+            connection: None,
         };
         assert_eq!(describe(&view("live")), "live (50 consumers)");
+        let down = UpstreamView {
+            connection: Some(
+                "down: TLS handshake failed: invalid peer certificate: UnknownIssuer".to_owned(),
+            ),
+            ..view("queued")
+        };
+        assert_eq!(
+            describe(&down),
+            "queued behind the throttle (50 consumers, shown pending); the upstream connection \
+             is down: TLS handshake failed: invalid peer certificate: UnknownIssuer"
+        );
         assert_eq!(
             describe(&view("retrying")),
             "retrying in 870 s after 2 failure(s), the last: 403 Forbidden (50 consumers, shown unknown)"

@@ -42,6 +42,7 @@ pub mod flood;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod provided;
 pub mod refusal_log;
 pub mod reload;
 pub mod router;

@@ -77,6 +77,22 @@ pub const UPSTREAM_CONSUMERS_MAX: &str = "presenced_upstream_consumers_per_prese
 pub const UPSTREAM_THROTTLE_QUEUE: &str = "presenced_upstream_throttle_queue";
 /// Counter: upstream subscriptions restored or retried.
 pub const UPSTREAM_RESUBSCRIPTIONS: &str = "presenced_upstream_resubscriptions_total";
+/// Gauge: 1 while the connection to a tcp:/tls: upstream is up, else 0.
+pub const UPSTREAM_CONNECTED: &str = "presenced_upstream_connected";
+/// Counter: failed connection attempts to the upstream and connections
+/// that ended.
+pub const UPSTREAM_CONNECT_FAILURES: &str = "presenced_upstream_connect_failures_total";
+
+/// Whether the upstream's connection is up.
+pub fn set_upstream_connected(up: bool) {
+    gauge!(UPSTREAM_CONNECTED).set(if up { 1.0 } else { 0.0 });
+}
+
+/// One more failed attempt or lost connection to the upstream.
+pub fn upstream_connect_failed() {
+    counter!(UPSTREAM_CONNECT_FAILURES).increment(1);
+}
+
 /// Gauge: the sync engine's bound agents.
 pub const SYNC_AGENTS: &str = "presenced_sync_agents";
 /// Counter: events sent toward contact centers, by event (`dnd`,
@@ -216,6 +232,17 @@ fn describe() {
         UPSTREAM_RESUBSCRIPTIONS,
         "Upstream subscriptions restored after the upstream ended or lost them, \
          or retried after a failure."
+    );
+    describe_gauge!(
+        UPSTREAM_CONNECTED,
+        "1 while the connection to a tcp: or tls: upstream is up, 0 while it is \
+         not (the upstream subscriptions wait for it)."
+    );
+    describe_counter!(
+        UPSTREAM_CONNECT_FAILURES,
+        "Failed connection attempts to a tcp: or tls: upstream (refused, \
+         timed out, TLS handshake or certificate failure, unresolvable name) \
+         and connections to it that ended."
     );
     describe_gauge!(
         SYNC_AGENTS,

@@ -212,6 +212,7 @@ impl Server {
             idle_timeout: config.idle_timeout,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             peer_names,
+            ping: None,
         };
         let mut udp_sockets = Vec::new();
         for (bound, listener) in listeners {
@@ -275,7 +276,7 @@ impl Server {
                 config.idle_timeout,
             )),
             auth,
-            upstream: upstream_parts(&config.provider, &udp_sockets),
+            upstream: upstream_parts(&config, &udp_sockets, &streams, cancel, tracker),
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
             flood: Flood {
@@ -434,51 +435,51 @@ pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpErro
     settings.listen.map(HttpServer::bind).transpose()
 }
 
-/// The presence provider's flow: our UDP listener of the upstream's
-/// address family, sending to the upstream. `None` when the provider is
-/// off, or (logged) when the upstream's name does not resolve or no UDP
-/// listener can reach it.
-///
-/// A DNS name is resolved here, once, as presenced starts: the first
-/// address that one of our UDP listeners can reach is used. This runs
-/// before anything is served, so the system resolver's blocking call
-/// (what tokio's `lookup_host` runs on a blocking thread) holds up
-/// nothing.
+/// The presence provider's way to the upstream: the `transport::uplink`
+/// task, started here, resolves the upstream's name (and resolves it
+/// again after a failure: a refused or lost connection, a udp: upstream
+/// that stops answering) and tells the core where the upstream is. For
+/// `udp:` it picks our UDP listener of the address's family; for `tcp:`
+/// and `tls:` it opens (and reopens) the connection. `None` when the
+/// provider is off, or (logged) when a tls: upstream's CA file is
+/// unusable.
 fn upstream_parts(
-    settings: &crate::config::ProviderSettings,
+    config: &Config,
     udp: &[(crate::transport::ConnId, std::net::SocketAddr)],
+    streams: &StreamContext,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
 ) -> Option<crate::sip_core::UpstreamParts> {
-    use std::net::ToSocketAddrs;
+    let settings = &config.provider;
     let spec = settings.upstream.as_ref()?;
-    let resolved: Vec<std::net::SocketAddr> = match (spec.host.as_str(), spec.port)
-        .to_socket_addrs()
-    {
-        Ok(found) => found.collect(),
-        Err(error) => {
-            tracing::error!(upstream = %spec, %error, "presence provider off: the upstream's name does not resolve");
-            return None;
+    let tls = match &settings.tls {
+        Some(tls) => {
+            let identity = config.tls.as_ref().filter(|_| tls.client_certificate);
+            match transport::uplink::connector(&tls.ca_file, identity) {
+                Ok(connector) => Some(connector),
+                Err(error) => {
+                    tracing::error!(upstream = %spec, %error, "presence provider off: no TLS toward the upstream");
+                    return None;
+                }
+            }
         }
+        None => None,
     };
-    let Some((conn, local, upstream)) = resolved.iter().find_map(|remote| {
-        udp.iter()
-            .find(|(_, local)| local.is_ipv4() == remote.is_ipv4())
-            .map(|&(conn, local)| (conn, local, *remote))
-    }) else {
-        tracing::error!(
-            upstream = %spec,
-            addresses = ?resolved,
-            "presence provider off: no udp listener of the upstream's address family"
-        );
-        return None;
+    let (events, received) = mpsc::unbounded_channel();
+    let (suspect, suspected) = mpsc::unbounded_channel();
+    let uplink = transport::uplink::Uplink {
+        spec: spec.clone(),
+        tls,
+        ctx: streams.clone(),
+        events,
+        udp: udp.to_vec(),
+        suspect: suspected,
     };
-    tracing::info!(upstream = %spec, address = %upstream, %local, "presence provider on");
+    tracing::info!(upstream = %spec, "presence provider on: looking for the upstream");
+    tracker.spawn(uplink.run(cancel.clone()));
     Some(crate::sip_core::UpstreamParts {
         settings: settings.clone(),
-        flow: crate::transport::Flow {
-            transport: crate::config::TransportKind::Udp,
-            remote: upstream,
-            local,
-            conn,
-        },
+        events: received,
+        suspect,
     })
 }

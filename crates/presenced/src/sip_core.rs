@@ -62,6 +62,7 @@ use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
 use crate::transport::source_limit::SourceGate;
+use crate::transport::uplink::UplinkEvent;
 use crate::transport::{log_drop, Connections, Flow, Inbound, Outbox, TransportKind};
 use admission::Admission;
 use bytes::Bytes;
@@ -212,15 +213,7 @@ impl SipCore {
         };
         let commits = parts.store.commits();
         let gate = CommitGate::new(!parts.store.is_memory());
-        let upstream = parts.upstream.and_then(|up| {
-            match sip::Uri::parse_str(&outbound::contact(&up.flow)) {
-                Ok(contact) => Some(upstream::Upstream::new(up, contact)),
-                Err(e) => {
-                    tracing::error!(error = %e, "presence provider off: no Contact for its flow");
-                    None
-                }
-            }
-        });
+        let upstream = parts.upstream.map(upstream::Upstream::new);
         SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
@@ -255,6 +248,7 @@ impl SipCore {
     /// first, so those NOTIFYs already carry each agent's last state.
     pub fn restore(&mut self) -> Result<(), StoreError> {
         self.restore_sync(Now::read())?;
+        self.restore_provided(Now::read())?;
         self.engine.restore_roaming(self.store.load_roaming()?);
         let (publications, subscriptions) = self.store.load::<Flow>()?;
         let (p, s) = (publications.len(), subscriptions.len());
@@ -288,6 +282,7 @@ impl SipCore {
     ) {
         self.step(Now::read());
         let mut commits = self.commits.take();
+        let mut uplink = self.upstream.as_mut().and_then(|u| u.take_events());
         let mut received = Vec::with_capacity(INBOUND_BATCH);
         loop {
             let wake = self.next_wake(Now::read());
@@ -304,10 +299,21 @@ impl SipCore {
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => self.timers(Now::read()),
+                event = next_uplink(&mut uplink) => {
+                    let now = Now::read();
+                    match event {
+                        Some(UplinkEvent::Up(flow)) => self.upstream_up(flow, now),
+                        Some(UplinkEvent::Down { reason }) => self.upstream_down(reason, now),
+                        None => uplink = None,
+                    }
+                }
                 flow = closed.recv(), if !closed.is_closed() => {
                     if let Some(flow) = flow {
                         tracing::debug!(%flow, "flow closed");
                         let now = Now::read();
+                        if self.is_upstream_flow(&flow) {
+                            self.upstream_down("connection closed".to_owned(), now);
+                        }
                         // NOTIFYs waiting on the connection fail now, not
                         // at Timer F: no response can come on it any more.
                         let failed = self.layer.peer_closed(&flow, now.mono);
@@ -458,8 +464,7 @@ impl SipCore {
                 state,
                 done,
             } => {
-                self.provided(presentity, source, state, now);
-                let _ = done.send(());
+                self.provided_request(presentity, source, state, done, now);
             }
             Control::ProviderWatch {
                 presentity,
@@ -1053,6 +1058,17 @@ fn shrink_after_burst<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
 }
 
 /// The next store acknowledgement; pends forever without a store.
+/// The upstream connection's next news; never, without a stream
+/// upstream.
+async fn next_uplink(
+    events: &mut Option<mpsc::UnboundedReceiver<UplinkEvent>>,
+) -> Option<UplinkEvent> {
+    match events {
+        Some(e) => e.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_commit(commits: &mut Option<Commits>) -> Option<Committed> {
     match commits {
         Some(c) => c.recv().await,

@@ -84,6 +84,10 @@ const ROAMING: TableDefinition<&[u8], &[u8]> = TableDefinition::new(presence::st
 const CONTACT_LISTS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new(presence::store::CONTACT_LISTS);
 const SYNC_AGENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(SYNC_AGENTS_NAME);
+const PROVIDED: TableDefinition<&[u8], &[u8]> = TableDefinition::new(PROVIDED_NAME);
+
+/// The attendant and PSTN states set through the API (`crate::provided`).
+const PROVIDED_NAME: &str = "provided_states";
 
 /// The sync engine's agents' table: the runtime's records, not the
 /// engine's (see `crate::sync::record`).
@@ -105,6 +109,9 @@ pub enum Table {
     /// The sync engine's agents (binding and last states), keyed by agent
     /// id.
     SyncAgents,
+    /// The presence provider's attendant and PSTN states, keyed by source
+    /// + "\n" + presentity.
+    Provided,
 }
 
 impl Table {
@@ -117,6 +124,7 @@ impl Table {
             Table::Roaming => presence::store::ROAMING,
             Table::ContactLists => presence::store::CONTACT_LISTS,
             Table::SyncAgents => SYNC_AGENTS_NAME,
+            Table::Provided => PROVIDED_NAME,
         }
     }
 
@@ -128,6 +136,7 @@ impl Table {
             Table::Roaming => ROAMING,
             Table::ContactLists => CONTACT_LISTS,
             Table::SyncAgents => SYNC_AGENTS,
+            Table::Provided => PROVIDED,
         }
     }
 }
@@ -548,6 +557,17 @@ impl Store {
         Ok(agents)
     }
 
+    /// Reads every stored attendant and PSTN state, skipping and logging
+    /// records that do not decode.
+    pub fn load_provided(&self) -> Result<Vec<crate::provided::ProvidedRecord>, StoreError> {
+        let Some(db) = &self.shared.db else {
+            return Ok(Vec::new());
+        };
+        let states: Vec<crate::provided::ProvidedRecord> = read_table(db, Table::Provided)?;
+        tracing::info!(states = states.len(), "attendant and PSTN states loaded");
+        Ok(states)
+    }
+
     /// Commits everything submitted so far and stops the committer; later
     /// submissions fail with [`CommitError::Closed`]. The file is released
     /// when the last handle is dropped.
@@ -631,6 +651,7 @@ fn create_tables(db: &Database) -> Result<(), Box<redb::Error>> {
     txn.open_table(ROAMING).map_err(|e| boxed(e.into()))?;
     txn.open_table(CONTACT_LISTS).map_err(|e| boxed(e.into()))?;
     txn.open_table(SYNC_AGENTS).map_err(|e| boxed(e.into()))?;
+    txn.open_table(PROVIDED).map_err(|e| boxed(e.into()))?;
     txn.commit().map_err(|e| boxed(e.into()))?;
     Ok(())
 }

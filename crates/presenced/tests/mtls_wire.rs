@@ -21,8 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::ca::Ca;
 use common::{reason, send, Presenced, StreamReader};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::KeyPair;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -31,35 +32,6 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A CA that issues leaf certificates.
-struct Ca {
-    cert: rcgen::Certificate,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            cert,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf for `names`: (certificate, key).
-    fn leaf(&self, names: &[&str]) -> (rcgen::Certificate, KeyPair) {
-        let key = KeyPair::generate().expect("leaf key");
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let params = CertificateParams::new(names).expect("leaf params");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
-        (cert, key)
-    }
-}
 
 fn write_pair(dir: &Path, cert: &rcgen::Certificate, key: &KeyPair) {
     // Key first, then the certificate: the server reloads when either

@@ -242,3 +242,79 @@ async fn attendant_and_line_states_from_the_api_reach_watchers() {
         );
     }
 }
+
+/// Attendant and line states set through the API are durable: after a
+/// `kill -9` and a restart on the same data directory, the attendant's
+/// state is still shown (to a new watcher, and again to the watcher
+/// whose subscription the store restored), and a line state that was
+/// deleted stays gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attendant_states_survive_a_kill_and_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let sip_port = common::peers::free_port();
+    let toml = format!(
+        "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+         [store]\ndata_dir = \"{}\"\n{}\
+         [provider.attendant_service_source]\npatterns = ['^sip:attendant\\.']\n",
+        data.path().display(),
+        token_table("cc-secret")
+    );
+    let server = Presenced::with_config(&toml, 1);
+    let auth = ["Authorization: Bearer cc-secret"];
+    let attendant = "sip:attendant.desk@127.0.0.1";
+    let line = "sip:+31612345678@127.0.0.1";
+    let attendant_path = "/api/v1/provider/attendants/sip%3Aattendant.desk%40127.0.0.1";
+    let line_path = "/api/v1/provider/lines/sip%3A%2B31612345678%40127.0.0.1";
+    let watcher = Ua::new(server.addr("udp", false), "console").await;
+    let ok = watcher
+        .send(watcher.subscribe(attendant, &Dialog::new(), 1, 3600, ""))
+        .await;
+    assert_eq!(ok.status, 200);
+    watcher.next_notify().await;
+    let put = |path: &str, json: &str| {
+        http_exchange(server.http_addr(), "PUT", path, &auth, json.as_bytes()).0
+    };
+    assert_eq!(
+        put(
+            attendant_path,
+            r#"{"availability":15500,"activity":"Out to lunch"}"#
+        ),
+        200
+    );
+    let away = text(&watcher.next_notify().await.body);
+    assert!(away.contains("Out to lunch"), "{away}");
+    assert_eq!(put(line_path, r#"{"call":"connected"}"#), 200);
+    let (status, _) = http_exchange(server.http_addr(), "DELETE", line_path, &auth, b"");
+    assert_eq!(status, 200);
+
+    // kill -9: no shutdown of any kind. The 200s above came after the
+    // commits, so the states are on disk.
+    let pid = server.pid();
+    let killed = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    drop(server);
+
+    let server = Presenced::with_config(&toml, 1);
+    server.wait_for_log(&["attendant and PSTN states restored", "states=1"]);
+    // The watcher the store kept is notified again, with the state.
+    loop {
+        let body = text(&watcher.next_notify().await.body);
+        if body.contains("Out to lunch") {
+            assert!(body.contains("away"), "{body}");
+            break;
+        }
+    }
+    // A new watcher is shown it at once; the deleted line state is gone.
+    let fresh = Ua::new(server.addr("udp", false), "queue").await;
+    for (target, expected) in [(attendant, "Out to lunch"), (line, "<basic>closed</basic>")] {
+        let ok = fresh
+            .send(fresh.subscribe(target, &Dialog::new(), 1, 600, ""))
+            .await;
+        assert_eq!(ok.status, 200, "{target}");
+        let first = text(&fresh.next_notify().await.body);
+        assert!(first.contains(expected), "{target}: {first}");
+    }
+}

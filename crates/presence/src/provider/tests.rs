@@ -169,6 +169,75 @@ fn a_deactivated_subscription_is_restored_through_the_throttle() {
     );
 }
 
+/// A lost connection to the upstream: every subscription under way is
+/// queued again (no failure counted), nothing is sent while the upstream
+/// is unreachable, and on reconnection the throttle restores them with
+/// the new connection's Contact.
+#[test]
+fn a_lost_connection_holds_the_queue_and_restores_through_the_throttle() {
+    let t0 = Instant::now();
+    let mut p = provider(Settings {
+        max_subscriptions_per_second: 2,
+        ..Settings::default()
+    });
+    let mut e = entropy();
+    let mut first = Vec::new();
+    for user in ["a", "b", "c"] {
+        first.extend(sends(&p.watch(&uri(user), &mut e, t0)));
+    }
+    assert_eq!(first.len(), 2, "c waits for the throttle");
+    for req in &first {
+        go_live(&mut p, &mut e, req, t0);
+    }
+
+    let t1 = t0 + Duration::from_secs(5);
+    let out = p.unreachable("connection reset", &mut e, t1);
+    assert!(sends(&out).is_empty(), "nothing sent while unreachable");
+    assert_eq!(
+        statuses(&out),
+        vec![
+            ("sip:a@lab.test".to_owned(), Status::Queued),
+            ("sip:b@lab.test".to_owned(), Status::Queued),
+        ]
+    );
+    assert_eq!(p.stats().queued, 3);
+    assert!(p
+        .poll_timeout()
+        .is_none_or(|t| t > t1 + Duration::from_secs(60)));
+    assert!(sends(&p.on_timeout(&mut e, t1 + Duration::from_secs(2))).is_empty());
+    // The old dialogs are gone: their NOTIFYs get 481.
+    assert_eq!(
+        p.on_notify(&notify(&first[0], 2, "active", BODY), &mut e, t1)
+            .0,
+        481
+    );
+
+    let t2 = t1 + Duration::from_secs(3);
+    let contact = Uri::parse_str("sip:presenced@127.0.0.1:40123;transport=tcp").unwrap();
+    let again = sends(&p.reachable(contact, &mut e, t2));
+    assert_eq!(again.len(), 2, "the throttle still holds: 2 a second");
+    for req in &again {
+        assert_eq!(
+            header(req, HeaderName::Contact),
+            "<sip:presenced@127.0.0.1:40123;transport=tcp>"
+        );
+    }
+    let rest = sends(&p.on_timeout(&mut e, t2 + Duration::from_secs(1)));
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        p.stats().resubscriptions,
+        2,
+        "a and b restored, c first started"
+    );
+    for f in ["a", "b", "c"] {
+        assert_eq!(
+            p.status(&uri(f)),
+            Some(&Status::Pending),
+            "no failure for {f}"
+        );
+    }
+}
+
 #[test]
 fn failures_are_retried_after_the_delay_and_given_up_after_the_count() {
     let t0 = Instant::now();

@@ -37,10 +37,27 @@ pub struct ProviderSettings {
     /// Which source serves each presentity (seed 004: attendant
     /// patterns, E.164 lines, the upstream as the fallback).
     pub sources: rules::sources::Sources,
+    /// How a `tls:` upstream is verified and whether we present a
+    /// certificate; `None` for udp and tcp.
+    pub tls: Option<UpstreamTls>,
 }
 
-/// Where the upstream presence server is: `udp:host:port`, the host an
-/// IP address (IPv6 in brackets) or a DNS name. A name is kept as
+/// TLS toward the upstream: its certificate is verified against a CA we
+/// name (an internal UC server's CA is rarely a public one), for the
+/// configured host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `provider.tls_ca_file`: PEM CA certificates the upstream's
+    /// certificate must chain to.
+    pub ca_file: PathBuf,
+    /// `provider.tls_client_certificate`: present `[sip]`'s
+    /// `tls_cert`/`tls_key` to an upstream that asks (mutual TLS).
+    pub client_certificate: bool,
+}
+
+/// Where the upstream presence server is: `udp:host:port`,
+/// `tcp:host:port` or `tls:host:port`, the host an IP address (IPv6 in
+/// brackets) or a DNS name. A name is kept as
 /// written so that it is resolved when presenced starts, not when the
 /// config is read (a reload check must not depend on DNS).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +74,10 @@ pub struct UpstreamSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamSpecError {
     /// Not `transport:host:port`.
-    #[error("{0:?} must look like udp:upstream.example.com:5060, udp:192.0.2.10:5060 or udp:[2001:db8::1]:5060")]
+    #[error("{0:?} must look like udp:upstream.example.com:5060, tcp:192.0.2.10:5060 or tls:[2001:db8::1]:5061")]
     Shape(String),
     /// A prefix other than udp, tcp or tls.
-    #[error("unknown transport {0:?} (expected udp)")]
+    #[error("unknown transport {0:?} (expected udp, tcp or tls)")]
     Transport(String),
     /// A host that is neither an IP address nor a DNS name.
     #[error("{0:?} is neither an IP address nor a host name")]
@@ -188,6 +205,8 @@ pub(super) struct RawProvider {
     attendant_service_source: RawAttendantSource,
     pstn_presence_source: RawSource,
     upstream_presence_source: RawSource,
+    tls_ca_file: Option<Spanned<PathBuf>>,
+    tls_client_certificate: Spanned<bool>,
 }
 
 /// `[provider.attendant_service_source]` (seed: `AttendantServiceSource`
@@ -243,12 +262,20 @@ impl Default for RawProvider {
             attendant_service_source: RawAttendantSource::default(),
             pstn_presence_source: RawSource::default(),
             upstream_presence_source: RawSource::default(),
+            tls_ca_file: None,
+            tls_client_certificate: unspanned(false),
         }
     }
 }
 
 impl Source<'_> {
-    pub(super) fn provider(&self, raw: RawProvider) -> Result<ProviderSettings, ConfigError> {
+    /// The `[provider]` section; `listener_cert` says whether `[sip]` has
+    /// a certificate that `tls_client_certificate` could present.
+    pub(super) fn provider(
+        &self,
+        raw: RawProvider,
+        listener_cert: bool,
+    ) -> Result<ProviderSettings, ConfigError> {
         let upstream = match raw.upstream.get_ref().trim() {
             "" => None,
             text => {
@@ -256,14 +283,6 @@ impl Source<'_> {
                 let spec: UpstreamSpec = text
                     .parse()
                     .map_err(|e| self.error(at, "provider.upstream", format!("{e}")))?;
-                if spec.transport != TransportKind::Udp {
-                    return Err(self.error(
-                        at,
-                        "provider.upstream",
-                        "only udp: upstreams are supported so far (TCP and TLS need \
-                         outbound connections, which the transport layer does not open yet)",
-                    ));
-                }
                 Some(spec)
             }
         };
@@ -328,7 +347,9 @@ impl Source<'_> {
         let linger = self.range("provider.linger_secs", &raw.linger_secs, 0, 3_600)?;
         let expires = self.range("provider.expires", &raw.expires, 60, 86_400)?;
         let sources = self.sources(&raw)?;
+        let tls = self.upstream_tls(&raw, upstream.as_ref(), listener_cert)?;
         Ok(ProviderSettings {
+            tls,
             sources,
             upstream,
             from,
@@ -349,6 +370,54 @@ impl Source<'_> {
 }
 
 impl Source<'_> {
+    /// `tls_ca_file` and `tls_client_certificate`: required and allowed
+    /// only for a `tls:` upstream, so a setting that would be ignored is
+    /// refused instead.
+    fn upstream_tls(
+        &self,
+        raw: &RawProvider,
+        upstream: Option<&UpstreamSpec>,
+        listener_cert: bool,
+    ) -> Result<Option<UpstreamTls>, ConfigError> {
+        let is_tls = upstream.is_some_and(|u| u.transport == TransportKind::Tls);
+        let client_certificate = *raw.tls_client_certificate.get_ref();
+        if !is_tls {
+            if let Some(ca) = &raw.tls_ca_file {
+                return Err(self.error(
+                    ca.span().start,
+                    "provider.tls_ca_file",
+                    "only for a tls: upstream",
+                ));
+            }
+            if client_certificate {
+                return Err(self.error(
+                    raw.tls_client_certificate.span().start,
+                    "provider.tls_client_certificate",
+                    "only for a tls: upstream",
+                ));
+            }
+            return Ok(None);
+        }
+        let Some(ca) = &raw.tls_ca_file else {
+            return Err(self.error(
+                raw.upstream.span().start,
+                "provider.tls_ca_file",
+                "a tls: upstream needs the CA its certificate is verified against",
+            ));
+        };
+        if client_certificate && !listener_cert {
+            return Err(self.error(
+                raw.tls_client_certificate.span().start,
+                "provider.tls_client_certificate",
+                "needs sip.tls_cert and sip.tls_key (the certificate presented)",
+            ));
+        }
+        Ok(Some(UpstreamTls {
+            ca_file: self.path(ca),
+            client_certificate,
+        }))
+    }
+
     /// The sources, refused (with the line of the pattern, or of the
     /// upstream source's `enabled`) when a pattern does not compile or a
     /// URI would be left with no source.
@@ -472,12 +541,52 @@ mod tests {
     }
 
     #[test]
+    fn tcp_and_tls_upstreams_are_accepted() {
+        let p = parse("[provider]\nupstream = \"tcp:127.0.0.1:5080\"\n")
+            .unwrap()
+            .provider;
+        assert_eq!(p.upstream.unwrap().transport, TransportKind::Tcp);
+        assert_eq!(p.tls, None);
+        let p = parse(
+            "[sip]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\
+             [provider]\nupstream = \"tls:uc.example.com:5061\"\ntls_ca_file = \"uc-ca.pem\"\n\
+             tls_client_certificate = true\n",
+        )
+        .unwrap()
+        .provider;
+        assert_eq!(p.upstream.unwrap().to_string(), "tls:uc.example.com:5061");
+        assert_eq!(
+            p.tls,
+            Some(UpstreamTls {
+                ca_file: "/etc/presenced/uc-ca.pem".into(),
+                client_certificate: true,
+            })
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_field_and_line() {
-        let e = parse("[provider]\nupstream = \"tcp:127.0.0.1:5080\"\n")
+        let e = parse("[provider]\nupstream = \"tls:127.0.0.1:5081\"\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("/etc/presenced/presenced.toml:2:12: provider.upstream: only udp:"),
+            e.starts_with(
+                "/etc/presenced/presenced.toml:2:12: provider.tls_ca_file: a tls: upstream needs"
+            ),
+            "{e}"
+        );
+        let e = parse("[provider]\nupstream = \"tcp:127.0.0.1:5080\"\ntls_ca_file = \"ca.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/presenced/presenced.toml:3:15: provider.tls_ca_file: only for a tls: upstream"),
+            "{e}"
+        );
+        let e = parse("[provider]\nupstream = \"tls:uc.example.com:5061\"\ntls_ca_file = \"ca.pem\"\ntls_client_certificate = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("provider.tls_client_certificate: needs sip.tls_cert and sip.tls_key"),
             "{e}"
         );
         let e = parse("[provider]\nmax_presence_subscriptions_per_second = 0\n")

@@ -285,7 +285,12 @@ async fn apply(
     if state.control.try_send(control).is_err() {
         return Err(ApiError::core_busy());
     }
-    applied.await.map_err(|_| ApiError::core_stopped())?;
+    if !applied.await.map_err(|_| ApiError::core_stopped())? {
+        return Err(ApiError::server(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the store did not take the change",
+        ));
+    }
     Ok(presentity)
 }
 

@@ -7,8 +7,13 @@
 //!   whose source is the upstream (not an attendant pattern, not an
 //!   E.164 line: `rules::sources`) become the provider's consumers.
 //! - The provider's SUBSCRIBEs leave through client transactions on the
-//!   flow to the upstream (our UDP listener's socket); their responses,
+//!   flow to the upstream (our UDP listener's socket, or the connection
+//!   `transport::uplink` keeps to a tcp:/tls: upstream); their responses,
 //!   timeouts (as 408) and transport errors (as 503) come back to it.
+//! - That connection going down loses every subscription it carried: they
+//!   are queued as when the upstream loses its dialogs, and started again
+//!   through the throttle once it is back up (`Provider::unreachable`,
+//!   `Provider::reachable`).
 //! - NOTIFYs in its dialogs reach it through the endpoint's in-dialog
 //!   dispatch and are answered with the status it gives.
 //! - Its state and status changes enter the engine as
@@ -34,16 +39,34 @@ use super::{Now, SipCore};
 use crate::config::ProviderSettings;
 use crate::control::{ProviderEvent, UpstreamView};
 use crate::metrics;
+use crate::provided::ProvidedRecord;
+use crate::transport::uplink::UplinkEvent;
 use crate::transport::Flow;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// What the core needs to run the provider.
 #[derive(Debug)]
 pub struct UpstreamParts {
     /// The `[provider]` section.
     pub settings: ProviderSettings,
-    /// Our UDP socket toward the upstream, and its address.
-    pub flow: Flow,
+    /// What `transport::uplink` says of the way to the upstream: `Up`
+    /// with the flow (a UDP socket toward its resolved address, or the
+    /// connection it opened), `Down` with why.
+    pub events: mpsc::UnboundedReceiver<UplinkEvent>,
+    /// Tells `transport::uplink` that a udp: upstream stopped answering
+    /// (a SUBSCRIBE timed out), so its name is resolved again.
+    pub suspect: mpsc::UnboundedSender<String>,
+}
+
+/// Where the way to the upstream stands, for the API.
+#[derive(Debug, Clone)]
+enum Connection {
+    /// Not up yet since start (resolving, connecting).
+    Connecting,
+    /// Up.
+    Up,
+    /// Down, with the last reason.
+    Down(String),
 }
 
 /// What the operator sees of the presence provider as a whole (the
@@ -52,6 +75,9 @@ pub struct UpstreamParts {
 pub struct ProviderOverview {
     /// The upstream server, as configured.
     pub upstream: Option<String>,
+    /// The connection to a tcp: or tls: upstream (`up`, `connecting`,
+    /// `down: <why>`); `None` for udp.
+    pub connection: Option<String>,
     /// The counts.
     pub stats: presence::provider::Stats,
     /// Presentities whose upstream subscription is not live, failed
@@ -64,7 +90,14 @@ pub struct ProviderOverview {
 pub(super) struct Upstream {
     provider: Provider,
     settings: ProviderSettings,
-    flow: Flow,
+    /// The flow to the upstream while it is reachable.
+    flow: Option<Flow>,
+    connection: Connection,
+    /// The connection's news, until the core's loop takes them
+    /// ([`Upstream::take_events`]).
+    events: Option<mpsc::UnboundedReceiver<UplinkEvent>>,
+    /// Where a udp: upstream's silence is reported.
+    suspect: mpsc::UnboundedSender<String>,
     entropy: KeyedEntropy,
     /// Our SUBSCRIBEs in flight, for their responses (and a 408 or 503
     /// made from the request when none comes).
@@ -72,23 +105,47 @@ pub(super) struct Upstream {
 }
 
 impl Upstream {
-    /// The provider for `parts`, subscribing with `contact` as our address.
-    pub(super) fn new(parts: UpstreamParts, contact: sip::Uri) -> Upstream {
+    /// The provider for `parts`. It sends nothing until the upstream is
+    /// reached ([`SipCore::upstream_up`]), whose flow's address the
+    /// Contact then names.
+    pub(super) fn new(parts: UpstreamParts) -> Upstream {
         let identity = Identity {
             from: parts.settings.from.clone(),
-            contact,
+            // Until a flow names ours, the From stands in: nothing is
+            // sent before then.
+            contact: parts.settings.from.clone(),
             credentials: parts.settings.credentials.as_ref().map(|c| Credentials {
                 username: c.username.clone(),
                 password: c.password.clone(),
             }),
         };
+        let mut provider = Provider::new(parts.settings.rules.clone(), identity);
+        let mut entropy = KeyedEntropy::default();
+        // Nothing is watched yet: this only holds the queue.
+        provider.unreachable("not connected yet", &mut entropy, std::time::Instant::now());
         Upstream {
-            provider: Provider::new(parts.settings.rules.clone(), identity),
+            provider,
             settings: parts.settings,
-            flow: parts.flow,
-            entropy: KeyedEntropy::default(),
+            flow: None,
+            connection: Connection::Connecting,
+            events: Some(parts.events),
+            suspect: parts.suspect,
+            entropy,
             txns: sip::hash::map(),
         }
+    }
+
+    /// The connection's news, for the core's loop to wait on (once).
+    pub(super) fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<UplinkEvent>> {
+        self.events.take()
+    }
+
+    fn connection_text(&self) -> Option<String> {
+        Some(match &self.connection {
+            Connection::Connecting => "connecting".to_owned(),
+            Connection::Up => "up".to_owned(),
+            Connection::Down(why) => format!("down: {why}"),
+        })
     }
 
     /// The provider's counts and up to `max` presentities that are not
@@ -96,6 +153,7 @@ impl Upstream {
     pub(super) fn overview(&self, max: usize) -> ProviderOverview {
         ProviderOverview {
             upstream: self.settings.upstream.as_ref().map(|u| u.to_string()),
+            connection: self.connection_text(),
             stats: self.provider.stats(),
             not_live: self.provider.not_live(max),
         }
@@ -208,6 +266,13 @@ impl SipCore {
         let Some(req) = up.txns.remove(key) else {
             return;
         };
+        if resp.is_none() && up.flow.is_some_and(|f| !f.is_reliable()) {
+            // No answer over UDP (Timer F, or the socket refused): the
+            // upstream may have moved; its name is resolved again.
+            let _ = up
+                .suspect
+                .send(format!("a SUBSCRIBE got no answer ({status})"));
+        }
         let made;
         let resp = match resp {
             Some(resp) => resp,
@@ -247,6 +312,7 @@ impl SipCore {
             failures: None,
             reason: None,
             retry_in_secs: None,
+            connection: up.connection_text(),
         };
         view.status = match up.provider.status(presentity) {
             None => "unsubscribed",
@@ -269,6 +335,50 @@ impl SipCore {
         }
         .to_owned();
         Some(view)
+    }
+
+    /// The connection to the upstream is up over `flow`: the queued
+    /// subscriptions start through the throttle, naming its address.
+    pub(super) fn upstream_up(&mut self, flow: Flow, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        let contact = match sip::Uri::parse_str(&crate::outbound::contact(&flow)) {
+            Ok(contact) => contact,
+            Err(e) => {
+                tracing::error!(%flow, error = %e, "no Contact for the upstream's connection");
+                return;
+            }
+        };
+        up.flow = Some(flow);
+        up.connection = Connection::Up;
+        let outputs = up.provider.reachable(contact, &mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// The connection to the upstream is down (`reason`): the
+    /// subscriptions it carried are lost and wait, queued, for the next
+    /// connection, as when the upstream loses its dialogs.
+    pub(super) fn upstream_down(&mut self, reason: String, now: Now) {
+        let Some(up) = self.upstream.as_mut() else {
+            return;
+        };
+        up.connection = Connection::Down(reason.clone());
+        if up.flow.take().is_none() {
+            return;
+        }
+        tracing::warn!(%reason, "upstream connection lost; its subscriptions wait for the next one");
+        let outputs = up.provider.unreachable(&reason, &mut up.entropy, now.mono);
+        self.carry_out_upstream(outputs, now);
+    }
+
+    /// Whether `flow` is the upstream's connection (its close notice is
+    /// then [`SipCore::upstream_down`] before anything else, so that the
+    /// transactions failing with it do not count as refusals).
+    pub(super) fn is_upstream_flow(&self, flow: &Flow) -> bool {
+        self.upstream
+            .as_ref()
+            .is_some_and(|up| up.flow.as_ref() == Some(flow) && flow.is_reliable())
     }
 
     /// Publishes the provider's counts.
@@ -402,9 +512,50 @@ impl SipCore {
         }
     }
 
-    /// An attendant's or a PSTN line's state from the API: into the
-    /// presentity as its source, and logged as a change.
-    pub(super) fn provided(
+    /// An attendant's or a PSTN line's state from the API: stored (a
+    /// commit everything after it waits for), applied, and `done` told
+    /// once it is on disk.
+    pub(super) fn provided_request(
+        &mut self,
+        presentity: String,
+        source: ProvidedSource,
+        state: Option<SyncState>,
+        done: tokio::sync::oneshot::Sender<bool>,
+        now: Now,
+    ) {
+        let write = match &state {
+            Some(state) => ProvidedRecord::of(&presentity, source, state).write(),
+            None => ProvidedRecord::delete(&presentity, source),
+        };
+        if let Some(ticket) = self.gate.reserve() {
+            self.store.submit(ticket, vec![write]);
+        }
+        self.provided(presentity, source, state, now);
+        self.gate.after_commits(move |ok| {
+            let _ = done.send(ok);
+        });
+    }
+
+    /// Puts the stored attendant and PSTN states back (at start, before
+    /// the restored subscriptions are notified).
+    pub(super) fn restore_provided(&mut self, now: Now) -> Result<(), crate::store::StoreError> {
+        let records = self.store.load_provided()?;
+        let n = records.len();
+        for record in records {
+            match record.state() {
+                Ok((source, state)) => self.provided(record.presentity, source, Some(state), now),
+                Err(error) => tracing::warn!(%error, "stored provider state skipped"),
+            }
+        }
+        if n > 0 {
+            tracing::info!(states = n, "attendant and PSTN states restored");
+        }
+        Ok(())
+    }
+
+    /// An attendant's or a PSTN line's state: into the presentity as its
+    /// source, and logged as a change.
+    fn provided(
         &mut self,
         presentity: String,
         source: ProvidedSource,
@@ -443,7 +594,13 @@ impl SipCore {
         let Some(up) = self.upstream.as_mut() else {
             return;
         };
-        let flow = up.flow;
+        let Some(flow) = up.flow else {
+            // Only an unsubscription (a release, shutdown) can come out
+            // while the upstream is unreachable: its dialog went with the
+            // connection.
+            tracing::debug!(uri = %req.uri, "upstream unreachable: request not sent");
+            return;
+        };
         let (via, branch) = self.vias.next(&flow);
         req.headers
             .push_front(Header::new(HeaderName::Via, via.clone()));

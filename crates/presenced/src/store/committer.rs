@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{
     answer, CommitError, Committed, Job, Reply, Shared, Table, Write, BINDINGS, CONTACT_LISTS,
-    MAX_GROUP, PUBLICATIONS, ROAMING, SUBSCRIPTIONS, SYNC_AGENTS,
+    MAX_GROUP, PROVIDED, PUBLICATIONS, ROAMING, SUBSCRIPTIONS, SYNC_AGENTS,
 };
 
 /// The committer thread's state.
@@ -96,6 +96,7 @@ impl Committer {
             let mut roaming = txn.open_table(ROAMING).map_err(|e| fail(e.into()))?;
             let mut contact_lists = txn.open_table(CONTACT_LISTS).map_err(|e| fail(e.into()))?;
             let mut sync_agents = txn.open_table(SYNC_AGENTS).map_err(|e| fail(e.into()))?;
+            let mut provided = txn.open_table(PROVIDED).map_err(|e| fail(e.into()))?;
             for write in group.iter().flat_map(|(writes, _)| writes) {
                 let (table, key) = match write {
                     Write::Put { table, key, .. } | Write::Delete { table, key } => (table, key),
@@ -107,6 +108,7 @@ impl Committer {
                     Table::Roaming => &mut roaming,
                     Table::ContactLists => &mut contact_lists,
                     Table::SyncAgents => &mut sync_agents,
+                    Table::Provided => &mut provided,
                 };
                 match write {
                     Write::Put { value, .. } => {

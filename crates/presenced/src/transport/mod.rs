@@ -12,10 +12,12 @@
 //! message` log line with the transport, the peer and the reason.
 
 pub mod datagram;
+pub mod redial;
 pub mod source_limit;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod uplink;
 pub mod via;
 
 use std::collections::HashMap;

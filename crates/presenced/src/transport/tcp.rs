@@ -40,6 +40,10 @@ const READ_CHUNK: usize = 8192;
 /// The answer to a CRLFCRLF keep-alive ping (RFC 5626 §3.5.1).
 const PONG: &[u8] = b"\r\n";
 
+/// A CRLFCRLF keep-alive ping (RFC 5626 §3.5.1), sent on a connection we
+/// opened so that neither end's idle timeout closes it while quiet.
+const PING: &[u8] = b"\r\n\r\n";
+
 /// What every connection task of a listener shares.
 #[derive(Debug, Clone)]
 pub struct StreamContext {
@@ -56,6 +60,10 @@ pub struct StreamContext {
     /// The trusted peers' certificate names: a TLS connection whose
     /// client certificate is valid for some of them is recorded with them.
     pub peer_names: Arc<[String]>,
+    /// Send a keep-alive ping after this long without traffic: set for
+    /// the connection we open to the upstream (`super::uplink`), not for
+    /// accepted ones, whose clients keep them alive.
+    pub ping: Option<Duration>,
 }
 
 /// Binds a listening TCP socket; IPv6 sockets are IPv6-only so that
@@ -118,7 +126,18 @@ pub async fn serve(
         tracker.spawn(async move {
             let _permit = permit;
             match tls {
-                None => run(stream, ends, TransportKind::Tcp, Vec::new(), ctx, cancel).await,
+                None => {
+                    run(
+                        stream,
+                        ends,
+                        TransportKind::Tcp,
+                        Vec::new(),
+                        &ctx,
+                        &cancel,
+                        |_| {},
+                    )
+                    .await;
+                }
                 Some(acceptor) => handshake(acceptor, stream, ends, ctx, cancel).await,
             }
         });
@@ -127,9 +146,11 @@ pub async fn serve(
 
 /// The two addresses of a connection.
 #[derive(Debug, Clone, Copy)]
-struct Ends {
-    peer: SocketAddr,
-    local: SocketAddr,
+pub(super) struct Ends {
+    /// The other end.
+    pub peer: SocketAddr,
+    /// Ours.
+    pub local: SocketAddr,
 }
 
 async fn handshake(
@@ -156,7 +177,7 @@ async fn handshake(
                 .and_then(|chain| chain.first())
                 .map(|leaf| super::tls::names_valid_for(leaf, &ctx.peer_names))
                 .unwrap_or_default();
-            run(tls, ends, TransportKind::Tls, names, ctx, cancel).await
+            run(tls, ends, TransportKind::Tls, names, &ctx, &cancel, |_| {}).await;
         }
         Ok(Err(e)) => tracing::warn!(transport = "tls", %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::warn!(transport = "tls", %peer, "TLS handshake timed out"),
@@ -165,7 +186,7 @@ async fn handshake(
 
 /// Why a connection loop ended, for the closing log line.
 #[derive(Debug)]
-enum Close {
+pub(super) enum Close {
     Shutdown,
     Idle,
     PeerClosed,
@@ -174,21 +195,40 @@ enum Close {
     WriteStalled,
 }
 
-/// Serves one connection until it closes, idles out or the server stops.
-async fn run<S>(
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::Shutdown => f.write_str("shutting down"),
+            Close::Idle => f.write_str("idle timeout"),
+            Close::PeerClosed => f.write_str("closed by the peer"),
+            Close::Io(e) => write!(f, "{e}"),
+            Close::Framing => f.write_str("unframeable bytes"),
+            Close::WriteStalled => f.write_str("the peer stopped reading"),
+        }
+    }
+}
+
+/// Serves one connection until it closes, idles out or the server stops;
+/// `opened` is told the connection's id once it is registered (the
+/// upstream's connection hands it to the core), and the reason it ended
+/// is returned.
+pub(super) async fn run<S>(
     stream: S,
     ends: Ends,
     kind: TransportKind,
     certificate_names: Vec<String>,
-    ctx: StreamContext,
-    cancel: CancellationToken,
-) where
+    ctx: &StreamContext,
+    cancel: &CancellationToken,
+    opened: impl FnOnce(ConnId),
+) -> Close
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Ends { peer, local } = ends;
     let (tx, mut outgoing) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     let registration = ctx.connections.add_stream(tx);
     let conn = registration.id();
+    opened(conn);
     tracing::debug!(transport = %kind, %peer, %conn, ?certificate_names, "connection open");
     if !certificate_names.is_empty() {
         ctx.connections
@@ -198,17 +238,29 @@ async fn run<S>(
     let mut framer = StreamFramer::new(ctx.limits);
     let idle = sleep(ctx.idle_timeout);
     tokio::pin!(idle);
+    let ping_every = ctx.ping.unwrap_or(ctx.idle_timeout);
+    let ping = sleep(ping_every);
+    tokio::pin!(ping);
 
     let close = loop {
         framer.buffer_mut().reserve(READ_CHUNK);
         tokio::select! {
             _ = cancel.cancelled() => break Close::Shutdown,
             _ = &mut idle => break Close::Idle,
+            // The ping does not count as traffic for the idle timeout:
+            // a peer that stops answering it is closed at the timeout.
+            _ = &mut ping, if ctx.ping.is_some() => {
+                ping.as_mut().reset(Instant::now() + ping_every);
+                if let Err(close) = write(&mut writer, PING, ctx.idle_timeout).await {
+                    break close;
+                }
+            }
             out = outgoing.recv() => {
                 // The table holds a sender while this task lives, so `None`
                 // cannot happen; treat it as shutdown all the same.
                 let Some(bytes) = out else { break Close::Shutdown };
                 idle.as_mut().reset(Instant::now() + ctx.idle_timeout);
+                ping.as_mut().reset(Instant::now() + ping_every);
                 if let Err(close) = write(&mut writer, &bytes, ctx.idle_timeout).await {
                     break close;
                 }
@@ -220,7 +272,7 @@ async fn run<S>(
                     Err(e) => break Close::Io(e),
                 }
                 idle.as_mut().reset(Instant::now() + ctx.idle_timeout);
-                if let Err(close) = drain(&mut framer, &mut writer, &ctx, kind, conn, ends).await {
+                if let Err(close) = drain(&mut framer, &mut writer, ctx, kind, conn, ends).await {
                     break close;
                 }
             }
@@ -235,7 +287,7 @@ async fn run<S>(
             conn,
         });
     }
-    match close {
+    match &close {
         Close::Idle => {
             tracing::info!(transport = %kind, %peer, %conn, idle_secs = ctx.idle_timeout.as_secs(), "closing idle connection")
         }
@@ -247,6 +299,7 @@ async fn run<S>(
         }
     }
     let _ = timeout(Duration::from_secs(1), writer.shutdown()).await;
+    close
 }
 
 /// Handles every complete frame in the framer.

@@ -260,15 +260,30 @@ impl ClientCertVerifier for PeerVerifier {
 /// file `ca` (an outbound connection to a server of our own, such as the
 /// LDAP server of `[directory]`, whose CA is not the system's).
 pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    client_config_with(ca, None)
+}
+
+/// [`client_config`], presenting the certificate of `identity` to a
+/// server that asks for one (the upstream presence server with mutual
+/// TLS: `[provider] tls_client_certificate`).
+pub fn client_config_with(
+    ca: &Path,
+    identity: Option<&TlsFiles>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(ca)? {
         roots.add(cert)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(files) => {
+            builder.with_client_auth_cert(certificates(&files.cert)?, private_key(&files.key)?)?
+        }
+    };
     Ok(Arc::new(config))
 }
 

@@ -21,11 +21,40 @@ pub struct Kamailio {
 
 impl Kamailio {
     pub fn start(run_dir: &Path, port: u16, max_expires: u32) -> Kamailio {
+        Kamailio::start_with(run_dir, port, max_expires, &[])
+    }
+
+    /// Also listening on `tls:127.0.0.1:tls_port` with the PEM `cert` and
+    /// `key` (needs kamailio-tls-modules: [`kamailio_tls_installed`]);
+    /// with `client_ca`, clients must present a certificate it issued.
+    pub fn start_tls(
+        run_dir: &Path,
+        port: u16,
+        tls_port: u16,
+        (cert, key): (&Path, &Path),
+        client_ca: Option<&Path>,
+    ) -> Kamailio {
+        let mut args = vec![
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert".to_owned(),
+            cert.display().to_string(),
+            "--tls-key".to_owned(),
+            key.display().to_string(),
+        ];
+        if let Some(ca) = client_ca {
+            args.extend(["--tls-client-ca".to_owned(), ca.display().to_string()]);
+        }
+        Kamailio::start_with(run_dir, port, 3600, &args)
+    }
+
+    fn start_with(run_dir: &Path, port: u16, max_expires: u32, extra: &[String]) -> Kamailio {
         let out = Command::new("python3")
             .arg(peers_dir().join("kamailio_presence.py"))
             .args(["start", "--port", &port.to_string(), "--run-dir"])
             .arg(run_dir)
             .args(["--max-expires", &max_expires.to_string()])
+            .args(extra)
             .output()
             .expect("run kamailio_presence.py");
         assert!(
@@ -60,6 +89,19 @@ impl Kamailio {
             .count()
     }
 
+    /// When Kamailio received each initial SUBSCRIBE presenced sent for
+    /// `presentity`: seconds since the epoch, from the log line's
+    /// `at=$TV(Sn)` (Kamailio's own clock as it ran the script, so a test
+    /// measuring a rate does not depend on how often it reads the log).
+    pub fn initial_subscribe_times(&self, presentity: &str) -> Vec<f64> {
+        let needle = format!("SUBSCRIBE {presentity} from sip:presenced@127.0.0.1");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&needle) && l.contains("totag=<null>"))
+            .filter_map(|l| l.rsplit_once(" at=")?.1.trim().parse().ok())
+            .collect()
+    }
+
     /// Waits until `pred` holds for the log.
     pub fn wait_log(&self, what: &str, wait: Duration, pred: impl Fn(&Kamailio) -> bool) {
         let deadline = Instant::now() + wait;
@@ -80,6 +122,17 @@ impl Drop for Kamailio {
     }
 }
 
+/// Whether Kamailio's TLS module (kamailio-tls-modules) is installed.
+pub fn kamailio_tls_installed() -> bool {
+    kamailio_installed()
+        && [
+            "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so",
+            "/usr/lib/kamailio/modules/tls.so",
+        ]
+        .iter()
+        .any(|p| Path::new(p).exists())
+}
+
 pub fn kamailio_installed() -> bool {
     Command::new("kamailio")
         .arg("-v")
@@ -88,11 +141,18 @@ pub fn kamailio_installed() -> bool {
 }
 
 pub fn presenced(kamailio: u16, extra: &str) -> Presenced {
+    presenced_with_upstream(&format!("udp:127.0.0.1:{kamailio}"), "", extra)
+}
+
+/// A presenced (UDP listener only, store in memory) whose provider uses
+/// `upstream` (`tcp:localhost:5060`...), with `sip` added to `[sip]` and
+/// `extra` to `[provider]`.
+pub fn presenced_with_upstream(upstream: &str, sip: &str, extra: &str) -> Presenced {
     Presenced::with_config(
         &format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[http]\nlisten = \"127.0.0.1:0\"\n\
+            "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n{sip}[http]\nlisten = \"127.0.0.1:0\"\n\
              [store]\nmode = \"memory\"\n\
-             [provider]\nupstream = \"udp:127.0.0.1:{kamailio}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
+             [provider]\nupstream = \"{upstream}\"\nfrom = \"sip:presenced@127.0.0.1\"\n{extra}"
         ),
         1,
     )
@@ -135,6 +195,21 @@ pub fn setup(max_expires: u32, extra: &str) -> Option<(tempfile::TempDir, Kamail
     Some((run, kamailio, server))
 }
 
+/// Kamailio (granting at most `max_expires`) in a fresh run directory,
+/// for a test where pjsua2 publishes into it: the run directory,
+/// Kamailio and its port; `None` (said on stderr) when Kamailio or pjsua2
+/// is not installed.
+pub fn kamailio_for_publishing(max_expires: u32) -> Option<(tempfile::TempDir, Kamailio, u16)> {
+    if !kamailio_installed() || super::peers::skip_without_pjsua() {
+        eprintln!("skipped: needs kamailio and pjsua2 (scripts/install-test-peers)");
+        return None;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let port = super::peers::free_port();
+    let kamailio = Kamailio::start(run.path(), port, max_expires);
+    Some((run, kamailio, port))
+}
+
 pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
     let mark = publisher.len();
     publisher.send(command);
@@ -142,6 +217,37 @@ pub fn publish(publisher: &Driver, command: &str, ctx: &dyn Fn() -> String) {
         v["event"] == "publish" || v["event"] == "error"
     });
     assert_eq!(v["status"], 200, "PUBLISH for {command}: {v}\n{}", ctx());
+}
+
+/// Asserts that none of the NOTIFYs `ua` gets within 300 ms says open:
+/// a presentity whose upstream failed is never shown Available.
+pub async fn assert_never_open(ua: &Ua) {
+    for n in ua.drain_notifies(Duration::from_millis(300)).await {
+        let body = text(&n.body);
+        assert!(!body.contains("<basic>open</basic>"), "{body}");
+    }
+}
+
+/// Reads `ua`'s NOTIFYs until one carries every word of `wanted`,
+/// asserting that none before it says `stale` (after an upstream restart a
+/// closed one may come first, a stale state never).
+pub async fn next_change_without(ua: &Ua, wanted: &[&str], stale: &str) {
+    loop {
+        let body = text(&ua.next_notify().await.body);
+        if wanted.iter().all(|w| body.contains(w)) {
+            return;
+        }
+        assert!(!body.contains(stale), "a stale {stale}: {body}");
+    }
+}
+
+/// `GET /api/v1/provider/presentities/{uri}` (`uri` percent-encoded):
+/// the report's JSON, after checking it is a 200.
+pub fn provider_report(server: &Presenced, encoded_uri: &str) -> Value {
+    let path = format!("/api/v1/provider/presentities/{encoded_uri}");
+    let (status, body) = http_get(server.http_addr(), &path);
+    assert!(status.contains(" 200 "), "{status} {body}");
+    serde_json::from_str(&body).expect("a JSON report")
 }
 
 /// Subscribes `ua` to `target` at presenced; returns the first NOTIFY's body.

@@ -229,9 +229,17 @@ pub(super) async fn upstream(
     };
     let s = view.stats;
     let mut main = format!(
-        "<p>Upstream server: <code>{}</code></p><table id=\"upstream-counts\"><tbody>",
+        "<p>Upstream server: <code>{}</code></p>",
         escape(view.upstream.as_deref().unwrap_or_default())
     );
+    if let Some(connection) = &view.connection {
+        let _ = write!(
+            main,
+            "<p id=\"upstream-connection\">Connection: <code>{}</code></p>",
+            escape(connection)
+        );
+    }
+    main.push_str("<table id=\"upstream-counts\"><tbody>");
     for (label, n) in [
         ("live", s.live),
         ("pending", s.pending),
