@@ -21,6 +21,7 @@ use crate::config::{
 use crate::config::{Config, ListenSpec, RegistrarSettings, TransportKind};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
 use crate::control::Control;
+use crate::directory::{AgentRoster, DirectoryHub};
 use crate::endpoint::{Endpoint, ToTags};
 use crate::flood::{Limiter, SourceLimit};
 use crate::http::{HttpError, HttpServer};
@@ -96,6 +97,8 @@ pub struct Server {
     peer_names: Arc<[String]>,
     /// Who answers dialect clients' directory searches.
     address_book: Arc<dyn presence::AddressBook>,
+    /// Where the core writes the agents' statuses for the directory.
+    agents: Arc<AgentRoster>,
 }
 
 impl Server {
@@ -151,14 +154,16 @@ impl Server {
             cert_store,
             peer_names,
             address_book: Arc::new(presence::NoAddressBook),
+            agents: Arc::default(),
         })
     }
 
-    /// Answers dialect clients' directory searches from `book` (the
-    /// company directory, `crate::directory`); without it they find
-    /// nothing.
-    pub fn with_address_book(mut self, book: Arc<dyn presence::AddressBook>) -> Server {
-        self.address_book = book;
+    /// Answers dialect clients' directory searches from the company
+    /// directory (`crate::directory`) and keeps its agents' statuses up
+    /// to date; without it searches find nothing.
+    pub fn with_directory(mut self, directory: Arc<DirectoryHub>) -> Server {
+        self.agents = directory.agents();
+        self.address_book = directory;
         self
     }
 
@@ -189,6 +194,7 @@ impl Server {
             cert_store,
             peer_names,
             address_book,
+            agents,
         } = self;
         if let Some(store) = cert_store {
             tracker.spawn(watch_certificate(store, cancel.clone()));
@@ -278,6 +284,7 @@ impl Server {
             upstream: upstream_parts(&config.provider, &udp_sockets),
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
+            agents,
             flood: Flood {
                 source: source_gate,
                 user: config.flood.per_user.map(Limiter::new),

@@ -53,6 +53,7 @@ use crate::auth::{Authenticator, Network};
 use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
+use crate::directory::AgentRoster;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::flood::Limiter;
 use crate::metrics::{self, DropReason};
@@ -140,6 +141,8 @@ pub struct CoreParts {
     pub sync: SyncHub,
     /// The sync engine's event log, shared with the HTTP side.
     pub events: EventLog,
+    /// The agents' statuses for the company directory, shared with it.
+    pub agents: Arc<AgentRoster>,
     /// Flood limits.
     pub flood: Flood,
 }
@@ -197,6 +200,8 @@ pub struct SipCore {
     sync: SyncHub,
     /// Where the sync engine's events go.
     events: EventLog,
+    /// Where the agents' statuses go for the company directory.
+    agents: Arc<AgentRoster>,
     /// Flood limits.
     flood: Flood,
 }
@@ -244,6 +249,7 @@ impl SipCore {
             shown: Default::default(),
             provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
             sync: parts.sync,
+            agents: parts.agents,
             events: parts.events,
             flood: parts.flood,
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use presence::availability::Availability;
 use presence::SyncState;
+use rules::address_book::CcStatus;
 use rules::sync::{CcState, DeviceState, Effect, SyncAgent, SyncRules, UserState, UserType};
 
 use super::events::EventKind;
@@ -41,6 +42,10 @@ pub struct Changes {
     pub store: Vec<Write>,
     /// Events for the contact center, per agent.
     pub events: Vec<(String, EventKind)>,
+    /// The company directory's view of the agents, by presentity: its
+    /// contact-center status now, or `None` when no agent is bound to it
+    /// any more (`crate::directory::AgentRoster`).
+    pub directory: Vec<(String, Option<CcStatus>)>,
 }
 
 impl Changes {
@@ -60,8 +65,12 @@ impl Changes {
         }
     }
 
+    /// The agent's record is written and its directory entry updated:
+    /// every change of an agent passes here.
     fn keep(&mut self, agent: &SyncAgent) {
         self.store.push(AgentRecord::of(agent).write());
+        self.directory
+            .push((agent.presentity.clone(), Some(CcStatus::of(agent))));
     }
 }
 
@@ -163,6 +172,9 @@ impl SyncHub {
                     }),
                 ));
             }
+            changes
+                .directory
+                .push((agent.presentity.clone(), Some(CcStatus::of(&agent))));
             self.by_presentity
                 .insert(agent.presentity.clone(), agent.agent.clone());
             self.agents.insert(agent.agent.clone(), agent);
@@ -190,6 +202,7 @@ impl SyncHub {
                     self.by_presentity.remove(&agent.presentity);
                     changes.track.push((agent.presentity.clone(), false));
                     changes.publish.push((agent.presentity.clone(), None));
+                    changes.directory.push((agent.presentity.clone(), None));
                     changes.track.push((binding.presentity.clone(), true));
                     agent.presentity = binding.presentity.clone();
                     // Nothing is published into the new one yet.
@@ -230,6 +243,7 @@ impl SyncHub {
             publish: vec![(agent.presentity.clone(), None)],
             store: vec![AgentRecord::delete(id)],
             events: Vec::new(),
+            directory: vec![(agent.presentity.clone(), None)],
         })
     }
 

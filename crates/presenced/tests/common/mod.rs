@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod kamailio;
 pub mod peers;
 pub mod sipe;

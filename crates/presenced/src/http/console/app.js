@@ -81,6 +81,13 @@
     cell.title = "availability " + presence.availability + ", from " + presence.source;
   }
 
+  // A contact-center agent's status (seed 003: CC users show their CC
+  // status beside their UC presence); empty for everyone else.
+  function paintCc(cell, status) {
+    cell.textContent = status ? status.text : "";
+    cell.title = status ? "agent " + status.agent + ": " + status.state + ", device " + status.device : "";
+  }
+
   function cell(text, muted) {
     const td = document.createElement("td");
     td.textContent = text;
@@ -107,6 +114,10 @@
       presence.dataset.uri = entry.uri;
       paint(presence, entry.presence);
       row.appendChild(presence);
+      const cc = document.createElement("td");
+      cc.dataset.cc = entry.uri;
+      paintCc(cc, entry.cc_status);
+      row.appendChild(cc);
       body.appendChild(row);
     }
     const shown = data.entries.length;
@@ -130,6 +141,11 @@
       for (const td of body.querySelectorAll("td[data-uri]")) {
         if (td.dataset.uri === update.uri) {
           paint(td, update.presence);
+        }
+      }
+      for (const td of body.querySelectorAll("td[data-cc]")) {
+        if (td.dataset.cc === update.uri) {
+          paintCc(td, update.cc_status);
         }
       }
     });

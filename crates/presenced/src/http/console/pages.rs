@@ -153,7 +153,7 @@ pub(super) async fn directory(Extension(session): Extension<Session>) -> Html<St
         <p id=\"summary\" aria-live=\"polite\"></p>\
         <table id=\"results\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Address</th>\
         <th scope=\"col\">Kind</th><th scope=\"col\">From</th><th scope=\"col\">Presence</th>\
-        </tr></thead><tbody></tbody></table>";
+        <th scope=\"col\">CC status</th></tr></thead><tbody></tbody></table>";
     Html(layout("Directory", "Directory", Some(&session), main))
 }
 

@@ -98,6 +98,18 @@ pub(super) async fn presentity(
                     rules::Origin::Agent => "agent",
                 })
                 .collect();
+            let cc = state
+                .directory
+                .agents()
+                .statuses([entry.uri.as_str()])
+                .pop()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} (agent {}: {}, device {})",
+                        c.text, c.agent, c.state, c.device
+                    )
+                });
             let fields = [
                 ("Name", Some(entry.display_name.as_str())),
                 ("From", Some(&*origins.join(", "))),
@@ -106,7 +118,7 @@ pub(super) async fn presentity(
                 ("Mail", entry.mail.as_deref()),
                 ("Phone", entry.phone.as_deref()),
                 ("Gateway rule", entry.gateway_rule.as_deref()),
-                ("Contact-center status", entry.cc_status.as_deref()),
+                ("Contact-center status", cc.as_deref()),
                 ("LDAP entry", entry.dn.as_deref()),
             ];
             for (label, value) in fields {
