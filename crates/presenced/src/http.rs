@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::control::{Control, ControlSender};
 use crate::directory::DirectoryHub;
+use crate::history::Recent;
 use crate::reload::LiveConfig;
 use crate::store::Store;
 use crate::sync::EventLog;
@@ -45,6 +46,7 @@ pub mod console;
 mod contacts;
 mod directory;
 pub mod error;
+mod history;
 pub mod provider;
 mod service;
 mod sync;
@@ -138,6 +140,7 @@ impl HttpServer {
             events: shared.events,
             shutdown: cancel.clone(),
             directory: shared.directory,
+            recent: shared.recent,
             console: shared.console,
         });
         tracker.spawn(async move {
@@ -164,6 +167,8 @@ pub struct Shared {
     pub events: EventLog,
     /// The company directory, searched and reported on in `/health`.
     pub directory: Arc<DirectoryHub>,
+    /// Presentities' recent changes and NOTIFY latencies.
+    pub recent: Arc<Recent>,
     /// The web console, when `[console]` names a user.
     pub console: Option<Arc<console::Console>>,
 }
@@ -184,6 +189,8 @@ struct AppState {
     shutdown: CancellationToken,
     /// The company directory.
     directory: Arc<DirectoryHub>,
+    /// Presentities' recent changes and NOTIFY latencies.
+    recent: Arc<Recent>,
     /// The web console, if on.
     console: Option<Arc<console::Console>>,
 }
@@ -206,6 +213,7 @@ fn router(state: AppState) -> Router {
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
         .route("/api/v1/directory", get(directory::search))
+        .nest("/api/v1/presentities", history_routes())
         .nest("/api/v1/provider", provider_routes())
         .nest("/api/v1/sync", sync_routes())
         .with_state(state)
@@ -223,6 +231,12 @@ fn provider_routes() -> Router<AppState> {
         )
         .route(line, put(provider::put_line).delete(provider::delete_line))
         .route(openapi, get(sync::openapi))
+}
+
+/// A presentity's routes, in the order of [`history::ROUTES`].
+fn history_routes() -> Router<AppState> {
+    let [changes] = history::ROUTES;
+    Router::new().route(changes, get(history::history))
 }
 
 /// The sync engine's routes, in the order of [`sync::ROUTES`].
@@ -358,6 +372,7 @@ mod tests {
             live,
             events: EventLog::default(),
             directory,
+            recent: Default::default(),
             console: None,
         };
         server.spawn(shared, cancel.clone(), &tracker);

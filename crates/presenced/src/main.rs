@@ -418,6 +418,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 live: live.clone(),
                 events: server.events(),
                 directory: directory.clone(),
+                recent: server.recent(),
                 console,
             };
             http.spawn(shared, http_cancel.clone(), &http_tracker);

@@ -24,6 +24,7 @@ use crate::control::Control;
 use crate::directory::{AgentRoster, DirectoryHub};
 use crate::endpoint::{Endpoint, ToTags};
 use crate::flood::{Limiter, SourceLimit};
+use crate::history::Recent;
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, Flood, SipCore};
 use crate::store::{Store, StoreError};
@@ -99,6 +100,9 @@ pub struct Server {
     address_book: Arc<dyn presence::AddressBook>,
     /// Where the core writes the agents' statuses for the directory.
     agents: Arc<AgentRoster>,
+    /// Where the core keeps presentities' changes and NOTIFY latencies
+    /// ([`Server::recent`]).
+    recent: Arc<Recent>,
 }
 
 impl Server {
@@ -155,6 +159,7 @@ impl Server {
             peer_names,
             address_book: Arc::new(presence::NoAddressBook),
             agents: Arc::default(),
+            recent: Arc::default(),
         })
     }
 
@@ -170,6 +175,12 @@ impl Server {
     /// The bound addresses, in configuration order.
     pub fn bound(&self) -> Vec<Bound> {
         self.listeners.iter().map(|(b, _)| *b).collect()
+    }
+
+    /// Presentities' recent changes and NOTIFY latencies, for the console
+    /// and the history API.
+    pub fn recent(&self) -> Arc<Recent> {
+        self.recent.clone()
     }
 
     /// The sync engine's event log, for the HTTP event stream.
@@ -195,6 +206,7 @@ impl Server {
             peer_names,
             address_book,
             agents,
+            recent,
         } = self;
         if let Some(store) = cert_store {
             tracker.spawn(watch_certificate(store, cancel.clone()));
@@ -285,6 +297,7 @@ impl Server {
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
             agents,
+            recent,
             flood: Flood {
                 source: source_gate,
                 user: config.flood.per_user.map(Limiter::new),

@@ -57,6 +57,7 @@ fn nothing_behind_the_login_without_a_session() {
         "/console/config",
         "/console/services",
         "/console/upstream",
+        "/console/agents",
         "/console/presentity?uri=sip:meet.alice@vc.example.com",
     ] {
         let (status, headers, _) = exchange(addr, "GET", page, &[], b"", common::WAIT);
@@ -67,6 +68,7 @@ fn nothing_behind_the_login_without_a_session() {
         ("GET", "/console/api/status"),
         ("GET", "/console/api/directory?q=meet"),
         ("GET", &format!("/console/events?uri={ROOM}")),
+        ("GET", "/console/agents/events"),
         ("POST", "/console/logout"),
     ] {
         let (status, _, body) = exchange(addr, method, api, &[], b"", common::WAIT);

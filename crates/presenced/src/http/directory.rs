@@ -78,16 +78,12 @@ pub(super) struct Presence {
 
 impl From<&Shown> for Presence {
     fn from(shown: &Shown) -> Presence {
-        let activity = shown.state.activity.as_ref();
+        let (activity, activity_text) = crate::history::activity(shown);
         Presence {
             availability: shown.state.availability.value(),
             class: shown.state.class().name(),
-            activity: activity
-                .and_then(|a| a.token.as_ref())
-                .map(|t| t.as_str().to_owned()),
-            activity_text: activity
-                .and_then(|a| a.custom.get(presence::availability::Lcid::EN_US))
-                .map(str::to_owned),
+            activity,
+            activity_text,
             source: match shown.by {
                 ShownBy::Sources => "sources",
                 ShownBy::Room => "room",

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use presence::availability::Availability;
 use presence::SyncState;
 use rules::address_book::CcStatus;
-use rules::sync::{CcState, DeviceState, Effect, SyncAgent, SyncRules, UserState, UserType};
+use rules::sync::{
+    CcState, DeviceState, Effect, ProfileLevel, SyncAgent, SyncRules, UserState, UserType,
+};
 
 use super::events::EventKind;
 use super::record::AgentRecord;
@@ -72,6 +74,32 @@ impl Changes {
         self.directory
             .push((agent.presentity.clone(), Some(CcStatus::of(agent))));
     }
+}
+
+/// One agent as the console's agents page lists it: both sides' last
+/// states and which profile and rule map its contact-center side now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentOverview {
+    /// The agent id.
+    pub agent: String,
+    /// Its presentity.
+    pub presentity: String,
+    /// The UC account type.
+    pub user_type: &'static str,
+    /// How it is logged in.
+    pub user_state: &'static str,
+    /// The contact-center status as the directory shows it.
+    pub cc: CcStatus,
+    /// The profile in force and why (`session`, `user`, `group G`,
+    /// `global T`); `None`: no profile applies.
+    pub profile: Option<String>,
+    /// What maps the contact-center side now (a table row, a mapping),
+    /// or why nothing does.
+    pub rule: String,
+    /// What presenced last published into the presentity.
+    pub published: Option<u32>,
+    /// The presentity's aggregate as last seen.
+    pub uc: Option<u32>,
 }
 
 /// Why the hub refused a request; the API turns each into a 4xx naming
@@ -154,6 +182,46 @@ impl SyncHub {
     /// Whether no agent is bound.
     pub fn is_empty(&self) -> bool {
         self.agents.is_empty()
+    }
+
+    /// The first `max` agents by id, each with its last states and the
+    /// profile and rule that map it now (the console's agents page; a
+    /// walk of the agents, on demand only).
+    pub fn overview(&self, max: usize) -> Vec<AgentOverview> {
+        let mut ids: Vec<&String> = self.agents.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .take(max)
+            .filter_map(|id| self.agents.get(id))
+            .map(|agent| {
+                let (_, trace) = self.rules.cc_to_uc(&agent.view(), &agent.cc);
+                let profile = trace.profile.as_ref().map(|(i, level)| {
+                    let name = self.rules.profiles.get(*i).map_or("?", |p| p.name.as_str());
+                    let why = match level {
+                        ProfileLevel::Session => "login session".to_owned(),
+                        ProfileLevel::User => "agent".to_owned(),
+                        ProfileLevel::Group(g) => format!("group {g}"),
+                        ProfileLevel::Global(t) => format!("global {t}"),
+                    };
+                    format!("{name} ({why})")
+                });
+                let rule = trace
+                    .rule
+                    .or(trace.none_because)
+                    .unwrap_or_else(|| "nothing maps it".to_owned());
+                AgentOverview {
+                    agent: agent.agent.clone(),
+                    presentity: agent.presentity.clone(),
+                    user_type: agent.user_type.as_str(),
+                    user_state: agent.user_state.as_str(),
+                    cc: CcStatus::of(agent),
+                    profile,
+                    rule,
+                    published: agent.pushed_uc.as_ref().map(|p| p.availability.value()),
+                    uc: agent.uc.map(|a| a.value()),
+                }
+            })
+            .collect()
     }
 
     /// The stored agents back at start: each presentity tracked and its

@@ -369,3 +369,26 @@ fn the_directory_follows_every_agent_change() {
         vec![(ALICE.to_owned(), Some("Logged out".to_owned()))]
     );
 }
+
+#[test]
+fn the_overview_says_which_profile_and_rule_map_each_agent() {
+    let mut hub = SyncHub::new(rules(RULES));
+    hub.bind("4711", binding(ALICE, UserType::EnterpriseVoice))
+        .unwrap();
+    hub.bind("8", binding(BOB, UserType::ImOnly)).unwrap();
+    hub.post_state("4711", Some("Ready".into()), Some(DeviceState::Idle))
+        .unwrap();
+    hub.session("4711", UserState::LoggedInToClient, Some("night".into()))
+        .unwrap();
+    let all = hub.overview(10);
+    let ids: Vec<&str> = all.iter().map(|a| a.agent.as_str()).collect();
+    assert_eq!(ids, ["4711", "8"], "by id");
+    let alice = &all[0];
+    assert_eq!(alice.profile.as_deref(), Some("night (login session)"));
+    assert_eq!(alice.cc.text, "Ready");
+    assert_eq!(alice.published, Some(9501));
+    assert!(alice.rule.contains("QUIET"), "{}", alice.rule);
+    let bob = &all[1];
+    assert_eq!(bob.profile.as_deref(), Some("dnd (global ImOnly)"));
+    assert_eq!(hub.overview(1).len(), 1, "bounded");
+}
