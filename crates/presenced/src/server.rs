@@ -209,7 +209,7 @@ impl Server {
             recent,
         } = self;
         if let Some(store) = cert_store {
-            tracker.spawn(watch_certificate(store, cancel.clone()));
+            tracker.spawn(transport::tls::watch(store, cancel.clone()));
         }
         let tags = ToTags::new();
         let connections = Connections::default();
@@ -321,31 +321,6 @@ pub fn peer_names(config: &Config) -> Arc<[String]> {
         .collect()
 }
 
-/// How often the TLS certificate files are looked at.
-const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Reloads the TLS certificate when its files change (a renewal), until
-/// shutdown. Polled rather than watched with inotify: renewals replace
-/// files by rename into directories that may be symlinks (certbot's
-/// `live/`), which a poll of the paths sees as it is.
-async fn watch_certificate(store: Arc<CertStore>, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(CERT_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match store.reload_if_changed() {
-            Ok(true) => tracing::info!("TLS certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays")
-            }
-        }
-    }
-}
-
 /// Sources no flood limit applies to: `limits.exempt` and the trusted
 /// peers' addresses (a peer acts for many users at once).
 fn exempt(config: &Config) -> Vec<Network> {
@@ -451,7 +426,10 @@ pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
 /// "off"; binding before anything runs makes an address in use a start-up
 /// error.
 pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpError> {
-    settings.listen.map(HttpServer::bind).transpose()
+    settings
+        .listen
+        .map(|addr| HttpServer::bind(addr, settings.tls.as_ref()))
+        .transpose()
 }
 
 /// The presence provider's flow: our UDP listener of the upstream's

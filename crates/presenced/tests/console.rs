@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::console::{cookie, exchange, hash, header, login};
+use common::console::{cookie, exchange, form_token, hash, header, login};
 use common::Presenced;
 use serde_json::{json, Value};
 
@@ -175,12 +175,7 @@ fn logins_are_checked_forged_forms_refused_and_failures_lock_out() {
     // Logging out needs the session's token, then ends the session.
     let (status, _, page) = exchange(addr, "GET", "/console/", &with, b"", common::WAIT);
     assert_eq!(status, 200);
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = form_token(&page).to_owned();
     let form = [
         format!("Cookie: {session}"),
         "Content-Type: application/x-www-form-urlencoded".to_owned(),

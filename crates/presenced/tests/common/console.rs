@@ -124,6 +124,14 @@ pub fn hash(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// The login form's double-submit token, from its page.
+pub fn form_token(page: &str) -> &str {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the form's token")
+}
+
 /// Logs in over plain HTTP; returns the response to the POST.
 pub fn login(
     server: &Presenced,
@@ -134,11 +142,7 @@ pub fn login(
     let (status, headers, page) = exchange(addr, "GET", "/console/login", &[], b"", super::WAIT);
     assert_eq!(status, 200);
     let login_cookie = cookie(&headers, "presenced_login").expect("the form's cookie");
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the form's token");
+    let csrf = form_token(&page);
     let body = format!("user={user}&password={password}&csrf={csrf}");
     exchange(
         addr,

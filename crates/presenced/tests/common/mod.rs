@@ -9,6 +9,7 @@ pub mod kamailio;
 pub mod peers;
 pub mod sipe;
 pub mod slapd;
+pub mod tls;
 pub mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};
