@@ -5,8 +5,10 @@
 //! real headless Chromium (driven over WebDriver by chromedriver) a user
 //! logs in, a wrong password is refused, the status page shows the
 //! server, and a directory search shows a room whose presence change
-//! (the occupancy feed) arrives without reloading, with no error in the
-//! browser's console.
+//! (the occupancy feed) arrives without reloading; the keyboard alone
+//! (Tab, Enter) reaches the skip link, the search box and the results
+//! with a visible focus; and no page logs an error in the browser's
+//! console.
 //!
 //! Commands: `echo hunter2 | presenced hash-password`; presenced with the
 //! `[console]` and `[service]` sections below; `chromedriver --port=P`,
@@ -212,6 +214,9 @@ struct Browser {
 }
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver's key codes.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
 
 impl Browser {
     fn start() -> Browser {
@@ -358,6 +363,49 @@ impl Browser {
         }
     }
 
+    /// Presses a key (a WebDriver key code, e.g. [`TAB`]) in the page.
+    fn press(&self, key: &str) {
+        let down_up = json!([{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]);
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": down_up}]});
+        self.session_call("POST", "/actions", Some(actions));
+    }
+
+    /// What has the keyboard focus: tag, id, text, whether it is in
+    /// `#results`, and its outline as drawn.
+    fn focused(&self) -> Value {
+        self.script(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             return {tag: e.tagName, id: e.id, text: e.textContent.trim().slice(0, 40), \
+             results: !!e.closest('#results'), outline: s.outlineStyle, \
+             width: parseFloat(s.outlineWidth) || 0};",
+        )
+    }
+
+    /// Presses Tab (at most 40 times) until `wanted` has the focus; every
+    /// element passed on the way must show a visible focus outline.
+    fn tab_to(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let mut passed = Vec::new();
+        for _ in 0..40 {
+            self.press(TAB);
+            let now = self.focused();
+            assert!(
+                now["outline"] != "none" && now["width"].as_f64().unwrap_or(0.0) >= 2.0,
+                "no visible focus on {now} (after {passed:?})"
+            );
+            if wanted(&now) {
+                return now;
+            }
+            passed.push(now["text"].to_string());
+        }
+        panic!("Tab never reached {what}: {passed:?}");
+    }
+
+    /// Asserts that the browser logged no error on `page` so far.
+    fn no_errors(&self, page: &str) {
+        let errors = self.errors();
+        assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+    }
+
     /// The browser's console messages of level SEVERE.
     fn errors(&self) -> Vec<String> {
         let log = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
@@ -416,6 +464,8 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         browser.url()
     );
 
+    browser.no_errors("the login page");
+
     // A wrong password is refused.
     browser.type_into("#user", "admin");
     browser.type_into("#password", "not-it");
@@ -438,6 +488,7 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     browser.wait_text("#notify-rate-now", "the NOTIFY rate", |t| {
         t.starts_with("now ")
     });
+    browser.no_errors("the status page");
 
     // Search the directory with the keyboard: the room, Online.
     browser.go(&format!("{base}/console/directory"));
@@ -471,6 +522,25 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         browser.screenshot(&path);
     }
 
+    browser.no_errors("the directory page");
+
+    // The keyboard alone: from the top of the page, Tab reaches the skip
+    // link, the search box and the result's link, each with a visible
+    // focus; Enter on the link opens the room's page.
+    browser.go(&format!("{base}/console/directory?q=meet"));
+    browser.wait_text(&cell, "the results again", |t| t.starts_with("Busy"));
+    let skip = browser.tab_to("the skip link", |f| f["text"] == "Skip to content");
+    assert_eq!(skip["tag"], "A");
+    browser.tab_to("the search box", |f| f["id"] == "q");
+    let link = browser.tab_to("a result", |f| f["results"] == true && f["tag"] == "A");
+    assert_eq!(link["text"], "Alice's meeting room");
+    browser.press(ENTER);
+    browser.wait_text("#now td", "the room's page by keyboard", |t| {
+        t == "Busy — In a meeting (2)"
+    });
+    browser.go(&format!("{base}/console/directory?q=meet"));
+    browser.wait_text(&cell, "the results again", |t| t.starts_with("Busy"));
+
     // The room's own page, from its link: what it shows and why.
     browser.click("#results a");
     browser.wait_text("#now td", "the presentity page", |t| {
@@ -478,6 +548,9 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     });
     let why = browser.text("#explain").unwrap_or_default();
     assert!(why.contains("room"), "{why}");
+    let changes = browser.text("#history").unwrap_or_default();
+    assert!(changes.contains("In a meeting (2)"), "{changes}");
+    browser.no_errors("the presentity page");
     // The service contacts, with the room's avatar loaded.
     browser.go(&format!("{base}/console/services"));
     browser.wait_text("#rooms td.presence", "the rooms", |t| t.starts_with("Busy"));
@@ -486,6 +559,15 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         width.as_u64().unwrap_or(0) > 0,
         "the avatar loaded: {width}"
     );
+    browser.no_errors("the service contacts page");
+    // The agents and upstream pages (no agent, no provider here).
+    browser.go(&format!("{base}/console/agents"));
+    browser.wait_text("#no-agents", "the agents page", |t| {
+        t.starts_with("No agent")
+    });
+    browser.go(&format!("{base}/console/upstream"));
+    browser.wait_text("h1", "the upstream page", |t| t == "Upstream");
+    browser.no_errors("the agents and upstream pages");
 
     let room_listing = || {
         let path = "/api/v1/directory?q=meet";

@@ -110,11 +110,7 @@ impl<F: Flow> Engine<F> {
     /// watchers are poked, so every kind of change is seen: a PUBLISH, a
     /// category, an expiry, a fade, a sync source).
     pub(super) fn note_tracked(&mut self, presentity: &str) {
-        if let Some(changed) = &mut self.changed {
-            if !changed.contains(presentity) {
-                changed.insert(presentity.to_owned());
-            }
-        }
+        self.note_changed(presentity);
         if !self.tracked.presentities.contains(presentity) {
             return;
         }
@@ -148,6 +144,16 @@ impl<F: Flow> Engine<F> {
                 availability,
             })
             .collect()
+    }
+
+    /// Notes a change of `presentity` for [`Engine::take_changed`], when
+    /// the runtime asked for them.
+    pub(super) fn note_changed(&mut self, presentity: &str) {
+        if let Some(changed) = &mut self.changed {
+            if !changed.contains(presentity) {
+                changed.insert(presentity.to_owned());
+            }
+        }
     }
 
     /// Starts (`true`) or stops noting every presentity that changes, for
