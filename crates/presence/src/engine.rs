@@ -318,6 +318,10 @@ pub struct Engine<F> {
     /// The sync engine's agents' presentities and their changes since the
     /// last [`Engine::take_tracked`].
     tracked: sync::Tracked,
+    /// Every presentity that changed since the last
+    /// [`Engine::take_changed`], when the runtime asked for them
+    /// ([`Engine::record_changes`]).
+    changed: Option<std::collections::HashSet<String>>,
     /// The groups each pending provisioning fetch asked for.
     provisioning: HashMap<DialogKey, Vec<String>>,
     /// Each user's last contact-list changes, for the deltas of endpoints
@@ -386,6 +390,7 @@ impl<F: Flow> Engine<F> {
             interest: HashMap::new(),
             interest_changes: Vec::new(),
             tracked: sync::Tracked::default(),
+            changed: None,
             provisioning: HashMap::new(),
             contact_history: HashMap::new(),
             contacts_sent: HashMap::new(),

@@ -64,7 +64,7 @@ use sip::header::{Header, HeaderName};
 
 pub use binding::{draft10_gruu, rfc5627_gruu, GruuForm, Target};
 pub use config::{Identity, RegisterContext, RegistrarConfig};
-pub use request::RegisterError;
+pub use request::{http_date, RegisterError};
 
 use crate::engine::Action;
 use crate::flow::Flow;

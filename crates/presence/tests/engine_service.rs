@@ -242,6 +242,18 @@ fn occupancy_makes_a_room_busy_in_a_meeting_and_available_again() {
         );
     }
     h.ok_all(&actions, at(2));
+    // The room's own address is reported as changed (its history).
+    h.engine.record_changes(true);
+    let busier = Input::Occupancy {
+        room: "meet.alice@vc.example.com".into(),
+        participants: 4,
+    };
+    let actions = h.engine.handle(busier, at(2));
+    assert!(h
+        .engine
+        .take_changed()
+        .contains(&"sip:meet.alice@vc.example.com".to_owned()));
+    h.ok_all(&actions, at(2));
     let empty = Input::Occupancy {
         room: "sip:meet.alice@vc.example.com".into(),
         participants: 0,

@@ -207,3 +207,23 @@ fn a_new_default_language_is_shown_to_the_watchers_of_texts() {
     );
     assert!(notifies(&out).is_empty(), "{out:?}");
 }
+
+#[test]
+fn every_changed_presentity_is_reported_once_when_asked() {
+    let mut h = watched();
+    // Off by default: nothing is kept.
+    h.engine.handle(sync(ALICE, Some(in_call())), at(1));
+    assert!(h.engine.take_changed().is_empty());
+
+    h.engine.record_changes(true);
+    h.engine.handle(sync(ALICE, None), at(2));
+    h.engine.handle(sync(ALICE, Some(in_call())), at(3));
+    h.engine.handle(sync(DAVE, Some(in_call())), at(3));
+    let mut changed = h.engine.take_changed();
+    changed.sort();
+    assert_eq!(changed, [ALICE, DAVE], "each once, watched or not");
+    assert!(h.engine.take_changed().is_empty(), "taken");
+    // No change, no report.
+    h.engine.handle(sync(DAVE, Some(in_call())), at(4));
+    assert!(h.engine.take_changed().is_empty());
+}

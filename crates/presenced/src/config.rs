@@ -477,6 +477,35 @@ impl Source<'_> {
         }
     }
 
+    /// A section's `tls_cert` and `tls_key` (both or neither; the error
+    /// names the one given alone), relative to the file, without a
+    /// client CA.
+    fn tls_files(
+        &self,
+        section: &str,
+        cert: &Option<Spanned<PathBuf>>,
+        key: &Option<Spanned<PathBuf>>,
+    ) -> Result<Option<TlsFiles>, ConfigError> {
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: self.path(cert),
+                key: self.path(key),
+                client_ca: None,
+            })),
+            (Some(cert), None) => Err(self.error(
+                cert.span().start,
+                &format!("{section}.tls_cert"),
+                format!("{section}.tls_key must be set too"),
+            )),
+            (None, Some(key)) => Err(self.error(
+                key.span().start,
+                &format!("{section}.tls_key"),
+                format!("{section}.tls_cert must be set too"),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
     fn path(&self, p: &Spanned<PathBuf>) -> PathBuf {
         let file = p.get_ref();
         match self.anchor {
@@ -501,28 +530,12 @@ impl Source<'_> {
                 "at least one address is needed",
             ));
         }
-        let tls = match (&sip.tls_cert, &sip.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: self.path(cert),
-                key: self.path(key),
+        let tls = self
+            .tls_files("sip", &sip.tls_cert, &sip.tls_key)?
+            .map(|files| TlsFiles {
                 client_ca: sip.tls_client_ca.as_ref().map(|ca| self.path(ca)),
-            }),
-            (Some(cert), None) => {
-                return Err(self.error(
-                    cert.span().start,
-                    "sip.tls_cert",
-                    "sip.tls_key must be set too",
-                ))
-            }
-            (None, Some(key)) => {
-                return Err(self.error(
-                    key.span().start,
-                    "sip.tls_key",
-                    "sip.tls_cert must be set too",
-                ))
-            }
-            (None, None) => None,
-        };
+                ..files
+            });
         if let (None, Some(ca)) = (&tls, &sip.tls_client_ca) {
             return Err(self.error(
                 ca.span().start,

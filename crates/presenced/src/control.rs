@@ -127,6 +127,14 @@ pub enum Control {
         /// Told the overview.
         done: oneshot::Sender<Option<crate::sip_core::ProviderOverview>>,
     },
+    /// The sync engine's agents with their last states and the profile
+    /// and rule that map them (the console's agents page).
+    SyncAgents {
+        /// At most this many, by agent id.
+        max: usize,
+        /// Told the agents.
+        done: oneshot::Sender<Vec<crate::sync::AgentOverview>>,
+    },
     /// What presentities show now (`GET /api/v1/directory`): the
     /// engine's aggregate of each, in the order asked.
     Shown {

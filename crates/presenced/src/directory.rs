@@ -16,10 +16,14 @@
 //!   both as they are, and nothing rebuilds it while neither changes.
 //!
 //! The contact-center agents of the sync engine join as one more source
-//! of [`rules::Entry`] (`Origin::Agent`) in [`DirectoryHub::book`].
+//! of [`rules::Entry`] (`Origin::Agent`), after LDAP (whose names win),
+//! from the [`AgentRoster`] the SIP core keeps up to date ([`agents`]).
+//! Their changes rebuild the book at most once per [`AGENT_REBUILD`]
+//! (an agent binding shows in a search within that); their statuses are
+//! read fresh for each page, so a state change shows at once.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use presence::address_book::SearchRow;
@@ -32,7 +36,16 @@ use tokio_util::task::TaskTracker;
 use crate::config::LdapSettings;
 use crate::reload::LiveConfig;
 
+pub mod agents;
 pub mod ldap;
+
+pub use agents::AgentRoster;
+
+/// How often agent changes alone may rebuild the merged book: a
+/// contact center binding thousands of agents, or posting thousands of
+/// states a second, costs one merge a second at most, and only while
+/// someone reads the directory.
+pub const AGENT_REBUILD: Duration = Duration::from_secs(1);
 
 /// The entries of the last successful LDAP refresh.
 #[derive(Debug, Default)]
@@ -47,6 +60,34 @@ pub struct Merged {
     pub book: AddressBook,
     ldap: Arc<Snapshot>,
     services: Arc<rules::Directory>,
+    /// The roster's generation the agents were taken at.
+    agents: u64,
+    /// When it was built.
+    built: Instant,
+}
+
+impl Merged {
+    /// Merges LDAP (first: its names and fields win), the agents, and
+    /// the rooms and gateway rules of `services`.
+    fn build(
+        ldap: Arc<Snapshot>,
+        services: Arc<rules::Directory>,
+        agents: &AgentRoster,
+        now: Instant,
+    ) -> Merged {
+        let (generation, agent_entries) = agents.entries();
+        let book = AddressBook::merge(
+            [ldap.entries.as_slice(), agent_entries.as_slice()],
+            &services,
+        );
+        Merged {
+            book,
+            ldap,
+            services,
+            agents: generation,
+            built: now,
+        }
+    }
 }
 
 /// How the LDAP source is doing.
@@ -84,6 +125,7 @@ pub struct DirectoryHub {
     ldap: ArcSwap<Snapshot>,
     merged: ArcSwap<Merged>,
     status: Mutex<SyncStatus>,
+    agents: Arc<AgentRoster>,
 }
 
 impl DirectoryHub {
@@ -92,15 +134,13 @@ impl DirectoryHub {
     pub fn new(live: LiveConfig, ldap_on: bool) -> Arc<DirectoryHub> {
         let ldap = Arc::new(Snapshot::default());
         let services = live.load().service.directory.clone();
-        let merged = Merged {
-            book: AddressBook::merge([ldap.entries.as_slice()], &services),
-            ldap: ldap.clone(),
-            services,
-        };
+        let agents = Arc::new(AgentRoster::default());
+        let merged = Merged::build(ldap.clone(), services, &agents, Instant::now());
         Arc::new(DirectoryHub {
             live,
             ldap: ArcSwap::from(ldap),
             merged: ArcSwap::from_pointee(merged),
+            agents,
             status: Mutex::new(if ldap_on {
                 SyncStatus::Starting
             } else {
@@ -109,19 +149,31 @@ impl DirectoryHub {
         })
     }
 
-    /// The merged book as of now (rebuilt if its sources changed).
+    /// The contact-center agents' statuses, which the SIP core writes.
+    pub fn agents(&self) -> Arc<AgentRoster> {
+        self.agents.clone()
+    }
+
+    /// The merged book as of now: rebuilt if the LDAP snapshot or
+    /// `[service]` changed, or if the agents changed and the book is
+    /// older than [`AGENT_REBUILD`].
     pub fn book(&self) -> Arc<Merged> {
+        self.book_at(Instant::now())
+    }
+
+    /// [`DirectoryHub::book`] at `now`.
+    fn book_at(&self, now: Instant) -> Arc<Merged> {
         let merged = self.merged.load_full();
         let ldap = self.ldap.load_full();
         let services = self.live.load().service.directory.clone();
-        if Arc::ptr_eq(&merged.ldap, &ldap) && Arc::ptr_eq(&merged.services, &services) {
+        let same_sources =
+            Arc::ptr_eq(&merged.ldap, &ldap) && Arc::ptr_eq(&merged.services, &services);
+        let agents_settled = merged.agents == self.agents.generation()
+            || now.saturating_duration_since(merged.built) < AGENT_REBUILD;
+        if same_sources && agents_settled {
             return merged;
         }
-        let fresh = Arc::new(Merged {
-            book: AddressBook::merge([ldap.entries.as_slice()], &services),
-            ldap,
-            services,
-        });
+        let fresh = Arc::new(Merged::build(ldap, services, &self.agents, now));
         crate::metrics::set_directory_entries(&fresh.book);
         self.merged.store(fresh.clone());
         fresh
@@ -325,6 +377,62 @@ mod tests {
 
         hub.refreshed(&[], &Mapping::default(), at(50));
         assert!(hub.book().book.is_empty(), "an empty answer is an answer");
+    }
+
+    #[test]
+    fn agents_merge_with_ldap_entries_of_their_address() {
+        use rules::address_book::CcStatus;
+        use rules::{Kind, Origin};
+
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::default()));
+        let hub = DirectoryHub::new(live, true);
+        let start = Instant::now();
+        hub.refreshed(
+            &[record("cn=Alice,dc=x", "sip:alice@example.com")],
+            &Mapping::default(),
+            at(0),
+        );
+        let status = |text: &str| CcStatus {
+            agent: "4711".into(),
+            state: text.into(),
+            device: "Idle",
+            user_state: "LoggedInToClient",
+            text: text.into(),
+        };
+        let roster = hub.agents();
+        roster.apply(vec![
+            ("sip:alice@example.com".into(), Some(status("Ready"))),
+            ("sip:carol@example.com".into(), Some(status("Not ready"))),
+        ]);
+        let later = start + AGENT_REBUILD * 2;
+        let book = hub.book_at(later);
+        assert_eq!(book.book.len(), 2);
+        let alice = book.book.get("sip:alice@example.com").unwrap();
+        assert_eq!(alice.kind, Kind::User, "LDAP names the kind");
+        assert_eq!(alice.origins, [Origin::Ldap, Origin::Agent]);
+        assert_eq!(alice.cc_status, Some(status("Ready")));
+        let carol = book.book.get("sip:carol@example.com").unwrap();
+        assert_eq!(
+            (carol.kind, carol.display_name.as_str()),
+            (Kind::Agent, "carol")
+        );
+
+        // A state change alone waits for the next rebuild; a page reads
+        // the roster for it meanwhile.
+        roster.apply(vec![(
+            "sip:alice@example.com".into(),
+            Some(status("In a call")),
+        )]);
+        assert!(Arc::ptr_eq(&book, &hub.book_at(later)));
+        assert_eq!(
+            roster.statuses(["sip:alice@example.com"]),
+            vec![Some(status("In a call"))]
+        );
+        let rebuilt = hub.book_at(later + AGENT_REBUILD);
+        assert_eq!(
+            rebuilt.book.get("sip:alice@example.com").unwrap().cc_status,
+            Some(status("In a call"))
+        );
     }
 
     #[test]

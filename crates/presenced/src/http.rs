@@ -34,20 +34,27 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsFiles;
 use crate::control::{Control, ControlSender};
 use crate::directory::DirectoryHub;
+use crate::history::Recent;
 use crate::reload::LiveConfig;
 use crate::store::Store;
 use crate::sync::EventLog;
+use crate::transport::tls::CertStore;
 
 pub mod auth;
 pub mod console;
 mod contacts;
 mod directory;
 pub mod error;
+mod history;
 pub mod provider;
 mod service;
 mod sync;
+pub mod tls;
 
 use error::{parse_json, ApiError};
 
@@ -72,6 +79,9 @@ pub enum HttpError {
     /// The metrics recorder could not be installed.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The HTTPS certificate or key could not be loaded.
+    #[error("http TLS: {0}")]
+    Tls(#[from] crate::transport::tls::TlsError),
 }
 
 /// An HTTP listener, bound and ready to serve.
@@ -79,13 +89,19 @@ pub struct HttpServer {
     listener: TcpListener,
     addr: SocketAddr,
     metrics: PrometheusHandle,
+    /// HTTPS: the acceptor and its certificate store (reloaded).
+    tls: Option<(TlsAcceptor, Arc<CertStore>)>,
 }
 
 impl HttpServer {
-    /// Binds `addr` and installs the metrics recorder. Must be called
-    /// inside a tokio runtime; binding here, not in the task, makes an
-    /// address in use a start-up error.
-    pub fn bind(addr: SocketAddr) -> Result<HttpServer, HttpError> {
+    /// Binds `addr` and installs the metrics recorder; with `tls`, loads
+    /// the certificate and key to serve HTTPS. Must be called inside a
+    /// tokio runtime; binding and loading here, not in the task, makes an
+    /// address in use or a bad certificate a start-up error.
+    pub fn bind(addr: SocketAddr, tls: Option<&TlsFiles>) -> Result<HttpServer, HttpError> {
+        let tls = tls
+            .map(|files| crate::transport::tls::acceptor(files, &[]))
+            .transpose()?;
         let err = |source| HttpError::Bind { addr, source };
         let std_listener = std::net::TcpListener::bind(addr).map_err(err)?;
         std_listener.set_nonblocking(true).map_err(err)?;
@@ -96,7 +112,22 @@ impl HttpServer {
             listener,
             addr,
             metrics,
+            tls,
         })
+    }
+
+    /// Whether it serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.is_tls() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The bound address, with the real port when 0 was asked for.
@@ -110,14 +141,16 @@ impl HttpServer {
     /// `shared` carries operator requests (`POST /api/v1/authorizations`)
     /// to the SIP core, and what the handlers read.
     pub fn spawn(self, shared: Shared, cancel: CancellationToken, tracker: &TaskTracker) {
+        let scheme = self.scheme();
         let HttpServer {
             listener,
             addr,
             metrics,
+            tls,
         } = self;
-        tracing::info!(%addr, "http listening");
+        tracing::info!(%addr, tls = tls.is_some(), "http listening");
         if shared.console.is_some() {
-            tracing::info!(url = %format!("http://{addr}/console/"), "console on");
+            tracing::info!(url = %format!("{scheme}://{addr}/console/"), "console on");
         }
         let upkeep = metrics.clone();
         let stop = cancel.clone();
@@ -138,17 +171,18 @@ impl HttpServer {
             events: shared.events,
             shutdown: cancel.clone(),
             directory: shared.directory,
+            recent: shared.recent,
             console: shared.console,
         });
-        tracker.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(%addr, error = %e, "http server failed");
+        let stopped = cancel.clone().cancelled_owned();
+        match tls {
+            None => tracker.spawn(serve(listener, app, stopped, addr)),
+            Some((acceptor, store)) => {
+                tracker.spawn(crate::transport::tls::watch(store, cancel.clone()));
+                let listener = tls::TlsListener::new(listener, acceptor, cancel);
+                tracker.spawn(serve(listener, app, stopped, addr))
             }
-            tracing::debug!(%addr, "http stopped");
-        });
+        };
     }
 }
 
@@ -164,6 +198,8 @@ pub struct Shared {
     pub events: EventLog,
     /// The company directory, searched and reported on in `/health`.
     pub directory: Arc<DirectoryHub>,
+    /// Presentities' recent changes and NOTIFY latencies.
+    pub recent: Arc<Recent>,
     /// The web console, when `[console]` names a user.
     pub console: Option<Arc<console::Console>>,
 }
@@ -184,8 +220,29 @@ struct AppState {
     shutdown: CancellationToken,
     /// The company directory.
     directory: Arc<DirectoryHub>,
+    /// Presentities' recent changes and NOTIFY latencies.
+    recent: Arc<Recent>,
     /// The web console, if on.
     console: Option<Arc<console::Console>>,
+}
+
+/// Serves `app` on `listener` (plain or TLS) until `stopped`, then
+/// finishes the requests in flight.
+async fn serve<L>(
+    listener: L,
+    app: Router,
+    stopped: tokio_util::sync::WaitForCancellationFutureOwned,
+    addr: SocketAddr,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await;
+    if let Err(e) = served {
+        tracing::error!(%addr, error = %e, "http server failed");
+    }
+    tracing::debug!(%addr, "http stopped");
 }
 
 /// The routes; anything else is 404.
@@ -206,6 +263,7 @@ fn router(state: AppState) -> Router {
         .route("/service/themes/{theme}/{file}", get(service::photo))
         .route("/api/v1/rooms/{alias}/occupancy", put(service::occupancy))
         .route("/api/v1/directory", get(directory::search))
+        .nest("/api/v1/presentities", history_routes())
         .nest("/api/v1/provider", provider_routes())
         .nest("/api/v1/sync", sync_routes())
         .with_state(state)
@@ -223,6 +281,12 @@ fn provider_routes() -> Router<AppState> {
         )
         .route(line, put(provider::put_line).delete(provider::delete_line))
         .route(openapi, get(sync::openapi))
+}
+
+/// A presentity's routes, in the order of [`history::ROUTES`].
+fn history_routes() -> Router<AppState> {
+    let [changes] = history::ROUTES;
+    Router::new().route(changes, get(history::history))
 }
 
 /// The sync engine's routes, in the order of [`sync::ROUTES`].
@@ -342,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn serves_metrics_and_health_then_stops() {
-        let server = HttpServer::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None).expect("bind");
         let addr = server.local_addr();
         assert_ne!(addr.port(), 0);
         let cancel = CancellationToken::new();
@@ -358,6 +422,7 @@ mod tests {
             live,
             events: EventLog::default(),
             directory,
+            recent: Default::default(),
             console: None,
         };
         server.spawn(shared, cancel.clone(), &tracker);

@@ -374,7 +374,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let http = server::bind_http(&config.http)?;
         // Photo URLs point at the listener's real address unless
         // `service.public_url` says otherwise.
-        let listener_base = http.as_ref().map(|h| format!("http://{}", h.local_addr()));
+        let listener_base = http
+            .as_ref()
+            .map(|h| format!("{}://{}", h.scheme(), h.local_addr()));
         if let Some(base) = &listener_base {
             let directory = config.service.directory.with_listener_base(base);
             config.service.directory = std::sync::Arc::new(directory);
@@ -385,7 +387,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mapping = config.directory.mapping.clone();
         let live: LiveConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
         let directory = DirectoryHub::new(live.clone(), ldap.is_some());
-        let server = Server::bind(config)?.with_address_book(directory.clone());
+        let server = Server::bind(config)?.with_directory(directory.clone());
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
         }
@@ -407,8 +409,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|b| format!("{}:{}", b.transport, b.addr))
                 .collect();
-            listeners.push(format!("http:{}", http.local_addr()));
-            let settings = live.load().console.clone();
+            listeners.push(format!("{}:{}", http.scheme(), http.local_addr()));
+            let mut settings = live.load().console.clone();
+            // Cookies served over HTTPS are `Secure` whatever the config
+            // says: a browser then never sends them in the clear.
+            settings.cookie_secure |= http.is_tls();
             let console = settings.is_on().then(|| {
                 presenced::http::console::Console::new(&settings, listeners, reloader.clone())
             });
@@ -418,6 +423,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 live: live.clone(),
                 events: server.events(),
                 directory: directory.clone(),
+                recent: server.recent(),
                 console,
             };
             http.spawn(shared, http_cancel.clone(), &http_tracker);

@@ -118,6 +118,16 @@ pub const DIRECTORY_UP: &str = "presenced_directory_up";
 /// Gauge: when the last LDAP refresh succeeded (Unix time, seconds).
 pub const DIRECTORY_LAST_SUCCESS: &str = "presenced_directory_last_success_timestamp_seconds";
 
+/// Histogram: NOTIFY latency, from the core's turn that made the change
+/// to the NOTIFY handed to the transport (`crate::latency` defines it).
+pub const NOTIFY_LATENCY: &str = "presenced_notify_latency_seconds";
+
+/// NOTIFY latency buckets: from well under a millisecond (a memory store,
+/// no fan-out) to seconds (a slow disk under a large fan-out).
+const NOTIFY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
 /// Commit latency buckets: an fsync takes from ~50 µs (NVMe with a write
 /// cache) to tens of milliseconds (spinning disk, network storage).
 const COMMIT_BUCKETS: [f64; 12] = [
@@ -142,6 +152,12 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
                     Matcher::Full(STORE_COMMIT_SECONDS.to_owned()),
                     &COMMIT_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(NOTIFY_LATENCY.to_owned()),
+                        &NOTIFY_BUCKETS,
+                    )
+                })
                 .and_then(|b| b.install_recorder())
                 .map_err(|e| e.to_string())?;
             describe();
@@ -254,6 +270,12 @@ fn describe() {
          (EventDNDOn/Off) or status (a UC-derived status change)."
     );
     describe_histogram!(
+        NOTIFY_LATENCY,
+        Unit::Seconds,
+        "NOTIFY latency: from the core's turn that made the state change to \
+         the NOTIFY handed to the transport, store commit and fan-out included."
+    );
+    describe_histogram!(
         STORE_COMMIT_SECONDS,
         Unit::Seconds,
         "Duration of one durable store commit, fsync included."
@@ -309,6 +331,7 @@ fn describe() {
     }
     // Registered without a sample, so its buckets are listed from the start.
     let _ = histogram!(STORE_COMMIT_SECONDS);
+    let _ = histogram!(NOTIFY_LATENCY);
 }
 
 /// The engine's counts, after each step that may change them.
@@ -395,6 +418,11 @@ pub fn message_dropped(reason: DropReason) {
 pub fn store_committed(elapsed: Duration) {
     counter!(STORE_COMMITS).increment(1);
     histogram!(STORE_COMMIT_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// One NOTIFY was handed to the transport `latency` after its change.
+pub fn notify_latency(latency: std::time::Duration) {
+    histogram!(NOTIFY_LATENCY).record(latency.as_secs_f64());
 }
 
 /// One durable store transaction that failed. Counted apart from the

@@ -21,8 +21,10 @@ use crate::config::{
 use crate::config::{Config, ListenSpec, RegistrarSettings, TransportKind};
 use crate::config::{HttpSettings, StoreMode, StoreSettings};
 use crate::control::Control;
+use crate::directory::{AgentRoster, DirectoryHub};
 use crate::endpoint::{Endpoint, ToTags};
 use crate::flood::{Limiter, SourceLimit};
+use crate::history::Recent;
 use crate::http::{HttpError, HttpServer};
 use crate::sip_core::{CoreParts, Flood, SipCore};
 use crate::store::{Store, StoreError};
@@ -96,6 +98,11 @@ pub struct Server {
     peer_names: Arc<[String]>,
     /// Who answers dialect clients' directory searches.
     address_book: Arc<dyn presence::AddressBook>,
+    /// Where the core writes the agents' statuses for the directory.
+    agents: Arc<AgentRoster>,
+    /// Where the core keeps presentities' changes and NOTIFY latencies
+    /// ([`Server::recent`]).
+    recent: Arc<Recent>,
 }
 
 impl Server {
@@ -151,20 +158,29 @@ impl Server {
             cert_store,
             peer_names,
             address_book: Arc::new(presence::NoAddressBook),
+            agents: Arc::default(),
+            recent: Arc::default(),
         })
     }
 
-    /// Answers dialect clients' directory searches from `book` (the
-    /// company directory, `crate::directory`); without it they find
-    /// nothing.
-    pub fn with_address_book(mut self, book: Arc<dyn presence::AddressBook>) -> Server {
-        self.address_book = book;
+    /// Answers dialect clients' directory searches from the company
+    /// directory (`crate::directory`) and keeps its agents' statuses up
+    /// to date; without it searches find nothing.
+    pub fn with_directory(mut self, directory: Arc<DirectoryHub>) -> Server {
+        self.agents = directory.agents();
+        self.address_book = directory;
         self
     }
 
     /// The bound addresses, in configuration order.
     pub fn bound(&self) -> Vec<Bound> {
         self.listeners.iter().map(|(b, _)| *b).collect()
+    }
+
+    /// Presentities' recent changes and NOTIFY latencies, for the console
+    /// and the history API.
+    pub fn recent(&self) -> Arc<Recent> {
+        self.recent.clone()
     }
 
     /// The sync engine's event log, for the HTTP event stream.
@@ -189,9 +205,11 @@ impl Server {
             cert_store,
             peer_names,
             address_book,
+            agents,
+            recent,
         } = self;
         if let Some(store) = cert_store {
-            tracker.spawn(watch_certificate(store, cancel.clone()));
+            tracker.spawn(transport::tls::watch(store, cancel.clone()));
         }
         let tags = ToTags::new();
         let connections = Connections::default();
@@ -279,6 +297,8 @@ impl Server {
             upstream: upstream_parts(&config, &udp_sockets, &streams, cancel, tracker),
             sync: SyncHub::new(config.sync.rules.clone()),
             events,
+            agents,
+            recent,
             flood: Flood {
                 source: source_gate,
                 user: config.flood.per_user.map(Limiter::new),
@@ -300,31 +320,6 @@ pub fn peer_names(config: &Config) -> Arc<[String]> {
         .flat_map(|a| &a.trusted_peers)
         .flat_map(|p| p.certificate_names.iter().cloned())
         .collect()
-}
-
-/// How often the TLS certificate files are looked at.
-const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Reloads the TLS certificate when its files change (a renewal), until
-/// shutdown. Polled rather than watched with inotify: renewals replace
-/// files by rename into directories that may be symlinks (certbot's
-/// `live/`), which a poll of the paths sees as it is.
-async fn watch_certificate(store: Arc<CertStore>, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(CERT_POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match store.reload_if_changed() {
-            Ok(true) => tracing::info!("TLS certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays")
-            }
-        }
-    }
 }
 
 /// Sources no flood limit applies to: `limits.exempt` and the trusted
@@ -432,7 +427,10 @@ pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
 /// "off"; binding before anything runs makes an address in use a start-up
 /// error.
 pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpError> {
-    settings.listen.map(HttpServer::bind).transpose()
+    settings
+        .listen
+        .map(|addr| HttpServer::bind(addr, settings.tls.as_ref()))
+        .transpose()
 }
 
 /// The presence provider's way to the upstream: the `transport::uplink`

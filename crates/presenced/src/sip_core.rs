@@ -53,8 +53,10 @@ use crate::auth::{Authenticator, Network};
 use crate::commit_gate::{CommitGate, Pass};
 use crate::config::Timers;
 use crate::control::Control;
+use crate::directory::AgentRoster;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::flood::Limiter;
+use crate::history::{Change, Recent};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
 use crate::refusal_log::RefusalLog;
@@ -79,6 +81,10 @@ const PROVIDER_EVENTS: usize = 1024;
 
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a NOTIFY's origin is kept waiting for it to be sent: far
+/// beyond any commit and fan-out, so only a NOTIFY never sent is dropped.
+const ORIGIN_KEPT: Duration = Duration::from_secs(120);
 
 /// How often one source's refusals are logged at most.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -141,6 +147,11 @@ pub struct CoreParts {
     pub sync: SyncHub,
     /// The sync engine's event log, shared with the HTTP side.
     pub events: EventLog,
+    /// The agents' statuses for the company directory, shared with it.
+    pub agents: Arc<AgentRoster>,
+    /// Presentities' recent changes and NOTIFY latency, shared with the
+    /// HTTP side.
+    pub recent: Arc<Recent>,
     /// Flood limits.
     pub flood: Flood,
 }
@@ -198,6 +209,16 @@ pub struct SipCore {
     sync: SyncHub,
     /// Where the sync engine's events go.
     events: EventLog,
+    /// Where the agents' statuses go for the company directory.
+    agents: Arc<AgentRoster>,
+    /// Where presentities' changes and NOTIFY latencies go.
+    recent: Arc<Recent>,
+    /// When the change each queued or held NOTIFY carries was made (the
+    /// turn's clock), by NOTIFY id, until it is handed to the transport
+    /// (`crate::latency`).
+    notify_origin: sip::hash::HashMap<u64, Instant>,
+    /// The turn the fan-out under way began in, if one is.
+    fanout_since: Option<Instant>,
     /// Flood limits.
     flood: Flood,
 }
@@ -214,10 +235,13 @@ impl SipCore {
         let commits = parts.store.commits();
         let gate = CommitGate::new(!parts.store.is_memory());
         let upstream = parts.upstream.map(upstream::Upstream::new);
+        let mut engine = parts.engine;
+        // Every change is noted for the presentities' history.
+        engine.record_changes(true);
         SipCore {
             layer: Layer::new(config),
             endpoint: parts.endpoint,
-            engine: parts.engine,
+            engine,
             registrar: parts.registrar,
             store: parts.store,
             commits,
@@ -237,6 +261,10 @@ impl SipCore {
             shown: Default::default(),
             provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
             sync: parts.sync,
+            agents: parts.agents,
+            recent: parts.recent,
+            notify_origin: Default::default(),
+            fanout_since: None,
             events: parts.events,
             flood: parts.flood,
         }
@@ -354,10 +382,19 @@ impl SipCore {
             if self.engine.has_fanout() {
                 // One chunk per turn: its NOTIFYs leave at the flush below
                 // while the rest are still to be built, and the watchers'
-                // 200s are taken between chunks.
+                // 200s are taken between chunks. Their latency counts
+                // from the turn the fan-out began.
+                let since = *self.fanout_since.get_or_insert(now.mono);
                 let actions = self.engine.poll_fanout(now.wall, FANOUT_CHUNK);
+                for action in &actions {
+                    if let Action::Notify { id, .. } = action {
+                        self.notify_origin.insert(id.0, since);
+                    }
+                }
                 self.actions.extend(actions);
                 self.step(now);
+            } else {
+                self.fanout_since = None;
             }
             self.outbox.flush();
             if now.mono >= self.next_stats {
@@ -376,6 +413,11 @@ impl SipCore {
         self.upstream_stats();
         metrics::set_sync_agents(self.sync.len());
         shrink_after_burst(&mut self.notifies);
+        // A NOTIFY the engine dropped unsent (its dialog ended while it
+        // waited for a commit) leaves its origin behind: forget it.
+        self.notify_origin
+            .retain(|_, origin| now.mono.saturating_duration_since(*origin) < ORIGIN_KEPT);
+        shrink_after_burst(&mut self.notify_origin);
         shrink_after_burst(&mut self.txns);
         if let Some(gate) = &self.flood.source {
             gate.forget_idle();
@@ -454,6 +496,9 @@ impl SipCore {
             Control::ProviderOverview { max, done } => {
                 let _ = done.send(self.upstream.as_ref().map(|u| u.overview(max)));
             }
+            Control::SyncAgents { max, done } => {
+                let _ = done.send(self.sync.overview(max));
+            }
             Control::Shown { presentities, done } => {
                 let shown = presentities.iter().map(|p| self.engine.shown(p)).collect();
                 let _ = done.send(shown);
@@ -515,16 +560,37 @@ impl SipCore {
     /// fails at once, say) may queue more; they run in the same step.
     fn step(&mut self, now: Now) {
         self.sync_tracked(now);
+        self.record_history(now);
         if self.upstream.is_some() {
             self.upstream_interest(now);
         }
         while let Some(action) = self.actions.pop_front() {
+            if let Action::Notify { id, .. } = &action {
+                self.notify_origin.entry(id.0).or_insert(now.mono);
+            }
             match self.gate.admit(action) {
                 Pass::Now(action) => self.carry_out_action(action, now),
                 Pass::Write(ticket, ops) => self.submit(ticket, ops, now),
                 Pass::Held => {}
             }
         }
+    }
+
+    /// Keeps what the presentities that changed since the last step show
+    /// now, in their history (`crate::history`).
+    fn record_history(&mut self, now: Now) {
+        let changed = self.engine.take_changed();
+        if changed.is_empty() {
+            return;
+        }
+        let changes: Vec<(String, Change)> = changed
+            .into_iter()
+            .map(|presentity| {
+                let change = Change::of(&self.engine.shown(&presentity), now.wall);
+                (presentity, change)
+            })
+            .collect();
+        self.recent.history.record(changes);
     }
 
     fn carry_out_action(&mut self, action: Action<Flow>, now: Now) {
@@ -609,6 +675,11 @@ impl SipCore {
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
     fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
+        if let Some(origin) = self.notify_origin.remove(&id.0) {
+            // The turn's clock is the origin's; this one is read now, so
+            // a NOTIFY sent in its change's own turn counts its build.
+            self.recent.notify_latency.record(origin, Instant::now());
+        }
         let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
         let (via, branch) = self.vias.next(&flow);
         let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));

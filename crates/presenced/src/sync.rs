@@ -20,5 +20,5 @@ pub mod record;
 pub mod remote;
 
 pub use events::{EventKind, EventLog, Replay, SyncEvent};
-pub use hub::{Binding, Changes, HubError, SyncHub};
+pub use hub::{AgentOverview, Binding, Changes, HubError, SyncHub};
 pub use record::{AgentRecord, RecordError};

@@ -5,8 +5,10 @@
 //! real headless Chromium (driven over WebDriver by chromedriver) a user
 //! logs in, a wrong password is refused, the status page shows the
 //! server, and a directory search shows a room whose presence change
-//! (the occupancy feed) arrives without reloading, with no error in the
-//! browser's console.
+//! (the occupancy feed) arrives without reloading; the keyboard alone
+//! (Tab, Enter) reaches the skip link, the search box and the results
+//! with a visible focus; and no page logs an error in the browser's
+//! console.
 //!
 //! Commands: `echo hunter2 | presenced hash-password`; presenced with the
 //! `[console]` and `[service]` sections below; `chromedriver --port=P`,
@@ -17,130 +19,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::console::{cookie, exchange, form_token, hash, header, login};
 use common::Presenced;
 use serde_json::{json, Value};
 
 const ROOM: &str = "sip:meet.alice@vc.example.com";
 const TOKEN: &str = "feed-secret";
-
-/// One HTTP/1.1 exchange: status, headers (lowercased names), body.
-fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[String],
-    body: &[u8],
-    wait: Duration,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(wait)).expect("timeout");
-    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .expect("send");
-    stream.write_all(body).expect("send body");
-    // Read the head, then exactly the body it announces: a peer may keep
-    // the connection open whatever `Connection: close` says.
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at;
-        }
-        let n = stream.read(&mut buf).expect("read head");
-        assert!(n > 0, "connection closed before the head");
-        bytes.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = bytes[head_end + 4..].to_vec();
-    let length: Option<usize> = header(&headers, "content-length")
-        .first()
-        .and_then(|v| v.parse().ok());
-    let chunked = header(&headers, "transfer-encoding")
-        .iter()
-        .any(|v| v.contains("chunked"));
-    loop {
-        let complete = match length {
-            Some(n) => body.len() >= n,
-            None if chunked => body.windows(5).any(|w| w == b"0\r\n\r\n"),
-            None => false,
-        };
-        if complete {
-            break;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => body.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("reading the body of {method} {path}: {e}"),
-        }
-    }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let body = if chunked { dechunk(&body) } else { body };
-    (status, headers, body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    headers
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
-/// `name=value` of the Set-Cookie named `name`.
-fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
-    header(headers, "set-cookie")
-        .into_iter()
-        .filter_map(|c| c.split(';').next())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_presenced"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("presenced hash-password");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn start() -> Presenced {
     let token_hash: String = {
@@ -161,31 +49,6 @@ fn start() -> Presenced {
     Presenced::with_config(&config, 1)
 }
 
-/// Logs in over plain HTTP; returns the response to the POST.
-fn login(server: &Presenced, user: &str, password: &str) -> (u16, Vec<(String, String)>, String) {
-    let addr = server.http_addr();
-    let (status, headers, page) = exchange(addr, "GET", "/console/login", &[], b"", common::WAIT);
-    assert_eq!(status, 200);
-    let login_cookie = cookie(&headers, "presenced_login").expect("the form's cookie");
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the form's token");
-    let body = format!("user={user}&password={password}&csrf={csrf}");
-    exchange(
-        addr,
-        "POST",
-        "/console/login",
-        &[
-            "Content-Type: application/x-www-form-urlencoded".to_owned(),
-            format!("Cookie: {login_cookie}"),
-        ],
-        body.as_bytes(),
-        common::WAIT,
-    )
-}
-
 #[test]
 fn nothing_behind_the_login_without_a_session() {
     let server = start();
@@ -196,6 +59,7 @@ fn nothing_behind_the_login_without_a_session() {
         "/console/config",
         "/console/services",
         "/console/upstream",
+        "/console/agents",
         "/console/presentity?uri=sip:meet.alice@vc.example.com",
     ] {
         let (status, headers, _) = exchange(addr, "GET", page, &[], b"", common::WAIT);
@@ -206,6 +70,7 @@ fn nothing_behind_the_login_without_a_session() {
         ("GET", "/console/api/status"),
         ("GET", "/console/api/directory?q=meet"),
         ("GET", &format!("/console/events?uri={ROOM}")),
+        ("GET", "/console/agents/events"),
         ("POST", "/console/logout"),
     ] {
         let (status, _, body) = exchange(addr, method, api, &[], b"", common::WAIT);
@@ -312,12 +177,7 @@ fn logins_are_checked_forged_forms_refused_and_failures_lock_out() {
     // Logging out needs the session's token, then ends the session.
     let (status, _, page) = exchange(addr, "GET", "/console/", &with, b"", common::WAIT);
     assert_eq!(status, 200);
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = form_token(&page).to_owned();
     let form = [
         format!("Cookie: {session}"),
         "Content-Type: application/x-www-form-urlencoded".to_owned(),
@@ -354,6 +214,9 @@ struct Browser {
 }
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// WebDriver's key codes.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
 
 impl Browser {
     fn start() -> Browser {
@@ -500,6 +363,49 @@ impl Browser {
         }
     }
 
+    /// Presses a key (a WebDriver key code, e.g. [`TAB`]) in the page.
+    fn press(&self, key: &str) {
+        let down_up = json!([{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]);
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": down_up}]});
+        self.session_call("POST", "/actions", Some(actions));
+    }
+
+    /// What has the keyboard focus: tag, id, text, whether it is in
+    /// `#results`, and its outline as drawn.
+    fn focused(&self) -> Value {
+        self.script(
+            "const e = document.activeElement; const s = getComputedStyle(e); \
+             return {tag: e.tagName, id: e.id, text: e.textContent.trim().slice(0, 40), \
+             results: !!e.closest('#results'), outline: s.outlineStyle, \
+             width: parseFloat(s.outlineWidth) || 0};",
+        )
+    }
+
+    /// Presses Tab (at most 40 times) until `wanted` has the focus; every
+    /// element passed on the way must show a visible focus outline.
+    fn tab_to(&self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let mut passed = Vec::new();
+        for _ in 0..40 {
+            self.press(TAB);
+            let now = self.focused();
+            assert!(
+                now["outline"] != "none" && now["width"].as_f64().unwrap_or(0.0) >= 2.0,
+                "no visible focus on {now} (after {passed:?})"
+            );
+            if wanted(&now) {
+                return now;
+            }
+            passed.push(now["text"].to_string());
+        }
+        panic!("Tab never reached {what}: {passed:?}");
+    }
+
+    /// Asserts that the browser logged no error on `page` so far.
+    fn no_errors(&self, page: &str) {
+        let errors = self.errors();
+        assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+    }
+
     /// The browser's console messages of level SEVERE.
     fn errors(&self) -> Vec<String> {
         let log = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
@@ -558,6 +464,8 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         browser.url()
     );
 
+    browser.no_errors("the login page");
+
     // A wrong password is refused.
     browser.type_into("#user", "admin");
     browser.type_into("#password", "not-it");
@@ -580,6 +488,7 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     browser.wait_text("#notify-rate-now", "the NOTIFY rate", |t| {
         t.starts_with("now ")
     });
+    browser.no_errors("the status page");
 
     // Search the directory with the keyboard: the room, Online.
     browser.go(&format!("{base}/console/directory"));
@@ -613,6 +522,25 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         browser.screenshot(&path);
     }
 
+    browser.no_errors("the directory page");
+
+    // The keyboard alone: from the top of the page, Tab reaches the skip
+    // link, the search box and the result's link, each with a visible
+    // focus; Enter on the link opens the room's page.
+    browser.go(&format!("{base}/console/directory?q=meet"));
+    browser.wait_text(&cell, "the results again", |t| t.starts_with("Busy"));
+    let skip = browser.tab_to("the skip link", |f| f["text"] == "Skip to content");
+    assert_eq!(skip["tag"], "A");
+    browser.tab_to("the search box", |f| f["id"] == "q");
+    let link = browser.tab_to("a result", |f| f["results"] == true && f["tag"] == "A");
+    assert_eq!(link["text"], "Alice's meeting room");
+    browser.press(ENTER);
+    browser.wait_text("#now td", "the room's page by keyboard", |t| {
+        t == "Busy — In a meeting (2)"
+    });
+    browser.go(&format!("{base}/console/directory?q=meet"));
+    browser.wait_text(&cell, "the results again", |t| t.starts_with("Busy"));
+
     // The room's own page, from its link: what it shows and why.
     browser.click("#results a");
     browser.wait_text("#now td", "the presentity page", |t| {
@@ -620,6 +548,9 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
     });
     let why = browser.text("#explain").unwrap_or_default();
     assert!(why.contains("room"), "{why}");
+    let changes = browser.text("#history").unwrap_or_default();
+    assert!(changes.contains("In a meeting (2)"), "{changes}");
+    browser.no_errors("the presentity page");
     // The service contacts, with the room's avatar loaded.
     browser.go(&format!("{base}/console/services"));
     browser.wait_text("#rooms td.presence", "the rooms", |t| t.starts_with("Busy"));
@@ -628,6 +559,15 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         width.as_u64().unwrap_or(0) > 0,
         "the avatar loaded: {width}"
     );
+    browser.no_errors("the service contacts page");
+    // The agents and upstream pages (no agent, no provider here).
+    browser.go(&format!("{base}/console/agents"));
+    browser.wait_text("#no-agents", "the agents page", |t| {
+        t.starts_with("No agent")
+    });
+    browser.go(&format!("{base}/console/upstream"));
+    browser.wait_text("h1", "the upstream page", |t| t == "Upstream");
+    browser.no_errors("the agents and upstream pages");
 
     let room_listing = || {
         let path = "/api/v1/directory?q=meet";

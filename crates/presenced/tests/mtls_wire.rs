@@ -17,31 +17,17 @@
 
 mod common;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::ca::Ca;
+use common::tls::{connector, write_pair, Ca};
 use common::{reason, send, Presenced, StreamReader};
-use rcgen::KeyPair;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::TlsConnector;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn write_pair(dir: &Path, cert: &rcgen::Certificate, key: &KeyPair) {
-    // Key first, then the certificate: the server reloads when either
-    // changes and must not see a new certificate with the old key for
-    // long (it keeps the old pair if they do not match).
-    std::fs::write(dir.join("key.pem.new"), key.serialize_pem()).expect("key");
-    std::fs::write(dir.join("cert.pem.new"), cert.pem()).expect("cert");
-    std::fs::rename(dir.join("key.pem.new"), dir.join("key.pem")).expect("rename");
-    std::fs::rename(dir.join("cert.pem.new"), dir.join("cert.pem")).expect("rename");
-}
 
 struct Lab {
     ca: Ca,
@@ -70,30 +56,6 @@ fn lab() -> Lab {
         server,
         dir_path,
     }
-}
-
-/// A TLS client trusting `ca`, presenting `identity` if given.
-fn connector(
-    ca: &rcgen::Certificate,
-    identity: Option<(rcgen::Certificate, KeyPair)>,
-) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.der().clone()).expect("root");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots);
-    let config = match identity {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .expect("client certificate"),
-    };
-    TlsConnector::from(Arc::new(config))
 }
 
 /// Connects; `None` when the handshake fails on the client's side.

@@ -22,7 +22,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ca::Ca;
+use common::tls::Ca;
 use common::kamailio::{
     assert_never_open, kamailio_for_publishing, kamailio_tls_installed, metric,
     next_change_without, presenced_with_upstream, provider_report, publish, subscribe, token_table,

@@ -4,9 +4,9 @@
 //!
 //! Entries come from sources, each a list of [`Entry`] with its
 //! [`Origin`]: the users, contacts and resources synchronised from LDAP
-//! ([`ldap`]), the rooms of `[service]`, and later the contact-center
-//! agents of the sync engine (an [`Origin::Agent`] source with a
-//! `cc_status`, merged the same way). [`AddressBook::merge`] keys them
+//! ([`ldap`]), the rooms of `[service]`, and the contact-center agents
+//! of the sync engine (an [`Origin::Agent`] source whose entries carry a
+//! [`CcStatus`], [`agent`]). [`AddressBook::merge`] keys them
 //! by SIP URI: the first source to name an address gives its fields,
 //! later ones fill what is missing and add their origin. An LDAP entry
 //! whose address a gateway rule answers is marked [`Origin::Gateway`]
@@ -28,6 +28,9 @@ use serde::Serialize;
 
 use crate::directory::{Answerer, Directory};
 
+pub use agent::CcStatus;
+
+pub mod agent;
 pub mod ldap;
 #[cfg(test)]
 mod tests;
@@ -103,7 +106,7 @@ pub struct Entry {
     pub gateway_rule: Option<String>,
     /// The contact-center status, for agents (seed 003: "CIC status").
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cc_status: Option<String>,
+    pub cc_status: Option<CcStatus>,
 }
 
 impl Entry {
@@ -144,7 +147,9 @@ impl Entry {
         fill(&mut self.phone, other.phone);
         fill(&mut self.dn, other.dn);
         fill(&mut self.gateway_rule, other.gateway_rule);
-        fill(&mut self.cc_status, other.cc_status);
+        if self.cc_status.is_none() {
+            self.cc_status = other.cc_status;
+        }
         for origin in other.origins {
             self.add_origin(origin);
         }
@@ -173,7 +178,8 @@ impl Entry {
             self.title.as_deref(),
             self.department.as_deref(),
             self.company.as_deref(),
-            self.cc_status.as_deref(),
+            self.cc_status.as_ref().map(|c| c.text.as_str()),
+            self.cc_status.as_ref().map(|c| c.agent.as_str()),
         ];
         for field in fields.into_iter().flatten() {
             words.extend(split_words(field));

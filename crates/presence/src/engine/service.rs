@@ -178,6 +178,13 @@ impl<F: Flow> Engine<F> {
         if previous.unwrap_or(0) == participants {
             return out;
         }
+        // The room's own address (its first alias, as `sip:` URI)
+        // changed whether anyone watches it or not (its history,
+        // `Engine::take_changed`).
+        match room.strip_prefix("sip:") {
+            Some(_) => self.note_changed(room),
+            None => self.note_changed(&format!("sip:{room}")),
+        }
         // The room's addresses some watcher was answered for (any alias,
         // PIN or not), checked again: still watched, still this room.
         let noted = self.room_watched.remove(room).unwrap_or_default();

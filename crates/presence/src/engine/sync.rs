@@ -110,6 +110,7 @@ impl<F: Flow> Engine<F> {
     /// watchers are poked, so every kind of change is seen: a PUBLISH, a
     /// category, an expiry, a fade, a sync source).
     pub(super) fn note_tracked(&mut self, presentity: &str) {
+        self.note_changed(presentity);
         if !self.tracked.presentities.contains(presentity) {
             return;
         }
@@ -143,6 +144,33 @@ impl<F: Flow> Engine<F> {
                 availability,
             })
             .collect()
+    }
+
+    /// Notes a change of `presentity` for [`Engine::take_changed`], when
+    /// the runtime asked for them.
+    pub(super) fn note_changed(&mut self, presentity: &str) {
+        if let Some(changed) = &mut self.changed {
+            if !changed.contains(presentity) {
+                changed.insert(presentity.to_owned());
+            }
+        }
+    }
+
+    /// Starts (`true`) or stops noting every presentity that changes, for
+    /// [`Engine::take_changed`] (the runtime's history of changes).
+    pub fn record_changes(&mut self, on: bool) {
+        self.changed = on.then(Default::default);
+    }
+
+    /// The presentities that changed (any source, a service contact's
+    /// answer included) since the last call, each once, in no particular
+    /// order; empty unless [`Engine::record_changes`] is on. The runtime
+    /// calls it after each step and asks [`Engine::shown`] what they show.
+    pub fn take_changed(&mut self) -> Vec<String> {
+        match &mut self.changed {
+            Some(changed) if !changed.is_empty() => changed.drain().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// A presentity's aggregated availability now (`None`: unknown).

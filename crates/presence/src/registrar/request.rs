@@ -193,8 +193,9 @@ fn delta(name: HeaderName, v: &[u8]) -> Result<u32, RegisterError> {
 
 /// `t` as an RFC 1123 date in GMT, the form of the Date header (RFC 3261
 /// §20.17): a registrar's 200 SHOULD carry one (§10.3 step 8) so that a
-/// UA without a clock can set it.
-pub(crate) fn http_date(t: std::time::SystemTime) -> String {
+/// UA without a clock can set it. Also the console's way of showing a
+/// time, so no date crate is needed for either.
+pub fn http_date(t: std::time::SystemTime) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

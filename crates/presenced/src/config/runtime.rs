@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{unspanned, ConfigError, Source};
+use super::{unspanned, ConfigError, Source, TlsFiles};
 
 /// Whether state survives a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +36,13 @@ pub struct StoreSettings {
 }
 
 /// The `[http]` section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Where `/metrics` and `/health` are served; `None` when "off".
     pub listen: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate and key (reloaded when they
+    /// change, as the SIP listeners' are); `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,12 +67,16 @@ impl Default for RawStore {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawHttp {
     listen: Spanned<String>,
+    tls_cert: Option<Spanned<PathBuf>>,
+    tls_key: Option<Spanned<PathBuf>>,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: unspanned("127.0.0.1:8088".to_owned()),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -116,7 +123,8 @@ impl Source<'_> {
     pub(super) fn http(&self, raw: RawHttp) -> Result<HttpSettings, ConfigError> {
         let listen = parse_http_listen(raw.listen.get_ref())
             .map_err(|e| self.error(raw.listen.span().start, "http.listen", e))?;
-        Ok(HttpSettings { listen })
+        let tls = self.tls_files("http", &raw.tls_cert, &raw.tls_key)?;
+        Ok(HttpSettings { listen, tls })
     }
 }
 
@@ -133,6 +141,26 @@ mod tests {
 
     fn error(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn https_needs_both_files_beside_the_config() {
+        let c = parse("[http]\ntls_cert = \"web.pem\"\ntls_key = \"/keys/web.key\"\n").unwrap();
+        let tls = c.http.tls.expect("tls on");
+        assert_eq!(tls.cert, Path::new("/etc/presenced/web.pem"));
+        assert_eq!(tls.key, Path::new("/keys/web.key"));
+        assert_eq!(tls.client_ca, None);
+        assert_eq!(Config::default().http.tls, None);
+        let e = error("[http]\ntls_cert = \"web.pem\"\n");
+        assert!(
+            e.contains(":2:12: http.tls_cert: http.tls_key must be set too"),
+            "{e}"
+        );
+        let e = error("[http]\ntls_key = \"web.key\"\n");
+        assert!(
+            e.contains("http.tls_key: http.tls_cert must be set too"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ use super::AppState;
 use crate::config::ConsoleSettings;
 use crate::reload::Reloader;
 
+mod agents;
 mod editor;
 mod events;
 mod pages;
@@ -107,6 +108,8 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/console/presentity", get(views::presentity))
         .route("/console/services", get(views::services))
         .route("/console/upstream", get(views::upstream))
+        .route("/console/agents", get(agents::page))
+        .route("/console/agents/events", get(agents::stream))
         .route("/console/logout", post(logout))
         .route("/console/api/status", get(status_json))
         .route("/console/api/directory", get(directory_json))
@@ -187,6 +190,7 @@ async fn guard(State(state): State<AppState>, mut request: Request, next: Next) 
             let path = request.uri().path();
             if path.starts_with("/console/api/")
                 || path == "/console/events"
+                || path == "/console/agents/events"
                 || path == "/console/logout"
             {
                 let body = Json(serde_json::json!({"error": "log in first", "field": "session"}));

@@ -8,8 +8,11 @@
 //! (at most 200). Presence comes from the SIP core for the entries of
 //! the page only (the engine's aggregate; a room's or gateway rule's
 //! card when nobody publishes; Offline otherwise), so a page costs the
-//! same whatever the directory's size. A bad `page` or `per_page` is a
-//! 400 naming it.
+//! same whatever the directory's size. A contact-center agent's entry
+//! (origin `agent`, alone or merged with the LDAP entry of its address)
+//! carries its `cc_status` as the sync engine holds it now, read for the
+//! page too (`crate::directory::AgentRoster`). A bad `page` or
+//! `per_page` is a 400 naming it.
 //!
 //! ```json
 //! {"q": "vtc", "page": 1, "per_page": 50, "total": 1, "entries": [
@@ -17,6 +20,17 @@
 //!    "kind": "resource", "origins": ["ldap", "gateway"],
 //!    "gateway_rule": "vtc endpoints", "dn": "cn=VTC Oslo,ou=Resources,dc=example,dc=com",
 //!    "presence": {"availability": 3500, "class": "Online", "source": "gateway"}}]}
+//! ```
+//!
+//! An agent merged with its LDAP user:
+//!
+//! ```json
+//! {"uri": "sip:alice@example.com", "display_name": "Alice Smith", "kind": "user",
+//!  "origins": ["ldap", "agent"],
+//!  "cc_status": {"agent": "4711", "state": "Ready", "device": "Busy",
+//!                "user_state": "LoggedInToClient", "text": "In a call"},
+//!  "presence": {"availability": 7001, "class": "IdleBusy", "source": "sources",
+//!               "activity_text": "Working with customer, do not disturb"}}
 //! ```
 
 use std::collections::HashMap;
@@ -35,11 +49,12 @@ const DEFAULT_PER_PAGE: usize = 50;
 /// The most entries one page may hold.
 const MAX_PER_PAGE: usize = 200;
 
-/// One entry of the answer: the directory's fields and its presence.
+/// One entry of the answer: the directory's fields (its contact-center
+/// status as of now) and its presence.
 #[derive(Debug, Serialize)]
-struct Listed<'a> {
+struct Listed {
     #[serde(flatten)]
-    entry: &'a rules::Entry,
+    entry: rules::Entry,
     presence: Presence,
 }
 
@@ -63,16 +78,12 @@ pub(super) struct Presence {
 
 impl From<&Shown> for Presence {
     fn from(shown: &Shown) -> Presence {
-        let activity = shown.state.activity.as_ref();
+        let (activity, activity_text) = crate::history::activity(shown);
         Presence {
             availability: shown.state.availability.value(),
             class: shown.state.class().name(),
-            activity: activity
-                .and_then(|a| a.token.as_ref())
-                .map(|t| t.as_str().to_owned()),
-            activity_text: activity
-                .and_then(|a| a.custom.get(presence::availability::Lcid::EN_US))
-                .map(str::to_owned),
+            activity,
+            activity_text,
             source: match shown.by {
                 ShownBy::Sources => "sources",
                 ShownBy::Room => "room",
@@ -85,12 +96,12 @@ impl From<&Shown> for Presence {
 
 /// The answer.
 #[derive(Debug, Serialize)]
-struct Answer<'a> {
+struct Answer {
     q: String,
     page: usize,
     per_page: usize,
     total: usize,
-    entries: Vec<Listed<'a>>,
+    entries: Vec<Listed>,
 }
 
 /// A positive number parameter, or its default; 400 naming it otherwise.
@@ -132,13 +143,20 @@ pub(super) async fn search(
         return Err(ApiError::core_busy());
     }
     let shown = shown.await.map_err(|_| ApiError::core_stopped())?;
+    let agents = state.directory.agents();
+    let statuses = agents.statuses(found.entries.iter().map(|e| e.uri.as_str()));
     let entries = found
         .entries
         .iter()
         .zip(&shown)
-        .map(|(entry, shown)| Listed {
-            entry,
-            presence: shown.into(),
+        .zip(statuses)
+        .map(|((entry, shown), cc_status)| {
+            let mut entry = (*entry).clone();
+            entry.cc_status = cc_status;
+            Listed {
+                entry,
+                presence: shown.into(),
+            }
         })
         .collect();
     let answer = Answer {

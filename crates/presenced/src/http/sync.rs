@@ -51,7 +51,9 @@ pub(super) const ROUTES: [&str; 6] = [
 
 /// The OpenAPI document, hand-written beside the code: the sync API's
 /// routes under `/sync`, the provider's ([`super::provider::ROUTES`])
-/// under `/provider`, both relative to its server `/api/v1`.
+/// under `/provider`, a presentity's history
+/// ([`super::history::ROUTES`]) under `/presentities`, all relative to
+/// its server `/api/v1`.
 pub(super) const OPENAPI: &str = include_str!("openapi.json");
 
 /// Longest agent id, status or profile name accepted.
@@ -365,7 +367,10 @@ mod tests {
         let provider = super::super::provider::ROUTES
             .iter()
             .map(|r| format!("/provider{r}"));
-        let routes: Vec<String> = sync.chain(provider).collect();
+        let history = super::super::history::ROUTES
+            .iter()
+            .map(|r| format!("/presentities{r}"));
+        let routes: Vec<String> = sync.chain(provider).chain(history).collect();
         for route in &routes {
             assert!(paths.contains_key(route), "{route} is not in openapi.json");
         }

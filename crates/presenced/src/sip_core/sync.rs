@@ -165,13 +165,14 @@ impl SipCore {
 
     /// Carries out the hub's changes: tracking, then the agents' writes
     /// (a commit of their own, which everything after waits for), then
-    /// the sync sources, then the events.
+    /// the sync sources, then the events and the directory's statuses.
     fn apply_sync(&mut self, changes: Changes, now: Now) {
         let Changes {
             track,
             publish,
             store,
             events,
+            directory,
         } = changes;
         for (presentity, on) in track {
             self.engine.track(&presentity, on);
@@ -189,5 +190,6 @@ impl SipCore {
             crate::metrics::sync_event(event.kind.name());
             tracing::info!(agent = %event.agent, id = event.id, event = event.kind.name(), "sync event");
         }
+        self.agents.apply(directory);
     }
 }

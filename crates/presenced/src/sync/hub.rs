@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use presence::availability::Availability;
 use presence::SyncState;
-use rules::sync::{CcState, DeviceState, Effect, SyncAgent, SyncRules, UserState, UserType};
+use rules::address_book::CcStatus;
+use rules::sync::{
+    CcState, DeviceState, Effect, ProfileLevel, SyncAgent, SyncRules, UserState, UserType,
+};
 
 use super::events::EventKind;
 use super::record::AgentRecord;
@@ -41,6 +44,10 @@ pub struct Changes {
     pub store: Vec<Write>,
     /// Events for the contact center, per agent.
     pub events: Vec<(String, EventKind)>,
+    /// The company directory's view of the agents, by presentity: its
+    /// contact-center status now, or `None` when no agent is bound to it
+    /// any more (`crate::directory::AgentRoster`).
+    pub directory: Vec<(String, Option<CcStatus>)>,
 }
 
 impl Changes {
@@ -60,9 +67,39 @@ impl Changes {
         }
     }
 
+    /// The agent's record is written and its directory entry updated:
+    /// every change of an agent passes here.
     fn keep(&mut self, agent: &SyncAgent) {
         self.store.push(AgentRecord::of(agent).write());
+        self.directory
+            .push((agent.presentity.clone(), Some(CcStatus::of(agent))));
     }
+}
+
+/// One agent as the console's agents page lists it: both sides' last
+/// states and which profile and rule map its contact-center side now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentOverview {
+    /// The agent id.
+    pub agent: String,
+    /// Its presentity.
+    pub presentity: String,
+    /// The UC account type.
+    pub user_type: &'static str,
+    /// How it is logged in.
+    pub user_state: &'static str,
+    /// The contact-center status as the directory shows it.
+    pub cc: CcStatus,
+    /// The profile in force and why (`session`, `user`, `group G`,
+    /// `global T`); `None`: no profile applies.
+    pub profile: Option<String>,
+    /// What maps the contact-center side now (a table row, a mapping),
+    /// or why nothing does.
+    pub rule: String,
+    /// What presenced last published into the presentity.
+    pub published: Option<u32>,
+    /// The presentity's aggregate as last seen.
+    pub uc: Option<u32>,
 }
 
 /// Why the hub refused a request; the API turns each into a 4xx naming
@@ -147,6 +184,46 @@ impl SyncHub {
         self.agents.is_empty()
     }
 
+    /// The first `max` agents by id, each with its last states and the
+    /// profile and rule that map it now (the console's agents page; a
+    /// walk of the agents, on demand only).
+    pub fn overview(&self, max: usize) -> Vec<AgentOverview> {
+        let mut ids: Vec<&String> = self.agents.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .take(max)
+            .filter_map(|id| self.agents.get(id))
+            .map(|agent| {
+                let (_, trace) = self.rules.cc_to_uc(&agent.view(), &agent.cc);
+                let profile = trace.profile.as_ref().map(|(i, level)| {
+                    let name = self.rules.profiles.get(*i).map_or("?", |p| p.name.as_str());
+                    let why = match level {
+                        ProfileLevel::Session => "login session".to_owned(),
+                        ProfileLevel::User => "agent".to_owned(),
+                        ProfileLevel::Group(g) => format!("group {g}"),
+                        ProfileLevel::Global(t) => format!("global {t}"),
+                    };
+                    format!("{name} ({why})")
+                });
+                let rule = trace
+                    .rule
+                    .or(trace.none_because)
+                    .unwrap_or_else(|| "nothing maps it".to_owned());
+                AgentOverview {
+                    agent: agent.agent.clone(),
+                    presentity: agent.presentity.clone(),
+                    user_type: agent.user_type.as_str(),
+                    user_state: agent.user_state.as_str(),
+                    cc: CcStatus::of(agent),
+                    profile,
+                    rule,
+                    published: agent.pushed_uc.as_ref().map(|p| p.availability.value()),
+                    uc: agent.uc.map(|a| a.value()),
+                }
+            })
+            .collect()
+    }
+
     /// The stored agents back at start: each presentity tracked and its
     /// last published state put in again (nothing is written: it is
     /// stored already).
@@ -163,6 +240,9 @@ impl SyncHub {
                     }),
                 ));
             }
+            changes
+                .directory
+                .push((agent.presentity.clone(), Some(CcStatus::of(&agent))));
             self.by_presentity
                 .insert(agent.presentity.clone(), agent.agent.clone());
             self.agents.insert(agent.agent.clone(), agent);
@@ -190,6 +270,7 @@ impl SyncHub {
                     self.by_presentity.remove(&agent.presentity);
                     changes.track.push((agent.presentity.clone(), false));
                     changes.publish.push((agent.presentity.clone(), None));
+                    changes.directory.push((agent.presentity.clone(), None));
                     changes.track.push((binding.presentity.clone(), true));
                     agent.presentity = binding.presentity.clone();
                     // Nothing is published into the new one yet.
@@ -230,6 +311,7 @@ impl SyncHub {
             publish: vec![(agent.presentity.clone(), None)],
             store: vec![AgentRecord::delete(id)],
             events: Vec::new(),
+            directory: vec![(agent.presentity.clone(), None)],
         })
     }
 

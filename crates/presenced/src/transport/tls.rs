@@ -38,6 +38,8 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::TlsAcceptor;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::TlsFiles;
 
 /// Why the TLS configuration could not be built.
@@ -315,6 +317,31 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
             source,
         })?
         .ok_or_else(|| TlsError::NoKey(path.to_owned()))
+}
+
+/// How often the TLS certificate files are looked at.
+const CERT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads the TLS certificate when its files change (a renewal), until
+/// shutdown (the SIP listeners' and the HTTP listener's alike). Polled rather than watched with inotify: renewals replace
+/// files by rename into directories that may be symlinks (certbot's
+/// `live/`), which a poll of the paths sees as it is.
+pub async fn watch(store: Arc<CertStore>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(CERT_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.reload_if_changed() {
+            Ok(true) => tracing::info!("TLS certificate reloaded"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate not reloaded; the old one stays")
+            }
+        }
+    }
 }
 
 #[cfg(test)]

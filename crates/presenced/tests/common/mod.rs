@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
-pub mod ca;
+pub mod console;
 pub mod kamailio;
 pub mod peers;
 pub mod sipe;
 pub mod slapd;
+pub mod tls;
 pub mod ua;
 
 use std::io::{BufRead, BufReader, Read, Write};

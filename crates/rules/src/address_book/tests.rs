@@ -114,7 +114,14 @@ fn merges_by_uri_with_origins() {
 fn a_later_source_fills_what_is_missing() {
     let mut agent = Entry::new("sip:alice@example.com", "A. Smith (CC)", Kind::Agent);
     agent.origins.push(Origin::Agent);
-    agent.cc_status = Some("Available".into());
+    let status = CcStatus {
+        agent: "4711".into(),
+        state: "Available".into(),
+        device: "Idle",
+        user_state: "LoggedInToClient",
+        text: "Available".into(),
+    };
+    agent.cc_status = Some(status.clone());
     agent.title = Some("Agent".into());
     let agents = vec![agent];
     let book = AddressBook::merge([entries().as_slice(), agents.as_slice()], &services());
@@ -122,7 +129,9 @@ fn a_later_source_fills_what_is_missing() {
     assert_eq!(alice.display_name, "Alice Smith");
     assert_eq!(alice.kind, Kind::User);
     assert_eq!(alice.origins, [Origin::Ldap, Origin::Agent]);
-    assert_eq!(alice.cc_status.as_deref(), Some("Available"));
+    assert_eq!(alice.cc_status.as_ref(), Some(&status));
+    assert_eq!(book.query("4711", 0, 10).total, 1, "found by agent id");
+    assert_eq!(book.query("avail", 0, 10).total, 1, "found by CC status");
     assert_eq!(alice.title.as_deref(), Some("Agent"));
 }
 

@@ -13,6 +13,26 @@
     return false;
   }
 
+  // A table cell with `text`, muted or not.
+  function cell(text, muted) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (muted) {
+      td.className = "muted";
+    }
+    return td;
+  }
+
+  // A table cell linking `text` to the page of the presentity `uri`.
+  function linkCell(uri, text) {
+    const td = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = "/console/presentity?uri=" + encodeURIComponent(uri);
+    link.textContent = text;
+    td.appendChild(link);
+    return td;
+  }
+
   // Status: the counts, every 2 s.
   const counts = document.getElementById("counts");
   if (counts) {
@@ -36,6 +56,28 @@
       }
       last = { sent: sent, at: at };
     };
+    // NOTIFY latency: p50 and p99 of each second the server kept (x is
+    // the second, over the last 120; y shared by both lines).
+    const latency = document.getElementById("notify-latency");
+    const latencyNow = document.getElementById("notify-latency-now");
+    const plotLatency = function (seconds) {
+      if (!seconds || seconds.length === 0) {
+        return;
+      }
+      const last = seconds[seconds.length - 1].second;
+      const top = Math.max(1, ...seconds.map(function (s) { return s.p99_ms; }));
+      const line = function (key) {
+        return seconds.map(function (s) {
+          const x = 300 - (last - s.second) * 2.5;
+          return x.toFixed(1) + "," + (58 - (s[key] / top) * 56).toFixed(1);
+        }).join(" ");
+      };
+      latency.querySelector("polyline.p50").setAttribute("points", line("p50_ms"));
+      latency.querySelector("polyline.p99").setAttribute("points", line("p99_ms"));
+      const newest = seconds[seconds.length - 1];
+      latencyNow.textContent = "last second with NOTIFYs: p50 " + newest.p50_ms.toFixed(2) +
+        " ms, p99 " + newest.p99_ms.toFixed(2) + " ms over " + newest.count + " NOTIFYs";
+    };
     const refresh = async function () {
       const response = await fetch("/console/api/status", { credentials: "same-origin" });
       if (toLogin(response) || !response.ok) {
@@ -50,9 +92,64 @@
       }
       uptime.textContent = data.uptime_secs + " s";
       plot(data.counts.notifies_sent, Date.now());
+      plotLatency(data.notify_latency);
       document.getElementById("directory-health").textContent = data.directory;
     };
     window.setInterval(function () { refresh().catch(function () {}); }, 2000);
+  }
+
+  // Agents: the table follows the server's list in place (rows keep
+  // their links, so keyboard focus stays where it is).
+  const agents = document.querySelector("#agents tbody");
+  if (agents) {
+    const number = function (n) { return n === null || n === undefined ? "–" : String(n); };
+    const agentRow = function (a) {
+      let row = null;
+      for (const tr of agents.querySelectorAll("tr[data-agent]")) {
+        if (tr.dataset.agent === a.agent) {
+          row = tr;
+        }
+      }
+      if (row === null) {
+        row = document.createElement("tr");
+        row.dataset.agent = a.agent;
+        row.appendChild(linkCell(a.presentity, a.agent));
+        row.appendChild(cell(a.presentity, true));
+        row.appendChild(cell(""));
+        for (const name of ["cc", "profile", "rule", "published", "uc"]) {
+          const td = cell("", name === "rule");
+          td.dataset.cell = name;
+          row.appendChild(td);
+        }
+        agents.appendChild(row);
+      }
+      row.children[2].textContent = a.user_state;
+      const cell = function (name) { return row.querySelector("td[data-cell=\"" + name + "\"]"); };
+      cell("cc").textContent = a.cc.text;
+      cell("cc").title = a.cc.state + ", device " + a.cc.device;
+      cell("profile").textContent = a.profile === null ? "none" : a.profile;
+      cell("rule").textContent = a.rule;
+      cell("published").textContent = number(a.published);
+      cell("uc").textContent = number(a.uc);
+    };
+    const listed = new EventSource("/console/agents/events");
+    listed.addEventListener("agents", function (event) {
+      const list = JSON.parse(event.data);
+      const ids = new Set(list.map(function (a) { return a.agent; }));
+      for (const tr of agents.querySelectorAll("tr[data-agent]")) {
+        if (!ids.has(tr.dataset.agent)) {
+          tr.remove();
+        }
+      }
+      list.forEach(agentRow);
+      const none = document.getElementById("no-agents");
+      if (none) {
+        none.hidden = list.length > 0;
+      }
+      document.getElementById("agents-summary").textContent =
+        list.length === 1 ? "1 agent" : list.length + " agents";
+    });
+    return;
   }
 
   // Directory: search, then watch the presence of what is shown.
@@ -81,25 +178,18 @@
     cell.title = "availability " + presence.availability + ", from " + presence.source;
   }
 
-  function cell(text, muted) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (muted) {
-      td.className = "muted";
-    }
-    return td;
+  // A contact-center agent's status (seed 003: CC users show their CC
+  // status beside their UC presence); empty for everyone else.
+  function paintCc(cell, status) {
+    cell.textContent = status ? status.text : "";
+    cell.title = status ? "agent " + status.agent + ": " + status.state + ", device " + status.device : "";
   }
 
   function render(data) {
     body.replaceChildren();
     for (const entry of data.entries) {
       const row = document.createElement("tr");
-      const name = document.createElement("td");
-      const link = document.createElement("a");
-      link.href = "/console/presentity?uri=" + encodeURIComponent(entry.uri);
-      link.textContent = entry.display_name;
-      name.appendChild(link);
-      row.appendChild(name);
+      row.appendChild(linkCell(entry.uri, entry.display_name));
       row.appendChild(cell(entry.uri, true));
       row.appendChild(cell(entry.kind));
       row.appendChild(cell(entry.origins.join(", ")));
@@ -107,6 +197,10 @@
       presence.dataset.uri = entry.uri;
       paint(presence, entry.presence);
       row.appendChild(presence);
+      const cc = document.createElement("td");
+      cc.dataset.cc = entry.uri;
+      paintCc(cc, entry.cc_status);
+      row.appendChild(cc);
       body.appendChild(row);
     }
     const shown = data.entries.length;
@@ -130,6 +224,11 @@
       for (const td of body.querySelectorAll("td[data-uri]")) {
         if (td.dataset.uri === update.uri) {
           paint(td, update.presence);
+        }
+      }
+      for (const td of body.querySelectorAll("td[data-cc]")) {
+        if (td.dataset.cc === update.uri) {
+          paintCc(td, update.cc_status);
         }
       }
     });

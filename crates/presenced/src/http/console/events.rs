@@ -3,8 +3,10 @@
 //! is asked what those presentities show (`Control::Shown`, a lookup per
 //! entry, at most [`MAX_WATCHED`]); the first answer is sent whole and
 //! then only the entries that changed, each as one `presence` event whose
-//! data is `{"uri": …, "presence": {…}}` (the shape of the directory
-//! API). The stream ends when the browser goes away or the core stops.
+//! data is `{"uri": …, "presence": {…}, "cc_status": {…}}` (the shape of
+//! the directory API; `cc_status` only for contact-center agents, read
+//! from the sync engine's roster at the same tick). The stream ends when
+//! the browser goes away or the core stops.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -42,6 +44,7 @@ pub(super) async fn stream(
         }));
         return (StatusCode::BAD_REQUEST, body).into_response();
     }
+    let agents = state.directory.agents();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(16);
     tokio::spawn(async move {
         let mut last: Vec<Option<String>> = vec![None; uris.len()];
@@ -60,9 +63,15 @@ pub(super) async fn stream(
                 break;
             }
             let Ok(shown) = shown.await else { break };
-            for ((uri, now), before) in uris.iter().zip(&shown).zip(last.iter_mut()) {
+            let statuses = agents.statuses(uris.iter().map(String::as_str));
+            let each = uris.iter().zip(&shown).zip(statuses).zip(last.iter_mut());
+            for (((uri, now), cc_status), before) in each {
                 let presence = Presence::from(now);
-                let data = serde_json::json!({"uri": uri, "presence": presence}).to_string();
+                let mut data = serde_json::json!({"uri": uri, "presence": presence});
+                if let Some(cc_status) = cc_status {
+                    data["cc_status"] = serde_json::json!(cc_status);
+                }
+                let data = data.to_string();
                 if before.as_deref() == Some(data.as_str()) {
                     continue;
                 }

@@ -44,13 +44,14 @@ pub(super) fn layout(title: &str, current: &str, session: Option<&Session>, main
                 format!("<li><a href=\"{href}\"{here}>{label}</a></li>")
             };
             format!(
-                "<nav aria-label=\"Console\"><ul>{}{}{}{}{}</ul>\
+                "<nav aria-label=\"Console\"><ul>{}{}{}{}{}{}</ul>\
                  <form method=\"post\" action=\"/console/logout\" class=\"logout\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                  <span>{}</span> <button type=\"submit\">Log out</button></form></nav>",
                 link("/console/", "Status"),
                 link("/console/directory", "Directory"),
                 link("/console/services", "Service contacts"),
+                link("/console/agents", "Agents"),
                 link("/console/upstream", "Upstream"),
                 link("/console/config", "Configuration"),
                 escape(&session.csrf),
@@ -132,7 +133,16 @@ pub(super) async fn status(
          preserveAspectRatio=\"none\" role=\"img\" aria-labelledby=\"notify-rate-caption\">\
          <polyline fill=\"none\" stroke-width=\"2\" points=\"\"/></svg>\
          <figcaption id=\"notify-rate-caption\">The last two minutes, every 2 s: \
-         <span id=\"notify-rate-now\">measuring</span></figcaption></figure>",
+         <span id=\"notify-rate-now\">measuring</span></figcaption></figure>\
+         <h2>NOTIFY latency</h2>\
+         <figure class=\"chart\"><svg id=\"notify-latency\" viewBox=\"0 0 300 60\" \
+         preserveAspectRatio=\"none\" role=\"img\" aria-labelledby=\"notify-latency-caption\">\
+         <polyline class=\"p99\" fill=\"none\" stroke-width=\"2\" points=\"\"/>\
+         <polyline class=\"p50\" fill=\"none\" stroke-width=\"2\" points=\"\"/></svg>\
+         <figcaption id=\"notify-latency-caption\">From the change (the turn that took the \
+         publication) to the NOTIFY handed to the transport, p50 (solid) and p99 (dashed) \
+         of each second with NOTIFYs, the last two minutes: \
+         <span id=\"notify-latency-now\">no NOTIFY yet</span></figcaption></figure>",
     );
     let _ = write!(
         main,
@@ -153,7 +163,7 @@ pub(super) async fn directory(Extension(session): Extension<Session>) -> Html<St
         <p id=\"summary\" aria-live=\"polite\"></p>\
         <table id=\"results\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Address</th>\
         <th scope=\"col\">Kind</th><th scope=\"col\">From</th><th scope=\"col\">Presence</th>\
-        </tr></thead><tbody></tbody></table>";
+        <th scope=\"col\">CC status</th></tr></thead><tbody></tbody></table>";
     Html(layout("Directory", "Directory", Some(&session), main))
 }
 
@@ -177,8 +187,8 @@ fn host() -> String {
 }
 
 /// What the status page shows: version, host, uptime, listeners, the
-/// live counts (from the metrics the core keeps) and the directory's
-/// health.
+/// live counts (from the metrics the core keeps), the NOTIFY latency of
+/// the last seconds (`crate::latency`) and the directory's health.
 pub(super) fn status_data(state: &AppState, console: &Console) -> Value {
     state.metrics.run_upkeep();
     let text = state.metrics.render();
@@ -228,6 +238,7 @@ pub(super) fn status_data(state: &AppState, console: &Console) -> Value {
         "uptime_secs": console.started.elapsed().as_secs(),
         "listeners": console.listeners,
         "counts": counts,
+        "notify_latency": state.recent.notify_latency.series(),
         "directory": state.directory.health(SystemTime::now())
             .unwrap_or_else(|| format!("{} entries (no ldap)", state.directory.book().book.len())),
     })

@@ -52,6 +52,56 @@ fn presence_cell(shown: Option<&presence::Shown>) -> String {
     )
 }
 
+/// The presentity's recent changes, newest first (`crate::history`).
+fn history_table(changes: &[crate::history::Change]) -> String {
+    let mut html = String::from(
+        "<h2>Recent changes</h2><table id=\"history\"><thead><tr><th scope=\"col\">When</th>\
+         <th scope=\"col\">Shows</th><th scope=\"col\">Availability</th>\
+         <th scope=\"col\">Activity</th><th scope=\"col\">Decided by</th></tr></thead><tbody>",
+    );
+    for change in changes {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(change.at_ms);
+        let activity = match (&change.activity_text, &change.activity) {
+            (Some(text), _) | (None, Some(text)) => text.as_str(),
+            (None, None) => "",
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"presence p-{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&presence::registrar::http_date(at)),
+            escape(&change.class.to_ascii_lowercase()),
+            escape(change.class),
+            change.availability,
+            escape(activity),
+            escape(change.source),
+        );
+    }
+    if changes.is_empty() {
+        html.push_str("<tr><td colspan=\"5\">No change seen since the server started.</td></tr>");
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// The sync engine's `explain` of the agent bound to `presentity`, if
+/// one is.
+async fn agent_explain(state: &AppState, presentity: &str) -> Option<Vec<String>> {
+    use crate::control::{SyncAnswer, SyncRequest};
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let request = SyncRequest::Explain {
+        target: presentity.to_owned(),
+    };
+    state
+        .control
+        .send(Control::Sync { request, done })
+        .await
+        .ok()?;
+    match answer.await.ok()? {
+        Ok(SyncAnswer::Explained(lines)) => Some(lines),
+        _ => None,
+    }
+}
+
 /// `/console/presentity?uri=...`: one presentity.
 pub(super) async fn presentity(
     State(state): State<AppState>,
@@ -98,6 +148,18 @@ pub(super) async fn presentity(
                     rules::Origin::Agent => "agent",
                 })
                 .collect();
+            let cc = state
+                .directory
+                .agents()
+                .statuses([entry.uri.as_str()])
+                .pop()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} (agent {}: {}, device {})",
+                        c.text, c.agent, c.state, c.device
+                    )
+                });
             let fields = [
                 ("Name", Some(entry.display_name.as_str())),
                 ("From", Some(&*origins.join(", "))),
@@ -106,7 +168,7 @@ pub(super) async fn presentity(
                 ("Mail", entry.mail.as_deref()),
                 ("Phone", entry.phone.as_deref()),
                 ("Gateway rule", entry.gateway_rule.as_deref()),
-                ("Contact-center status", entry.cc_status.as_deref()),
+                ("Contact-center status", cc.as_deref()),
                 ("LDAP entry", entry.dn.as_deref()),
             ];
             for (label, value) in fields {
@@ -117,6 +179,14 @@ pub(super) async fn presentity(
             main.push_str("</dl>");
         }
         None => main.push_str("<p>Not in the directory.</p>"),
+    }
+    main.push_str(&history_table(&state.recent.history.of(&key)));
+    if let Some(lines) = agent_explain(&state, &key).await {
+        let _ = write!(
+            main,
+            "<h2>Why (sync agent)</h2><pre id=\"agent-explain\">{}</pre>",
+            escape(&lines.join("\n"))
+        );
     }
     let explanation = state.live.load().service.directory.explain(&key);
     let _ = write!(

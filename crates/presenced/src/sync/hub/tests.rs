@@ -312,3 +312,83 @@ fn fast_flips_on_both_sides_settle_without_ping_pong() {
     assert_eq!(hub.agent("1").unwrap().cc.status, "Available");
     assert_eq!(manual.or(source), Some(3500));
 }
+
+/// What the directory is told: `(presentity, text)`, `None` for gone.
+fn directory(changes: &Changes) -> Vec<(String, Option<String>)> {
+    changes
+        .directory
+        .iter()
+        .map(|(p, s)| (p.clone(), s.as_ref().map(|s| s.text.clone())))
+        .collect()
+}
+
+#[test]
+fn the_directory_follows_every_agent_change() {
+    let mut hub = SyncHub::new(rules(RULES));
+    let bound = hub
+        .bind("4711", binding(ALICE, UserType::EnterpriseVoice))
+        .unwrap();
+    assert_eq!(
+        directory(&bound),
+        vec![(ALICE.to_owned(), Some("Logged out".to_owned()))]
+    );
+    let ready = hub
+        .post_state("4711", Some("Ready".into()), Some(DeviceState::Idle))
+        .unwrap();
+    let status = ready.directory[0].1.clone().unwrap();
+    assert_eq!(
+        (status.agent.as_str(), status.state.as_str(), status.device),
+        ("4711", "Ready", "Idle")
+    );
+    assert_eq!(status.user_state, "LoggedInToClient");
+    let call = hub
+        .post_state("4711", None, Some(DeviceState::Busy))
+        .unwrap();
+    assert_eq!(
+        directory(&call),
+        vec![(ALICE.to_owned(), Some("In a call".to_owned()))]
+    );
+    let moved = hub
+        .bind("4711", binding(BOB, UserType::EnterpriseVoice))
+        .unwrap();
+    assert_eq!(
+        directory(&moved),
+        vec![
+            (ALICE.to_owned(), None),
+            (BOB.to_owned(), Some("In a call".to_owned()))
+        ]
+    );
+    let gone = hub.unbind("4711").unwrap();
+    assert_eq!(directory(&gone), vec![(BOB.to_owned(), None)]);
+
+    let mut restarted = SyncHub::new(rules(RULES));
+    let agent = rules::sync::SyncAgent::new("9", ALICE, UserType::ImOnly);
+    let restored = restarted.restore(vec![agent]);
+    assert_eq!(
+        directory(&restored),
+        vec![(ALICE.to_owned(), Some("Logged out".to_owned()))]
+    );
+}
+
+#[test]
+fn the_overview_says_which_profile_and_rule_map_each_agent() {
+    let mut hub = SyncHub::new(rules(RULES));
+    hub.bind("4711", binding(ALICE, UserType::EnterpriseVoice))
+        .unwrap();
+    hub.bind("8", binding(BOB, UserType::ImOnly)).unwrap();
+    hub.post_state("4711", Some("Ready".into()), Some(DeviceState::Idle))
+        .unwrap();
+    hub.session("4711", UserState::LoggedInToClient, Some("night".into()))
+        .unwrap();
+    let all = hub.overview(10);
+    let ids: Vec<&str> = all.iter().map(|a| a.agent.as_str()).collect();
+    assert_eq!(ids, ["4711", "8"], "by id");
+    let alice = &all[0];
+    assert_eq!(alice.profile.as_deref(), Some("night (login session)"));
+    assert_eq!(alice.cc.text, "Ready");
+    assert_eq!(alice.published, Some(9501));
+    assert!(alice.rule.contains("QUIET"), "{}", alice.rule);
+    let bob = &all[1];
+    assert_eq!(bob.profile.as_deref(), Some("dnd (global ImOnly)"));
+    assert_eq!(hub.overview(1).len(), 1, "bounded");
+}
