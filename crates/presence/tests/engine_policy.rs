@@ -19,8 +19,10 @@ fn same_domain_refuses_strangers() {
         ..EngineConfig::default()
     });
     let actions = h.request(Sub::new(CAROL, ALICE, "c1").request(), at(0));
-    assert_eq!(kinds(&actions), ["respond"]);
+    // The runtime logs and counts the refusal the engine reports.
+    assert_eq!(kinds(&actions), ["respond", "refused"]);
     assert_eq!(status(&actions), 403);
+    assert_eq!(refusals(&actions), [("watcher_not_authorized", CAROL)]);
     assert_eq!(
         status(&h.request(Sub::new(BOB, ALICE, "c2").request(), at(0))),
         200
@@ -154,6 +156,7 @@ fn too_many_subscriptions_from_one_watcher_get_403() {
         String::from_utf8_lossy(&responses(&third)[0].reason),
         "Too many subscriptions from this watcher"
     );
+    assert_eq!(refusals(&third), [("too_many_subscriptions", BOB)]);
     // Others are not affected.
     assert_eq!(
         status(&h.request(Sub::new(CAROL, ALICE, "c10").request(), at(0))),

@@ -62,6 +62,9 @@ pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
 pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 /// Requests refused by authentication or rights, by status.
 pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
+/// Every refusal (flood limits, authentication, rights, the engine's
+/// bounds and authorization), by reason.
+pub const REFUSALS: &str = "presenced_refusals_total";
 /// Requests let through by authentication, by kind of principal.
 pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
 /// Requests refused by a flood limit, by limit (source, user) and answer
@@ -180,6 +183,16 @@ fn describe() {
         "Requests refused before a service saw them, by status: 401/407 \
          (challenge, stale nonce, replayed nonce count), 403 (wrong \
          credentials, no right to act for that user), 400."
+    );
+    describe_counter!(
+        REFUSALS,
+        "Every request refused, by reason: source_rate_limit, user_rate_limit, \
+         wrong_credentials, stale_nonce, replayed_nonce, not_allowed_to_publish, \
+         not_allowed_to_register, from_not_authenticated_user, \
+         peer_may_not_assert, too_many_subscriptions, too_many_publications, \
+         too_many_bindings, watcher_not_authorized, and the rarer ones \
+         docs/security.md lists. Each (source, reason) is logged once per \
+         limits.log_interval_secs."
     );
     describe_counter!(
         AUTH_PASSED,
@@ -420,6 +433,11 @@ pub fn auth_refused(status: u16) {
         _ => "400",
     };
     counter!(AUTH_REFUSALS, "status" => status).increment(1);
+}
+
+/// One request refused for `reason` (see [`crate::refusal_log`]).
+pub fn refused(reason: &'static str) {
+    counter!(REFUSALS, "reason" => reason).increment(1);
 }
 
 /// A request authenticated as a `user` or a `peer`.

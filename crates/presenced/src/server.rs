@@ -24,6 +24,7 @@ use crate::control::Control;
 use crate::endpoint::{Endpoint, ToTags};
 use crate::flood::{Limiter, SourceLimit};
 use crate::http::{HttpError, HttpServer};
+use crate::refusal_log::Refusals;
 use crate::sip_core::{CoreParts, Flood, SipCore};
 use crate::store::{Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
@@ -200,8 +201,9 @@ impl Server {
         let mut intake = Intake::new(queue, config.retry_after_secs, tags.clone())
             .with_close_notices(close_notices);
         let exempt = exempt(&config);
+        let refusals = Arc::new(Refusals::new(config.flood.log_interval));
         let source_gate = SourceLimit::from_settings(&config.flood, exempt.clone())
-            .map(|limit| Arc::new(SourceGate::new(limit)));
+            .map(|limit| Arc::new(SourceGate::new(limit, refusals.clone())));
         if let Some(gate) = &source_gate {
             intake = intake.with_source_limit(gate.clone());
         }
@@ -282,6 +284,7 @@ impl Server {
                 source: source_gate,
                 user: config.flood.per_user.map(Limiter::new),
                 exempt,
+                refusals,
             },
         });
         core.restore()?;

@@ -57,7 +57,7 @@ use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::flood::Limiter;
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
-use crate::refusal_log::RefusalLog;
+use crate::refusal_log::Refusals;
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
@@ -78,9 +78,6 @@ const PROVIDER_EVENTS: usize = 1024;
 
 /// How often the gauges (subscriptions, publications) are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How often one source's refusals are logged at most.
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
@@ -154,6 +151,9 @@ pub struct Flood {
     pub user: Option<Limiter<String>>,
     /// Sources never limited (`limits.exempt` and trusted peers).
     pub exempt: Vec<Network>,
+    /// The one refusal log, shared with the transports' source gate: the
+    /// core writes its intervals' counts once a second.
+    pub refusals: Arc<Refusals>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -183,8 +183,6 @@ pub struct SipCore {
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
     /// Authentication in front of the services; `None` when off.
     auth: Option<Authenticator>,
-    /// Refusals are logged once per source per interval.
-    refusals: RefusalLog,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
     /// What the presence provider's consumers were last shown per
@@ -239,7 +237,6 @@ impl SipCore {
             next_stats: Instant::now(),
             contacts: HashMap::new(),
             auth: parts.auth,
-            refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
             upstream,
             shown: Default::default(),
             provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
@@ -377,6 +374,7 @@ impl SipCore {
         if let Some(users) = &self.flood.user {
             users.forget_idle();
         }
+        self.flood.refusals.tick(now.mono);
         self.next_stats = now.mono + STATS_INTERVAL;
     }
 
@@ -533,6 +531,16 @@ impl SipCore {
             } => self.notify(id, req, flow, reliable, now),
             // The gate never returns a write as an action to carry out.
             Action::Store(ops) => self.submit(None, ops, now),
+            Action::Refused {
+                refusal,
+                flow,
+                subject,
+            } => {
+                let reason = refusal.as_str();
+                if self.flood.refusals.note(flow.remote.ip(), reason, now.mono) {
+                    tracing::warn!(source = %flow, reason, %subject, "request refused by policy");
+                }
+            }
         }
     }
 
