@@ -56,6 +56,15 @@ pub struct Origin<'a> {
     pub certificate_names: &'a [String],
 }
 
+/// Users who sign in besides `[[auth.users]]`: the directory's
+/// ([`crate::directory`]), looked up by digest username after the
+/// configured users, as of its last refresh (a user deleted from LDAP can
+/// no longer sign in once the next refresh is in).
+pub trait UserDirectory: Send + Sync + std::fmt::Debug {
+    /// The user who signs in as `username`, if any.
+    fn user(&self, username: &str) -> Option<Arc<User>>;
+}
+
 /// Who a request speaks for, once checked.
 #[derive(Debug, Clone)]
 pub enum Principal {
@@ -162,6 +171,8 @@ pub struct Authenticator {
     algorithms: Vec<Algorithm>,
     md5_only_user_agents: Vec<String>,
     users: sip::hash::HashMap<String, Arc<User>>,
+    /// Consulted after `users`.
+    directory: Option<Arc<dyn UserDirectory>>,
     peers: Vec<Arc<TrustedPeer>>,
     nonces: Nonces,
 }
@@ -180,6 +191,7 @@ impl Authenticator {
             algorithms: settings.algorithms.clone(),
             md5_only_user_agents: settings.md5_only_user_agents.clone(),
             users,
+            directory: None,
             peers: settings
                 .trusted_peers
                 .iter()
@@ -193,6 +205,23 @@ impl Authenticator {
                 NONCE_CAPACITY,
             ),
         }
+    }
+
+    /// Also signs in the users of `directory`, after the configured ones
+    /// (a configured user with the same username wins). Rights are the
+    /// same: a directory user acts only as itself.
+    pub fn with_directory(mut self, directory: Arc<dyn UserDirectory>) -> Authenticator {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The user who signs in as `username`: configured, else the
+    /// directory's.
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        self.users
+            .get(username)
+            .cloned()
+            .or_else(|| self.directory.as_ref()?.user(username))
     }
 
     /// Decides who `req` speaks for, or how to refuse it.
@@ -222,7 +251,7 @@ impl Authenticator {
         let Some(answer) = answer else {
             return Err(self.challenge(req, proxy, false, now, "no credentials".into()));
         };
-        let Some(user) = self.users.get(&answer.username).cloned() else {
+        let Some(user) = self.user(&answer.username) else {
             return Err(Refusal::forbidden(
                 "Wrong credentials",
                 "wrong_credentials",

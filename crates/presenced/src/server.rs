@@ -163,6 +163,22 @@ impl Server {
         self
     }
 
+    /// Users from the directory sign in too (after `[[auth.users]]`);
+    /// without `[auth]` nobody signs in, which the log says.
+    pub fn with_directory_users(mut self, users: Arc<dyn crate::auth::UserDirectory>) -> Server {
+        match self.auth.take() {
+            Some(auth) => {
+                tracing::info!("directory users sign in (after [[auth.users]])");
+                self.auth = Some(auth.with_directory(users));
+            }
+            None => tracing::warn!(
+                "directory.ha1_*_attribute set without [auth]: nobody is authenticated, \
+                 the directory's credentials are not used"
+            ),
+        }
+        self
+    }
+
     /// The bound addresses, in configuration order.
     pub fn bound(&self) -> Vec<Bound> {
         self.listeners.iter().map(|(b, _)| *b).collect()

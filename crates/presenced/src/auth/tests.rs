@@ -308,3 +308,60 @@ fn trusted_peers_assert_only_their_users() {
         .unwrap_err();
     assert_eq!(e.status, 401);
 }
+
+/// The directory's users, as [`crate::directory::DirectoryHub`] holds them
+/// after a refresh.
+#[derive(Debug, Default)]
+struct Directory(std::sync::Mutex<Vec<Arc<User>>>);
+
+impl UserDirectory for Directory {
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        let users = self.0.lock().unwrap();
+        users.iter().find(|u| u.username == username).cloned()
+    }
+}
+
+fn directory_user(name: &str, password: &str) -> Arc<User> {
+    Arc::new(User {
+        aor: format!("sip:{name}@lab.test"),
+        username: name.into(),
+        ha1_sha256: Some(digest::ha1(Algorithm::Sha256, name, REALM, password)),
+        ha1_md5: None,
+        publish_for: Identities::default(),
+    })
+}
+
+#[test]
+fn directory_users_sign_in_after_the_configured_ones_and_only_as_themselves() {
+    let directory = Arc::new(Directory::default());
+    directory.0.lock().unwrap().extend([
+        directory_user("dora", "secret"),
+        // A configured user of the same name wins: this password is not
+        // alice's.
+        directory_user("alice", "from-ldap"),
+    ]);
+    let mut auth = Authenticator::new(&settings(), [1; 32]).with_directory(directory.clone());
+    let as_dora = request("PUBLISH", "sip:dora@lab.test", "sip:dora@lab.test", &[]);
+    let dora = signed_in(&mut auth, "dora", &as_dora);
+    assert_eq!(dora.identity(), "sip:dora@lab.test");
+    assert_eq!(authorize(&dora, &as_dora).unwrap(), "sip:dora@lab.test");
+    // The same rights code: dora may not publish alice's presence.
+    let e = authorize(&dora, &publish()).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "not_allowed_to_publish"));
+    // alice is the configured one.
+    let refusal = auth.check(&publish(), CLIENT, at(0)).unwrap_err();
+    let ldap_password = answer(&refusal, 0, &publish(), "alice", "from-ldap", 1);
+    let e = auth.check(&ldap_password, CLIENT, at(1)).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "wrong_credentials"));
+    assert!(signed_in(&mut auth, "alice", &publish()).identity() == "sip:alice@lab.test");
+    // A wrong password, and dora gone after a refresh: 403.
+    let refusal = auth.check(&as_dora, CLIENT, at(2)).unwrap_err();
+    let wrong = answer(&refusal, 0, &as_dora, "dora", "guess", 1);
+    assert_eq!(auth.check(&wrong, CLIENT, at(3)).unwrap_err().status, 403);
+    directory.0.lock().unwrap().retain(|u| u.username != "dora");
+    let refusal = auth.check(&as_dora, CLIENT, at(4)).unwrap_err();
+    let right = answer(&refusal, 0, &as_dora, "dora", "secret", 1);
+    let e = auth.check(&right, CLIENT, at(5)).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "wrong_credentials"));
+    assert!(e.why.contains("unknown user"), "{}", e.why);
+}
