@@ -318,6 +318,46 @@ pub fn set_bindings(count: usize) {
     gauge!(BINDINGS).set(count as f64);
 }
 
+/// The per-source limit's counters, looked up once: the transports count
+/// every refused datagram of a flood (tens of thousands a second), and a
+/// handle is one atomic add where `counter!` hashes the name and labels
+/// and searches the registry each time. Made after [`install`] (the
+/// server starts its transports after the HTTP side installed the
+/// recorder); made before, they count nowhere.
+#[derive(Clone)]
+pub struct SourceRefusalCounters {
+    answered: metrics::Counter,
+    silent: metrics::Counter,
+    refused: metrics::Counter,
+}
+
+impl std::fmt::Debug for SourceRefusalCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceRefusalCounters")
+    }
+}
+
+impl SourceRefusalCounters {
+    /// Handles to `presenced_flood_refusals_total{limit="source"}` and
+    /// `presenced_refusals_total{reason}`.
+    pub fn new(reason: &'static str) -> SourceRefusalCounters {
+        SourceRefusalCounters {
+            answered: counter!(FLOOD_REFUSALS, "limit" => "source", "answer" => "503"),
+            silent: counter!(FLOOD_REFUSALS, "limit" => "source", "answer" => "silent"),
+            refused: counter!(REFUSALS, "reason" => reason),
+        }
+    }
+
+    /// One datagram refused with `verdict`.
+    pub fn count(&self, verdict: crate::flood::Verdict) {
+        match verdict {
+            crate::flood::Verdict::Silence => self.silent.increment(1),
+            _ => self.answered.increment(1),
+        }
+        self.refused.increment(1);
+    }
+}
+
 /// One request refused by the `limit` ("source" or "user") flood limit.
 pub fn flood_refused(limit: &'static str, verdict: crate::flood::Verdict) {
     counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => verdict.as_str()).increment(1);

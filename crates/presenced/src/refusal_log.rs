@@ -173,6 +173,13 @@ impl Refusals {
     /// should log it now, with its details and `reason` as a field.
     pub fn note(&self, source: IpAddr, reason: &'static str, now: Instant) -> bool {
         crate::metrics::refused(reason);
+        self.note_counted(source, reason, now)
+    }
+
+    /// [`Refusals::note`] for a caller that counted the refusal itself
+    /// (the transports, with a counter handle: see
+    /// [`crate::metrics::SourceRefusalCounters`]).
+    pub fn note_counted(&self, source: IpAddr, reason: &'static str, now: Instant) -> bool {
         let admit = self
             .log
             .lock()

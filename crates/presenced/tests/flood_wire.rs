@@ -69,6 +69,13 @@ fn a_source_over_its_limit_gets_503_then_silence_and_others_are_served() {
     let silent =
         server.metric("presenced_flood_refusals_total{limit=\"source\",answer=\"silent\"} ");
     assert!(silent >= 26.0, "{silent} dropped in silence");
+    // Every refusal, answered or silent, in the one counter by reason.
+    let answered =
+        server.metric("presenced_flood_refusals_total{limit=\"source\",answer=\"503\"} ");
+    assert_eq!(
+        server.metric("presenced_refusals_total{reason=\"source_rate_limit\"} "),
+        silent + answered
+    );
     assert!(
         server
             .wait_for_log(&["over the per-source rate limit"])

@@ -16,6 +16,7 @@ use sip::{Header, HeaderName, Request, Response};
 
 use super::TransportKind;
 use crate::flood::{SourceLimit, Verdict};
+use crate::metrics::SourceRefusalCounters;
 use crate::refusal_log::Refusals;
 
 /// The label of this limit's refusals.
@@ -26,12 +27,18 @@ const REASON: &str = "source_rate_limit";
 pub struct SourceGate {
     limit: SourceLimit,
     refusals: Arc<Refusals>,
+    counters: SourceRefusalCounters,
 }
 
 impl SourceGate {
-    /// A gate enforcing `limit`, logging to `refusals`.
+    /// A gate enforcing `limit`, logging to `refusals`; made after the
+    /// metrics recorder is installed (see [`SourceRefusalCounters`]).
     pub fn new(limit: SourceLimit, refusals: Arc<Refusals>) -> SourceGate {
-        SourceGate { limit, refusals }
+        SourceGate {
+            limit,
+            refusals,
+            counters: SourceRefusalCounters::new(REASON),
+        }
     }
 
     /// Counts the message `raw` from `source`, before it is parsed (so
@@ -50,8 +57,8 @@ impl SourceGate {
     }
 
     fn refused(&self, ip: IpAddr, transport: TransportKind, verdict: Verdict) {
-        crate::metrics::flood_refused("source", verdict);
-        if self.refusals.note(ip, REASON, Instant::now()) {
+        self.counters.count(verdict);
+        if self.refusals.note_counted(ip, REASON, Instant::now()) {
             tracing::warn!(
                 %transport,
                 source = %ip,
