@@ -115,6 +115,8 @@ fn no_credentials_get_two_challenges_sha256_first() {
     assert!(offered
         .iter()
         .all(|c| c.qop == [digest::Qop::Auth] && !c.stale));
+    // A plain challenge is routine: neither logged nor counted by reason.
+    assert!(refusal.is_routine());
     let resp = refusal.response(&publish(), "t1");
     assert_eq!(resp.headers.all(HeaderName::WwwAuthenticate).count(), 2);
 }
@@ -157,6 +159,8 @@ fn a_wrong_password_or_user_gets_403_never_a_new_challenge() {
     let wrong = answer(&refusal, 0, &publish(), "alice", "guess", 1);
     let e = auth.check(&wrong, CLIENT, at(1)).unwrap_err();
     assert_eq!((e.status, e.reason), (403, "Wrong credentials"));
+    assert_eq!(e.label, "wrong_credentials");
+    assert!(!e.is_routine());
     assert!(e.challenges.is_empty());
     let stranger = answer(&refusal, 0, &publish(), "mallory", "secret", 1);
     assert_eq!(
@@ -176,6 +180,8 @@ fn a_replayed_count_is_challenged_again() {
     assert!(auth.check(&signed, CLIENT, at(1)).is_ok());
     let e = auth.check(&signed, CLIENT, at(2)).unwrap_err();
     assert_eq!((e.status, e.reason), (401, "Replayed nonce count"));
+    assert_eq!(e.label, "replayed_nonce");
+    assert!(!e.is_routine());
     let next = answer(&refusal, 0, &publish(), "alice", "secret", 2);
     assert!(auth.check(&next, CLIENT, at(2)).is_ok());
 }
@@ -186,8 +192,13 @@ fn an_expired_or_foreign_nonce_with_the_right_password_is_stale() {
     let refusal = auth.check(&publish(), CLIENT, at(0)).unwrap_err();
     let signed = answer(&refusal, 0, &publish(), "alice", "secret", 1);
     let e = auth.check(&signed, CLIENT, at(300)).unwrap_err();
-    assert_eq!(e.status, 401);
+    assert_eq!((e.status, e.reason), (401, "Unauthorized"));
     assert!(Challenge::parse(&e.challenges[0]).unwrap().stale);
+    // Logged once per source per interval and counted, unlike a first
+    // challenge: a client that keeps sending stale nonces is stuck or
+    // replaying.
+    assert_eq!(e.label, "stale_nonce");
+    assert!(!e.is_routine());
     // After a restart (another secret) the old nonce is stale too.
     let mut restarted = Authenticator::new(&settings(), [2; 32]);
     let e = restarted.check(&signed, CLIENT, at(1)).unwrap_err();
