@@ -316,3 +316,20 @@ fn deactivate_all_tells_every_watcher_to_retry() {
     assert_eq!(states, ["terminated;reason=deactivated"; 2]);
     assert_eq!(h.engine.stats().subscriptions_active, 0);
 }
+
+#[test]
+fn a_publication_over_the_bound_is_reported_for_the_refusal_log() {
+    let mut h = with(EngineConfig {
+        publication: presence::PublicationConfig {
+            max_per_presentity: 1,
+            ..presence::PublicationConfig::default()
+        },
+        ..EngineConfig::default()
+    });
+    let first = h.request(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(0));
+    assert_eq!(refusals(&first), []);
+    let second = h.request(publish(ALICE, None, &pidf(ALICE, "open", "y"), 2), at(0));
+    assert_eq!(status(&second), 403);
+    assert_eq!(kinds(&second), ["respond", "refused"]);
+    assert_eq!(refusals(&second), [("too_many_publications", ALICE)]);
+}
