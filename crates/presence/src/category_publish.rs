@@ -111,11 +111,14 @@ impl<F: Flow> Presentities<F> {
                 response: sip::Response::to_request(req, 200, Some(to_tag)),
                 store,
                 changed: changed.then_some(key),
+                refused: None,
             },
             Err(e) => PublishOutcome {
                 response: e.response(req, to_tag),
                 store: Vec::new(),
                 changed: None,
+                refused: matches!(e, CategoryPublishError::TooMany)
+                    .then_some(crate::Refusal::TooManyPublications),
             },
         }
     }

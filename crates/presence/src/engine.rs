@@ -246,6 +246,17 @@ pub enum Action<F> {
         /// Whether that flow is TCP/TLS.
         reliable: bool,
     },
+    /// A request was refused by policy (a bound, an authorization rule);
+    /// its response is among the same actions. The runtime logs and counts
+    /// it ([`crate::refusal`]); the engine, being sans-IO, does neither.
+    Refused {
+        /// Which policy.
+        refusal: crate::Refusal,
+        /// The flow the request came on: the runtime logs per source.
+        flow: F,
+        /// Whom it was about (the watcher, presentity or AOR), for the log.
+        subject: String,
+    },
 }
 
 /// Counts for metrics and the console.
@@ -544,7 +555,7 @@ impl<F: Flow> Engine<F> {
         now: SystemTime,
     ) -> Vec<Action<F>> {
         let outcome = self.presentities.publish(req, flow, reliable, to_tag, now);
-        self.published(txn, outcome, now)
+        self.published(txn, (req, flow), outcome, now)
     }
 
     /// A SERVICE of the Microsoft dialect: category publishing.
@@ -566,7 +577,7 @@ impl<F: Flow> Engine<F> {
             // watchers see reaches it through `presentity_changed`, one
             // they do not (an input container, a version) through here.
             let quiet = !outcome.store.is_empty() && outcome.changed.is_none();
-            let mut out = self.published(txn, outcome, now);
+            let mut out = self.published(txn, (req, flow), outcome, now);
             if quiet {
                 self.roaming_changed(&user, now, &mut out);
             }
@@ -588,10 +599,12 @@ impl<F: Flow> Engine<F> {
     }
 
     /// The actions of a publication's outcome: its writes, then its
-    /// response, then the NOTIFYs of the change.
+    /// response (and the report of a refusal by policy), then the NOTIFYs
+    /// of the change.
     fn published(
         &mut self,
         txn: u64,
+        (req, flow): (&sip::Request, &F),
         outcome: crate::PublishOutcome<F>,
         now: SystemTime,
     ) -> Vec<Action<F>> {
@@ -603,6 +616,13 @@ impl<F: Flow> Engine<F> {
             txn,
             resp: outcome.response,
         });
+        if let Some(refusal) = outcome.refused {
+            out.push(Action::Refused {
+                refusal,
+                flow: flow.clone(),
+                subject: crate::presentity::presentity_key(&req.uri),
+            });
+        }
         if let Some(presentity) = outcome.changed {
             self.presentity_changed(&presentity, now, &mut out);
         }

@@ -41,6 +41,8 @@
 //! - [`resource_lists`]: RFC 4826 resource-lists bodies, the ad-hoc lists
 //!   of RFC 5367 list subscriptions;
 //! - [`store`], [`flow`]: what the runtime persists, and its flows;
+//! - [`refusal`]: the refusals by policy (bounds, authorization) the
+//!   engine reports for the runtime to log and count;
 //! - [`msrtc`]: Microsoft's presence dialect ([MS-PRES], [MS-SIP]): category
 //!   publications, batched subscriptions, containers, roaming self data,
 //!   contact lists, provisioning and faults, read and written on the same
@@ -88,6 +90,7 @@ pub mod pidf;
 pub mod presentity;
 pub mod provider;
 pub mod publication;
+pub mod refusal;
 pub mod registrar;
 pub mod resource_lists;
 pub mod roaming;
@@ -123,6 +126,7 @@ pub use limits::XmlLimits;
 pub use pidf::PidfError;
 pub use presentity::{presentity_key, Presentities, PresentityState};
 pub use publication::{Expired, PublicationConfig, PublishError, PublishOutcome};
+pub use refusal::Refusal;
 pub use registrar::{Identity, RegisterContext, RegisterError, Registrar, RegistrarConfig, Target};
 pub use service::{Dialect, NoServices, ServiceCard, ServiceContacts, ServiceView};
 pub use source::{Source, SourceContent, SourceKey};

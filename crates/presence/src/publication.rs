@@ -78,6 +78,9 @@ pub struct PublishOutcome<F> {
     /// watchers get a NOTIFY. `None` when the rendered state is unchanged
     /// (a refresh, or a modification that composes to the same body).
     pub changed: Option<String>,
+    /// The policy that refused it, when a bound did (see
+    /// [`crate::refusal`]); `None` on success and on malformed requests.
+    pub refused: Option<crate::Refusal>,
 }
 
 /// What the passage of time ended.
@@ -128,11 +131,14 @@ impl<F: Flow> Presentities<F> {
                 response: ok_response(req, to_tag, done.etag.as_deref(), done.expires),
                 store: done.store,
                 changed: done.changed.then_some(key),
+                refused: None,
             },
             Err(e) => PublishOutcome {
                 response: e.response(req, to_tag),
                 store: Vec::new(),
                 changed: None,
+                refused: (e == PublishError::TooManyPublications)
+                    .then_some(crate::Refusal::TooManyPublications),
             },
         }
     }

@@ -108,7 +108,8 @@ impl<F: Flow> Registrar<F> {
 
     /// Answers one REGISTER (RFC 3261 §10.3): a Store of the changed
     /// bindings, then the response. A refused request changes nothing and
-    /// gets only its error response.
+    /// gets only its error response (and, refused by the bound on
+    /// bindings, the report of that refusal).
     pub fn register(
         &mut self,
         req: &sip::Request,
@@ -125,10 +126,22 @@ impl<F: Flow> Registrar<F> {
                 out.push(Action::Respond { txn, resp });
                 out
             }
-            Err(e) => vec![Action::Respond {
-                txn,
-                resp: e.response(req, &ctx.to_tag),
-            }],
+            Err(e) => {
+                let mut out = vec![Action::Respond {
+                    txn,
+                    resp: e.response(req, &ctx.to_tag),
+                }];
+                if e == RegisterError::TooManyBindings {
+                    out.push(Action::Refused {
+                        refusal: crate::Refusal::TooManyBindings,
+                        flow: ctx.flow.clone(),
+                        subject: sip::HeaderAccess::header_to(req)
+                            .map(|n| n.uri.aor())
+                            .unwrap_or_default(),
+                    });
+                }
+                out
+            }
         }
     }
 

@@ -19,8 +19,10 @@ fn same_domain_refuses_strangers() {
         ..EngineConfig::default()
     });
     let actions = h.request(Sub::new(CAROL, ALICE, "c1").request(), at(0));
-    assert_eq!(kinds(&actions), ["respond"]);
+    // The runtime logs and counts the refusal the engine reports.
+    assert_eq!(kinds(&actions), ["respond", "refused"]);
     assert_eq!(status(&actions), 403);
+    assert_eq!(refusals(&actions), [("watcher_not_authorized", CAROL)]);
     assert_eq!(
         status(&h.request(Sub::new(BOB, ALICE, "c2").request(), at(0))),
         200
@@ -154,6 +156,7 @@ fn too_many_subscriptions_from_one_watcher_get_403() {
         String::from_utf8_lossy(&responses(&third)[0].reason),
         "Too many subscriptions from this watcher"
     );
+    assert_eq!(refusals(&third), [("too_many_subscriptions", BOB)]);
     // Others are not affected.
     assert_eq!(
         status(&h.request(Sub::new(CAROL, ALICE, "c10").request(), at(0))),
@@ -312,4 +315,21 @@ fn deactivate_all_tells_every_watcher_to_retry() {
         .collect();
     assert_eq!(states, ["terminated;reason=deactivated"; 2]);
     assert_eq!(h.engine.stats().subscriptions_active, 0);
+}
+
+#[test]
+fn a_publication_over_the_bound_is_reported_for_the_refusal_log() {
+    let mut h = with(EngineConfig {
+        publication: presence::PublicationConfig {
+            max_per_presentity: 1,
+            ..presence::PublicationConfig::default()
+        },
+        ..EngineConfig::default()
+    });
+    let first = h.request(publish(ALICE, None, &pidf(ALICE, "open", "x"), 1), at(0));
+    assert_eq!(refusals(&first), []);
+    let second = h.request(publish(ALICE, None, &pidf(ALICE, "open", "y"), 2), at(0));
+    assert_eq!(status(&second), 403);
+    assert_eq!(kinds(&second), ["respond", "refused"]);
+    assert_eq!(refusals(&second), [("too_many_publications", ALICE)]);
 }

@@ -381,6 +381,8 @@ fn too_many_publications_get_403() {
     ps.publish(&initial(ALICE, &body, None), &1, false, TAG, at(0));
     let resp = refused(&mut ps, &initial(ALICE, &body, None), 403, at(0));
     assert_eq!(reason(&resp), "Too many publications");
+    let again = ps.publish(&initial(ALICE, &body, None), &1, false, TAG, at(0));
+    assert_eq!(again.refused, Some(presence::Refusal::TooManyPublications));
     // Other presentities and refreshes are not affected.
     let bob = ps.publish(
         &initial("sip:bob@127.0.0.1", &body, None),

@@ -56,6 +56,15 @@ pub struct Origin<'a> {
     pub certificate_names: &'a [String],
 }
 
+/// Users who sign in besides `[[auth.users]]`: the directory's
+/// ([`crate::directory`]), looked up by digest username after the
+/// configured users, as of its last refresh (a user deleted from LDAP can
+/// no longer sign in once the next refresh is in).
+pub trait UserDirectory: Send + Sync + std::fmt::Debug {
+    /// The user who signs in as `username`, if any.
+    fn user(&self, username: &str) -> Option<Arc<User>>;
+}
+
 /// Who a request speaks for, once checked.
 #[derive(Debug, Clone)]
 pub enum Principal {
@@ -105,6 +114,10 @@ pub struct Refusal {
     pub status: u16,
     /// The reason phrase: says why, so a person reading a trace knows.
     pub reason: &'static str,
+    /// The reason as a stable label, for `presenced_refusals_total` and
+    /// the refusal log ([`crate::refusal_log`]); [`CHALLENGE`] for a
+    /// plain challenge.
+    pub label: &'static str,
     /// Challenges to send (in order), as WWW-Authenticate (401) or
     /// Proxy-Authenticate (407) values.
     pub challenges: Vec<String>,
@@ -112,11 +125,15 @@ pub struct Refusal {
     pub why: String,
 }
 
+/// The label of a plain challenge: not a refusal worth logging.
+pub const CHALLENGE: &str = "challenge";
+
 impl Refusal {
-    fn forbidden(reason: &'static str, why: String) -> Refusal {
+    fn forbidden(reason: &'static str, label: &'static str, why: String) -> Refusal {
         Refusal {
             status: 403,
             reason,
+            label,
             challenges: Vec::new(),
             why,
         }
@@ -137,11 +154,13 @@ impl Refusal {
         resp
     }
 
-    /// True for a plain challenge (no credentials yet, or a stale nonce):
-    /// every client's first request gets one, so it is not worth a log
-    /// line.
+    /// True for a plain challenge (no credentials yet): every client's
+    /// first request gets one, so it is neither a refusal worth a log line
+    /// nor one to count by reason. A stale nonce is logged (once per
+    /// source per interval): a client that keeps answering with stale
+    /// nonces is stuck or replaying.
     pub fn is_routine(&self) -> bool {
-        self.reason == "Unauthorized" || self.reason == "Proxy Authentication Required"
+        self.label == CHALLENGE
     }
 }
 
@@ -152,6 +171,8 @@ pub struct Authenticator {
     algorithms: Vec<Algorithm>,
     md5_only_user_agents: Vec<String>,
     users: sip::hash::HashMap<String, Arc<User>>,
+    /// Consulted after `users`.
+    directory: Option<Arc<dyn UserDirectory>>,
     peers: Vec<Arc<TrustedPeer>>,
     nonces: Nonces,
 }
@@ -170,6 +191,7 @@ impl Authenticator {
             algorithms: settings.algorithms.clone(),
             md5_only_user_agents: settings.md5_only_user_agents.clone(),
             users,
+            directory: None,
             peers: settings
                 .trusted_peers
                 .iter()
@@ -183,6 +205,23 @@ impl Authenticator {
                 NONCE_CAPACITY,
             ),
         }
+    }
+
+    /// Also signs in the users of `directory`, after the configured ones
+    /// (a configured user with the same username wins). Rights are the
+    /// same: a directory user acts only as itself.
+    pub fn with_directory(mut self, directory: Arc<dyn UserDirectory>) -> Authenticator {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The user who signs in as `username`: configured, else the
+    /// directory's.
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        self.users
+            .get(username)
+            .cloned()
+            .or_else(|| self.directory.as_ref()?.user(username))
     }
 
     /// Decides who `req` speaks for, or how to refuse it.
@@ -212,9 +251,10 @@ impl Authenticator {
         let Some(answer) = answer else {
             return Err(self.challenge(req, proxy, false, now, "no credentials".into()));
         };
-        let Some(user) = self.users.get(&answer.username).cloned() else {
+        let Some(user) = self.user(&answer.username) else {
             return Err(Refusal::forbidden(
                 "Wrong credentials",
+                "wrong_credentials",
                 format!("unknown user {:?}", answer.username),
             ));
         };
@@ -226,6 +266,7 @@ impl Authenticator {
         let Some(hex) = hash else {
             return Err(Refusal::forbidden(
                 "No credentials for this algorithm",
+                "no_credentials_for_algorithm",
                 format!(
                     "user {} answered with {}, which has no stored HA1",
                     user.username, answer.algorithm
@@ -236,6 +277,7 @@ impl Authenticator {
             // Without qop there is no nonce count, so no replay protection.
             return Err(Refusal::forbidden(
                 "Digest without qop refused",
+                "digest_without_qop",
                 format!("user {} answered without qop", user.username),
             ));
         };
@@ -243,6 +285,7 @@ impl Authenticator {
             return Err(Refusal {
                 status: 400,
                 reason: "Digest uri does not match the Request-URI",
+                label: "digest_uri_mismatch",
                 challenges: Vec::new(),
                 why: format!("digest uri {:?} is not {}", answer.uri, req.uri),
             });
@@ -255,30 +298,32 @@ impl Authenticator {
         if !answer.verify(&method, &req.body, secret) {
             return Err(Refusal::forbidden(
                 "Wrong credentials",
+                "wrong_credentials",
                 format!("wrong password for user {}", user.username),
             ));
         }
-        match self.nonces.check(&answer.nonce, nc, now) {
-            NonceCheck::Fresh => Ok(Principal::User(user)),
-            NonceCheck::Stale | NonceCheck::Foreign => Err(self.challenge(
-                req,
-                proxy,
+        // A stale nonce is answered with a fresh challenge (stale=true:
+        // clients retry without asking their user); a replayed count with a
+        // fresh challenge too, which the replayer cannot answer.
+        let (stale, reason, label, why) = match self.nonces.check(&answer.nonce, nc, now) {
+            NonceCheck::Fresh => return Ok(Principal::User(user)),
+            NonceCheck::Stale | NonceCheck::Foreign => (
                 true,
-                now,
+                None,
+                "stale_nonce",
                 format!("stale nonce from user {}", user.username),
-            )),
-            NonceCheck::Replayed => {
-                let mut refusal = self.challenge(
-                    req,
-                    proxy,
-                    false,
-                    now,
-                    format!("replayed nonce count {nc} for user {}", user.username),
-                );
-                refusal.reason = "Replayed nonce count";
-                Err(refusal)
-            }
-        }
+            ),
+            NonceCheck::Replayed => (
+                false,
+                Some("Replayed nonce count"),
+                "replayed_nonce",
+                format!("replayed nonce count {nc} for user {}", user.username),
+            ),
+        };
+        let mut refusal = self.challenge(req, proxy, stale, now, why);
+        refusal.reason = reason.unwrap_or(refusal.reason);
+        refusal.label = label;
+        Err(refusal)
     }
 
     /// The trusted peer `origin` is, if any.
@@ -337,6 +382,7 @@ impl Authenticator {
             } else {
                 "Unauthorized"
             },
+            label: CHALLENGE,
             challenges,
             why,
         }
@@ -354,6 +400,7 @@ fn assert_identity(peer: Arc<TrustedPeer>, req: &Request) -> Result<Principal, R
         return Err(Refusal {
             status: 400,
             reason: "Unreadable asserted identity",
+            label: "unreadable_identity",
             challenges: Vec::new(),
             why: format!("peer {}: unreadable P-Asserted-Identity or From", peer.name),
         });
@@ -361,6 +408,7 @@ fn assert_identity(peer: Arc<TrustedPeer>, req: &Request) -> Result<Principal, R
     if !peer.may_assert.contains(&asserted) {
         return Err(Refusal::forbidden(
             "Peer may not assert this identity",
+            "peer_may_not_assert",
             format!("peer {} may not assert {asserted}", peer.name),
         ));
     }

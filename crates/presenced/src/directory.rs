@@ -21,6 +21,14 @@
 //! Their changes rebuild the book at most once per [`AGENT_REBUILD`]
 //! (an agent binding shows in a search within that); their statuses are
 //! read fresh for each page, so a state change shows at once.
+//!
+//! With `directory.ha1_sha256_attribute` / `ha1_md5_attribute`, each
+//! refresh also yields the users who may sign in with digest
+//! (`rules::address_book::ldap::credentials`): the hub is the
+//! authenticator's [`UserDirectory`], so a user added to LDAP signs in
+//! after the next refresh and one deleted (or whose hashes were removed)
+//! no longer does. A failed refresh keeps the last good users, as it
+//! keeps the last good entries.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,11 +36,12 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use presence::address_book::SearchRow;
 use presence::SearchAnswer;
-use rules::address_book::ldap::{LdapRecord, Mapping};
+use rules::address_book::ldap::{credentials, Credentials, LdapRecord, Mapping};
 use rules::{AddressBook, Entry};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{Identities, User, UserDirectory};
 use crate::config::LdapSettings;
 use crate::reload::LiveConfig;
 
@@ -52,6 +61,10 @@ pub const AGENT_REBUILD: Duration = Duration::from_secs(1);
 struct Snapshot {
     entries: Vec<Entry>,
 }
+
+/// The users of the last successful LDAP refresh who may sign in, by
+/// digest username.
+type Users = std::collections::HashMap<String, Arc<User>>;
 
 /// The merged book and what it was built from.
 #[derive(Debug)]
@@ -123,6 +136,7 @@ pub enum SyncStatus {
 pub struct DirectoryHub {
     live: LiveConfig,
     ldap: ArcSwap<Snapshot>,
+    users: ArcSwap<Users>,
     merged: ArcSwap<Merged>,
     status: Mutex<SyncStatus>,
     agents: Arc<AgentRoster>,
@@ -139,6 +153,7 @@ impl DirectoryHub {
         Arc::new(DirectoryHub {
             live,
             ldap: ArcSwap::from(ldap),
+            users: ArcSwap::from_pointee(Users::new()),
             merged: ArcSwap::from_pointee(merged),
             agents,
             status: Mutex::new(if ldap_on {
@@ -193,24 +208,34 @@ impl DirectoryHub {
 
     /// Takes a successful refresh: maps the records (skipping, with a
     /// debug line each, those that make no entry) and replaces the
-    /// snapshot.
+    /// snapshot and the users who may sign in.
     pub fn refreshed(&self, records: &[LdapRecord], mapping: &Mapping, now: SystemTime) {
         let mut entries = Vec::with_capacity(records.len());
+        let mut signing_in = Vec::new();
         let mut skipped = 0;
         for record in records {
             match mapping.map(record) {
-                Ok(entry) => entries.push(entry),
+                Ok(entry) => {
+                    match mapping.credentials.read(record, &entry) {
+                        Ok(found) => signing_in.extend(found),
+                        Err(why) => {
+                            tracing::warn!(dn = %record.dn, %why, "ldap user may not sign in");
+                        }
+                    }
+                    entries.push(entry);
+                }
                 Err(why) => {
                     skipped += 1;
                     tracing::debug!(dn = %record.dn, %why, "ldap entry skipped");
                 }
             }
         }
+        let users = self.take_users(signing_in);
         let taken = entries.len();
         if matches!(self.status(), SyncStatus::Failing { .. }) {
             tracing::info!(entries = taken, "ldap refresh succeeded again");
         }
-        tracing::info!(entries = taken, skipped, "ldap directory refreshed");
+        tracing::info!(entries = taken, skipped, users, "ldap directory refreshed");
         self.ldap.store(Arc::new(Snapshot { entries }));
         self.set_status(SyncStatus::Ok {
             at: now,
@@ -219,6 +244,35 @@ impl DirectoryHub {
         });
         crate::metrics::directory_refreshed(true, now);
         self.book();
+    }
+
+    /// Replaces the users who may sign in; returns how many there are.
+    fn take_users(&self, found: Vec<Credentials>) -> usize {
+        let (by_name, ambiguous) = credentials::by_username(found);
+        for (dn, why) in ambiguous {
+            tracing::warn!(%dn, %why, "ldap user may not sign in");
+        }
+        let users: Users = by_name
+            .into_iter()
+            .map(|(username, c)| {
+                // The key's form (`sip:user@host`, host lowercased) is
+                // what `sip::Uri::aor` gives the requests it is compared
+                // with.
+                let aor = sip::Uri::parse_str(&c.aor).map_or(c.aor, |u| u.aor());
+                let user = User {
+                    aor,
+                    username: username.clone(),
+                    ha1_sha256: c.ha1_sha256,
+                    ha1_md5: c.ha1_md5,
+                    // A directory user publishes only as itself.
+                    publish_for: Identities::default(),
+                };
+                (username, Arc::new(user))
+            })
+            .collect();
+        let count = users.len();
+        self.users.store(Arc::new(users));
+        count
     }
 
     /// Takes a failed refresh: the snapshot stays, the failure is logged
@@ -279,6 +333,12 @@ impl DirectoryHub {
     }
 }
 
+impl UserDirectory for DirectoryHub {
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        self.users.load().get(username).cloned()
+    }
+}
+
 impl presence::AddressBook for DirectoryHub {
     fn search(&self, rows: &[SearchRow], max: usize) -> SearchAnswer {
         self.book().book.search(rows, max)
@@ -298,7 +358,9 @@ pub fn spawn_refresh(
         refresh_secs = settings.refresh.as_secs(), "ldap directory on");
     tracker.spawn(async move {
         loop {
-            let refresh = tokio::time::timeout(settings.timeout, ldap::fetch(&settings));
+            let attributes = mapping.attributes();
+            let refresh =
+                tokio::time::timeout(settings.timeout, ldap::fetch(&settings, &attributes));
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => break,
                 outcome = refresh => outcome,
@@ -433,6 +495,73 @@ mod tests {
             rebuilt.book.get("sip:alice@example.com").unwrap().cc_status,
             Some(status("In a call"))
         );
+    }
+
+    #[test]
+    fn directory_users_follow_the_refreshes() {
+        use rules::address_book::ldap::CredentialAttributes;
+        let live: LiveConfig = Arc::new(ArcSwap::from_pointee(Config::default()));
+        let hub = DirectoryHub::new(live, true);
+        let mapping = Mapping {
+            credentials: CredentialAttributes {
+                ha1_sha256: Some("presencedHA1SHA256".into()),
+                ha1_md5: Some("presencedHA1MD5".into()),
+            },
+            ..Mapping::default()
+        };
+        let sha = "ab".repeat(32);
+        let with_hash = |dn: &str, address: &str, attribute: &str, hash: &str| {
+            let mut r = record(dn, address);
+            r.attrs.insert(attribute.into(), vec![hash.into()]);
+            r
+        };
+        let dora = with_hash(
+            "cn=Dora,dc=x",
+            "sip:dora@Example.com",
+            "presencedHA1SHA256",
+            &sha,
+        );
+        let records = [
+            dora.clone(),
+            // Ambiguous: two entries sign in as "alice"; neither may.
+            with_hash(
+                "cn=A1,dc=x",
+                "sip:alice@a.example",
+                "presencedHA1MD5",
+                &"cd".repeat(16),
+            ),
+            with_hash(
+                "cn=A2,dc=x",
+                "sip:alice@b.example",
+                "presencedHA1MD5",
+                &"cd".repeat(16),
+            ),
+            // A password where a hash belongs: no sign-in, still listed.
+            with_hash(
+                "cn=Eve,dc=x",
+                "sip:eve@example.com",
+                "presencedHA1MD5",
+                "password",
+            ),
+            record("cn=Bob,dc=x", "sip:bob@example.com"),
+        ];
+        hub.refreshed(&records, &mapping, at(1));
+        let user = hub.user("dora").expect("dora signs in");
+        assert_eq!(user.aor, "sip:dora@example.com");
+        assert_eq!(user.ha1_sha256.as_deref(), Some(sha.as_str()));
+        assert_eq!(user.publish_for, Identities::default());
+        for nobody in ["alice", "eve", "bob"] {
+            assert!(hub.user(nobody).is_none(), "{nobody}");
+        }
+        assert_eq!(hub.book().book.len(), 5);
+        // A failed refresh keeps the users; a refresh without dora drops her.
+        hub.failed(&ldap::RefreshError::Timeout(5), at(2));
+        assert!(hub.user("dora").is_some());
+        hub.refreshed(&records[1..], &mapping, at(3));
+        assert!(hub.user("dora").is_none());
+        // Without the attributes configured, nobody signs in.
+        hub.refreshed(&[dora], &Mapping::default(), at(4));
+        assert!(hub.user("dora").is_none());
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct FloodSettings {
     pub per_user: Option<Rate>,
     /// Sources never limited (trusted peers' addresses are added to these).
     pub exempt: Vec<Network>,
+    /// How often one source's refusals for one reason are logged at most
+    /// (every refusal's, not only the flood limits'; see
+    /// [`crate::refusal_log`]).
+    pub log_interval: Duration,
 }
 
 /// What to do with one request.

@@ -387,7 +387,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mapping = config.directory.mapping.clone();
         let live: LiveConfig = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
         let directory = DirectoryHub::new(live.clone(), ldap.is_some());
-        let server = Server::bind(config)?.with_directory(directory.clone());
+        let mut server = Server::bind(config)?.with_directory(directory.clone());
+        if mapping.credentials.is_on() && ldap.is_some() {
+            server = server.with_directory_users(directory.clone());
+        }
         for bound in server.bound() {
             tracing::info!(transport = %bound.transport, addr = %bound.addr, "listening");
         }

@@ -62,6 +62,9 @@ pub const STORE_COMMIT_SECONDS: &str = "presenced_store_commit_seconds";
 pub const CONFIG_RELOADS: &str = "presenced_config_reloads_total";
 /// Requests refused by authentication or rights, by status.
 pub const AUTH_REFUSALS: &str = "presenced_auth_refusals_total";
+/// Every refusal (flood limits, authentication, rights, the engine's
+/// bounds and authorization), by reason.
+pub const REFUSALS: &str = "presenced_refusals_total";
 /// Requests let through by authentication, by kind of principal.
 pub const AUTH_PASSED: &str = "presenced_auth_passed_total";
 /// Requests refused by a flood limit, by limit (source, user) and answer
@@ -214,6 +217,16 @@ fn describe() {
          credentials, no right to act for that user), 400."
     );
     describe_counter!(
+        REFUSALS,
+        "Every request refused, by reason: source_rate_limit, user_rate_limit, \
+         wrong_credentials, stale_nonce, replayed_nonce, not_allowed_to_publish, \
+         not_allowed_to_register, from_not_authenticated_user, \
+         peer_may_not_assert, too_many_subscriptions, too_many_publications, \
+         too_many_bindings, watcher_not_authorized, and the rarer ones \
+         docs/security.md lists. Each (source, reason) is logged once per \
+         limits.log_interval_secs."
+    );
+    describe_counter!(
         AUTH_PASSED,
         "Requests authenticated, by principal: user (digest) or peer (trusted)."
     );
@@ -355,6 +368,46 @@ pub fn set_bindings(count: usize) {
     gauge!(BINDINGS).set(count as f64);
 }
 
+/// The per-source limit's counters, looked up once: the transports count
+/// every refused datagram of a flood (tens of thousands a second), and a
+/// handle is one atomic add where `counter!` hashes the name and labels
+/// and searches the registry each time. Made after [`install`] (the
+/// server starts its transports after the HTTP side installed the
+/// recorder); made before, they count nowhere.
+#[derive(Clone)]
+pub struct SourceRefusalCounters {
+    answered: metrics::Counter,
+    silent: metrics::Counter,
+    refused: metrics::Counter,
+}
+
+impl std::fmt::Debug for SourceRefusalCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceRefusalCounters")
+    }
+}
+
+impl SourceRefusalCounters {
+    /// Handles to `presenced_flood_refusals_total{limit="source"}` and
+    /// `presenced_refusals_total{reason}`.
+    pub fn new(reason: &'static str) -> SourceRefusalCounters {
+        SourceRefusalCounters {
+            answered: counter!(FLOOD_REFUSALS, "limit" => "source", "answer" => "503"),
+            silent: counter!(FLOOD_REFUSALS, "limit" => "source", "answer" => "silent"),
+            refused: counter!(REFUSALS, "reason" => reason),
+        }
+    }
+
+    /// One datagram refused with `verdict`.
+    pub fn count(&self, verdict: crate::flood::Verdict) {
+        match verdict {
+            crate::flood::Verdict::Silence => self.silent.increment(1),
+            _ => self.answered.increment(1),
+        }
+        self.refused.increment(1);
+    }
+}
+
 /// One request refused by the `limit` ("source" or "user") flood limit.
 pub fn flood_refused(limit: &'static str, verdict: crate::flood::Verdict) {
     counter!(FLOOD_REFUSALS, "limit" => limit, "answer" => verdict.as_str()).increment(1);
@@ -475,6 +528,11 @@ pub fn auth_refused(status: u16) {
         _ => "400",
     };
     counter!(AUTH_REFUSALS, "status" => status).increment(1);
+}
+
+/// One request refused for `reason` (see [`crate::refusal_log`]).
+pub fn refused(reason: &'static str) {
+    counter!(REFUSALS, "reason" => reason).increment(1);
 }
 
 /// A request authenticated as a `user` or a `peer`.

@@ -26,6 +26,7 @@ use crate::endpoint::{Endpoint, ToTags};
 use crate::flood::{Limiter, SourceLimit};
 use crate::history::Recent;
 use crate::http::{HttpError, HttpServer};
+use crate::refusal_log::Refusals;
 use crate::sip_core::{CoreParts, Flood, SipCore};
 use crate::store::{Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
@@ -172,6 +173,22 @@ impl Server {
         self
     }
 
+    /// Users from the directory sign in too (after `[[auth.users]]`);
+    /// without `[auth]` nobody signs in, which the log says.
+    pub fn with_directory_users(mut self, users: Arc<dyn crate::auth::UserDirectory>) -> Server {
+        match self.auth.take() {
+            Some(auth) => {
+                tracing::info!("directory users sign in (after [[auth.users]])");
+                self.auth = Some(auth.with_directory(users));
+            }
+            None => tracing::warn!(
+                "directory.ha1_*_attribute set without [auth]: nobody is authenticated, \
+                 the directory's credentials are not used"
+            ),
+        }
+        self
+    }
+
     /// The bound addresses, in configuration order.
     pub fn bound(&self) -> Vec<Bound> {
         self.listeners.iter().map(|(b, _)| *b).collect()
@@ -218,8 +235,9 @@ impl Server {
         let mut intake = Intake::new(queue, config.retry_after_secs, tags.clone())
             .with_close_notices(close_notices);
         let exempt = exempt(&config);
+        let refusals = Arc::new(Refusals::new(config.flood.log_interval));
         let source_gate = SourceLimit::from_settings(&config.flood, exempt.clone())
-            .map(|limit| Arc::new(SourceGate::new(limit)));
+            .map(|limit| Arc::new(SourceGate::new(limit, refusals.clone())));
         if let Some(gate) = &source_gate {
             intake = intake.with_source_limit(gate.clone());
         }
@@ -303,6 +321,7 @@ impl Server {
                 source: source_gate,
                 user: config.flood.per_user.map(Limiter::new),
                 exempt,
+                refusals,
             },
         });
         core.restore()?;

@@ -59,7 +59,7 @@ use crate::flood::Limiter;
 use crate::history::{Change, Recent};
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
-use crate::refusal_log::RefusalLog;
+use crate::refusal_log::Refusals;
 use crate::router::Service;
 use crate::store::{encode_ops, Commits, Committed, Store, StoreError};
 use crate::sync::{EventLog, SyncHub};
@@ -85,9 +85,6 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a NOTIFY's origin is kept waiting for it to be sent: far
 /// beyond any commit and fan-out, so only a NOTIFY never sent is dropped.
 const ORIGIN_KEPT: Duration = Duration::from_secs(120);
-
-/// How often one source's refusals are logged at most.
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for the responses held for a commit.
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
@@ -166,6 +163,9 @@ pub struct Flood {
     pub user: Option<Limiter<String>>,
     /// Sources never limited (`limits.exempt` and trusted peers).
     pub exempt: Vec<Network>,
+    /// The one refusal log, shared with the transports' source gate: the
+    /// core writes its intervals' counts once a second.
+    pub refusals: Arc<Refusals>,
 }
 
 /// The core: transaction layer, endpoint policy, presence engine, store.
@@ -195,8 +195,6 @@ pub struct SipCore {
     contacts: HashMap<(TransportKind, std::net::SocketAddr), sip::Uri>,
     /// Authentication in front of the services; `None` when off.
     auth: Option<Authenticator>,
-    /// Refusals are logged once per source per interval.
-    refusals: RefusalLog,
     /// The presence provider (sip_core/upstream.rs).
     upstream: Option<upstream::Upstream>,
     /// What the presence provider's consumers were last shown per
@@ -256,7 +254,6 @@ impl SipCore {
             next_stats: Instant::now(),
             contacts: HashMap::new(),
             auth: parts.auth,
-            refusals: RefusalLog::new(REFUSAL_LOG_INTERVAL),
             upstream,
             shown: Default::default(),
             provider_events: tokio::sync::broadcast::channel(PROVIDER_EVENTS).0,
@@ -425,6 +422,7 @@ impl SipCore {
         if let Some(users) = &self.flood.user {
             users.forget_idle();
         }
+        self.flood.refusals.tick(now.mono);
         self.next_stats = now.mono + STATS_INTERVAL;
     }
 
@@ -604,6 +602,16 @@ impl SipCore {
             } => self.notify(id, req, flow, reliable, now),
             // The gate never returns a write as an action to carry out.
             Action::Store(ops) => self.submit(None, ops, now),
+            Action::Refused {
+                refusal,
+                flow,
+                subject,
+            } => {
+                let reason = refusal.as_str();
+                if self.flood.refusals.note(flow.remote.ip(), reason, now.mono) {
+                    tracing::warn!(source = %flow, reason, %subject, "request refused by policy");
+                }
+            }
         }
     }
 

@@ -236,5 +236,25 @@ async fn digest_rights_and_replays_on_the_wire() {
         metrics.contains("presenced_auth_refusals_total{status=\"403\"} 4"),
         "{metrics}"
     );
-    server.wait_for_log(&["request refused", "wrong password for user alice"]);
+    // Each through the one refusal log, by reason (issue 13).
+    for reason in [
+        "wrong_credentials",
+        "replayed_nonce",
+        "not_allowed_to_publish",
+        "not_allowed_to_register",
+        "from_not_authenticated_user",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "presenced_refusals_total{{reason=\"{reason}\"}} 1"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
+    assert!(!metrics.contains("reason=\"challenge\""), "{metrics}");
+    server.wait_for_log(&[
+        "request refused",
+        "reason=\"wrong_credentials\"",
+        "wrong password for user alice",
+    ]);
 }

@@ -69,6 +69,13 @@ fn a_source_over_its_limit_gets_503_then_silence_and_others_are_served() {
     let silent =
         server.metric("presenced_flood_refusals_total{limit=\"source\",answer=\"silent\"} ");
     assert!(silent >= 26.0, "{silent} dropped in silence");
+    // Every refusal, answered or silent, in the one counter by reason.
+    let answered =
+        server.metric("presenced_flood_refusals_total{limit=\"source\",answer=\"503\"} ");
+    assert_eq!(
+        server.metric("presenced_refusals_total{reason=\"source_rate_limit\"} "),
+        silent + answered
+    );
     assert!(
         server
             .wait_for_log(&["over the per-source rate limit"])
@@ -145,4 +152,49 @@ async fn bounds_on_subscriptions_and_publications_say_which() {
             assert_eq!(reason(&resp), "Too many subscriptions from this watcher");
         }
     }
+}
+
+/// Issue 13: "every refusal is logged once per source per interval with
+/// the reason". A watcher looping over its subscription bound makes 100
+/// refusals: one log line at the first, one line with the count of the
+/// other 99 when the interval ends, and the counter says 100.
+#[tokio::test]
+async fn a_hundred_refusals_make_one_line_and_a_count() {
+    let server = Presenced::with_config(
+        "[sip]\nlisten = [\"udp:127.0.0.1:0\"]\n[store]\nmode = \"memory\"\n\
+         [presence]\nmax_subscriptions_per_watcher = 1\n[limits]\nlog_interval_secs = 3\n",
+        1,
+    );
+    let addr = server.addr("udp", false);
+    let bob = Ua::new(addr, "bob").await;
+    let first = bob
+        .send(bob.subscribe("sip:p0@127.0.0.1", &Dialog::new(), 1, 600, ""))
+        .await;
+    assert_eq!(first.status, 200);
+    for i in 1..=100 {
+        let target = format!("sip:p{i}@127.0.0.1");
+        let resp = bob
+            .send(bob.subscribe(&target, &Dialog::new(), 1, 600, ""))
+            .await;
+        assert_eq!(
+            (resp.status, reason(&resp).as_str()),
+            (403, "Too many subscriptions from this watcher")
+        );
+    }
+    let count = server.wait_for_log(&["more refusals not logged", "too_many_subscriptions"]);
+    assert!(count.contains("suppressed=99"), "{count}");
+    let log = server.log_text();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("too_many_subscriptions"))
+        .collect::<Vec<_>>();
+    assert_eq!(lines.len(), 2, "one line and one count:\n{log}");
+    assert!(
+        lines[0].contains("request refused by policy") && lines[0].contains("sip:bob@"),
+        "{log}"
+    );
+    assert_eq!(
+        server.metric("presenced_refusals_total{reason=\"too_many_subscriptions\"} "),
+        100.0
+    );
 }

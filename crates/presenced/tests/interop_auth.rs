@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::peers::{free_port, spawn_linphonec, Driver};
+use common::peers::{free_port, signed_in_args as args, spawn_linphonec, Driver};
 use common::Presenced;
 use serde_json::Value;
 use sip::digest::{self, Algorithm};
@@ -69,25 +69,6 @@ fn is(v: &Value, event: &str) -> bool {
 /// A final answer that is not a challenge: what a client ends with.
 fn settled(v: &Value) -> bool {
     is(v, "error") || is(v, "publish") && v["status"] != 401 && v["status"] != 407
-}
-
-fn args(port: u16, user: &str, password: &str) -> Vec<String> {
-    [
-        "--transport",
-        "udp",
-        "--server-port",
-        &port.to_string(),
-        "--local-port",
-        &free_port().to_string(),
-        "--user",
-        user,
-        "--password",
-        password,
-        "--duration",
-        "40",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 #[test]

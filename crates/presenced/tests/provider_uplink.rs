@@ -22,13 +22,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::tls::Ca;
 use common::kamailio::{
     assert_never_open, kamailio_for_publishing, kamailio_tls_installed, metric,
     next_change_without, presenced_with_upstream, provider_report, publish, subscribe, token_table,
     wait_metric, ApiConsumer, Kamailio,
 };
 use common::peers::{free_port, pjsua_publisher, skip_without_pjsua};
+use common::tls::Ca;
 use common::ua::{text, Ua};
 use common::{Presenced, WAIT};
 

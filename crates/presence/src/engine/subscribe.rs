@@ -17,6 +17,7 @@ use super::{lists, Action, Engine, UnknownPresentity};
 use crate::authorization::Decision;
 use crate::flow::Flow;
 use crate::notify;
+use crate::refusal::Refusal;
 use crate::service::Dialect;
 use crate::store::StoreOp;
 use crate::subscription::{
@@ -34,11 +35,20 @@ pub(super) struct Context<F> {
     pub(super) contact: Uri,
 }
 
-impl<F> Context<F> {
+impl<F: Clone> Context<F> {
     fn reply(&self, resp: Response) -> Action<F> {
         Action::Respond {
             txn: self.txn,
             resp,
+        }
+    }
+
+    /// Reports a refusal by policy of this request about `subject`.
+    fn refused(&self, refusal: Refusal, subject: &str) -> Action<F> {
+        Action::Refused {
+            refusal,
+            flow: self.flow.clone(),
+            subject: subject.to_owned(),
         }
     }
 }
@@ -165,7 +175,9 @@ impl<F: Flow> Engine<F> {
             }
         };
         if decision == Decision::Deny {
-            return fail(403, "Watcher not authorized");
+            let mut out = fail(403, "Watcher not authorized");
+            out.push(ctx.refused(Refusal::WatcherNotAuthorized, &parsed.watcher));
+            return out;
         }
         let state = match decision {
             Decision::Pending => SubState::Pending,
@@ -215,7 +227,9 @@ impl<F: Flow> Engine<F> {
             .copied()
             .unwrap_or(0);
         if held >= self.config.subscription.max_per_watcher {
-            return fail(403, "Too many subscriptions from this watcher");
+            let mut out = fail(403, "Too many subscriptions from this watcher");
+            out.push(ctx.refused(Refusal::TooManySubscriptions, &parsed.watcher));
+            return out;
         }
         out.push(Action::Store(vec![StoreOp::PutSubscription(
             sub.checkpoint(),

@@ -506,8 +506,21 @@ fn an_aor_holds_at_most_max_bindings() {
         t0(),
     );
     let third = register("c3", 1, "Contact: <sip:a@h3>\r\n");
-    let (store, resp) = run(&mut reg, &third, t0());
-    assert_eq!((resp.status, store.len()), (403, 0));
+    let actions = reg.register(&third, ctx(3, true), t0());
+    let [Action::Respond { resp, .. }, Action::Refused {
+        refusal,
+        flow,
+        subject,
+    }] = &actions[..]
+    else {
+        panic!("expected a 403 and the report of the refusal, got {actions:?}")
+    };
+    assert_eq!(resp.status, 403);
+    // The runtime logs it against the source of flow 3.
+    assert_eq!(
+        (*refusal, *flow, subject.as_str()),
+        (crate::Refusal::TooManyBindings, 3, "sip:alice@lab.test")
+    );
     // Replacing one in the same request is fine.
     let swap = register("c3", 2, "Contact: <sip:a@h3>, <sip:a@h1>;expires=0\r\n");
     assert_eq!(run(&mut reg, &swap, t0()).1.status, 200);

@@ -277,6 +277,20 @@ pub fn responses(actions: &[Action<Flow>]) -> Vec<&Response> {
         .collect()
 }
 
+/// The refusals by policy reported among `actions`: (label, subject).
+#[allow(dead_code)] // not every test binary checks refusals
+pub fn refusals(actions: &[Action<Flow>]) -> Vec<(&'static str, &str)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Refused {
+                refusal, subject, ..
+            } => Some((refusal.as_str(), subject.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The NOTIFYs among `actions`, parsed back into requests. (Leaked, so
 /// the tests can copy the pairs around as they did when the engine
 /// returned `Request`s; a test builds a few dozen.)
@@ -337,6 +351,7 @@ pub fn kinds(actions: &[Action<Flow>]) -> Vec<&'static str> {
             Action::Store(_) => "store",
             Action::Respond { .. } => "respond",
             Action::Notify { .. } => "notify",
+            Action::Refused { .. } => "refused",
         })
         .collect()
 }

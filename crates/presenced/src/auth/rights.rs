@@ -17,9 +17,10 @@ use super::{Principal, Refusal};
 /// Checks `req` against what `principal` may do; on success, the AOR the
 /// request acts for.
 pub fn authorize(principal: &Principal, req: &Request) -> Result<String, Refusal> {
-    let refuse = |reason: &'static str, target: &str| Refusal {
+    let refuse = |reason: &'static str, label: &'static str, target: &str| Refusal {
         status: 403,
         reason,
+        label,
         challenges: Vec::new(),
         why: format!("{} may not act for {target}", principal.describe()),
     };
@@ -30,7 +31,11 @@ pub fn authorize(principal: &Principal, req: &Request) -> Result<String, Refusal
                 .map(|n| n.uri.aor())
                 .map_err(|_| unreadable("To"))?;
             if !principal.may_act_for(&to) {
-                return Err(refuse("Not allowed to register this address", &to));
+                return Err(refuse(
+                    "Not allowed to register this address",
+                    "not_allowed_to_register",
+                    &to,
+                ));
             }
             Ok(to)
         }
@@ -39,6 +44,7 @@ pub fn authorize(principal: &Principal, req: &Request) -> Result<String, Refusal
             if !principal.may_act_for(&target) {
                 return Err(refuse(
                     "Not allowed to publish for this presentity",
+                    "not_allowed_to_publish",
                     &target,
                 ));
             }
@@ -55,7 +61,11 @@ pub fn authorize(principal: &Principal, req: &Request) -> Result<String, Refusal
                 Principal::Peer { .. } => principal.may_act_for(&from),
             };
             if !own {
-                return Err(refuse("From is not the authenticated user", &from));
+                return Err(refuse(
+                    "From is not the authenticated user",
+                    "from_not_authenticated_user",
+                    &from,
+                ));
             }
             Ok(from)
         }
@@ -66,6 +76,7 @@ fn unreadable(header: &str) -> Refusal {
     Refusal {
         status: 400,
         reason: "Unreadable From or To",
+        label: "unreadable_from_or_to",
         challenges: Vec::new(),
         why: format!("unreadable {header}"),
     }

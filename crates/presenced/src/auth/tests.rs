@@ -115,6 +115,8 @@ fn no_credentials_get_two_challenges_sha256_first() {
     assert!(offered
         .iter()
         .all(|c| c.qop == [digest::Qop::Auth] && !c.stale));
+    // A plain challenge is routine: neither logged nor counted by reason.
+    assert!(refusal.is_routine());
     let resp = refusal.response(&publish(), "t1");
     assert_eq!(resp.headers.all(HeaderName::WwwAuthenticate).count(), 2);
 }
@@ -157,6 +159,8 @@ fn a_wrong_password_or_user_gets_403_never_a_new_challenge() {
     let wrong = answer(&refusal, 0, &publish(), "alice", "guess", 1);
     let e = auth.check(&wrong, CLIENT, at(1)).unwrap_err();
     assert_eq!((e.status, e.reason), (403, "Wrong credentials"));
+    assert_eq!(e.label, "wrong_credentials");
+    assert!(!e.is_routine());
     assert!(e.challenges.is_empty());
     let stranger = answer(&refusal, 0, &publish(), "mallory", "secret", 1);
     assert_eq!(
@@ -176,6 +180,8 @@ fn a_replayed_count_is_challenged_again() {
     assert!(auth.check(&signed, CLIENT, at(1)).is_ok());
     let e = auth.check(&signed, CLIENT, at(2)).unwrap_err();
     assert_eq!((e.status, e.reason), (401, "Replayed nonce count"));
+    assert_eq!(e.label, "replayed_nonce");
+    assert!(!e.is_routine());
     let next = answer(&refusal, 0, &publish(), "alice", "secret", 2);
     assert!(auth.check(&next, CLIENT, at(2)).is_ok());
 }
@@ -186,8 +192,13 @@ fn an_expired_or_foreign_nonce_with_the_right_password_is_stale() {
     let refusal = auth.check(&publish(), CLIENT, at(0)).unwrap_err();
     let signed = answer(&refusal, 0, &publish(), "alice", "secret", 1);
     let e = auth.check(&signed, CLIENT, at(300)).unwrap_err();
-    assert_eq!(e.status, 401);
+    assert_eq!((e.status, e.reason), (401, "Unauthorized"));
     assert!(Challenge::parse(&e.challenges[0]).unwrap().stale);
+    // Logged once per source per interval and counted, unlike a first
+    // challenge: a client that keeps sending stale nonces is stuck or
+    // replaying.
+    assert_eq!(e.label, "stale_nonce");
+    assert!(!e.is_routine());
     // After a restart (another secret) the old nonce is stale too.
     let mut restarted = Authenticator::new(&settings(), [2; 32]);
     let e = restarted.check(&signed, CLIENT, at(1)).unwrap_err();
@@ -307,4 +318,61 @@ fn trusted_peers_assert_only_their_users() {
         .check(&with_pai("sip:alice@lab.test"), CLIENT, at(0))
         .unwrap_err();
     assert_eq!(e.status, 401);
+}
+
+/// The directory's users, as [`crate::directory::DirectoryHub`] holds them
+/// after a refresh.
+#[derive(Debug, Default)]
+struct Directory(std::sync::Mutex<Vec<Arc<User>>>);
+
+impl UserDirectory for Directory {
+    fn user(&self, username: &str) -> Option<Arc<User>> {
+        let users = self.0.lock().unwrap();
+        users.iter().find(|u| u.username == username).cloned()
+    }
+}
+
+fn directory_user(name: &str, password: &str) -> Arc<User> {
+    Arc::new(User {
+        aor: format!("sip:{name}@lab.test"),
+        username: name.into(),
+        ha1_sha256: Some(digest::ha1(Algorithm::Sha256, name, REALM, password)),
+        ha1_md5: None,
+        publish_for: Identities::default(),
+    })
+}
+
+#[test]
+fn directory_users_sign_in_after_the_configured_ones_and_only_as_themselves() {
+    let directory = Arc::new(Directory::default());
+    directory.0.lock().unwrap().extend([
+        directory_user("dora", "secret"),
+        // A configured user of the same name wins: this password is not
+        // alice's.
+        directory_user("alice", "from-ldap"),
+    ]);
+    let mut auth = Authenticator::new(&settings(), [1; 32]).with_directory(directory.clone());
+    let as_dora = request("PUBLISH", "sip:dora@lab.test", "sip:dora@lab.test", &[]);
+    let dora = signed_in(&mut auth, "dora", &as_dora);
+    assert_eq!(dora.identity(), "sip:dora@lab.test");
+    assert_eq!(authorize(&dora, &as_dora).unwrap(), "sip:dora@lab.test");
+    // The same rights code: dora may not publish alice's presence.
+    let e = authorize(&dora, &publish()).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "not_allowed_to_publish"));
+    // alice is the configured one.
+    let refusal = auth.check(&publish(), CLIENT, at(0)).unwrap_err();
+    let ldap_password = answer(&refusal, 0, &publish(), "alice", "from-ldap", 1);
+    let e = auth.check(&ldap_password, CLIENT, at(1)).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "wrong_credentials"));
+    assert!(signed_in(&mut auth, "alice", &publish()).identity() == "sip:alice@lab.test");
+    // A wrong password, and dora gone after a refresh: 403.
+    let refusal = auth.check(&as_dora, CLIENT, at(2)).unwrap_err();
+    let wrong = answer(&refusal, 0, &as_dora, "dora", "guess", 1);
+    assert_eq!(auth.check(&wrong, CLIENT, at(3)).unwrap_err().status, 403);
+    directory.0.lock().unwrap().retain(|u| u.username != "dora");
+    let refusal = auth.check(&as_dora, CLIENT, at(4)).unwrap_err();
+    let right = answer(&refusal, 0, &as_dora, "dora", "secret", 1);
+    let e = auth.check(&right, CLIENT, at(5)).unwrap_err();
+    assert_eq!((e.status, e.label), (403, "wrong_credentials"));
+    assert!(e.why.contains("unknown user"), "{}", e.why);
 }

@@ -21,13 +21,15 @@
 //! timeout_secs = 120                       # one refresh, connect to last page
 //! contact_classes = ["contact"]
 //! resource_classes = ["device"]
+//! ha1_sha256_attribute = "presencedHA1SHA256"  # users' digest hashes (with [auth]); off by default
+//! ha1_md5_attribute = "presencedHA1MD5"
 //! ```
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rules::address_book::ldap::Mapping;
+use rules::address_book::ldap::{CredentialAttributes, Mapping};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -118,6 +120,8 @@ pub(super) struct RawDirectory {
     timeout_secs: Spanned<u64>,
     contact_classes: Spanned<Vec<String>>,
     resource_classes: Spanned<Vec<String>>,
+    ha1_sha256_attribute: Option<Spanned<String>>,
+    ha1_md5_attribute: Option<Spanned<String>>,
 }
 
 impl Default for RawDirectory {
@@ -136,11 +140,34 @@ impl Default for RawDirectory {
             timeout_secs: unspanned(120),
             contact_classes: unspanned(mapping.contact_classes),
             resource_classes: unspanned(mapping.resource_classes),
+            ha1_sha256_attribute: None,
+            ha1_md5_attribute: None,
         }
     }
 }
 
 impl Source<'_> {
+    /// An LDAP attribute name (RFC 4512 §2.5: a letter, then letters,
+    /// digits and hyphens), or `None` when not set.
+    fn attribute(
+        &self,
+        raw: Option<&Spanned<String>>,
+        field: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let name = raw.get_ref().trim();
+        let ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            return Err(self.error(
+                raw.span().start,
+                field,
+                format!("{name:?} is not an LDAP attribute name"),
+            ));
+        }
+        Ok(Some(name.to_owned()))
+    }
+
     pub(super) fn directory(&self, raw: RawDirectory) -> Result<DirectorySettings, ConfigError> {
         let classes = |v: &Spanned<Vec<String>>, field: &str| {
             v.get_ref()
@@ -158,6 +185,16 @@ impl Source<'_> {
         let mapping = Mapping {
             contact_classes: classes(&raw.contact_classes, "directory.contact_classes")?,
             resource_classes: classes(&raw.resource_classes, "directory.resource_classes")?,
+            credentials: CredentialAttributes {
+                ha1_sha256: self.attribute(
+                    raw.ha1_sha256_attribute.as_ref(),
+                    "directory.ha1_sha256_attribute",
+                )?,
+                ha1_md5: self.attribute(
+                    raw.ha1_md5_attribute.as_ref(),
+                    "directory.ha1_md5_attribute",
+                )?,
+            },
         };
         let url = raw.url.get_ref().trim();
         if url.is_empty() {
@@ -324,6 +361,21 @@ mod tests {
         .unwrap();
         assert_eq!(anonymous.tls, LdapTls::StartTls);
         assert_eq!(anonymous.bind_dn, None);
+        assert!(!d.mapping.credentials.is_on(), "no credentials by default");
+
+        let with_users = parse(
+            "[directory]\nurl = \"ldap://127.0.0.1:3890\"\nbase = \"dc=test\"\n\
+             ha1_sha256_attribute = \"presencedHA1SHA256\"\nha1_md5_attribute = \"extensionAttribute15\"\n",
+        )
+        .unwrap()
+        .directory;
+        let attrs = &with_users.mapping.credentials;
+        assert_eq!(attrs.ha1_sha256.as_deref(), Some("presencedHA1SHA256"));
+        assert_eq!(attrs.ha1_md5.as_deref(), Some("extensionAttribute15"));
+        assert!(with_users
+            .mapping
+            .attributes()
+            .contains(&"extensionAttribute15"));
     }
 
     #[test]
@@ -360,5 +412,10 @@ mod tests {
             .contains("directory.password_file: cannot read /nonexistent/pw"));
         assert!(e("[directory]\nresource_classes = [\"a b\"]\n")
             .contains("directory.resource_classes: \"a b\" is not a class name"));
+        assert!(
+            e("[directory]\nha1_md5_attribute = \"1md5 hash\"\n").contains(
+                ":2:21: directory.ha1_md5_attribute: \"1md5 hash\" is not an LDAP attribute name"
+            )
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! per_user_rate = 20        # requests/s of one user; 0 turns it off
 //! per_user_burst = 200
 //! exempt = ["127.0.0.0/8", "::1"]  # never limited (nor are trusted peers)
+//! log_interval_secs = 10    # each source's refusals, per reason, logged once per interval
 //! ```
 //!
 //! Loopback is exempt by default: a process on the server's own host
@@ -21,6 +22,7 @@
 //! gets 503s and then silence.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -37,6 +39,7 @@ pub(super) struct RawLimits {
     per_user_rate: Spanned<u32>,
     per_user_burst: Spanned<u32>,
     exempt: Vec<Spanned<String>>,
+    log_interval_secs: Spanned<u32>,
 }
 
 impl Default for RawLimits {
@@ -49,6 +52,7 @@ impl Default for RawLimits {
             exempt: ["127.0.0.0/8", "::1"]
                 .map(|n| unspanned(n.to_owned()))
                 .to_vec(),
+            log_interval_secs: unspanned(10),
         }
     }
 }
@@ -70,10 +74,13 @@ impl Source<'_> {
                     .map_err(|e| self.error(entry.span().start, "limits.exempt", e))?,
             );
         }
+        let log_interval =
+            self.range("limits.log_interval_secs", &raw.log_interval_secs, 1, 3600)?;
         Ok(FloodSettings {
             per_source,
             per_user,
             exempt,
+            log_interval: Duration::from_secs(u64::from(log_interval)),
         })
     }
 
@@ -132,6 +139,9 @@ mod tests {
         assert!(l.per_source.is_none());
         assert_eq!(l.per_user.unwrap().burst.get(), 1);
         assert!(l.exempt[0].contains("10.9.8.7".parse().unwrap()));
+        assert_eq!(l.log_interval.as_secs(), 10);
+        let l = parse("[limits]\nlog_interval_secs = 2\n").unwrap().flood;
+        assert_eq!(l.log_interval.as_secs(), 2);
     }
 
     #[test]
@@ -147,5 +157,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("limits.exempt") && e.contains("nowhere"), "{e}");
+        let e = parse("[limits]\nlog_interval_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limits.log_interval_secs"), "{e}");
     }
 }

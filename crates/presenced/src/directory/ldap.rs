@@ -5,7 +5,7 @@
 
 use ldap3::adapters::PagedResults;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
-use rules::address_book::ldap::{LdapRecord, ATTRIBUTES};
+use rules::address_book::ldap::LdapRecord;
 
 use crate::config::{LdapSettings, LdapTls};
 
@@ -40,8 +40,12 @@ fn at(stage: &'static str) -> impl Fn(LdapError) -> RefreshError {
     move |source| RefreshError::Ldap { stage, source }
 }
 
-/// Reads every entry the settings' base and filter select.
-pub async fn fetch(settings: &LdapSettings) -> Result<Vec<LdapRecord>, RefreshError> {
+/// Reads `attributes` of every entry the settings' base and filter
+/// select.
+pub async fn fetch(
+    settings: &LdapSettings,
+    attributes: &[&str],
+) -> Result<Vec<LdapRecord>, RefreshError> {
     let mut conn = LdapConnSettings::new()
         .set_conn_timeout(settings.timeout)
         .set_starttls(settings.tls == LdapTls::StartTls);
@@ -69,7 +73,7 @@ pub async fn fetch(settings: &LdapSettings) -> Result<Vec<LdapRecord>, RefreshEr
                 &settings.base,
                 Scope::Subtree,
                 &settings.filter,
-                ATTRIBUTES.to_vec(),
+                attributes.to_vec(),
             )
             .await
             .map_err(at("search"))?;

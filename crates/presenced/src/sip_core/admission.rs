@@ -5,7 +5,8 @@
 //! The decisions are [`crate::auth`]'s (sans-IO, unit-tested with explicit
 //! time); this is the driving code: it gives the authenticator the
 //! request's origin and the time of the turn, sends the refusal it
-//! returns, counts it, and logs it once per source per interval.
+//! returns, counts it, and logs it once per source and reason per
+//! interval ([`crate::refusal_log`]).
 
 use sip::transaction::Key;
 use sip::{HeaderAccess, Request};
@@ -79,13 +80,14 @@ impl SipCore {
     }
 
     fn flood_refused(&mut self, user: &str, from: &Flow, verdict: Verdict, now: Now) {
+        const REASON: &str = "user_rate_limit";
         metrics::flood_refused("user", verdict);
-        if let Some(suppressed) = self.refusals.admit(from.remote.ip(), now.mono) {
+        if self.flood.refusals.note(from.remote.ip(), REASON, now.mono) {
             tracing::warn!(
                 source = %from,
                 %user,
+                reason = REASON,
                 answer = verdict.as_str(),
-                suppressed,
                 "request refused: over the per-user rate limit"
             );
         }
@@ -125,18 +127,17 @@ impl SipCore {
             }
             Err(refusal) => {
                 metrics::auth_refused(refusal.status);
-                if !refusal.is_routine() {
-                    if let Some(suppressed) = self.refusals.admit(from.remote.ip(), now.mono) {
-                        tracing::warn!(
-                            source = %from,
-                            method = %req.method,
-                            status = refusal.status,
-                            reason = refusal.reason,
-                            why = %refusal.why,
-                            suppressed,
-                            "request refused"
-                        );
-                    }
+                let ip = from.remote.ip();
+                if !refusal.is_routine() && self.flood.refusals.note(ip, refusal.label, now.mono) {
+                    tracing::warn!(
+                        source = %from,
+                        method = %req.method,
+                        status = refusal.status,
+                        reason = refusal.label,
+                        phrase = refusal.reason,
+                        why = %refusal.why,
+                        "request refused"
+                    );
                 }
                 let resp = refusal.response(req, to_tag);
                 self.send_response(key.clone(), resp, now);

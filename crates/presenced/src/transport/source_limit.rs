@@ -9,31 +9,35 @@
 //! would only make the server retransmit.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sip::{Header, HeaderName, Request, Response};
 
 use super::TransportKind;
 use crate::flood::{SourceLimit, Verdict};
-use crate::refusal_log::RefusalLog;
+use crate::metrics::SourceRefusalCounters;
+use crate::refusal_log::Refusals;
 
-/// How often one source's flood refusals are logged at most.
-const LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// The label of this limit's refusals.
+const REASON: &str = "source_rate_limit";
 
-/// The limit and its log, shared by every transport task.
+/// The limit and the server's refusal log, shared by every transport task.
 #[derive(Debug)]
 pub struct SourceGate {
     limit: SourceLimit,
-    log: Mutex<RefusalLog>,
+    refusals: Arc<Refusals>,
+    counters: SourceRefusalCounters,
 }
 
 impl SourceGate {
-    /// A gate enforcing `limit`.
-    pub fn new(limit: SourceLimit) -> SourceGate {
+    /// A gate enforcing `limit`, logging to `refusals`; made after the
+    /// metrics recorder is installed (see [`SourceRefusalCounters`]).
+    pub fn new(limit: SourceLimit, refusals: Arc<Refusals>) -> SourceGate {
         SourceGate {
             limit,
-            log: Mutex::new(RefusalLog::new(LOG_INTERVAL)),
+            refusals,
+            counters: SourceRefusalCounters::new(REASON),
         }
     }
 
@@ -53,18 +57,13 @@ impl SourceGate {
     }
 
     fn refused(&self, ip: IpAddr, transport: TransportKind, verdict: Verdict) {
-        crate::metrics::flood_refused("source", verdict);
-        let logged = self
-            .log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .admit(ip, Instant::now());
-        if let Some(suppressed) = logged {
+        self.counters.count(verdict);
+        if self.refusals.note_counted(ip, REASON, Instant::now()) {
             tracing::warn!(
                 %transport,
                 source = %ip,
+                reason = REASON,
                 answer = verdict.as_str(),
-                suppressed,
                 "request refused: over the per-source rate limit"
             );
         }

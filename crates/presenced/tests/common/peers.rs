@@ -242,6 +242,27 @@ impl Drop for Driver {
     }
 }
 
+/// A peer driver's arguments to sign in over UDP to `port` as `user` with
+/// `password` (digest), for 40 s.
+pub fn signed_in_args(port: u16, user: &str, password: &str) -> Vec<String> {
+    [
+        "--transport",
+        "udp",
+        "--server-port",
+        &port.to_string(),
+        "--local-port",
+        &free_port().to_string(),
+        "--user",
+        user,
+        "--password",
+        password,
+        "--duration",
+        "40",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 pub fn pjsua_publisher(transport: &str, server_port: u16, user: &str) -> Driver {
     let args = [
         "--transport",

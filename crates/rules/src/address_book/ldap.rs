@@ -16,11 +16,16 @@
 //! - the name shown is `displayName`, else the DN's first `CN`, else the
 //!   address's user part;
 //! - attribute names compare without case (LDAP's rule), and a
-//!   multi-valued attribute gives its first value.
+//!   multi-valued attribute gives its first value;
+//! - users may carry their digest credentials ([`credentials`]).
 
 use std::collections::HashMap;
 
 use super::{Entry, Kind, Origin};
+
+pub mod credentials;
+
+pub use credentials::{CredentialAttributes, CredentialError, Credentials};
 
 /// The attributes the search asks for (and nothing else, so an AD entry's
 /// photo or group memberships never cross the wire).
@@ -55,6 +60,9 @@ pub struct Mapping {
     /// Classes that make a resource (default `device`; an AD forest
     /// whose VTC endpoints are Exchange resources names its own class).
     pub resource_classes: Vec<String>,
+    /// Where users' digest HA1 hashes are ([`credentials`]); none by
+    /// default.
+    pub credentials: CredentialAttributes,
 }
 
 impl Default for Mapping {
@@ -62,6 +70,7 @@ impl Default for Mapping {
         Mapping {
             contact_classes: vec!["contact".into()],
             resource_classes: vec!["device".into()],
+            credentials: CredentialAttributes::default(),
         }
     }
 }
@@ -143,6 +152,16 @@ pub fn normalize_uri(address: &str) -> Option<String> {
 }
 
 impl Mapping {
+    /// The attributes a refresh asks for: [`ATTRIBUTES`] and the
+    /// credential attributes when configured.
+    pub fn attributes(&self) -> Vec<&str> {
+        ATTRIBUTES
+            .iter()
+            .copied()
+            .chain(self.credentials.names())
+            .collect()
+    }
+
     /// The entry an LDAP record makes, or why it makes none.
     pub fn map(&self, record: &LdapRecord) -> Result<Entry, Skipped> {
         let address = record
@@ -273,6 +292,7 @@ mod tests {
         let custom = Mapping {
             contact_classes: vec![],
             resource_classes: vec!["msexchresource".into()],
+            ..Mapping::default()
         };
         let room = record(
             "CN=Board room,DC=example,DC=com",
