@@ -8,11 +8,13 @@
 //! or the connection for a BENOTIFY). It includes the wait for the
 //! change's store commit (no NOTIFY leaves before it is durable) and the
 //! fan-out's pace (a fan-out's later chunks count from the turn the
-//! fan-out began). A NOTIFY a dialog sends only when its previous one
-//! completes (one in flight per dialog, `max_notifies_in_flight`)
-//! counts from that completion's turn. The `presenced_notify_latency_seconds`
-//! histogram holds every one; [`Seconds`] keeps p50 and p99 of each of
-//! the last [`KEPT`] seconds.
+//! fan-out began; while fan-outs follow each other without a turn free
+//! of one, every chunk counts from the first one's turn: an
+//! overestimate, never an underestimate). A NOTIFY a dialog sends only
+//! when its previous one completes (one in flight per dialog,
+//! `max_notifies_in_flight`) counts from that completion's turn. The
+//! `presenced_notify_latency_seconds` histogram holds every one;
+//! [`Seconds`] keeps p50 and p99 of each of the last [`KEPT`] seconds.
 //!
 //! Each second's durations go into log-scale buckets (4 per octave of
 //! microseconds, so a quantile is within 19 % of the truth), never a

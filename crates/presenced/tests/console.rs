@@ -7,8 +7,9 @@
 //! server, and a directory search shows a room whose presence change
 //! (the occupancy feed) arrives without reloading; the keyboard alone
 //! (Tab, Enter) reaches the skip link, the search box and the results
-//! with a visible focus; and no page logs an error in the browser's
-//! console.
+//! with a visible focus; the agents page shows an agent the sync API
+//! binds, and its next state, in place; and no page logs an error in the
+//! browser's console.
 //!
 //! Commands: `echo hunter2 | presenced hash-password`; presenced with the
 //! `[console]` and `[service]` sections below; `chromedriver --port=P`,
@@ -43,7 +44,14 @@ fn start() -> Presenced {
          [console]\nmax_failures = 3\nlockout_secs = 60\n\
          [[console.users]]\nname = \"admin\"\npassword_argon2 = \"{}\"\n\
          [service]\noccupancy_token_sha256 = \"{token_hash}\"\n\
-         [[service.rooms]]\naliases = [\"meet.alice@vc.example.com\"]\nname = \"Alice's meeting room\"\n",
+         [[service.rooms]]\naliases = [\"meet.alice@vc.example.com\"]\nname = \"Alice's meeting room\"\n\
+         [sync]\ntokens = {{ crm = \"{token_hash}\" }}\nglobal = {{ EnterpriseVoice = \"voice\" }}\n\
+         [[sync.profiles]]\nname = \"voice\"\n\
+         aggregated_states = \"1=OUT, 2=READY, 3=OUT, 4=OUT, 5=OUT, 6=OUT, 7=OUT, 8=OUT, 9=OUT, 10=OUT, 11=OUT, 12=OUT, 13=OUT, 14=OUT, 15=OUT\"\n\
+         agent_states = [\n\
+           {{ id = \"OUT\", availability = 18000, activity = {{ 1033 = \"Logged out\" }} }},\n\
+           {{ id = \"READY\", availability = 3501, activity = {{ 1033 = \"Available for customers\" }} }},\n\
+         ]\n",
         hash("hunter2")
     );
     Presenced::with_config(&config, 1)
@@ -560,11 +568,41 @@ fn in_chromium_log_in_search_and_see_presence_change_live() {
         "the avatar loaded: {width}"
     );
     browser.no_errors("the service contacts page");
-    // The agents and upstream pages (no agent, no provider here).
+    // The agents page (none bound yet) and the upstream page (no
+    // provider here).
     browser.go(&format!("{base}/console/agents"));
     browser.wait_text("#no-agents", "the agents page", |t| {
         t.starts_with("No agent")
     });
+    // An agent bound and set Ready through the sync API appears, then
+    // changes, in place.
+    let sync = |method: &str, path: &str, body: &str| {
+        let (status, _, answer) = exchange(
+            server.http_addr(),
+            method,
+            &format!("/api/v1/sync{path}"),
+            &[
+                format!("Authorization: Bearer {TOKEN}"),
+                "Content-Type: application/json".to_owned(),
+            ],
+            body.as_bytes(),
+            common::WAIT,
+        );
+        assert_eq!(status, 200, "{path}: {answer}");
+    };
+    sync(
+        "PUT",
+        "/agents/4711",
+        r#"{"presentity": "sip:carol@example.com", "user_type": "EnterpriseVoice", "user_state": "LoggedInToClient"}"#,
+    );
+    let cc = "tr[data-agent=\"4711\"] td[data-cell=\"cc\"]";
+    browser.wait_text(cc, "the bound agent", |t| t == "Logged out");
+    sync("POST", "/agents/4711/state", r#"{"state": "Ready"}"#);
+    browser.wait_text(cc, "the agent's new state", |t| t == "Ready");
+    let published = "tr[data-agent=\"4711\"] td[data-cell=\"published\"]";
+    browser.wait_text(published, "what it published", |t| t == "3501");
+    let profile = browser.text("tr[data-agent=\"4711\"] td[data-cell=\"profile\"]");
+    assert_eq!(profile.as_deref(), Some("voice (global EnterpriseVoice)"));
     browser.go(&format!("{base}/console/upstream"));
     browser.wait_text("h1", "the upstream page", |t| t == "Upstream");
     browser.no_errors("the agents and upstream pages");

@@ -10,7 +10,7 @@
 //! session_max_secs = 28800     # and every session ends after this
 //! max_failures = 5             # wrong passwords in a row before a lockout
 //! lockout_secs = 300           # how long a locked user name stays locked
-//! cookie_secure = false        # mark the cookie Secure (behind an HTTPS proxy)
+//! cookie_secure = false        # mark the cookie Secure (behind an HTTPS proxy; always with [http] tls_cert)
 //! [[console.users]]
 //! name = "admin"
 //! password_argon2 = "$argon2id$v=19$m=19456,t=2,p=1$..."
@@ -38,7 +38,8 @@ pub struct ConsoleSettings {
     pub max_failures: u32,
     /// How long a locked user name stays locked.
     pub lockout: Duration,
-    /// Whether the session cookie carries `Secure`.
+    /// Whether the session cookie carries `Secure` (set, whatever the
+    /// file says, when the HTTP listener serves HTTPS).
     pub cookie_secure: bool,
 }
 

@@ -13,20 +13,25 @@
 //!   check as a known one.
 //! - **Sessions**: a random 256-bit token in a cookie that is `HttpOnly`,
 //!   `SameSite=Strict`, scoped to `/console` and `Secure` with
-//!   `cookie_secure`; every other page, API and event stream under
+//!   `cookie_secure` or when the listener serves HTTPS (`[http]
+//!   tls_cert`: the binary sets `cookie_secure` then); every other page,
+//!   API and event stream under
 //!   `/console/` needs one ([`guard`]): pages redirect to the login,
 //!   APIs answer 401. Logging out is a POST carrying the session's CSRF
 //!   token.
 //! - **Pages**: status (version, host, uptime, listeners, live counts
-//!   refreshed every 2 s from `/console/api/status`) and the directory
+//!   refreshed every 2 s from `/console/api/status`, NOTIFYs per second
+//!   and NOTIFY latency) and the directory
 //!   (search with presence; the presence of the entries shown updates in
 //!   place from the event stream `/console/events`, which sends a change
 //!   within a second of it: [`events`]), and the configuration (the file
 //!   as loaded, checked or saved and reloaded with the errors a reload
 //!   would give: [`editor`]); one presentity (its directory entry, what
-//!   it shows now and the service contacts' `explain`) and the rooms and
-//!   gateway rules with their avatars, and the presence provider's
-//!   upstream subscriptions with the failed ones and why ([`views`]).
+//!   it shows now, its recent changes, the sync agent's and the service
+//!   contacts' `explain`) and the rooms and gateway rules with their
+//!   avatars, and the presence provider's upstream subscriptions with the
+//!   failed ones and why ([`views`]); the sync engine's agents, live
+//!   ([`agents`]).
 //! - Every response carries a strict Content-Security-Policy (scripts and
 //!   styles from the console itself only), `no-store` and `nosniff`.
 

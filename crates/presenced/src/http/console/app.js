@@ -124,13 +124,13 @@
         agents.appendChild(row);
       }
       row.children[2].textContent = a.user_state;
-      const cell = function (name) { return row.querySelector("td[data-cell=\"" + name + "\"]"); };
-      cell("cc").textContent = a.cc.text;
-      cell("cc").title = a.cc.state + ", device " + a.cc.device;
-      cell("profile").textContent = a.profile === null ? "none" : a.profile;
-      cell("rule").textContent = a.rule;
-      cell("published").textContent = number(a.published);
-      cell("uc").textContent = number(a.uc);
+      const field = function (name) { return row.querySelector("td[data-cell=\"" + name + "\"]"); };
+      field("cc").textContent = a.cc.text;
+      field("cc").title = a.cc.state + ", device " + a.cc.device;
+      field("profile").textContent = a.profile === null ? "none" : a.profile;
+      field("rule").textContent = a.rule;
+      field("published").textContent = number(a.published);
+      field("uc").textContent = number(a.uc);
     };
     const listed = new EventSource("/console/agents/events");
     listed.addEventListener("agents", function (event) {
