@@ -185,9 +185,11 @@ pub struct UpstreamView {
     /// Seconds until the next try (retrying).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_secs: Option<u64>,
-    /// The connection to a tcp: or tls: upstream: `up`, `connecting`, or
-    /// `down: <why>` (a refused connection, a certificate that does not
-    /// verify): while it is down every upstream subscription waits.
+    /// The way to the upstream: `up` (udp: its name resolved; tcp/tls:
+    /// connected), `connecting`, or `down: <why>` (a name that does not
+    /// resolve, a refused connection, a certificate that does not
+    /// verify): while it is not up every upstream subscription waits.
+    /// Optional so that an older server's answer still reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
 }

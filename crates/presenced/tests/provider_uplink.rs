@@ -198,11 +198,11 @@ async fn kamailio_over_tls_with_a_verified_certificate() {
     let ca = Ca::new("presenced test upstream CA");
     let (kamailio, port, tls_port) = kamailio_tls(run.path(), &ca, false);
     // A short idle timeout: the connection lives on keep-alives (a
-    // CRLFCRLF ping a second, answered by Kamailio) between messages.
+    // CRLFCRLF ping every 2 s, answered by Kamailio) between messages.
     let server = over_tls(
         tls_port,
         &run.path().join("ca.pem"),
-        "idle_timeout_secs = 3\n",
+        "idle_timeout_secs = 6\n",
         "",
     );
     let alice = "sip:alice@127.0.0.1";
@@ -233,7 +233,7 @@ async fn kamailio_over_tls_with_a_verified_certificate() {
     );
     assert_eq!(initial_over(&kamailio, alice, "tls"), 1);
     // Quiet for longer than the idle timeout: still the one connection.
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(9));
     assert_eq!(
         server
             .log_text()

@@ -383,3 +383,43 @@ fn unsubscribing_sends_expires_zero_and_ends_on_the_final_notify() {
     assert_eq!(out, vec![Output::Ended(Ending::Unsubscribed)]);
     assert_eq!(s.on_notify(&notify(&first, 3, "active", PIDF), t0).0, 481);
 }
+
+/// A lost flow (the connection to the upstream closed) ends a live
+/// subscription as a 481 would: retry at once, no timers left, its
+/// NOTIFYs and late responses no longer taken; an unsubscription under
+/// way just ends, and an idle subscriber says nothing.
+#[test]
+fn a_lost_flow_ends_the_dialog_for_a_new_one() {
+    let t0 = Instant::now();
+    let (mut s, first) = established(600, t0);
+    assert!(s.poll_timeout().is_some());
+    let out = s.lost("connection reset");
+    assert_eq!(
+        out,
+        vec![Output::Ended(Ending::Retry {
+            after: Duration::ZERO,
+            reason: "connection reset".to_owned(),
+        })]
+    );
+    assert!(!s.is_live());
+    assert_eq!(s.poll_timeout(), None);
+    assert!(s
+        .on_response(&respond(&first, 200, "Expires: 600\r\n"), &fresh(2), t0)
+        .is_empty());
+    assert!(s.lost("again").is_empty(), "idle: nothing more");
+
+    // The next dialog names the new connection's address.
+    s.set_contact(Uri::parse_str("sip:127.0.0.1:40123;transport=tcp").unwrap());
+    let again = sent(&s.start(&fresh(3))).clone();
+    assert_eq!(
+        header(&again, HeaderName::Contact),
+        "<sip:127.0.0.1:40123;transport=tcp>"
+    );
+
+    let (mut s, _) = established(600, t0);
+    sent(&s.unsubscribe());
+    assert_eq!(
+        s.lost("connection closed"),
+        vec![Output::Ended(Ending::Unsubscribed)]
+    );
+}

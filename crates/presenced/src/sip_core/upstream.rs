@@ -75,9 +75,9 @@ enum Connection {
 pub struct ProviderOverview {
     /// The upstream server, as configured.
     pub upstream: Option<String>,
-    /// The connection to a tcp: or tls: upstream (`up`, `connecting`,
-    /// `down: <why>`); `None` for udp.
-    pub connection: Option<String>,
+    /// The way to the upstream: `up` (udp: its name resolved; tcp/tls:
+    /// connected), `connecting`, or `down: <why>`.
+    pub connection: String,
     /// The counts.
     pub stats: presence::provider::Stats,
     /// Presentities whose upstream subscription is not live, failed
@@ -140,12 +140,13 @@ impl Upstream {
         self.events.take()
     }
 
-    fn connection_text(&self) -> Option<String> {
-        Some(match &self.connection {
+    /// The way to the upstream in words (the API, the console).
+    fn connection_text(&self) -> String {
+        match &self.connection {
             Connection::Connecting => "connecting".to_owned(),
             Connection::Up => "up".to_owned(),
             Connection::Down(why) => format!("down: {why}"),
-        })
+        }
     }
 
     /// The provider's counts and up to `max` presentities that are not
@@ -312,7 +313,7 @@ impl SipCore {
             failures: None,
             reason: None,
             retry_in_secs: None,
-            connection: up.connection_text(),
+            connection: Some(up.connection_text()),
         };
         view.status = match up.provider.status(presentity) {
             None => "unsubscribed",

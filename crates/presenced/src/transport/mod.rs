@@ -8,6 +8,10 @@
 //! its responses back (RFC 3261 §18.2.2: over the same connection for
 //! streams, to the `received`/`rport` address for UDP).
 //!
+//! The one connection the server opens itself, to the presence
+//! provider's tcp: or tls: upstream, is [`uplink`]'s: registered in the
+//! same table and served by the same loop as accepted ones.
+//!
 //! Every message that is not delivered produces exactly one `dropped
 //! message` log line with the transport, the peer and the reason.
 
@@ -100,8 +104,10 @@ impl fmt::Display for Flow {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The connection closed, or the socket is gone (shutting down).
-    /// RFC 3261 §18.2.2 would open a new connection to the Via address; this
-    /// server does not make outbound connections yet.
+    /// RFC 3261 §18.2.2 would open a new connection to the Via address;
+    /// this server opens only one connection itself, to the presence
+    /// provider's upstream ([`uplink`]), and answers over the connection a
+    /// request came on or not at all.
     #[error("connection {0} is closed")]
     Closed(ConnId),
     /// The connection's write queue is full: the peer does not read.

@@ -302,13 +302,11 @@ pub(super) async fn upstream(
         "<p>Upstream server: <code>{}</code></p>",
         escape(view.upstream.as_deref().unwrap_or_default())
     );
-    if let Some(connection) = &view.connection {
-        let _ = write!(
-            main,
-            "<p id=\"upstream-connection\">Connection: <code>{}</code></p>",
-            escape(connection)
-        );
-    }
+    let _ = write!(
+        main,
+        "<p id=\"upstream-connection\">Connection: <code>{}</code></p>",
+        escape(&view.connection)
+    );
     main.push_str("<table id=\"upstream-counts\"><tbody>");
     for (label, n) in [
         ("live", s.live),
