@@ -12,6 +12,7 @@ use bytes::Bytes;
 use sip::{HeaderAccess, HeaderName, Message, Request, Response};
 
 use crate::dialog::{Dialog, State};
+use crate::notify_scan::Notify;
 use crate::rlmi;
 use crate::stats::{Counters, Failure};
 use crate::template::{self, Local, Names};
@@ -394,43 +395,59 @@ impl Core {
             self.counters.unparsable += 1;
             return;
         };
+        let notify = Notify {
+            call_id,
+            cseq: cseq.seq,
+            from_tag: req.header_from().ok().and_then(|f| f.tag()),
+            terminated: req
+                .headers
+                .value(HeaderName::SubscriptionState)
+                .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated")),
+            content_type: req.headers.value(HeaderName::ContentType).cloned(),
+            body: req.body.clone(),
+        };
+        self.on_notify_facts(&notify, req.method.as_bytes() == b"BENOTIFY", at);
+    }
+
+    /// A NOTIFY the runtime's scan read (`notify_scan`), already answered.
+    pub fn on_scanned_notify(&mut self, notify: &Notify, at: Instant) {
+        self.on_notify_facts(notify, false, at);
+    }
+
+    fn on_notify_facts(&mut self, notify: &Notify, benotify: bool, at: Instant) {
         let Some(dialog) = self
             .names
-            .dialog_of(&call_id)
+            .dialog_of(&notify.call_id)
             .and_then(|d| self.dialogs.get_mut(d as usize).map(|x| (d, x)))
         else {
             self.counters.stray_notifies += 1;
             return;
         };
         let (d, dialog) = dialog;
-        if !dialog.accept_notify_cseq(cseq.seq) {
+        if !dialog.accept_notify_cseq(notify.cseq) {
             self.counters.duplicate_notifies += 1;
             return;
         }
         self.counters.notifies += 1;
         if dialog.remote_tag.is_none() {
             // RFC 6665 §4.1.2.4: the NOTIFY may come before the 2xx.
-            dialog.remote_tag = req
-                .header_from()
-                .ok()
-                .and_then(|f| f.tag())
+            dialog.remote_tag = notify
+                .from_tag
+                .as_ref()
                 .map(|t| t.to_vec().into_boxed_slice());
         }
-        let terminated = req
-            .headers
-            .value(HeaderName::SubscriptionState)
-            .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated"));
+        let terminated = notify.terminated;
         if terminated {
             self.counters.terminated_notifies += 1;
         }
-        if req.method.as_bytes() == b"BENOTIFY" {
+        if benotify {
             self.counters.benotifies += 1;
         }
         if dialog.batched {
-            let body = req
-                .headers
-                .value(HeaderName::ContentType)
-                .and_then(|ct| rlmi::parse(&self.names, ct, &req.body))
+            let body = notify
+                .content_type
+                .as_ref()
+                .and_then(|ct| rlmi::parse(&self.names, ct, &notify.body))
                 .unwrap_or_default();
             self.counters.batched_parts += body.parts.len() as u64;
             if let Some(p) = dialog.notified(terminated) {
@@ -449,7 +466,7 @@ impl Core {
             });
             return;
         }
-        let marker = template::find_marker(&req.body);
+        let marker = template::find_marker(&notify.body);
         if let Some(m) = marker {
             dialog.marker = dialog.marker.max(m);
         }

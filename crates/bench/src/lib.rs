@@ -24,6 +24,7 @@ pub mod ceiling;
 pub mod core;
 pub mod dialog;
 pub mod flood;
+pub mod notify_scan;
 pub mod procfs;
 pub mod rlmi;
 pub mod runtime;

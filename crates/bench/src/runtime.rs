@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use udp_batch::{Datagram, RecvBatch};
 
+use crate::notify_scan::{self, Notify};
 use crate::scenario::{Engine, Poll};
 use crate::stream::Stream;
 use crate::template::{self, Local, Transport};
@@ -69,6 +70,8 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> RuntimeError {
 #[allow(clippy::large_enum_variant)]
 enum Inbound {
     Message(Message, Instant),
+    /// A NOTIFY read by `notify_scan`, its 200 already sent.
+    Notify(Notify, Instant),
     Unparsable,
     Closed(usize, String),
 }
@@ -223,6 +226,7 @@ impl Links {
     fn apply(&mut self, engine: &mut Engine, inbound: Inbound) -> Result<(), RuntimeError> {
         match inbound {
             Inbound::Message(msg, at) => engine.handle_message(msg, at),
+            Inbound::Notify(notify, at) => engine.handle_notify(&notify, at),
             Inbound::Unparsable => engine.handle_unparsable(),
             Inbound::Closed(link, why) => {
                 eprintln!("presenced-bench: link {link} closed: {why}");
@@ -321,17 +325,27 @@ async fn udp_reader(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>
                 // read), and validating every NOTIFY was over half of its
                 // work — work that competed with the server under test
                 // for the same cores.
-                let msg = sip::parse::parse_unvalidated(
-                    Bytes::copy_from_slice(datagram),
-                    sip::parse::Framing::Datagram,
-                    &crate::stream::LIMITS,
-                );
-                let answer = |bytes: Vec<u8>| {
+                let bytes = Bytes::copy_from_slice(datagram);
+                let mut answer = |bytes: Vec<u8>| {
                     answers.push(Datagram {
                         to: server,
                         bytes: Bytes::from(bytes),
                     })
                 };
+                // A plain NOTIFY is scanned and answered here; anything
+                // the scan is unsure of takes the parser.
+                if let Some(scanned) = notify_scan::scan(&bytes) {
+                    answer(scanned.answer);
+                    if tx.send(Inbound::Notify(scanned.notify, at)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let msg = sip::parse::parse_unvalidated(
+                    bytes,
+                    sip::parse::Framing::Datagram,
+                    &crate::stream::LIMITS,
+                );
                 if !deliver(msg, at, answer, &tx).await {
                     return;
                 }

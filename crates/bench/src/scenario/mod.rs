@@ -68,6 +68,13 @@ impl Engine {
         self.dispatch(at);
     }
 
+    /// A NOTIFY the runtime scanned and answered itself
+    /// (`notify_scan`), received at `at`.
+    pub fn handle_notify(&mut self, notify: &crate::notify_scan::Notify, at: Instant) {
+        self.core.on_scanned_notify(notify, at);
+        self.dispatch(at);
+    }
+
     /// A message the runtime could not parse.
     pub fn handle_unparsable(&mut self) {
         self.core.on_unparsable();
