@@ -334,10 +334,7 @@ Content-Length: 11\r\n\
             HeaderName::CSeq,
         ] {
             let values = |r: &sip::Response| -> Vec<Bytes> {
-                r.headers
-                    .all(name)
-                    .map(|h| h.value.clone())
-                    .collect()
+                r.headers.all(name).map(|h| h.value.clone()).collect()
             };
             assert_eq!(values(&ours), values(&theirs), "{name:?}");
         }

@@ -14,6 +14,9 @@
 //!   failures (the upstream restarted: reconnect at once); one that
 //!   closes sooner counts as a failure, so an upstream that accepts and
 //!   hangs up at once is not hammered.
+//! - Each wait is spread by up to ±20 % ([`Redial::with_jitter`]), so
+//!   that the presenced instances an upstream's restart disconnected
+//!   together do not all come back in the same instant.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -63,6 +66,8 @@ pub struct Redial {
     not_before: Option<Instant>,
     /// When the current connection opened.
     opened: Option<Instant>,
+    /// The state of the jitter's xorshift generator; `None`: exact waits.
+    jitter: Option<u64>,
 }
 
 impl Default for Redial {
@@ -81,6 +86,18 @@ impl Redial {
             resolve: true,
             not_before: None,
             opened: None,
+            jitter: None,
+        }
+    }
+
+    /// Like [`Redial::new`], with each wait spread by up to ±20 %, drawn
+    /// from a generator seeded with `seed` (the caller's randomness: the
+    /// decisions stay reproducible in tests).
+    pub fn with_jitter(seed: u64) -> Redial {
+        Redial {
+            // xorshift has one fixed point, zero.
+            jitter: Some(seed | 1),
+            ..Redial::new()
         }
     }
 
@@ -160,10 +177,20 @@ impl Redial {
         self.failures
     }
 
-    /// The wait after `failures` failed attempts.
-    fn delay(&self) -> Duration {
+    /// The wait after `failures` failed attempts, spread when jitter is
+    /// on.
+    fn delay(&mut self) -> Duration {
         let doublings = self.failures.saturating_sub(1).min(16);
-        FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY)
+        let nominal = FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY);
+        let Some(state) = self.jitter.as_mut() else {
+            return nominal;
+        };
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        // A factor in [0.8, 1.2), in thousandths.
+        let thousandths = 800 + (*state % 400) as u32;
+        nominal.saturating_mul(thousandths) / 1000
     }
 }
 
@@ -232,6 +259,49 @@ mod tests {
         r.closed(now + STABLE);
         assert_eq!(r.failures(), 0);
         assert_eq!(r.poll(now + STABLE), Step::Resolve);
+    }
+
+    /// Waits of a redial that never connects, from `r`.
+    fn waits(mut r: Redial, rounds: usize) -> Vec<Duration> {
+        let a = addr("127.0.0.1:5060");
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        while waits.len() < rounds {
+            match r.poll(now) {
+                Step::Resolve => {
+                    r.resolved::<()>(Ok(vec![a]), now);
+                }
+                Step::Connect(_) => r.failed(now),
+                Step::Wait(at) => {
+                    waits.push(at - now);
+                    now = at;
+                }
+            }
+        }
+        waits
+    }
+
+    #[test]
+    fn jitter_spreads_each_wait_within_a_fifth_of_its_nominal() {
+        let nominal = waits(Redial::new(), 9);
+        let spread = waits(Redial::with_jitter(0x5eed), 9);
+        for (n, s) in nominal.iter().zip(&spread) {
+            assert!(
+                *s >= n.mul_f64(0.8) && *s < n.mul_f64(1.2),
+                "{s:?} for {n:?}"
+            );
+        }
+        assert_ne!(nominal, spread, "some wait moved");
+        assert_ne!(
+            spread,
+            waits(Redial::with_jitter(42), 9),
+            "instances with different seeds wait differently"
+        );
+        assert_eq!(
+            spread,
+            waits(Redial::with_jitter(0x5eed), 9),
+            "reproducible"
+        );
     }
 
     #[test]

@@ -81,7 +81,16 @@ impl Uplink {
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut ctx = self.ctx.clone();
         ctx.ping = Some(PING_EVERY.min(ctx.idle_timeout / 3));
-        let mut redial = Redial::new();
+        // The jitter's seed: any randomness will do, it only needs to
+        // differ between instances; the clock stands in if the OS has none.
+        let mut seed = [0u8; 8];
+        if getrandom::fill(&mut seed).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            seed = u64::from(nanos).to_le_bytes();
+        }
+        let mut redial = Redial::with_jitter(u64::from_le_bytes(seed));
         let mut last_udp = None;
         loop {
             match redial.poll(Instant::now()) {
