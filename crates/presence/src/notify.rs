@@ -6,7 +6,6 @@
 //! next CSeq, Route = the route set. The runtime adds the Via when it sends
 //! it through a client transaction ([`Notify::encode_with_via`]).
 
-use std::io::Write as _;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -174,8 +173,10 @@ pub fn build<F>(
         HeaderName::CallId,
         &[sub.key.call_id().as_bytes()],
     );
-    // `write!` into a Vec cannot fail.
-    let _ = write!(out, "{}: {cseq} ", HeaderName::CSeq.as_str());
+    out.extend_from_slice(HeaderName::CSeq.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    decimal(&mut out, u64::from(cseq));
+    out.push(b' ');
     out.extend_from_slice(method);
     out.extend_from_slice(b"\r\n");
     line(
@@ -204,7 +205,8 @@ pub fn build<F>(
     if batched && sub.format == crate::subscription::Format::Pidf {
         line(&mut out, HeaderName::Require, &[b"eventlist"]);
     }
-    let _ = write!(out, "{}: ", HeaderName::SubscriptionState.as_str());
+    out.extend_from_slice(HeaderName::SubscriptionState.as_str().as_bytes());
+    out.extend_from_slice(b": ");
     sub.write_state_header(&mut out, now);
     out.extend_from_slice(b"\r\n");
     if let Some(etag) = etag {
@@ -217,13 +219,14 @@ pub fn build<F>(
             &[body.content_type.as_bytes()],
         );
     }
-    let _ = write!(
-        out,
-        "{}: {MAX_FORWARDS}\r\n{}: {}\r\n\r\n",
-        HeaderName::MaxForwards.as_str(),
-        HeaderName::ContentLength.as_str(),
-        body_bytes.len()
-    );
+    out.extend_from_slice(HeaderName::MaxForwards.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    decimal(&mut out, u64::from(MAX_FORWARDS));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(HeaderName::ContentLength.as_str().as_bytes());
+    out.extend_from_slice(b": ");
+    decimal(&mut out, body_bytes.len() as u64);
+    out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body_bytes);
     Notify {
         bytes: out,
@@ -234,6 +237,23 @@ pub fn build<F>(
 
 fn memchr_crlf(bytes: &[u8]) -> Option<usize> {
     bytes.windows(2).position(|w| w == b"\r\n")
+}
+
+/// Appends `n` in decimal. Every NOTIFY carries three or four numbers, and
+/// `write!` through `fmt` was 1 750 instructions of each one's 3 900
+/// (callgrind, a 1 000-watcher fan-out).
+pub(crate) fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Writes one header line whose value is `parts` joined.
@@ -265,6 +285,15 @@ pub fn subscribe_ok(req: &Request, to_tag: &str, contact: &Uri, expires: u32) ->
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn decimal_writes_what_display_writes() {
+        for n in [0, 7, 10, 99, 100, 3600, u64::from(u32::MAX), u64::MAX] {
+            let mut out = b"x".to_vec();
+            super::decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     use super::*;
     use crate::subscription::{SubState, SubscribeRequest};

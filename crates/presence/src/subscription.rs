@@ -729,13 +729,20 @@ impl<F> Subscription<F> {
     /// built (what [`Subscription::state_header`] returns, without the
     /// `String`).
     pub(crate) fn write_state_header(&self, out: &mut Vec<u8>, now: SystemTime) {
-        use std::io::Write as _;
-        // Writing into a Vec cannot fail.
-        let _ = match self.state {
-            SubState::Active => write!(out, "active;expires={}", self.remaining(now)),
-            SubState::Pending => write!(out, "pending;expires={}", self.remaining(now)),
-            SubState::Terminated(r) => write!(out, "terminated;reason={}", r.as_str()),
-        };
+        match self.state {
+            SubState::Active | SubState::Pending => {
+                out.extend_from_slice(if self.state == SubState::Active {
+                    b"active;expires="
+                } else {
+                    b"pending;expires="
+                });
+                crate::notify::decimal(out, u64::from(self.remaining(now)));
+            }
+            SubState::Terminated(r) => {
+                out.extend_from_slice(b"terminated;reason=");
+                out.extend_from_slice(r.as_str().as_bytes());
+            }
+        }
     }
 
     /// Takes the CSeq for the next NOTIFY.
