@@ -370,6 +370,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
+        let shutdown = ShutdownSignal::install()?;
         let store = server::open_store(&config.store)?;
         let http = server::bind_http(&config.http)?;
         // Photo URLs point at the listener's real address unless
@@ -442,7 +443,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             reloader.spawn(themes_dir, cancel.clone(), &tracker);
         }
         tracker.close();
-        shutdown_signal().await?;
+        shutdown.received().await?;
         tracing::info!("shutting down");
         cancel.cancel();
         if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
@@ -470,20 +471,44 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Ctrl-C and SIGTERM, listened for from the start of `serve`: a signal
+/// that arrives while presenced is still starting (a supervisor stopping
+/// it at once) must end it gracefully too, not by the default action of
+/// a signal nobody handles yet, which kills the process on the spot.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers; must run inside the runtime.
+    fn install() -> anyhow::Result<ShutdownSignal> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(ShutdownSignal {
+                term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+                interrupt: signal(SignalKind::interrupt())
+                    .context("installing the Ctrl-C handler")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+
+    /// Resolves on the first Ctrl-C or SIGTERM since [`ShutdownSignal::install`].
+    async fn received(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        Ok(())
+    }
 }
