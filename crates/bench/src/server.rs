@@ -12,6 +12,20 @@ use bytes::Bytes;
 use sip::parse::{parse, Framing};
 use sip::{Limits, Message};
 
+/// The watchers' socket's receive buffer (the kernel may cap it at
+/// `net.core.rmem_max`).
+const WATCHERS_RECV_BUFFER: usize = 8 << 20;
+
+/// The one loopback socket the watchers of a benchmark share. A fan-out
+/// arrives on it as a burst of NOTIFYs: a receive buffer that overflowed
+/// would show as Timer A retransmits (500 ms) in the latency, the bench's
+/// loss rather than the server's, hence the large buffer.
+pub fn watchers_socket() -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket2::SockRef::from(&socket).set_recv_buffer_size(WATCHERS_RECV_BUFFER)?;
+    Ok(socket)
+}
+
 /// The watchers' side of a benchmark that starts its own server: receives
 /// on `socket` until it is closed, answers every request (the server's
 /// NOTIFYs) with 200, and hands each final response and each request,

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bench::server::{answer_and_report, free_port, Presenced};
+use bench::server::{answer_and_report, free_port, watchers_socket, Presenced};
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
@@ -60,10 +60,6 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
 }
-
-/// The consumers' socket's receive buffer (the kernel may cap it at
-/// `net.core.rmem_max`).
-const RECV_BUFFER: usize = 8 << 20;
 
 /// How long one round may take before its missing NOTIFYs are counted.
 const ROUND_LIMIT: Duration = Duration::from_secs(5);
@@ -251,11 +247,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     // Consumers: one socket, N dialogs.
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
-    // A fan-out arrives as a burst of NOTIFYs on this one socket: a
-    // receive buffer that overflows would show as Timer A retransmits
-    // (500 ms) in the latency, the bench's loss rather than the server's.
-    socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER)?;
+    let socket = watchers_socket()?;
     let local = socket.local_addr()?;
     let (tx, seen) = mpsc::channel();
     let reader = socket.try_clone()?;

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bench::api::Connection;
-use bench::server::{answer_and_report, free_port, Presenced};
+use bench::server::{answer_and_report, free_port, watchers_socket, Presenced};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use sip::{HeaderAccess, Message};
@@ -92,10 +92,6 @@ agent_states = [
 /// What a watcher's NOTIFY says (the PIDF note is the `default_lcid` text).
 const BUSY_TEXT: &[u8] = b"Working with customer";
 const IDLE_TEXT: &[u8] = b"I am available";
-
-/// The watchers' socket's receive buffer (the kernel may cap it at
-/// `net.core.rmem_max`): a change's fan-out arrives as a burst.
-const RECV_BUFFER: usize = 8 << 20;
 
 /// How long the NOTIFYs of the last changes may take once all are posted.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -376,8 +372,7 @@ fn main() -> anyhow::Result<()> {
     let bound_after = started.elapsed();
 
     // Watchers: one socket, N × W dialogs; subscription s watches agent s / W.
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
-    socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER)?;
+    let socket = watchers_socket()?;
     let local = socket.local_addr()?;
     let (tx, seen) = mpsc::channel();
     let reader = socket.try_clone()?;
