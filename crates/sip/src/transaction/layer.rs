@@ -3,19 +3,19 @@
 //!
 //! Transactions sit in a `HashMap` by [`Key`], so matching a message is one
 //! hash lookup, and each input looks its transaction up once. Armed timers
-//! sit in a binary heap ordered by `(deadline, id)`, each transaction's
-//! earliest timer as a slot. Moving a timer (a NOTIFY's 200 replaces
-//! Timer E at +T1 by Timer K at +T4) pushes a new slot and leaves the old
-//! one in the heap: a slot is live only while its transaction still has
-//! that id and that wake-up, so stale slots are dropped when they reach
-//! the top. A push lands at the bottom and rarely climbs (new deadlines
-//! are later than most), so arming costs a few comparisons instead of a
-//! balanced-tree insert and remove — the `BTreeMap` this replaced was
-//! 8 % of the server's instructions in a 1 000-watcher fan-out. The
-//! heap's top is kept live after every call, so [`Layer::poll_timeout`]
-//! stays exact; stale slots are bounded by the timers moved in the last
-//! 64·T1, each gone by its own deadline. This is what lets one core keep
-//! 100 000 transactions without scanning them.
+//! sit in an index ordered by `(deadline, id)` (`super::wakeups`: a FIFO
+//! lane per delay, since deadlines armed with one delay arrive in order),
+//! each transaction's earliest timer as a slot. Moving a timer (a NOTIFY's
+//! 200 replaces Timer E at +T1 by Timer K at +T4) pushes a new slot and
+//! leaves the old one in place: a slot is live only while its transaction
+//! still has that id and that wake-up, so stale slots are dropped when
+//! they reach the front. Arming and firing are O(1), where the
+//! `BTreeMap` of the first version cost a balanced-tree insert and remove
+//! and the binary heap of the second a sift through a heap larger than
+//! the cache. The front is kept live after every call, so
+//! [`Layer::poll_timeout`] stays exact; stale slots are bounded by the
+//! timers moved in the last 64·T1, each gone by its own deadline. This is
+//! what lets one core keep 100 000 transactions without scanning them.
 //!
 //! Driving order, for the runtime: feed every input through
 //! [`Layer::handle`] (or the checked [`Layer::send_request`] /
@@ -24,8 +24,6 @@
 //! [`Layer::handle_timeout`]. Recompute the next wake-up after every call,
 //! since any call may arm or disarm timers.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Instant;
@@ -36,6 +34,7 @@ use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
 use super::server_invite::{AckFate, ServerInvite};
 use super::server_non_invite::ServerNonInvite;
+use super::wakeups::{Slot, Wakeups};
 use super::{Config, Event, Input, Key, Output, Role, State, TransactionError};
 use crate::hash;
 use crate::message::{HeaderAccess, Message, Request, Response};
@@ -55,7 +54,7 @@ pub struct Layer<A> {
     transactions: Table<A>,
     /// Each armed transaction's earliest timer, plus stale slots of moved
     /// or ended ones (see the module documentation); the top is live.
-    timers: BinaryHeap<Slot>,
+    timers: Wakeups,
     /// Source of the unique ids that keep equal deadlines apart.
     next_id: u64,
 }
@@ -84,42 +83,11 @@ struct Entry<A> {
 /// lookup (the standard map needs two).
 type Table<A> = hashbrown::HashMap<Key, Box<Entry<A>>, hash::State>;
 
-/// A timer slot: live while its transaction's `id` and `wake` still match.
-#[derive(Debug)]
-struct Slot {
-    at: Instant,
-    id: u64,
-    key: Key,
-}
-
 impl Slot {
     fn is_live<A>(&self, tx: &Entry<A>) -> bool {
         tx.id == self.id && tx.wake == Some(self.at)
     }
 }
-
-/// Reversed, so that `BinaryHeap` (a max-heap) yields the earliest
-/// deadline first, and of equal deadlines the oldest transaction.
-impl Ord for Slot {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.id).cmp(&(self.at, self.id))
-    }
-}
-
-impl PartialOrd for Slot {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Ids are unique, so slots are equal only to themselves.
-impl PartialEq for Slot {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.id) == (other.at, other.id)
-    }
-}
-
-impl Eq for Slot {}
 
 #[derive(Debug)]
 /// The INVITE machines are boxed: they hold whole messages (for CANCEL,
@@ -167,7 +135,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         Layer {
             config,
             transactions: Table::with_hasher(hash::State::default()),
-            timers: BinaryHeap::new(),
+            timers: Wakeups::default(),
             next_id: 0,
         }
     }
@@ -213,7 +181,8 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     }
 
     /// Fires every timer due at `now`, earliest first (ties in the order
-    /// the transactions were created). Each due transaction fires once per
+    /// they were armed, or of the transactions' age when armed with
+    /// different delays). Each due transaction fires once per
     /// call, so no timer arithmetic can trap the caller in a loop; a timer
     /// that came due again meanwhile shows in [`Layer::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output<A>> {
@@ -234,7 +203,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         }
         let mut out = Vec::new();
         for key in due {
-            self.drive(&key, &mut out, |machine, config, events| {
+            self.drive(&key, &mut out, now, |machine, config, events| {
                 machine.on_timeout(config, now, events)
             });
         }
@@ -302,7 +271,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         };
         let mut out = Vec::with_capacity(events.len());
         // A new transaction only adds a live slot: nothing to settle.
-        self.insert(key.clone(), to, machine, events, &mut out);
+        self.insert(key.clone(), to, machine, events, &mut out, now);
         Ok((key, out))
     }
 
@@ -340,7 +309,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         ));
         let mut out = Vec::with_capacity(events.len());
         // A new transaction only adds a live slot: nothing to settle.
-        self.insert(key.clone(), to, machine, events, &mut out);
+        self.insert(key.clone(), to, machine, events, &mut out, now);
         Ok((key, out))
     }
 
@@ -375,7 +344,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             }
         }
         let mut out = Vec::new();
-        if Self::advance(&mut self.timers, stored, tx, events, &mut out) {
+        if Self::advance(&mut self.timers, stored, tx, events, &mut out, now) {
             self.forget(&key);
         }
         self.settle();
@@ -391,15 +360,15 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// absorbing the client's retransmissions, or a retransmitted request
     /// would be processed twice; a 2xx in Accepted may still get through
     /// on the TU's next retransmission (RFC 6026 §7.1). Its own timers end
-    /// it. Unknown keys yield nothing. `now` is taken for symmetry with the
-    /// other inputs; no timer depends on it today.
-    pub fn transport_error(&mut self, key: Key, _now: Instant) -> Vec<Output<A>> {
+    /// it. Unknown keys yield nothing. `now` is when the failure was seen,
+    /// as for every other input.
+    pub fn transport_error(&mut self, key: Key, now: Instant) -> Vec<Output<A>> {
         let Some(stored) = self.stored_key(&key) else {
             return Vec::new();
         };
         let mut out = vec![Output::TransportError { key: stored }];
         if key.role() == Role::Client {
-            self.apply(&key, vec![Event::Terminated], &mut out);
+            self.apply(&key, vec![Event::Terminated], &mut out, now);
         }
         self.settle();
         out
@@ -469,7 +438,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         }
         let mut out = Vec::new();
         // A retransmission (§17.2.3): the machine decides what to resend.
-        let retransmission = self.drive(&key, &mut out, |machine, _, events| match machine {
+        let retransmission = self.drive(&key, &mut out, now, |machine, _, events| match machine {
             Machine::InviteServer(m) => m.on_request(events),
             Machine::NonInviteServer(m) => m.on_request(events),
             Machine::InviteClient(_) | Machine::NonInviteClient(_) => {}
@@ -487,7 +456,14 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         } else {
             Machine::NonInviteServer(ServerNonInvite::new(reliable))
         };
-        self.insert(key.clone(), from.clone(), machine, Vec::new(), &mut out);
+        self.insert(
+            key.clone(),
+            from.clone(),
+            machine,
+            Vec::new(),
+            &mut out,
+            now,
+        );
         out.push(Output::Request { key, req, from });
         out
     }
@@ -515,7 +491,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 }
             }
         }
-        self.apply(&key, events, &mut out);
+        self.apply(&key, events, &mut out, now);
         out
     }
 
@@ -552,7 +528,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             Machine::InviteServer(_) | Machine::NonInviteServer(_) => {}
         }
         let mut out = Vec::with_capacity(events.len());
-        if Self::advance(&mut self.timers, stored, tx, events, &mut out) {
+        if Self::advance(&mut self.timers, stored, tx, events, &mut out, now) {
             let stored = stored.clone();
             self.forget(&stored);
         }
@@ -567,6 +543,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         machine: Machine,
         events: Vec<Event>,
         out: &mut Vec<Output<A>>,
+        now: Instant,
     ) {
         let id = self.next_id;
         self.next_id += 1;
@@ -577,7 +554,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             wake: None,
         }));
         let (stored, tx) = (entry.key().clone(), entry.into_mut());
-        if Self::advance(&mut self.timers, &stored, tx, events, out) {
+        if Self::advance(&mut self.timers, &stored, tx, events, out, now) {
             self.forget(&stored);
         }
     }
@@ -588,6 +565,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         &mut self,
         key: &Key,
         out: &mut Vec<Output<A>>,
+        now: Instant,
         step: impl FnOnce(&mut Machine, &Config, &mut Vec<Event>),
     ) -> bool {
         let Some((stored, tx)) = self.transactions.get_key_value_mut(key) else {
@@ -595,15 +573,15 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         };
         let mut events = Vec::new();
         step(&mut tx.machine, &self.config, &mut events);
-        if Self::advance(&mut self.timers, stored, tx, events, out) {
+        if Self::advance(&mut self.timers, stored, tx, events, out, now) {
             self.forget(key);
         }
         true
     }
 
     /// Carries out events for a transaction found by other means.
-    fn apply(&mut self, key: &Key, events: Vec<Event>, out: &mut Vec<Output<A>>) {
-        self.drive(key, out, |_, _, all| *all = events);
+    fn apply(&mut self, key: &Key, events: Vec<Event>, out: &mut Vec<Output<A>>, now: Instant) {
+        self.drive(key, out, now, |_, _, all| *all = events);
     }
 
     /// Turns a machine's events into outputs and, unless it ended, puts
@@ -612,11 +590,12 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// Takes the fields rather than `self`, so that callers can hold the
     /// entry they looked up once.
     fn advance(
-        timers: &mut BinaryHeap<Slot>,
+        timers: &mut Wakeups,
         stored: &Key,
         tx: &mut Entry<A>,
         events: Vec<Event>,
         out: &mut Vec<Output<A>>,
+        now: Instant,
     ) -> bool {
         let mut terminated = false;
         for event in events {
@@ -648,11 +627,14 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             tx.wake = next;
             if let Some(at) = next {
                 // The key is cloned only when a slot is taken.
-                timers.push(Slot {
-                    at,
-                    id: tx.id,
-                    key: stored.clone(),
-                });
+                timers.push(
+                    Slot {
+                        at,
+                        id: tx.id,
+                        key: stored.clone(),
+                    },
+                    now,
+                );
             }
         }
         false
@@ -693,10 +675,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
 
     /// The heap's counterpart of [`Layer::shrink_after_burst`].
     fn shrink_timers_after_burst(&mut self) {
-        let (len, capacity) = (self.timers.len(), self.timers.capacity());
-        if capacity > 1024 && len < capacity / 8 {
-            self.timers.shrink_to(len * 2);
-        }
+        self.timers.shrink_after_burst();
     }
 
     /// The map's copy of a key equal to `key`: outputs and the timer index

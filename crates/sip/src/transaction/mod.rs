@@ -62,6 +62,7 @@ mod layer;
 mod server_invite;
 mod server_non_invite;
 mod timers;
+mod wakeups;
 
 #[cfg(test)]
 mod tests;
