@@ -282,23 +282,31 @@ impl DialogKey {
         joined
     }
 
-    fn part(&self, index: usize) -> &str {
-        self.0.split('\n').nth(index).unwrap_or_default()
+    /// The three parts. Every NOTIFY reads two of them, so they are found
+    /// with two searches for `\n` (vectorised) rather than a general
+    /// splitter.
+    fn parts(&self) -> (&str, &str, &str) {
+        let joined = &*self.0;
+        let Some((call_id, rest)) = joined.split_once('\n') else {
+            return (joined, "", "");
+        };
+        let (local, remote) = rest.split_once('\n').unwrap_or((rest, ""));
+        (call_id, local, remote)
     }
 
     /// Call-ID.
     pub fn call_id(&self) -> &str {
-        self.part(0)
+        self.parts().0
     }
 
     /// Our tag (To of the SUBSCRIBE).
     pub fn local_tag(&self) -> &str {
-        self.part(1)
+        self.parts().1
     }
 
     /// The watcher's tag (From of the SUBSCRIBE).
     pub fn remote_tag(&self) -> &str {
-        self.part(2)
+        self.parts().2
     }
 
     /// The store key, [`SubscriptionRecord::id`]: the joined form.
@@ -800,6 +808,25 @@ mod tests {
         assert_eq!(negotiate_expires(Some(59), &c), Expires::TooBrief(60));
         assert_eq!(negotiate_expires(Some(60), &c), Expires::Granted(60));
         assert_eq!(negotiate_expires(Some(1 << 40), &c), Expires::Granted(3600));
+    }
+
+    /// A dialog key gives back its parts, empty ones included (a watcher
+    /// that sent no From tag).
+    #[test]
+    fn dialog_key_parts_round_trip() {
+        let key = DialogKey::new("a84b4c76e66710@pc33", "n1", "1928301774");
+        assert_eq!(key.call_id(), "a84b4c76e66710@pc33");
+        assert_eq!(key.local_tag(), "n1");
+        assert_eq!(key.remote_tag(), "1928301774");
+        let untagged = DialogKey::new("c@h", "n2", "");
+        assert_eq!(
+            (
+                untagged.call_id(),
+                untagged.local_tag(),
+                untagged.remote_tag()
+            ),
+            ("c@h", "n2", "")
+        );
     }
 
     use super::request::tests::{request, SUB};

@@ -9,7 +9,6 @@
 //! route names.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 
@@ -61,12 +60,17 @@ impl Branches {
     }
 }
 
-/// Appends the low `digits` hex digits of `n`, most significant first.
+/// Appends the low `digits` (at most 16) hex digits of `n`, most
+/// significant first, in one `push_str`.
 fn push_hex(out: &mut String, n: u64, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
-        out.push(char::from(HEX[((n >> (i * 4)) & 0xf) as usize]));
+    let digits = digits.min(16);
+    let mut buf = [0u8; 16];
+    for (i, b) in buf[..digits].iter_mut().rev().enumerate() {
+        *b = HEX[((n >> (i * 4)) & 0xf) as usize];
     }
+    // Only ASCII hex digits were written.
+    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
 }
 
 /// The Vias of the requests we originate: the branch generator and, per
@@ -75,7 +79,9 @@ fn push_hex(out: &mut String, n: u64, digits: usize) {
 #[derive(Debug, Default)]
 pub struct Vias {
     branches: Branches,
-    prefixes: HashMap<(TransportKind, SocketAddr), Box<str>>,
+    /// Per listener: a server has a handful, so a scan beats hashing the
+    /// socket address for every NOTIFY.
+    prefixes: Vec<((TransportKind, SocketAddr), Box<str>)>,
 }
 
 impl Vias {
@@ -84,10 +90,15 @@ impl Vias {
     /// [`stamp`] writes it) and where the branch lies in it. One
     /// allocation, for the per-NOTIFY hot path.
     pub fn next(&mut self, flow: &Flow) -> (String, std::ops::Range<usize>) {
-        let prefix = self
-            .prefixes
-            .entry((flow.transport, flow.local))
-            .or_insert_with(|| via_prefix(flow).into());
+        let listener = (flow.transport, flow.local);
+        let index = match self.prefixes.iter().position(|(l, _)| *l == listener) {
+            Some(i) => i,
+            None => {
+                self.prefixes.push((listener, via_prefix(flow).into()));
+                self.prefixes.len() - 1
+            }
+        };
+        let prefix = &self.prefixes[index].1;
         let mut via = String::with_capacity(prefix.len() + 48);
         via.push_str(prefix);
         let start = via.len();

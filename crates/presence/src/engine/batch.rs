@@ -24,7 +24,9 @@ use crate::msrtc::batch::{ActionKind, BatchSubscribe};
 use crate::msrtc::rlmi::{self, ContactPart, InstanceState};
 use crate::notify::Body;
 use crate::service::Dialect;
-use crate::subscription::{Batch, DialogKey, Format, Resource, ResourceState, SubscribeRequest};
+use crate::subscription::{
+    Batch, DialogKey, Format, Resource, ResourceState, SubscribeRequest, Subscription,
+};
 
 /// Most resources one batched dialog may watch: Skype for Business caps a
 /// contact list at 1 000.
@@ -395,12 +397,10 @@ impl<F: Flow> Engine<F> {
     /// Whether the subscription's next NOTIFY may go unanswered
     /// (BENOTIFY): an update (not the first) of a batched subscription
     /// whose watcher supports it, over a stream, where nothing is lost.
-    pub(super) fn benotify(&self, key: &DialogKey) -> bool {
-        self.subs.get(key).is_some_and(|s| {
-            s.reliable
-                && !s.is_terminated()
-                && s.batch().is_some_and(|b| b.benotify && b.version > 1)
-        })
+    pub(super) fn benotify(sub: &Subscription<F>) -> bool {
+        sub.reliable
+            && !sub.is_terminated()
+            && sub.batch().is_some_and(|b| b.benotify && b.version > 1)
     }
 }
 

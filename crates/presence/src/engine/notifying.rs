@@ -327,15 +327,11 @@ impl<F: Flow> Engine<F> {
     /// [`Engine::has_news`] and that there is room).
     pub(super) fn send_now(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
         let (body, etag) = self.notify_body(key, now);
-        let quiet_batch = body.is_none()
-            && self
-                .subs
-                .get(key)
-                .is_some_and(|s| s.batch().is_some() && !s.is_terminated());
-        let benotify = self.benotify(key);
         let Some(sub) = self.subs.get_mut(key) else {
             return;
         };
+        let quiet_batch = body.is_none() && sub.batch().is_some() && !sub.is_terminated();
+        let benotify = Self::benotify(sub);
         // A list NOTIFY held to its budget leaves resources for the next.
         sub.dirty = !sub.is_terminated()
             && sub
@@ -399,11 +395,13 @@ impl<F: Flow> Engine<F> {
                 (Some(body), None)
             }
             Package::Presence => {
-                let presentity = sub.presentity.clone();
-                let mut state = self.presentities.state(&presentity);
-                if let Some(body) = self.service_pidf(&presentity) {
-                    state.etag = crate::publication::state_etag(&body).into();
-                    state.body = body;
+                let (mut state, published) = self.presentities.shown_state(&sub.presentity);
+                if !published {
+                    let presentity = sub.presentity.clone();
+                    if let Some(body) = self.service_pidf(&presentity) {
+                        state.etag = crate::publication::state_etag(&body).into();
+                        state.body = body;
+                    }
                 }
                 let Some(sub) = self.subs.get_mut(key) else {
                     return (None, None);

@@ -620,10 +620,16 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             });
         }
         if terminated {
+            if let Some(at) = tx.wake {
+                timers.disarmed(at, tx.id);
+            }
             return true;
         }
         let next = tx.machine.next_deadline();
         if next != tx.wake {
+            if let Some(at) = tx.wake {
+                timers.disarmed(at, tx.id);
+            }
             tx.wake = next;
             if let Some(at) = next {
                 // The key is cloned only when a slot is taken.
@@ -651,9 +657,13 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// call that can move or end a timer ends with this (starting a
     /// transaction only adds a live slot, so those calls skip it).
     fn settle(&mut self) {
-        while let Some(top) = self.timers.peek() {
+        while self.timers.is_unsure() {
+            let Some(top) = self.timers.peek() else {
+                self.timers.settled();
+                break;
+            };
             match self.transactions.get(&top.key) {
-                Some(tx) if top.is_live(tx) => break,
+                Some(tx) if top.is_live(tx) => self.timers.settled(),
                 _ => {
                     self.timers.pop();
                 }

@@ -88,10 +88,18 @@ enum Front {
 /// The timer index (see the module documentation). Slots come out by
 /// deadline; equal deadlines by transaction age, except within one lane,
 /// where they come out in the order they were armed.
+///
+/// It also remembers where its earliest slot is and whether that slot may
+/// have gone stale ([`Wakeups::disarmed`], a pop): the layer checks the
+/// front against its table only then, instead of after every input.
 #[derive(Debug, Default)]
 pub(super) struct Wakeups {
     lanes: Vec<Lane>,
     heap: BinaryHeap<Slot>,
+    /// Where the earliest slot is, kept on every push and pop.
+    front: Option<Front>,
+    /// The earliest slot may be stale: popped past, or its timer moved.
+    unsure: bool,
 }
 
 impl Wakeups {
@@ -117,26 +125,60 @@ impl Wakeups {
                     self.lanes[i].delay = delay;
                 }),
         };
-        match lane.map(|i| &mut self.lanes[i].slots) {
-            Some(slots) if slots.back().is_none_or(|b| b.at <= slot.at) => slots.push_back(slot),
-            _ => self.heap.push(slot),
+        let earlier = self.peek().is_none_or(|f| slot.order() < f.order());
+        let went = match lane {
+            Some(i) if self.lanes[i].slots.back().is_none_or(|b| b.at <= slot.at) => {
+                self.lanes[i].slots.push_back(slot);
+                Front::Lane(i)
+            }
+            _ => {
+                self.heap.push(slot);
+                Front::Heap
+            }
+        };
+        // A lane's new slot is its back, so the new front only when it is
+        // earlier than the old front (or the index was empty); a heap push
+        // then is the heap's top.
+        if earlier {
+            self.front = Some(went);
         }
     }
 
     /// The earliest slot, stale or not.
     pub(super) fn peek(&self) -> Option<&Slot> {
-        match self.front()? {
+        match self.front? {
             Front::Lane(i) => self.lanes[i].slots.front(),
             Front::Heap => self.heap.peek(),
         }
     }
 
-    /// Takes the earliest slot.
+    /// Takes the earliest slot; the next one may be stale.
     pub(super) fn pop(&mut self) -> Option<Slot> {
-        match self.front()? {
+        let slot = match self.front? {
             Front::Lane(i) => self.lanes[i].slots.pop_front(),
             Front::Heap => self.heap.pop(),
+        };
+        self.front = self.scan_front();
+        self.unsure = self.front.is_some();
+        slot
+    }
+
+    /// A transaction's timer at `at` was moved or ended: if that was the
+    /// earliest slot, it is stale now.
+    pub(super) fn disarmed(&mut self, at: Instant, id: u64) {
+        if self.peek().is_some_and(|f| f.order() == (at, id)) {
+            self.unsure = true;
         }
+    }
+
+    /// Whether the earliest slot must be checked before it is trusted.
+    pub(super) fn is_unsure(&self) -> bool {
+        self.unsure
+    }
+
+    /// The earliest slot is live (checked by the layer).
+    pub(super) fn settled(&mut self) {
+        self.unsure = false;
     }
 
     /// Slots held, stale ones included.
@@ -160,7 +202,7 @@ impl Wakeups {
         }
     }
 
-    fn front(&self) -> Option<Front> {
+    fn scan_front(&self) -> Option<Front> {
         let mut best = self.heap.peek().map(|s| (s.order(), Front::Heap));
         for (i, lane) in self.lanes.iter().enumerate() {
             if let Some(s) = lane.slots.front() {
@@ -235,6 +277,26 @@ mod tests {
         assert_eq!(wakeups.heap.len(), 0);
         assert_eq!(wakeups.lanes.len(), 2);
         assert_eq!(wakeups.peek().map(|s| s.id), Some(0));
+    }
+
+    /// Only a moved front, or a pop, makes the layer look at the front
+    /// again; moving any other timer does not.
+    #[test]
+    fn the_front_is_unsure_only_when_it_may_be_stale() {
+        let base = Instant::now();
+        let mut wakeups = Wakeups::default();
+        wakeups.push(slot(base, 500, 1), base);
+        wakeups.push(slot(base, 600, 2), base + Duration::from_millis(100));
+        wakeups.disarmed(base + Duration::from_millis(600), 2);
+        assert!(!wakeups.is_unsure(), "not the front");
+        wakeups.disarmed(base + Duration::from_millis(500), 1);
+        assert!(wakeups.is_unsure());
+        wakeups.settled();
+        assert_eq!(wakeups.pop().map(|s| s.id), Some(1));
+        assert!(wakeups.is_unsure(), "the next front is unchecked");
+        assert_eq!(wakeups.peek().map(|s| s.id), Some(2));
+        assert!(wakeups.pop().is_some());
+        assert!(!wakeups.is_unsure(), "nothing left to check");
     }
 
     /// A clock that goes backwards cannot break a lane's order: the slot
