@@ -690,8 +690,9 @@ impl SipCore {
         }
         let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
         let (via, branch) = self.vias.next(&flow);
-        let bytes = Bytes::from(req.encode_with_via(via.as_bytes()));
-        if req.is_benotify() {
+        let benotify = req.is_benotify();
+        let bytes = Bytes::from(req.into_wire_with_via(via.as_bytes()));
+        if benotify {
             self.benotify(id, bytes, flow, now);
             return;
         }
