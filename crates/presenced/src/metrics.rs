@@ -13,8 +13,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::Unit;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{Counter, Histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::config::TransportKind;
@@ -415,7 +415,27 @@ pub fn flood_refused(limit: &'static str, verdict: crate::flood::Verdict) {
 
 /// One NOTIFY handed to the transaction layer.
 pub fn notify_sent() {
-    counter!(NOTIFY_SENT).increment(1);
+    static SENT: OnceLock<Counter> = OnceLock::new();
+    let register = || counter!(NOTIFY_SENT);
+    match handle(&SENT, register) {
+        Some(sent) => sent.increment(1),
+        None => register().increment(1),
+    }
+}
+
+/// A metric's handle, registered once with the installed recorder: the
+/// per-message metrics (a message received, a NOTIFY sent and its
+/// latency) otherwise build their key and look it up in the registry on
+/// every call, a few hundred instructions each of a NOTIFY exchange's
+/// budget. `None` until [`install`] has run, so a handle is never taken
+/// from the no-op recorder that precedes it (the caller then uses the
+/// macro, which is what it did before).
+fn handle<T: Clone>(
+    slot: &'static OnceLock<T>,
+    register: impl FnOnce() -> T,
+) -> Option<&'static T> {
+    HANDLE.get()?.as_ref().ok()?;
+    Some(slot.get_or_init(register))
 }
 
 /// One NOTIFY that got an error response, timed out or could not be sent.
@@ -425,7 +445,17 @@ pub fn notify_failed() {
 
 /// One SIP message received (before parsing), on `transport`.
 pub fn message_received(transport: TransportKind) {
-    counter!(MESSAGES_RECEIVED, "transport" => transport.as_str()).increment(1);
+    static RECEIVED: [OnceLock<Counter>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match transport {
+        TransportKind::Udp => &RECEIVED[0],
+        TransportKind::Tcp => &RECEIVED[1],
+        TransportKind::Tls => &RECEIVED[2],
+    };
+    let register = || counter!(MESSAGES_RECEIVED, "transport" => transport.as_str());
+    match handle(slot, register) {
+        Some(received) => received.increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// Why a message was dropped: a closed set, so the `reason` label has
@@ -475,7 +505,12 @@ pub fn store_committed(elapsed: Duration) {
 
 /// One NOTIFY was handed to the transport `latency` after its change.
 pub fn notify_latency(latency: std::time::Duration) {
-    histogram!(NOTIFY_LATENCY).record(latency.as_secs_f64());
+    static LATENCY: OnceLock<Histogram> = OnceLock::new();
+    let register = || histogram!(NOTIFY_LATENCY);
+    match handle(&LATENCY, register) {
+        Some(seconds) => seconds.record(latency.as_secs_f64()),
+        None => register().record(latency.as_secs_f64()),
+    }
 }
 
 /// One durable store transaction that failed. Counted apart from the
@@ -564,5 +599,42 @@ pub fn directory_refreshed(ok: bool, now: std::time::SystemTime) {
             .unwrap_or_default()
             .as_secs_f64();
         gauge!(DIRECTORY_LAST_SUCCESS).set(secs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of one series in the rendered text, 0 when absent.
+    fn value(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The cached handles count into the installed recorder: what a
+    /// scrape shows moves with every call, per transport label.
+    #[test]
+    fn cached_handles_reach_the_scrape() {
+        let handle = install().expect("our recorder");
+        let udp = "presenced_messages_received_total{transport=\"udp\"}";
+        let tls = "presenced_messages_received_total{transport=\"tls\"}";
+        let sent = "presenced_notify_sent_total";
+        let before = handle.render();
+        message_received(TransportKind::Udp);
+        message_received(TransportKind::Udp);
+        message_received(TransportKind::Tls);
+        notify_sent();
+        notify_latency(Duration::from_micros(50));
+        let after = handle.render();
+        // Other tests of this process may count too: at least ours.
+        assert!(value(&after, udp) >= value(&before, udp) + 2.0);
+        assert!(value(&after, tls) >= value(&before, tls) + 1.0);
+        assert!(value(&after, sent) >= value(&before, sent) + 1.0);
+        assert!(
+            value(&after, "presenced_notify_latency_seconds_count")
+                >= value(&before, "presenced_notify_latency_seconds_count") + 1.0
+        );
     }
 }
