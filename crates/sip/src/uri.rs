@@ -345,14 +345,38 @@ fn password_chars_valid(p: &[u8]) -> bool {
 /// Parses a host at `i` (domain, IPv4 or `[IPv6]`); returns it and the
 /// position after it. Shared with the Via sent-by parser.
 pub fn parse_host(raw: &Bytes, i: usize) -> Result<(Host, usize), UriError> {
-    let s = &raw[..];
+    let (form, end) = scan_host(raw, i)?;
+    let host = match form {
+        HostForm::V6(addr) => Host::V6(addr),
+        HostForm::V4(addr) => Host::V4(addr),
+        HostForm::Domain => Host::Domain(raw.slice(i..end)),
+    };
+    Ok((host, end))
+}
+
+/// What [`scan_host`] found, without the domain name's text: a reader
+/// that only checks a host (the plain-response scan) takes no reference
+/// to the buffer for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostForm {
+    /// `[IPv6]`.
+    V6(Ipv6Addr),
+    /// A dotted quad.
+    V4(Ipv4Addr),
+    /// A domain name: the text up to the end position.
+    Domain,
+}
+
+/// The one reading of a host that [`parse_host`] and the plain-response
+/// scan share: its form and the position after it.
+pub(crate) fn scan_host(s: &[u8], i: usize) -> Result<(HostForm, usize), UriError> {
     if s.get(i) == Some(&b'[') {
         let close = memchr::memchr(b']', &s[i..])
             .map(|p| i + p)
             .ok_or(UriError::Host)?;
         let text = std::str::from_utf8(&s[i + 1..close]).map_err(|_| UriError::Host)?;
         let addr: Ipv6Addr = text.parse().map_err(|_| UriError::Host)?;
-        return Ok((Host::V6(addr), close + 1));
+        return Ok((HostForm::V6(addr), close + 1));
     }
     // One pass finds the end and what the host looks like: every host of
     // every Via, From, To and Request-URI comes through here.
@@ -374,14 +398,14 @@ pub fn parse_host(raw: &Bytes, i: usize) -> Result<(Host, usize), UriError> {
     }
     if numeric {
         if let Some(addr) = dotted_quad(text) {
-            return Ok((Host::V4(addr), end));
+            return Ok((HostForm::V4(addr), end));
         }
         // Anything unusual (leading zeros, a missing octet) is left to
         // the standard library's reading, which decides.
         let t = std::str::from_utf8(text).map_err(|_| UriError::Host)?;
         return t
             .parse::<Ipv4Addr>()
-            .map(|a| (Host::V4(a), end))
+            .map(|a| (HostForm::V4(a), end))
             .map_err(|_| UriError::Host);
     }
     // The top label of a domain name starts with a letter (RFC 3261 §25.1).
@@ -390,7 +414,7 @@ pub fn parse_host(raw: &Bytes, i: usize) -> Result<(Host, usize), UriError> {
     if !top.first().is_some_and(u8::is_ascii_alphabetic) {
         return Err(UriError::Host);
     }
-    Ok((Host::Domain(raw.slice(i..end)), end))
+    Ok((HostForm::Domain, end))
 }
 
 /// The plain form of an IPv4 address (four decimal octets without leading
