@@ -210,7 +210,7 @@ pub(crate) fn each(
     }
 }
 
-fn scan_while(s: &[u8], mut i: usize, f: fn(u8) -> bool) -> usize {
+fn scan_while(s: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
     while i < s.len() && f(s[i]) {
         i += 1;
     }

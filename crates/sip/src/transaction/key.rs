@@ -12,8 +12,10 @@
 use bytes::Bytes;
 
 use super::TransactionError;
+use crate::header::HeaderName;
 use crate::message::{HeaderAccess, Request, Response};
 use crate::method::Method;
+use crate::typed::{CSeq, TypedError};
 
 /// Which side of the transaction this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,10 +163,21 @@ impl Key {
                 .map(lower)
                 .ok_or(TransactionError::MissingBranch)?,
         };
-        let cseq = resp.cseq()?;
+        let cseq = resp
+            .header_list()
+            .value(HeaderName::CSeq)
+            .ok_or(TypedError::Missing(HeaderName::CSeq))?;
+        let (_, method) = CSeq::read(cseq)?;
+        let method = &cseq[method];
         Ok(Key {
             role: Role::Client,
-            method: key_method(&cseq.method),
+            // The method read from the slice: no reference to the
+            // response's buffer, no copy for a known method.
+            method: match Method::known(method) {
+                Some(Method::Ack) => Method::Invite,
+                Some(known) => known,
+                None => Method::Extension(Bytes::copy_from_slice(method)),
+            },
             id: Id::Branch {
                 branch,
                 sent_by: Bytes::new(),
@@ -238,7 +251,7 @@ pub(crate) fn to_tag(resp: &Response) -> Option<Bytes> {
 /// parameter or the value holds a quoted string (a generic parameter may
 /// quote a `;` or `,`): the caller then parses the Via properly.
 pub(crate) fn scan_top_branch(msg: &impl HeaderAccess) -> Option<Bytes> {
-    let value = &msg.header_list().get(crate::header::HeaderName::Via)?.value;
+    let value = &msg.header_list().get(HeaderName::Via)?.value;
     let s = &value[..];
     if memchr::memchr(b'"', s).is_some() {
         return None;
