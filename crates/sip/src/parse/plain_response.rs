@@ -126,16 +126,34 @@ pub fn scan(buf: &Bytes, limits: &Limits) -> Option<PlainResponse> {
 /// compiler vectorises, where a check per line cost a call and a tail
 /// each.
 fn controls(s: &[u8]) -> usize {
-    // 128 bytes a chunk keeps the count within a byte.
-    s.chunks(128)
-        .map(|chunk| {
-            let in_chunk = chunk.iter().fold(0u8, |n, &b| {
-                let low = (b < 0x20) & (b != b'\t') & (b != b'\n');
-                n + u8::from(low | (b == 0x7f))
-            });
-            usize::from(in_chunk)
-        })
-        .sum()
+    // Sixteen lanes of byte counters, one per position in a block, added
+    // to (a vector add per block) and summed before any could overflow.
+    let mut lanes = [0u8; 16];
+    let (mut total, mut in_lanes) = (0, 0);
+    let mut blocks = s.chunks_exact(16);
+    for block in &mut blocks {
+        for (lane, &b) in lanes.iter_mut().zip(block) {
+            *lane += is_control(b);
+        }
+        in_lanes += 1;
+        if in_lanes == usize::from(u8::MAX) {
+            total += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+            (lanes, in_lanes) = ([0; 16], 0);
+        }
+    }
+    total += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
+    total
+        + blocks
+            .remainder()
+            .iter()
+            .map(|&b| usize::from(is_control(b)))
+            .sum::<usize>()
+}
+
+/// 1 for a byte [`controls`] counts, 0 for any other.
+#[inline]
+fn is_control(b: u8) -> u8 {
+    u8::from(((b < 0x20) & (b != b'\t') & (b != b'\n')) | (b == 0x7f))
 }
 
 /// The line starting at `pos`: where it ends (without CR LF, or a bare LF
@@ -167,15 +185,16 @@ fn status_line(line: &[u8], limits: &Limits) -> Option<(u16, Option<std::ops::Ra
 /// headers the scan keeps; `None` for anything it is not sure about.
 fn header_line(s: &[u8], a: usize, b: usize, kept: &mut Kept) -> Option<()> {
     let line = &s[a..b];
-    if matches!(line[0], b' ' | b'\t') {
+    // The parser takes the text before the first colon, trimmed, and
+    // wants a token: a token, white space and the colon, read in one walk
+    // (a token holds no colon), which also refuses a line that starts
+    // with white space.
+    let name_end = grammar::scan_token(line, 0);
+    let colon = grammar::skip_ws(line, name_end);
+    if name_end == 0 || line.get(colon) != Some(&b':') {
         return None;
     }
-    let colon = memchr::memchr(b':', line)?;
-    let (_, name_end) = grammar::trim(line, 0, colon);
     let name = &line[..name_end];
-    if !grammar::is_token_str(name) {
-        return None;
-    }
     let (vs, ve) = grammar::trim(line, colon + 1, line.len());
     let value = &line[vs..ve];
     let at = (a + vs, a + ve);

@@ -400,6 +400,29 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The lane-wise count is the byte-by-byte count, across the flush
+    /// of the lanes (255 blocks of 16) and the tail.
+    #[test]
+    fn controls_counts_every_control_byte(
+        bytes in proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::sample::select(b"a \t\n:".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..5000,
+        )
+    ) {
+        let naive = bytes
+            .iter()
+            .filter(|&&b| (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f)
+            .count();
+        prop_assert_eq!(controls(&bytes), naive);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     /// Whatever the mix of plain and unusual lines, the scan's answers
