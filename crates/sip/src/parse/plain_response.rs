@@ -126,28 +126,12 @@ pub fn scan(buf: &Bytes, limits: &Limits) -> Option<PlainResponse> {
 /// compiler vectorises, where a check per line cost a call and a tail
 /// each.
 fn controls(s: &[u8]) -> usize {
-    // Sixteen lanes of byte counters, one per position in a block, added
-    // to (a vector add per block) and summed before any could overflow.
-    let mut lanes = [0u8; 16];
-    let (mut total, mut in_lanes) = (0, 0);
-    let mut blocks = s.chunks_exact(16);
-    for block in &mut blocks {
-        for (lane, &b) in lanes.iter_mut().zip(block) {
-            *lane += is_control(b);
-        }
-        in_lanes += 1;
-        if in_lanes == usize::from(u8::MAX) {
-            total += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
-            (lanes, in_lanes) = ([0; 16], 0);
-        }
-    }
-    total += lanes.iter().map(|&n| usize::from(n)).sum::<usize>();
-    total
-        + blocks
-            .remainder()
-            .iter()
-            .map(|&b| usize::from(is_control(b)))
-            .sum::<usize>()
+    // 128 bytes a chunk keeps the count within a byte. (Sixteen lanes of
+    // counters, or eight bytes a word, cost two to three times as much on
+    // the baseline x86-64 target: measured with callgrind.)
+    s.chunks(128)
+        .map(|chunk| usize::from(chunk.iter().fold(0u8, |n, &b| n + is_control(b))))
+        .sum()
 }
 
 /// 1 for a byte [`controls`] counts, 0 for any other.

@@ -402,8 +402,8 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
-    /// The lane-wise count is the byte-by-byte count, across the flush
-    /// of the lanes (255 blocks of 16) and the tail.
+    /// The chunked count is the byte-by-byte count, across chunks and
+    /// the tail.
     #[test]
     fn controls_counts_every_control_byte(
         bytes in proptest::collection::vec(
