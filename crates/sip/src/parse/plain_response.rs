@@ -42,7 +42,8 @@ pub struct PlainResponse {
     pub cseq: CSeq,
 }
 
-/// The headers the scan keeps, by where their line starts.
+/// What the header lines said so far: where the kept values are (from the
+/// first line of each name) and which once-only headers were seen.
 #[derive(Default)]
 struct Kept {
     via: Option<(usize, usize)>,
@@ -122,9 +123,8 @@ pub fn scan(buf: &Bytes, limits: &Limits) -> Option<PlainResponse> {
 /// 0x20 but HTAB and LF, or DEL; the parser refuses all but CR in the
 /// status line and in header values). A plain message has exactly one per
 /// line that ends in CR LF: a stray CR or any other control character
-/// makes the count larger. One pass over the whole message that the
-/// compiler vectorises, where a check per line cost a call and a tail
-/// each.
+/// makes the count larger. One pass over the whole message, where a
+/// check per line cost a call and a tail each.
 fn controls(s: &[u8]) -> usize {
     // 128 bytes a chunk keeps the count within a byte. (Sixteen lanes of
     // counters, or eight bytes a word, cost two to three times as much on
