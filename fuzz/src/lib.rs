@@ -8,8 +8,10 @@ use sip::parse::{parse, Framing};
 use sip::{Limits, Message, Uri};
 
 /// Parses `data` as a datagram and as a stream; whatever parses must
-/// serialize to text that parses to the same headers and body.
+/// serialize to text that parses to the same headers and body, and the
+/// plain-response scan answers only what the parser reads the same way.
 pub fn check_message(data: &[u8]) {
+    check_plain_response(data);
     if let Ok(m) = parse(
         Bytes::copy_from_slice(data),
         Framing::Datagram,
@@ -34,6 +36,34 @@ pub fn check_message(data: &[u8]) {
         framer.push(chunk);
         while let Ok(Some(Frame::Message(..) | Frame::Ping | Frame::Pong)) = framer.next_frame() {}
     }
+}
+
+/// When `sip::parse::plain_response::scan` answers, the parser accepts the
+/// datagram and reads the same status, reason, top Via, CSeq and Call-ID.
+fn check_plain_response(data: &[u8]) {
+    use sip::{HeaderAccess, HeaderName};
+    let buf = Bytes::copy_from_slice(data);
+    let Some(plain) = sip::parse::plain_response::scan(&buf, &Limits::DEFAULT) else {
+        return;
+    };
+    let parsed = parse(buf, Framing::Datagram, &Limits::DEFAULT);
+    let Ok(Message::Response(resp)) = parsed else {
+        panic!("the scan answered what the parser gives as {parsed:?}");
+    };
+    let scanned = &plain.response;
+    assert_eq!(
+        (scanned.status, &scanned.reason),
+        (resp.status, &resp.reason)
+    );
+    assert_eq!(
+        scanned.headers.value(HeaderName::Via),
+        resp.headers.values(HeaderName::Via).next().as_ref(),
+        "top Via"
+    );
+    for name in [HeaderName::CSeq, HeaderName::CallId] {
+        assert_eq!(scanned.headers.value(name), resp.headers.value(name));
+    }
+    assert_eq!(resp.cseq().ok(), Some(plain.cseq), "CSeq read");
 }
 
 fn strip(m: &Message) -> Vec<sip::Header> {

@@ -54,7 +54,14 @@ impl Method {
         if !grammar::is_token_str(&b) {
             return None;
         }
-        Some(match &b[..] {
+        Some(Method::known(&b).unwrap_or(Method::Extension(b)))
+    }
+
+    /// The variant a method token names, `None` for an extension method:
+    /// a reader that has the token as a slice (the plain-response scan)
+    /// takes a reference to the buffer only for an extension.
+    pub fn known(b: &[u8]) -> Option<Method> {
+        Some(match b {
             b"INVITE" => Method::Invite,
             b"ACK" => Method::Ack,
             b"BYE" => Method::Bye,
@@ -71,7 +78,7 @@ impl Method {
             b"REFER" => Method::Refer,
             b"BENOTIFY" => Method::Benotify,
             b"SERVICE" => Method::Service,
-            _ => Method::Extension(b),
+            _ => return None,
         })
     }
 

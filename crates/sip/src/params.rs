@@ -5,6 +5,8 @@
 //! are allowed and whether the value may be a quoted string. One scanner with
 //! a [`Flavor`] keeps those rules side by side.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use crate::grammar;
@@ -135,12 +137,32 @@ fn is_header_value_char(b: u8) -> bool {
 /// that cannot continue a parameter, such as `?` in a URI or `,` in a header).
 pub fn parse(
     buf: &Bytes,
-    mut i: usize,
+    i: usize,
     end: usize,
     flavor: Flavor,
 ) -> Result<(Params, usize), ParamError> {
-    let s = &buf[..end];
     let mut list = Vec::new();
+    let stop = each(buf, i, end, flavor, |name, value| {
+        list.push(Param {
+            name: buf.slice(name),
+            value: value.map(|v| buf.slice(v)),
+        });
+    })?;
+    Ok((Params(list), stop))
+}
+
+/// The grammar of [`parse`] without building the list: `visit` sees each
+/// parameter's name and value positions in order. A reader that only
+/// checks a few parameters (the plain-response scan's top Via) takes
+/// neither an allocation nor a reference to the buffer.
+pub(crate) fn each(
+    s: &[u8],
+    mut i: usize,
+    end: usize,
+    flavor: Flavor,
+    mut visit: impl FnMut(Range<usize>, Option<Range<usize>>),
+) -> Result<usize, ParamError> {
+    let s = &s[..end];
     let ws = |i: usize| {
         if flavor == Flavor::Header {
             grammar::skip_ws(s, i)
@@ -151,7 +173,7 @@ pub fn parse(
     loop {
         i = ws(i);
         if i >= end || s[i] != b';' {
-            return Ok((Params(list), i));
+            return Ok(i);
         }
         i = ws(i + 1);
         let name_start = i;
@@ -162,7 +184,7 @@ pub fn parse(
         if i == name_start {
             return Err(ParamError::Malformed);
         }
-        let name = buf.slice(name_start..i);
+        let name = name_start..i;
         let j = ws(i);
         let value = if j < end && s[j] == b'=' {
             let vstart = ws(j + 1);
@@ -177,18 +199,18 @@ pub fn parse(
                 return Err(ParamError::Malformed);
             }
             i = vend;
-            Some(buf.slice(vstart..vend))
+            Some(vstart..vend)
         } else {
             None
         };
         if flavor == Flavor::Uri && !escapes_valid(&s[name_start..i]) {
             return Err(ParamError::Malformed);
         }
-        list.push(Param { name, value });
+        visit(name, value);
     }
 }
 
-fn scan_while(s: &[u8], mut i: usize, f: fn(u8) -> bool) -> usize {
+fn scan_while(s: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
     while i < s.len() && f(s[i]) {
         i += 1;
     }

@@ -20,6 +20,8 @@ use crate::typed::{
 };
 use crate::uri::Uri;
 
+pub mod plain_response;
+
 /// How the message was delimited, which decides what Content-Length means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sip::parse::{self, Framing};
-use sip::Limits;
+use sip::parse::{self, plain_response, Framing};
+use sip::{Limits, Message, Method, ParseError};
 use std::os::fd::AsFd;
 
 use tokio::io::Interest;
@@ -127,7 +127,7 @@ fn take(
         return None;
     }
     let raw = Bytes::copy_from_slice(datagram);
-    let parsed = parse::parse(raw.clone(), Framing::Datagram, limits);
+    let parsed = read(&raw, limits);
     match intake.admit(
         screened,
         parsed,
@@ -139,5 +139,85 @@ fn take(
     ) {
         Admission::Answer { to, bytes } => Some((to, bytes)),
         _ => None,
+    }
+}
+
+/// Reads one datagram. A response to one of our NOTIFYs — the 200s of a
+/// fan-out, whose consumer reads only the status once the transaction
+/// layer has found it by the top Via's branch and the CSeq method — is
+/// taken by the plain-response scan when the scan is sure of it
+/// (`sip::parse::plain_response`), which skips most of the parser's work
+/// per header. Everything else keeps the full parse: requests, responses
+/// to our upstream SUBSCRIBEs (their From, To and Contact are read), and
+/// any response the scan is unsure of.
+fn read(raw: &Bytes, limits: &Limits) -> Result<Message, ParseError> {
+    match plain_response::scan(raw, limits) {
+        Some(plain) if plain.cseq.method == Method::Notify => Ok(Message::Response(plain.response)),
+        _ => parse::parse(raw.clone(), Framing::Datagram, limits),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sip::{HeaderAccess, HeaderName};
+
+    const OK: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-n1;rport=5070\r\n\
+From: <sip:alice@example.com>;tag=a1\r\n\
+To: <sip:bob@example.com>;tag=b1\r\n\
+Call-ID: c1@127.0.0.1\r\n\
+CSeq: 7 NOTIFY\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn response(text: &str) -> sip::Response {
+        match read(&Bytes::from(text.to_string()), &Limits::DEFAULT) {
+            Ok(Message::Response(resp)) => resp,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The scan's reading keeps the three headers a client transaction
+    /// needs; the parser's keeps every header.
+    #[test]
+    fn a_200_to_our_notify_skips_the_full_parse() {
+        let resp = response(OK);
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.headers.len(), 3);
+        assert!(resp.headers.get(HeaderName::From).is_none());
+        assert_eq!(resp.cseq().expect("cseq").method, Method::Notify);
+        assert_eq!(
+            resp.top_via().expect("via").branch().map(|b| &b[..]),
+            Some(&b"z9hG4bK-n1"[..])
+        );
+    }
+
+    #[test]
+    fn other_responses_and_the_unusual_take_the_parser() {
+        let subscribe = response(&OK.replace("7 NOTIFY", "7 SUBSCRIBE"));
+        assert_eq!(subscribe.headers.len(), 6, "the upstream reads From and To");
+        let folded = response(&OK.replace("Call-ID: c1@127.0.0.1", "Call-ID:\r\n c1@127.0.0.1"));
+        assert_eq!(folded.headers.len(), 6);
+        let body = response(&OK.replace("Content-Length: 0\r\n\r\n", "\r\nxyz"));
+        assert_eq!((body.headers.len(), &body.body[..]), (5, &b"xyz"[..]));
+    }
+
+    #[test]
+    fn requests_and_broken_responses_take_the_parser() {
+        let request = OK
+            .replace("SIP/2.0 200 OK", "NOTIFY sip:bob@example.com SIP/2.0")
+            .replace(
+                "7 NOTIFY",
+                "7 NOTIFY\r\nEvent: presence\r\nMax-Forwards: 70",
+            );
+        assert!(matches!(
+            read(&Bytes::from(request), &Limits::DEFAULT),
+            Ok(Message::Request(_))
+        ));
+        let no_to = OK.replace("To: <sip:bob@example.com>;tag=b1\r\n", "");
+        assert_eq!(
+            read(&Bytes::from(no_to), &Limits::DEFAULT).expect_err("no To"),
+            ParseError::Header(sip::typed::TypedError::Missing(HeaderName::To))
+        );
     }
 }

@@ -12,8 +12,10 @@
 use bytes::Bytes;
 
 use super::TransactionError;
+use crate::header::HeaderName;
 use crate::message::{HeaderAccess, Request, Response};
 use crate::method::Method;
+use crate::typed::{CSeq, TypedError};
 
 /// Which side of the transaction this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +74,7 @@ impl Key {
         let via = req.top_via()?;
         let method = key_method(&req.method);
         if via.has_rfc3261_branch() {
-            let branch = via.branch().map(lower).unwrap_or_default();
+            let branch = via.branch().map(|b| lower(b)).unwrap_or_default();
             let sent_by = Bytes::from(via.sent_by().to_ascii_lowercase());
             return Ok(Key {
                 role: Role::Server,
@@ -88,8 +90,8 @@ impl Key {
         via_id.make_ascii_lowercase();
         let legacy = Legacy {
             request_uri: Bytes::copy_from_slice(req.uri.as_bytes()),
-            to_tag: req.header_to()?.tag().as_ref().map(lower),
-            from_tag: req.header_from()?.tag().as_ref().map(lower),
+            to_tag: req.header_to()?.tag().as_ref().map(|b| lower(b)),
+            from_tag: req.header_from()?.tag().as_ref().map(|b| lower(b)),
             call_id: Bytes::copy_from_slice(&req.call_id()?),
             cseq: req.cseq()?.seq,
             via: Bytes::from(via_id),
@@ -114,7 +116,7 @@ impl Key {
         if !via.has_rfc3261_branch() {
             return Err(TransactionError::MissingBranch);
         }
-        let branch = via.branch().map(lower).unwrap_or_default();
+        let branch = via.branch().map(|b| lower(b)).unwrap_or_default();
         Ok(Key {
             role: Role::Client,
             method: key_method(&cseq.method),
@@ -154,17 +156,28 @@ impl Key {
     /// every message it produced, so the two agree (tested).
     pub fn for_response(resp: &Response) -> Result<Key, TransactionError> {
         let branch = match scan_top_branch(resp) {
-            Some(branch) => lower(&branch),
+            Some(branch) => lower(branch),
             None => resp
                 .top_via()?
                 .branch()
-                .map(lower)
+                .map(|b| lower(b))
                 .ok_or(TransactionError::MissingBranch)?,
         };
-        let cseq = resp.cseq()?;
+        let cseq = resp
+            .header_list()
+            .value(HeaderName::CSeq)
+            .ok_or(TypedError::Missing(HeaderName::CSeq))?;
+        let (_, method) = CSeq::read(cseq)?;
+        let method = &cseq[method];
         Ok(Key {
             role: Role::Client,
-            method: key_method(&cseq.method),
+            // The method read from the slice: no reference to the
+            // response's buffer, no copy for a known method.
+            method: match Method::known(method) {
+                Some(Method::Ack) => Method::Invite,
+                Some(known) => known,
+                None => Method::Extension(Bytes::copy_from_slice(method)),
+            },
             id: Id::Branch {
                 branch,
                 sent_by: Bytes::new(),
@@ -226,19 +239,18 @@ impl Key {
 
 /// The To tag of a response, lowercased like the tags in keys.
 pub(crate) fn to_tag(resp: &Response) -> Option<Bytes> {
-    resp.header_to().ok()?.tag().as_ref().map(lower)
+    resp.header_to().ok()?.tag().as_ref().map(|b| lower(b))
 }
 
-/// A lowercased copy of a token. Always a copy, never a slice: a key lives
-/// as long as its transaction (32 s and more), and a slice would pin the
-/// whole receive buffer for that long.
 /// The `branch` parameter of the top Via, by a scan of its first value's
 /// parameters: `;`-separated, `name[=value]`, white space allowed around
 /// both separators (RFC 3261 §25.1 LWS). `None` when there is no such
 /// parameter or the value holds a quoted string (a generic parameter may
-/// quote a `;` or `,`): the caller then parses the Via properly.
-pub(crate) fn scan_top_branch(msg: &impl HeaderAccess) -> Option<Bytes> {
-    let value = &msg.header_list().get(crate::header::HeaderName::Via)?.value;
+/// quote a `;` or `,`): the caller then parses the Via properly. A slice
+/// of the value, which the caller copies into its key: taking a `Bytes`
+/// of it first cost a reference count up and down per response.
+pub(crate) fn scan_top_branch(msg: &impl HeaderAccess) -> Option<&[u8]> {
+    let value = &msg.header_list().get(HeaderName::Via)?.value;
     let s = &value[..];
     if memchr::memchr(b'"', s).is_some() {
         return None;
@@ -253,7 +265,7 @@ pub(crate) fn scan_top_branch(msg: &impl HeaderAccess) -> Option<Bytes> {
         let name = trim(s, at + 1..eq.unwrap_or(next));
         if s[name].eq_ignore_ascii_case(b"branch") {
             let value_range = trim(s, eq? + 1..next);
-            return (!value_range.is_empty()).then(|| value.slice(value_range));
+            return (!value_range.is_empty()).then(|| &s[value_range]);
         }
         at = next;
     }
@@ -272,7 +284,10 @@ fn trim(s: &[u8], range: std::ops::Range<usize>) -> std::ops::Range<usize> {
     a..b
 }
 
-fn lower(b: &Bytes) -> Bytes {
+/// A lowercased copy of a token. Always a copy, never a slice: a key lives
+/// as long as its transaction (32 s and more), and a slice would pin the
+/// whole receive buffer for that long.
+fn lower(b: &[u8]) -> Bytes {
     Bytes::from(b.to_ascii_lowercase())
 }
 
@@ -321,7 +336,7 @@ mod scan_tests {
             let resp = response(via);
             let typed = resp.top_via().unwrap().branch().cloned();
             match scan_top_branch(&resp) {
-                Some(found) => assert_eq!(Some(found), typed, "{via}"),
+                Some(found) => assert_eq!(Some(found), typed.as_deref(), "{via}"),
                 None => assert!(typed.is_none() || via.contains('"'), "{via}"),
             }
             let key = Key::for_response(&resp);

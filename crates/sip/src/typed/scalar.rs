@@ -24,7 +24,17 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `number LWS method`.
     pub fn parse(v: &Bytes) -> Result<CSeq, TypedError> {
-        let s = &v[..];
+        let (seq, method) = CSeq::read(v)?;
+        let method =
+            Method::known(&v[method.clone()]).unwrap_or_else(|| Method::Extension(v.slice(method)));
+        Ok(CSeq { seq, method })
+    }
+
+    /// The grammar of [`CSeq::parse`] on a slice: the number and where the
+    /// method token is. For readers that need only the method of a value
+    /// they hold as a slice (a transaction key, the plain-response scan),
+    /// so that a known method costs no reference to the buffer.
+    pub fn read(s: &[u8]) -> Result<(u32, std::ops::Range<usize>), TypedError> {
         let mut i = 0;
         while i < s.len() && s[i].is_ascii_digit() {
             i += 1;
@@ -37,12 +47,10 @@ impl CSeq {
         if m == i {
             return Err(TypedError::Invalid(HeaderName::CSeq, "malformed value"));
         }
-        let method = Method::from_bytes(v.slice(m..))
-            .ok_or(TypedError::Invalid(HeaderName::CSeq, "malformed method"))?;
-        Ok(CSeq {
-            seq: seq as u32,
-            method,
-        })
+        if !grammar::is_token_str(&s[m..]) {
+            return Err(TypedError::Invalid(HeaderName::CSeq, "malformed method"));
+        }
+        Ok((seq as u32, m..s.len()))
     }
 }
 
