@@ -10,6 +10,24 @@ use crate::grammar;
 use crate::header::HeaderName;
 use crate::message::{Message, Request, Response};
 
+/// Appends `n` in decimal, what `write!(out, "{n}")` writes without going
+/// through `fmt`: every NOTIFY carries three or four numbers, every request
+/// a port or an address to stamp, and `fmt` was 1 750 instructions of a
+/// NOTIFY's 3 900 (callgrind, a 1 000-watcher fan-out).
+pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 impl Request {
     /// Appends the wire form to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {

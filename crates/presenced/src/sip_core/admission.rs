@@ -49,12 +49,19 @@ impl SipCore {
         // The per-user limit counts what a user asks for, whoever it is
         // signed in as: the authenticated identity, or (authentication
         // off) the From's AOR.
-        let user = match &admission {
-            Admission::Refused => return Admission::Refused,
-            Admission::As { speaker, .. } => Some(speaker.clone()),
-            Admission::Open => req.header_from().ok().map(|n| n.uri.aor()),
+        if matches!(admission, Admission::Refused) {
+            return Admission::Refused;
+        }
+        // Without a per-user limit there is no user to find (the From's
+        // URI and AOR were a parse and a `format!` on every request).
+        let Some(limiter) = &self.flood.user else {
+            return admission;
         };
-        let (Some(limiter), Some(user)) = (&self.flood.user, user) else {
+        let user = match &admission {
+            Admission::As { speaker, .. } => Some(speaker.clone()),
+            _ => req.header_from().ok().map(|n| n.uri.aor()),
+        };
+        let Some(user) = user else {
             return admission;
         };
         if self

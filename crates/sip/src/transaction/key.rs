@@ -73,7 +73,10 @@ impl Key {
         let method = key_method(&req.method);
         if via.has_rfc3261_branch() {
             let branch = via.branch().map(lower).unwrap_or_default();
-            let sent_by = Bytes::from(via.sent_by().to_ascii_lowercase());
+            let mut sent_by = Vec::with_capacity(32);
+            via.write_sent_by(&mut sent_by);
+            sent_by.make_ascii_lowercase();
+            let sent_by = Bytes::from(sent_by);
             return Ok(Key {
                 role: Role::Server,
                 method,

@@ -123,10 +123,33 @@ impl Via {
 
     /// The sent-by as `host:port` text, for transaction matching.
     pub fn sent_by(&self) -> String {
-        match self.port {
-            Some(p) => format!("{}:{p}", self.host),
-            None => self.host.to_string(),
+        let mut out = Vec::with_capacity(32);
+        self.write_sent_by(&mut out);
+        // Hosts are written in ASCII; the fallback is for hand-built ones.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
+    /// Appends what [`Via::sent_by`] returns, without `fmt` and without a
+    /// `String` of its own: every new request's transaction key holds it.
+    pub fn write_sent_by(&self, out: &mut Vec<u8>) {
+        self.host.write_to(out);
+        if let Some(p) = self.port {
+            out.push(b':');
+            crate::encode::decimal(out, u64::from(p));
         }
+    }
+
+    /// The branch of one Via value (its raw text, as [`Via::branch`]
+    /// returns it), found by scanning the parameters alone: what a To tag
+    /// or a log line needs costs no host or parameter list. On a value
+    /// [`Via::parse`] accepts it is that Via's branch; the parameters
+    /// start at the first `;`, which neither the sent-protocol nor the
+    /// sent-by may contain.
+    pub fn branch_of(v: &Bytes) -> Result<Option<Bytes>, TypedError> {
+        let at = memchr::memchr(b';', v).unwrap_or(v.len());
+        let span = params::find(v, at, b"branch", Flavor::Header).map_err(|_| BAD)?;
+        Ok(span.and_then(|p| p.value).map(|(a, b)| v.slice(a..b)))
     }
 }
 
@@ -165,6 +188,41 @@ mod tests {
         assert_eq!(v.protocol, "SIP/2.0");
         assert_eq!(v.transport, "TCP");
         assert_eq!(v.params.value("received").unwrap(), "192.0.2.1");
+    }
+
+    /// The scan finds what the parse finds, whatever surrounds the branch.
+    #[test]
+    fn branch_of_agrees_with_parse() {
+        for text in [
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776asdhds;rport",
+            "SIP/2.0/UDP 10.0.0.1:5070;rport;BRANCH=z9hG4bK1;received=1.2.3.4",
+            "SIP / 2.0 / TCP [2001:db8::9:1] ; branch = z9hG4bKas3-111",
+            "SIP/2.0/UDP host;x=\"a;branch=no\";branch=yes",
+            "SIP/2.0/UDP host.example.com",
+            "SIP/2.0/UDP host;rport=5060",
+        ] {
+            let v = Bytes::from_static(text.as_bytes());
+            let parsed = Via::parse(&v).unwrap();
+            assert_eq!(
+                Via::branch_of(&v).unwrap().as_ref(),
+                parsed.branch(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn sent_by_forms() {
+        let sent_by = |s| via(s).unwrap().sent_by();
+        assert_eq!(
+            sent_by("SIP/2.0/UDP Client.Example.com;branch=z9hG4bK1"),
+            "Client.Example.com"
+        );
+        assert_eq!(sent_by("SIP/2.0/UDP 192.0.2.1 : 5060"), "192.0.2.1:5060");
+        assert_eq!(
+            sent_by("SIP/2.0/TCP [2001:DB8::1]:5061"),
+            "[2001:db8::1]:5061"
+        );
     }
 
     #[test]
