@@ -273,15 +273,6 @@ pub fn subscribe_ok(req: &Request, to_tag: &str, contact: &Uri, expires: u32) ->
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    #[test]
-    fn decimal_writes_what_display_writes() {
-        for n in [0, 7, 10, 99, 100, 3600, u64::from(u32::MAX), u64::MAX] {
-            let mut out = b"x".to_vec();
-            super::decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}").into_bytes());
-        }
-    }
-
     use super::*;
     use crate::subscription::{SubState, SubscribeRequest};
     use sip::HeaderAccess;

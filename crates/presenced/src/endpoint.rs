@@ -126,17 +126,8 @@ impl ToTags {
             cseq.seq.hash(&mut h);
         }
         req.method.as_bytes().hash(&mut h);
-        hex16(h.finish())
+        sip::encode::hex16(h.finish())
     }
-}
-
-/// `format!("{n:016x}")`, without `fmt`.
-fn hex16(n: u64) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .rev()
-        .map(|i| char::from(DIGITS[((n >> (i * 4)) & 0xf) as usize]))
-        .collect()
 }
 
 /// The stateless policy; see the module documentation.
@@ -504,12 +495,5 @@ mod tests {
         let c = request("SUBSCRIBE", "Event: presence\r\n");
         assert_ne!(tags.for_request(&a), tags.for_request(&c));
         assert_eq!(tags.for_request(&a).len(), 16);
-    }
-
-    #[test]
-    fn hex16_writes_what_format_writes() {
-        for n in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
-            assert_eq!(hex16(n), format!("{n:016x}"));
-        }
     }
 }

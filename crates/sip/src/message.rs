@@ -79,6 +79,13 @@ pub trait HeaderAccess {
         Via::parse(&top_via_value(self.header_list())?)
     }
 
+    /// The topmost Via value's text, for readers that scan it
+    /// ([`crate::typed::SentBy::of`], [`Via::branch_at`]) instead of
+    /// parsing it whole.
+    fn top_via_text(&self) -> Result<Bytes, TypedError> {
+        top_via_value(self.header_list())
+    }
+
     /// The branch of the topmost Via (raw text, as [`Via::branch`] has
     /// it), read by [`Via::branch_of`]'s scan.
     fn top_via_branch(&self) -> Result<Option<Bytes>, TypedError> {
@@ -182,7 +189,8 @@ impl Response {
                         && NameAddr::tag_of(&h.value).is_ok_and(|t| t.is_none());
                     match (needs_tag, to_tag) {
                         (true, Some(tag)) => {
-                            let mut v = h.value.to_vec();
+                            let mut v = Vec::with_capacity(h.value.len() + 5 + tag.len());
+                            v.extend_from_slice(&h.value);
                             v.extend_from_slice(b";tag=");
                             v.extend_from_slice(tag.as_bytes());
                             headers.push(Header {

@@ -6,18 +6,19 @@
 //! the client asks for it) so that the response, which copies the Via, can
 //! find its way back and the client learns its public address.
 //!
-//! Both answers come from one reading of the top Via ([`Arrival::of`]),
-//! and the stamp is an edit of its text: the parameters are located by a
-//! scan and the new ones written in, the rest copied as received. Every
-//! request comes through here, and parsing the Via again for each question,
-//! then rebuilding it from its parts, was a tenth of a PUBLISH's way
-//! through the server (`crates/bench/README.md`).
+//! Both answers come from one reading of the top Via ([`Arrival::of`]):
+//! its sent-by, read as the parser read it, and a scan of its parameters,
+//! which locates `rport` and `received` without building a list. The stamp
+//! is an edit of the text: the new parameters are written in, the rest
+//! copied as received. Every request comes through here, and parsing the
+//! Via again for each question, then rebuilding it from its parts, was a
+//! tenth of a PUBLISH's way through the server (`crates/bench/README.md`).
 
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use sip::params::{self, Flavor, Next};
-use sip::typed::Via;
+use sip::typed::SentBy;
 use sip::uri::Host;
 use sip::{grammar, HeaderName, Request};
 
@@ -49,16 +50,25 @@ impl Arrival {
         let Ok((a, b)) = grammar::first_of_list(value) else {
             return unread;
         };
-        let Ok(via) = Via::parse(&value.slice(a..b)) else {
+        let top = value.slice(a..b);
+        let Ok(head) = SentBy::of(&top) else {
             return unread;
         };
-        Arrival {
-            reply_to: match transport {
-                TransportKind::Udp => udp_reply_addr(&via, source),
-                _ => source,
-            },
-            stamped: stamp(value, (a, b), &via, source),
-        }
+        let Ok(rport) = params::find(&top, head.params_at, b"rport", Flavor::Header) else {
+            return unread;
+        };
+        let reply_to = match transport {
+            // RFC 3581 §4: rport, with or without a value, sends the
+            // response to the source port.
+            TransportKind::Udp if rport.is_none() => {
+                SocketAddr::new(source.ip(), head.port.unwrap_or(DEFAULT_SIP_PORT))
+            }
+            _ => source,
+        };
+        let wants_rport = rport.is_some_and(|p| p.value.is_none());
+        let stamped = (wants_rport || !host_is(&head.host, source.ip()))
+            .then(|| stamp(value, (a, b), head.params_at, wants_rport, source));
+        Arrival { reply_to, stamped }
     }
 
     /// Where responses go: for UDP, the source address when the top Via
@@ -81,32 +91,21 @@ impl Arrival {
     }
 }
 
-fn udp_reply_addr(via: &Via, source: SocketAddr) -> SocketAddr {
-    if via.rport().is_some() {
-        source
-    } else {
-        SocketAddr::new(source.ip(), via.port.unwrap_or(DEFAULT_SIP_PORT))
-    }
-}
-
-/// The first Via line's value with its first element `top` (whose parse is
-/// `via`) stamped, or `None` when it needs no stamp. Any `received` the
-/// client wrote is removed, the empty `rport` gets the source port, and
-/// `received` is appended after the last parameter; everything else is
-/// copied as received.
-fn stamp(value: &Bytes, top: (usize, usize), via: &Via, source: SocketAddr) -> Option<Bytes> {
-    let wants_rport = via.rport() == Some(None);
-    if host_is(&via.host, source.ip()) && !wants_rport {
-        return None;
-    }
+/// The first Via line's value with its first element `top`, whose
+/// parameters start at `params_at`, stamped. Any `received` the client
+/// wrote is removed, the empty `rport` (if `wants_rport`) gets the source
+/// port, and `received` is appended after the last parameter; everything
+/// else is copied as received.
+fn stamp(
+    value: &Bytes,
+    top: (usize, usize),
+    params_at: usize,
+    wants_rport: bool,
+    source: SocketAddr,
+) -> Bytes {
     let element = &value[..top.1];
     let mut out = Vec::with_capacity(value.len() + 48);
-    // The parameters start at the first `;`: neither the sent-protocol
-    // nor the sent-by may contain one, and the parse accepted both.
-    let mut at = element[top.0..]
-        .iter()
-        .position(|&b| b == b';')
-        .map_or(top.1, |p| top.0 + p);
+    let mut at = top.0 + params_at;
     let mut copied = 0;
     let mut rport_filled = false;
     while let Ok(Next::Param(p)) = params::next(element, at, Flavor::Header) {
@@ -136,7 +135,7 @@ fn stamp(value: &Bytes, top: (usize, usize), via: &Via, source: SocketAddr) -> O
         }
     }
     out.extend_from_slice(&value[top.1..]);
-    Some(Bytes::from(out))
+    Bytes::from(out)
 }
 
 fn host_is(host: &Host, ip: IpAddr) -> bool {
@@ -150,6 +149,7 @@ fn host_is(host: &Host, ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sip::typed::Via;
     use sip::Message;
 
     fn request(via: &str) -> Request {
