@@ -98,6 +98,11 @@ pub trait HeaderAccess {
         single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::tag_of(&v))
     }
 
+    /// The From's URI alone, read by [`NameAddr::uri_of`].
+    fn header_from_uri(&self) -> Result<Uri, TypedError> {
+        single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::uri_of(&v))
+    }
+
     /// The To tag, read by [`NameAddr::tag_of`]'s scan; `None` outside a
     /// dialog.
     fn header_to_tag(&self) -> Result<Option<Bytes>, TypedError> {
@@ -323,6 +328,7 @@ mod tests {
             let top = r.top_via().unwrap();
             assert_eq!(r.top_via_branch().unwrap().as_ref(), top.branch(), "{via}");
             assert_eq!(r.header_from_tag().unwrap(), r.header_from().unwrap().tag(), "{from}");
+            assert_eq!(r.header_from_uri().unwrap(), r.header_from().unwrap().uri, "{from}");
             assert_eq!(r.header_to_tag().unwrap(), r.header_to().unwrap().tag(), "{to}");
         }
         let r = request_with(

@@ -57,13 +57,6 @@ impl SipCore {
         let Some(limiter) = &self.flood.user else {
             return admission;
         };
-        let user = match &admission {
-            Admission::As { speaker, .. } => Some(speaker.clone()),
-            _ => req.header_from().ok().map(|n| n.uri.aor()),
-        };
-        let Some(user) = user else {
-            return admission;
-        };
         if self
             .flood
             .exempt
@@ -72,6 +65,13 @@ impl SipCore {
         {
             return admission;
         }
+        let user = match &admission {
+            Admission::As { speaker, .. } => Some(speaker.clone()),
+            _ => req.header_from_uri().ok().map(|uri| uri.aor()),
+        };
+        let Some(user) = user else {
+            return admission;
+        };
         let verdict = limiter.check(&user);
         let Verdict::Refuse { retry_after_secs } = verdict else {
             if verdict == Verdict::Silence {

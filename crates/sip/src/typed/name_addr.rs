@@ -58,6 +58,15 @@ impl NameAddr {
         })
     }
 
+    /// The URI of a name-addr value, without its display name and
+    /// parameters: what naming the sender of every request (its From's
+    /// AOR, for the per-user limit) needs. On a value [`NameAddr::parse`]
+    /// accepts it is that value's `uri`; the parameters are not checked.
+    pub fn uri_of(v: &Bytes) -> Result<Uri, TypedError> {
+        let at = Layout::of(v)?;
+        Uri::parse(v.slice(at.uri.0..at.uri.1)).map_err(|_| bad("malformed URI"))
+    }
+
     /// The `tag` of a From or To value, found without reading its URI:
     /// the dialog and the To tag of a new request need the tags alone, and
     /// the URI was most of the cost of a whole [`NameAddr::parse`]. On a
@@ -189,6 +198,7 @@ mod tests {
             let v = Bytes::from_static(text.as_bytes());
             let parsed = NameAddr::parse(&v).unwrap();
             assert_eq!(NameAddr::tag_of(&v).unwrap(), parsed.tag(), "{text}");
+            assert_eq!(NameAddr::uri_of(&v).unwrap(), parsed.uri, "{text}");
         }
         for text in [
             "\"Mr. J. User <sip:j.user@example.com>",
