@@ -414,8 +414,9 @@ pub(crate) fn ok_response(
         resp.headers
             .push(Header::new(HeaderName::SipEtag, etag.to_string()));
     }
-    resp.headers
-        .push(Header::new(HeaderName::Expires, expires.to_string()));
+    let mut value = Vec::with_capacity(10);
+    sip::encode::decimal(&mut value, u64::from(expires));
+    resp.headers.push(Header::new(HeaderName::Expires, value));
     resp
 }
 
@@ -520,7 +521,7 @@ impl EtagGenerator {
     pub(crate) fn next_etag(&mut self) -> String {
         self.counter = self.counter.wrapping_add(1);
         let tag = mix(self.key.wrapping_add(self.counter.wrapping_mul(GAMMA)));
-        format!("{tag:016x}")
+        sip::encode::hex16(tag)
     }
 
     /// Folds a restored entity-tag into the key, so a restart with the same
@@ -553,7 +554,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 /// bytes only, so the same body always has the same tag, before and after
 /// a restart.
 pub(crate) fn state_etag(body: &[u8]) -> String {
-    format!("{:016x}", fnv1a(body))
+    sip::encode::hex16(fnv1a(body))
 }
 
 /// Wall-clock time as the store keeps it.

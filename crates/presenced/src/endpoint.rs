@@ -113,20 +113,20 @@ impl ToTags {
         }
     }
 
-    /// The To tag for responses to `req`.
+    /// The To tag for responses to `req`: sixteen hex digits. Every new
+    /// request asks, so the tags and the branch are read by scans, not by
+    /// parsing the From and the Via (the parser has checked them), and the
+    /// digits are written without `fmt`.
     pub fn for_request(&self, req: &Request) -> String {
         let mut h = self.key.build_hasher();
         req.call_id().ok().hash(&mut h);
-        req.header_from().ok().and_then(|f| f.tag()).hash(&mut h);
-        req.top_via()
-            .ok()
-            .and_then(|v| v.branch().cloned())
-            .hash(&mut h);
+        req.header_from_tag().ok().flatten().hash(&mut h);
+        req.top_via_branch().ok().flatten().hash(&mut h);
         if let Ok(cseq) = req.cseq() {
             cseq.seq.hash(&mut h);
         }
         req.method.as_bytes().hash(&mut h);
-        format!("{:016x}", h.finish())
+        sip::encode::hex16(h.finish())
     }
 }
 
@@ -210,17 +210,13 @@ impl Endpoint {
         }
         // §12.2.2: in-dialog requests need an existing dialog. BYE only ever
         // comes inside one.
-        let to_tag = req.header_to().ok().and_then(|t| t.tag());
+        let to_tag = req.header_to_tag().ok().flatten();
         match to_tag {
             Some(local_tag) => {
                 let id = DialogId {
                     call_id: req.call_id().unwrap_or_default(),
                     local_tag,
-                    remote_tag: req
-                        .header_from()
-                        .ok()
-                        .and_then(|f| f.tag())
-                        .unwrap_or_default(),
+                    remote_tag: req.header_from_tag().ok().flatten().unwrap_or_default(),
                 };
                 if !ctx.dialogs.contains(&id) {
                     return Dispatch::Answer(Response::to_request(&req, 481, None));

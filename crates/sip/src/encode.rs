@@ -10,6 +10,35 @@ use crate::grammar;
 use crate::header::HeaderName;
 use crate::message::{Message, Request, Response};
 
+/// Appends `n` in decimal, what `write!(out, "{n}")` writes without going
+/// through `fmt`: every NOTIFY carries three or four numbers, every request
+/// a port or an address to stamp, and `fmt` was 1 750 instructions of a
+/// NOTIFY's 3 900 (callgrind, a 1 000-watcher fan-out).
+pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `format!("{n:016x}")` without `fmt`: the To tags, entity-tags and
+/// state tags a server makes for every request are sixteen hex digits.
+pub fn hex16(n: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for i in (0..16).rev() {
+        out.push(char::from(DIGITS[((n >> (i * 4)) & 0xf) as usize]));
+    }
+    out
+}
+
 impl Request {
     /// Appends the wire form to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
@@ -70,6 +99,13 @@ impl Message {
 }
 
 fn encode_rest(headers: &crate::header::Headers, body: &[u8], out: &mut Vec<u8>) {
+    // Room for all of it at once: growing the buffer header by header was
+    // a reallocation or two per response.
+    let lines: usize = headers
+        .iter()
+        .map(|h| h.raw_name.len() + h.value.len() + 4)
+        .sum();
+    out.reserve(lines + 40 + body.len());
     let mut wrote_length = false;
     for h in headers.iter() {
         if h.name == HeaderName::ContentLength {
@@ -82,7 +118,7 @@ fn encode_rest(headers: &crate::header::Headers, body: &[u8], out: &mut Vec<u8>)
             if grammar::parse_decimal(&h.value, u64::MAX) == Some(body.len() as u64) {
                 out.extend_from_slice(&h.value);
             } else {
-                out.extend_from_slice(body.len().to_string().as_bytes());
+                decimal(out, body.len() as u64);
             }
             out.extend_from_slice(b"\r\n");
             continue;
@@ -94,7 +130,7 @@ fn encode_rest(headers: &crate::header::Headers, body: &[u8], out: &mut Vec<u8>)
     }
     if !wrote_length {
         out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
+        decimal(out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -107,6 +143,26 @@ mod tests {
     use crate::message::{Message, Response};
     use crate::parse::parse_datagram;
     use bytes::Bytes;
+
+    #[test]
+    fn numbers_write_what_format_writes() {
+        for n in [
+            0,
+            1,
+            7,
+            10,
+            99,
+            0xabc,
+            3600,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+        ] {
+            assert_eq!(super::hex16(n), format!("{n:016x}"));
+            let mut out = b"x".to_vec();
+            super::decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     #[test]
     fn round_trip_keeps_spelling_and_order() {

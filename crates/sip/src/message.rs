@@ -67,19 +67,46 @@ impl Message {
 
 /// Accessors for the headers every message must carry (RFC 3261 §8.1.1).
 /// They re-parse on each call; the parser has already validated them, so on
-/// a parsed message they only fail if a caller edited the headers.
+/// a parsed message they only fail if a caller edited the headers. Each
+/// reads no more than it returns: the top Via without the Vias under it,
+/// a tag without the URI it follows.
 pub trait HeaderAccess {
     /// The header list.
     fn header_list(&self) -> &Headers;
 
     /// The topmost Via value, which names the transaction (RFC 3261 §17.2.3).
     fn top_via(&self) -> Result<Via, TypedError> {
-        let v = self
-            .header_list()
-            .values(HeaderName::Via)
-            .next()
-            .ok_or(TypedError::Missing(HeaderName::Via))?;
-        Via::parse(&v)
+        Via::parse(&top_via_value(self.header_list())?)
+    }
+
+    /// The topmost Via value's text, for readers that scan it
+    /// ([`crate::typed::SentBy::of`], [`Via::branch_at`]) instead of
+    /// parsing it whole.
+    fn top_via_text(&self) -> Result<Bytes, TypedError> {
+        top_via_value(self.header_list())
+    }
+
+    /// The branch of the topmost Via (raw text, as [`Via::branch`] has
+    /// it), read by [`Via::branch_of`]'s scan.
+    fn top_via_branch(&self) -> Result<Option<Bytes>, TypedError> {
+        Via::branch_of(&top_via_value(self.header_list())?)
+    }
+
+    /// The From tag, read by [`NameAddr::tag_of`]'s scan; `None` when the
+    /// From has none.
+    fn header_from_tag(&self) -> Result<Option<Bytes>, TypedError> {
+        single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::tag_of(&v))
+    }
+
+    /// The From's URI alone, read by [`NameAddr::uri_of`].
+    fn header_from_uri(&self) -> Result<Uri, TypedError> {
+        single(self.header_list(), HeaderName::From).and_then(|v| NameAddr::uri_of(&v))
+    }
+
+    /// The To tag, read by [`NameAddr::tag_of`]'s scan; `None` outside a
+    /// dialog.
+    fn header_to_tag(&self) -> Result<Option<Bytes>, TypedError> {
+        single(self.header_list(), HeaderName::To).and_then(|v| NameAddr::tag_of(&v))
     }
 
     /// All Via values in order.
@@ -122,6 +149,17 @@ pub trait HeaderAccess {
     }
 }
 
+/// The first element of the first Via line (compact `v:` lines included:
+/// the parser names them Via).
+fn top_via_value(h: &Headers) -> Result<Bytes, TypedError> {
+    let v = h
+        .value(HeaderName::Via)
+        .ok_or(TypedError::Missing(HeaderName::Via))?;
+    let (a, b) = crate::grammar::first_of_list(v)
+        .map_err(|_| TypedError::Invalid(HeaderName::Via, "unbalanced quotes or brackets"))?;
+    Ok(v.slice(a..b))
+}
+
 fn single(h: &Headers, name: HeaderName) -> Result<Bytes, TypedError> {
     h.value(name).cloned().ok_or(TypedError::Missing(name))
 }
@@ -153,12 +191,11 @@ impl Response {
                 HeaderName::To => {
                     let needs_tag = status > 100
                         && to_tag.is_some()
-                        && NameAddr::parse(&h.value)
-                            .map(|t| t.tag().is_none())
-                            .unwrap_or(false);
+                        && NameAddr::tag_of(&h.value).is_ok_and(|t| t.is_none());
                     match (needs_tag, to_tag) {
                         (true, Some(tag)) => {
-                            let mut v = h.value.to_vec();
+                            let mut v = Vec::with_capacity(h.value.len() + 5 + tag.len());
+                            v.extend_from_slice(&h.value);
                             v.extend_from_slice(b";tag=");
                             v.extend_from_slice(tag.as_bytes());
                             headers.push(Header {
@@ -271,6 +308,41 @@ mod tests {
             "SERVICE sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1\r\n\
              From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\n\
              CSeq: 1 SERVICE\r\n{extra}\r\n"
+        );
+        match crate::parse::parse_datagram(Bytes::from(text)) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The scanning accessors read what the parsing ones read, from every
+    /// form the top Via and the tags come in.
+    #[test]
+    fn scans_agree_with_the_typed_parse() {
+        for (via, from, to) in [
+            ("Via: SIP/2.0/UDP 10.0.0.1:5070;rport;branch=z9hG4bKa, SIP/2.0/UDP p;branch=z9hG4bKb", "<sip:a@example.com>;tag=1", "<sip:a@example.com>"),
+            ("v: SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bKc\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKd", "\"A, B\" <sip:a@example.com>;tag=2", "sip:b@example.com;tag=3"),
+            ("Via: SIP / 2.0 / UDP host ; received=192.0.2.1 ; branch = z9hG4bKe", "sip:a@example.com", "B <sip:b@example.com;tag=no>;tag=4"),
+        ] {
+            let r = request_with(via, from, to);
+            let top = r.top_via().unwrap();
+            assert_eq!(r.top_via_branch().unwrap().as_ref(), top.branch(), "{via}");
+            assert_eq!(r.header_from_tag().unwrap(), r.header_from().unwrap().tag(), "{from}");
+            assert_eq!(r.header_from_uri().unwrap(), r.header_from().unwrap().uri, "{from}");
+            assert_eq!(r.header_to_tag().unwrap(), r.header_to().unwrap().tag(), "{to}");
+        }
+        let r = request_with(
+            "v: SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP p",
+            "<sip:a@h>",
+            "<sip:b@h>",
+        );
+        assert_eq!(r.top_via().unwrap().sent_by(), "h");
+    }
+
+    fn request_with(via: &str, from: &str, to: &str) -> Request {
+        let text = format!(
+            "SERVICE sip:a@example.com SIP/2.0\r\n{via}\r\nFrom: {from}\r\nTo: {to}\r\n\
+             Call-ID: c\r\nCSeq: 1 SERVICE\r\n\r\n"
         );
         match crate::parse::parse_datagram(Bytes::from(text)) {
             Ok(Message::Request(r)) => r,

@@ -5,8 +5,6 @@
 //! are allowed and whether the value may be a quoted string. One scanner with
 //! a [`Flavor`] keeps those rules side by side.
 
-use std::ops::Range;
-
 use bytes::Bytes;
 
 use crate::grammar;
@@ -137,32 +135,78 @@ fn is_header_value_char(b: u8) -> bool {
 /// that cannot continue a parameter, such as `?` in a URI or `,` in a header).
 pub fn parse(
     buf: &Bytes,
-    i: usize,
+    mut i: usize,
     end: usize,
     flavor: Flavor,
 ) -> Result<(Params, usize), ParamError> {
+    let s = &buf[..end];
     let mut list = Vec::new();
-    let stop = each(buf, i, end, flavor, |name, value| {
-        list.push(Param {
-            name: buf.slice(name),
-            value: value.map(|v| buf.slice(v)),
-        });
-    })?;
-    Ok((Params(list), stop))
+    loop {
+        match next(s, i, flavor)? {
+            Next::End(at) => return Ok((Params(list), at)),
+            Next::Param(p) => {
+                list.push(Param {
+                    name: buf.slice(p.name.0..p.name.1),
+                    value: p.value.map(|(a, b)| buf.slice(a..b)),
+                });
+                i = p.end;
+            }
+        }
+    }
 }
 
 /// The grammar of [`parse`] without building the list: `visit` sees each
-/// parameter's name and value positions in order. A reader that only
-/// checks a few parameters (the plain-response scan's top Via) takes
-/// neither an allocation nor a reference to the buffer.
+/// parameter's name and value positions in order, and the end of the
+/// list is returned. A reader that only checks a few parameters (the
+/// plain-response scan's top Via) takes neither an allocation nor a
+/// reference to the buffer.
 pub(crate) fn each(
     s: &[u8],
     mut i: usize,
     end: usize,
     flavor: Flavor,
-    mut visit: impl FnMut(Range<usize>, Option<Range<usize>>),
+    mut visit: impl FnMut(std::ops::Range<usize>, Option<std::ops::Range<usize>>),
 ) -> Result<usize, ParamError> {
     let s = &s[..end];
+    loop {
+        match next(s, i, flavor)? {
+            Next::End(at) => return Ok(at),
+            Next::Param(p) => {
+                visit(p.name.0..p.name.1, p.value.map(|(a, b)| a..b));
+                i = p.end;
+            }
+        }
+    }
+}
+
+/// Where one parameter lies in the text it was scanned from: what a
+/// reader that needs one parameter, or edits a value in place, uses
+/// instead of a whole [`Params`] list (no allocation, no copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// The position of its `;`.
+    pub start: usize,
+    /// The name's range.
+    pub name: (usize, usize),
+    /// The value's range (quotes included), `None` for a flag.
+    pub value: Option<(usize, usize)>,
+    /// Just past the parameter: where the next one is looked for.
+    pub end: usize,
+}
+
+/// One step of a scan: a parameter, or where the list ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The list ends here (no `;` follows, white space skipped in headers).
+    End(usize),
+    /// The next parameter.
+    Param(Span),
+}
+
+/// Reads the parameter at `s[i..]` by the rules of [`parse`], which is
+/// this applied until [`Next::End`].
+pub fn next(s: &[u8], i: usize, flavor: Flavor) -> Result<Next, ParamError> {
+    let end = s.len();
     let ws = |i: usize| {
         if flavor == Flavor::Header {
             grammar::skip_ws(s, i)
@@ -170,47 +214,69 @@ pub(crate) fn each(
             i
         }
     };
-    loop {
-        i = ws(i);
-        if i >= end || s[i] != b';' {
-            return Ok(i);
-        }
-        i = ws(i + 1);
-        let name_start = i;
-        i = match flavor {
-            Flavor::Uri => scan_while(s, i, is_paramchar),
-            Flavor::Header => grammar::scan_token(s, i),
-        };
-        if i == name_start {
-            return Err(ParamError::Malformed);
-        }
-        let name = name_start..i;
-        let j = ws(i);
-        let value = if j < end && s[j] == b'=' {
-            let vstart = ws(j + 1);
-            let vend = if flavor == Flavor::Header && vstart < end && s[vstart] == b'"' {
-                grammar::scan_quoted(s, vstart).ok_or(ParamError::Unterminated)?
-            } else if flavor == Flavor::Uri {
-                scan_while(s, vstart, is_paramchar)
-            } else {
-                scan_while(s, vstart, is_header_value_char)
-            };
-            if vend == vstart {
-                return Err(ParamError::Malformed);
-            }
-            i = vend;
-            Some(vstart..vend)
+    let semi = ws(i);
+    if semi >= end || s[semi] != b';' {
+        return Ok(Next::End(semi));
+    }
+    let name_start = ws(semi + 1);
+    let mut i = match flavor {
+        Flavor::Uri => scan_while(s, name_start, is_paramchar),
+        Flavor::Header => grammar::scan_token(s, name_start),
+    };
+    if i == name_start {
+        return Err(ParamError::Malformed);
+    }
+    let name = (name_start, i);
+    let j = ws(i);
+    let value = if j < end && s[j] == b'=' {
+        let vstart = ws(j + 1);
+        let vend = if flavor == Flavor::Header && vstart < end && s[vstart] == b'"' {
+            grammar::scan_quoted(s, vstart).ok_or(ParamError::Unterminated)?
+        } else if flavor == Flavor::Uri {
+            scan_while(s, vstart, is_paramchar)
         } else {
-            None
+            scan_while(s, vstart, is_header_value_char)
         };
-        if flavor == Flavor::Uri && !escapes_valid(&s[name_start..i]) {
+        if vend == vstart {
             return Err(ParamError::Malformed);
         }
-        visit(name, value);
+        i = vend;
+        Some((vstart, vend))
+    } else {
+        None
+    };
+    if flavor == Flavor::Uri && !escapes_valid(&s[name_start..i]) {
+        return Err(ParamError::Malformed);
+    }
+    Ok(Next::Param(Span {
+        start: semi,
+        name,
+        value,
+        end: i,
+    }))
+}
+
+/// The first parameter named `name` (case-insensitively) in the list at
+/// `s[i..]`, as [`Params::get`] would find it in what [`parse`] returns;
+/// scanning stops there, so what follows it is not checked.
+pub fn find(
+    s: &[u8],
+    mut i: usize,
+    name: &[u8],
+    flavor: Flavor,
+) -> Result<Option<Span>, ParamError> {
+    loop {
+        match next(s, i, flavor)? {
+            Next::End(_) => return Ok(None),
+            Next::Param(p) if grammar::eq_ignore_case(&s[p.name.0..p.name.1], name) => {
+                return Ok(Some(p))
+            }
+            Next::Param(p) => i = p.end,
+        }
     }
 }
 
-fn scan_while(s: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
+fn scan_while(s: &[u8], mut i: usize, f: fn(u8) -> bool) -> usize {
     while i < s.len() && f(s[i]) {
         i += 1;
     }
@@ -268,6 +334,33 @@ mod tests {
         assert_eq!(p(";x=\"abc", Flavor::Header), Err(ParamError::Unterminated));
         assert_eq!(p(";x=", Flavor::Uri), Err(ParamError::Malformed));
         assert_eq!(p(";x=%4", Flavor::Uri), Err(ParamError::Malformed));
+    }
+
+    #[test]
+    fn find_reads_one_parameter_where_parse_reads_all() {
+        let text = " ; rport ; Branch = z9hG4bK1;x=\"a;b\";received=192.0.2.1";
+        let b = Bytes::from_static(text.as_bytes());
+        let (all, _) = parse(&b, 0, b.len(), Flavor::Header).unwrap();
+        for name in ["rport", "branch", "x", "received", "ttl"] {
+            let span = find(&b, 0, name.as_bytes(), Flavor::Header).unwrap();
+            let value = span.map(|p| p.value.map(|(a, z)| b.slice(a..z)));
+            assert_eq!(value.as_ref().map(|v| v.as_ref()), all.get(name), "{name}");
+        }
+        let rport = find(&b, 0, b"RPORT", Flavor::Header).unwrap().unwrap();
+        assert_eq!(
+            (rport.start, &text[rport.name.0..rport.name.1]),
+            (1, "rport")
+        );
+        assert_eq!(rport.end, 8);
+        // A broken list fails where it breaks, as parse does.
+        assert_eq!(
+            find(b";a;;b", 0, b"b", Flavor::Header),
+            Err(ParamError::Malformed)
+        );
+        assert_eq!(
+            find(b";a;;b", 0, b"a", Flavor::Header).map(|p| p.is_some()),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -38,6 +38,34 @@ pub enum Host {
     V6(Ipv6Addr),
 }
 
+impl Host {
+    /// Appends what [`Display`](fmt::Display) writes, without `fmt` for
+    /// the common forms: a request's sent-by, its `received` stamp and the
+    /// AOR of its From are written on every request's way in, and `fmt`
+    /// was most of what writing them cost.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Host::Domain(d) => out.extend_from_slice(d),
+            Host::V4(a) => write_v4(out, *a),
+            Host::V6(a) => {
+                use std::io::Write as _;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "[{a}]");
+            }
+        }
+    }
+}
+
+/// Appends an IPv4 address in dotted-quad form, as `Display` writes it.
+pub fn write_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        crate::encode::decimal(out, u64::from(octet));
+    }
+}
+
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -283,38 +311,36 @@ impl Uri {
     /// case-insensitively and users case-sensitively). `tel:` URIs keep the
     /// number, with visual separators removed (RFC 3966 §4).
     pub fn aor(&self) -> String {
+        let mut out = Vec::with_capacity(self.raw.len());
         match self.scheme {
             Scheme::Sip | Scheme::Sips => {
-                let scheme = if self.scheme == Scheme::Sips {
-                    "sips"
+                out.extend_from_slice(if self.scheme == Scheme::Sips {
+                    b"sips:"
                 } else {
-                    "sip"
-                };
-                let host = self
-                    .host
-                    .as_ref()
-                    .map(|h| h.to_string().to_ascii_lowercase())
-                    .unwrap_or_default();
-                match &self.user {
-                    Some(u) => format!("{scheme}:{}@{host}", String::from_utf8_lossy(u)),
-                    None => format!("{scheme}:{host}"),
+                    b"sip:"
+                });
+                if let Some(u) = &self.user {
+                    out.extend_from_slice(u);
+                    out.push(b'@');
+                }
+                if let Some(h) = &self.host {
+                    let at = out.len();
+                    h.write_to(&mut out);
+                    out[at..].make_ascii_lowercase();
                 }
             }
             Scheme::Tel => {
-                let n: String = self
-                    .user
-                    .as_ref()
-                    .map(|u| {
-                        u.iter()
-                            .filter(|b| !b"-.()".contains(b))
-                            .map(|&b| b as char)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                format!("tel:{n}")
+                out.extend_from_slice(b"tel:");
+                if let Some(u) = &self.user {
+                    out.extend(u.iter().filter(|b| !b"-.()".contains(b)));
+                }
             }
-            Scheme::Other => String::from_utf8_lossy(&self.raw).into_owned(),
+            Scheme::Other => out.extend_from_slice(&self.raw),
         }
+        // The separators written above are ASCII, so replacing what is not
+        // UTF-8 here replaces what a part-by-part replacement would.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -526,6 +552,35 @@ mod tests {
         assert_eq!(u("sip:256.0.0.1"), Err(UriError::Host));
         assert_eq!(u("sip:host:70000"), Err(UriError::Port));
         assert_eq!(u("sip:[::1"), Err(UriError::Host));
+    }
+
+    /// The writer that spares `fmt` writes what `Display` writes, and the
+    /// AOR built on it is what `format!` built.
+    #[test]
+    fn hosts_write_as_they_display() {
+        for text in [
+            "sip:Example.COM",
+            "sip:192.0.2.1",
+            "sip:0.0.0.0",
+            "sip:[2001:DB8::10]:5061",
+        ] {
+            let host = u(text).unwrap().host().cloned().unwrap();
+            let mut out = Vec::new();
+            host.write_to(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), host.to_string());
+        }
+        assert_eq!(
+            u("sip:Bob@[2001:DB8::10]:5061").unwrap().aor(),
+            "sip:Bob@[2001:db8::10]"
+        );
+        assert_eq!(
+            u("sips:10.0.0.1;transport=tls").unwrap().aor(),
+            "sips:10.0.0.1"
+        );
+        assert_eq!(
+            u("sip:%41lice@EXAMPLE.com").unwrap().aor(),
+            "sip:%41lice@example.com"
+        );
     }
 
     #[test]

@@ -49,12 +49,12 @@ impl SipCore {
         // The per-user limit counts what a user asks for, whoever it is
         // signed in as: the authenticated identity, or (authentication
         // off) the From's AOR.
-        let user = match &admission {
-            Admission::Refused => return Admission::Refused,
-            Admission::As { speaker, .. } => Some(speaker.clone()),
-            Admission::Open => req.header_from().ok().map(|n| n.uri.aor()),
-        };
-        let (Some(limiter), Some(user)) = (&self.flood.user, user) else {
+        if matches!(admission, Admission::Refused) {
+            return Admission::Refused;
+        }
+        // Without a per-user limit there is no user to find (the From's
+        // URI and AOR were a parse and a `format!` on every request).
+        let Some(limiter) = &self.flood.user else {
             return admission;
         };
         if self
@@ -65,6 +65,13 @@ impl SipCore {
         {
             return admission;
         }
+        let user = match &admission {
+            Admission::As { speaker, .. } => Some(speaker.clone()),
+            _ => req.header_from_uri().ok().map(|uri| uri.aor()),
+        };
+        let Some(user) = user else {
+            return admission;
+        };
         let verdict = limiter.check(&user);
         let Verdict::Refuse { retry_after_secs } = verdict else {
             if verdict == Verdict::Silence {

@@ -466,10 +466,8 @@ impl Intake {
         };
         let (msg, remote) = match msg {
             Message::Request(mut req) => {
-                let remote = match transport {
-                    TransportKind::Udp => via::udp_reply_addr(&req, source),
-                    _ => source,
-                };
+                let arrival = via::Arrival::of(&req, transport, source);
+                let remote = arrival.reply_to();
                 if let Some(retry_after_secs) = refuse {
                     let tag = self.tags.for_request(&req);
                     let resp = source_limit::rate_limited(&req, retry_after_secs, &tag);
@@ -478,7 +476,7 @@ impl Intake {
                         bytes: Bytes::from(resp.encode()),
                     };
                 }
-                via::stamp_received(&mut req, source);
+                arrival.stamp(&mut req);
                 (Message::Request(req), remote)
             }
             response => (response, source),

@@ -91,6 +91,13 @@ impl Headers {
         self.list.iter().find(|h| h.name == name)
     }
 
+    /// The first line with this name, to edit in place: a server stamps
+    /// `received` on the top Via of every request it takes (RFC 3261
+    /// §18.2.1) and must not rebuild the whole list to do it.
+    pub fn get_mut(&mut self, name: HeaderName) -> Option<&mut Header> {
+        self.list.iter_mut().find(|h| h.name == name)
+    }
+
     /// The value of the first line with this name.
     pub fn value(&self, name: HeaderName) -> Option<&Bytes> {
         self.get(name).map(|h| &h.value)

@@ -15,7 +15,7 @@ use super::TransactionError;
 use crate::header::HeaderName;
 use crate::message::{HeaderAccess, Request, Response};
 use crate::method::Method;
-use crate::typed::{CSeq, TypedError};
+use crate::typed::{is_rfc3261_branch, CSeq, SentBy, TypedError, Via};
 
 /// Which side of the transaction this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,17 +71,28 @@ impl Key {
     /// sent-by and method when the branch carries the magic cookie, the
     /// RFC 2543 identifiers otherwise. ACK yields the INVITE's key.
     pub fn for_server_request(req: &Request) -> Result<Key, TransactionError> {
-        let via = req.top_via()?;
         let method = key_method(&req.method);
-        if via.has_rfc3261_branch() {
-            let branch = via.branch().map(|b| lower(b)).unwrap_or_default();
-            let sent_by = Bytes::from(via.sent_by().to_ascii_lowercase());
+        // Every new request comes through here: the sent-by and the branch
+        // are read by scans, which the parser's check of the Via makes
+        // exact, and written without `fmt`.
+        let text = req.top_via_text()?;
+        let head = SentBy::of(&text)?;
+        if let Some(branch) =
+            Via::branch_at(&text, head.params_at)?.filter(|b| is_rfc3261_branch(b))
+        {
+            let mut sent_by = Vec::with_capacity(32);
+            head.write_to(&mut sent_by);
+            sent_by.make_ascii_lowercase();
             return Ok(Key {
                 role: Role::Server,
                 method,
-                id: Id::Branch { branch, sent_by },
+                id: Id::Branch {
+                    branch: lower(&branch),
+                    sent_by: Bytes::from(sent_by),
+                },
             });
         }
+        let via = req.top_via()?;
         let mut via_id = via.sent_by().into_bytes();
         if let Some(b) = via.branch() {
             via_id.push(b';');

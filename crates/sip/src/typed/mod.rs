@@ -13,7 +13,7 @@ pub use name_addr::NameAddr;
 pub use scalar::{
     parse_date, parse_delta, CSeq, ContentType, Event, RetryAfter, SubscriptionState, Warning,
 };
-pub use via::Via;
+pub use via::{is_rfc3261_branch, SentBy, Via};
 
 use crate::header::HeaderName;
 

@@ -44,55 +44,41 @@ impl NameAddr {
 
     fn parse_inner(v: &Bytes) -> Result<NameAddr, TypedError> {
         let s = &v[..];
-        let start = grammar::skip_ws(s, 0);
-        let mut display = None;
-        let (uri_start, uri_end, after);
-        if s.get(start) == Some(&b'"') {
-            let q_end =
-                grammar::scan_quoted(s, start).ok_or(bad("unterminated quoted display name"))?;
-            display = Some(v.slice(start..q_end));
-            let lt = grammar::skip_ws(s, q_end);
-            if s.get(lt) != Some(&b'<') {
-                return Err(bad("display name without <address>"));
-            }
-            let gt = find_gt(s, lt)?;
-            (uri_start, uri_end, after) = (lt + 1, gt, gt + 1);
-        } else if let Some(lt) = memchr::memchr(b'<', s) {
-            let (a, b) = grammar::trim(s, start, lt);
-            if a < b {
-                let name = &s[a..b];
-                if !name
-                    .iter()
-                    .all(|&c| grammar::is_token(c) || c == b' ' || c == b'\t')
-                {
-                    return Err(bad("display name has characters that need quoting"));
-                }
-                display = Some(v.slice(a..b));
-            }
-            let gt = find_gt(s, lt)?;
-            (uri_start, uri_end, after) = (lt + 1, gt, gt + 1);
-        } else {
-            // addr-spec: the URI may not contain `;`, `?` or `,` (RFC 3261 §20.10).
-            let mut end = start;
-            while end < s.len() && !matches!(s[end], b';' | b' ' | b'\t') {
-                end += 1;
-            }
-            if s[start..end].iter().any(|&c| c == b'?' || c == b',') {
-                return Err(bad("address with ? or , must be enclosed in <>"));
-            }
-            (uri_start, uri_end, after) = (start, end, end);
-        }
-        let uri = Uri::parse(v.slice(uri_start..uri_end)).map_err(|_| bad("malformed URI"))?;
-        let (params, end) = params::parse(v, after, s.len(), Flavor::Header)
+        let at = Layout::of(s)?;
+        let uri = Uri::parse(v.slice(at.uri.0..at.uri.1)).map_err(|_| bad("malformed URI"))?;
+        let (params, end) = params::parse(v, at.params, s.len(), Flavor::Header)
             .map_err(|_| bad("malformed parameter"))?;
         if grammar::skip_ws(s, end) != s.len() {
             return Err(bad("unexpected text after address"));
         }
         Ok(NameAddr {
-            display,
+            display: at.display.map(|(a, b)| v.slice(a..b)),
             uri,
             params,
         })
+    }
+
+    /// The URI of a name-addr value, without its display name and
+    /// parameters: what naming the sender of every request (its From's
+    /// AOR, for the per-user limit) needs. On a value [`NameAddr::parse`]
+    /// accepts it is that value's `uri`; the parameters are not checked.
+    pub fn uri_of(v: &Bytes) -> Result<Uri, TypedError> {
+        let at = Layout::of(v)?;
+        Uri::parse(v.slice(at.uri.0..at.uri.1)).map_err(|_| bad("malformed URI"))
+    }
+
+    /// The `tag` of a From or To value, found without reading its URI:
+    /// the dialog and the To tag of a new request need the tags alone, and
+    /// the URI was most of the cost of a whole [`NameAddr::parse`]. On a
+    /// value that parse accepts it is that value's [`NameAddr::tag`]; the
+    /// URI and any parameters after the tag are not checked.
+    pub fn tag_of(v: &Bytes) -> Result<Option<Bytes>, TypedError> {
+        let at = Layout::of(v)?;
+        let span = params::find(v, at.params, b"tag", Flavor::Header)
+            .map_err(|_| bad("malformed parameter"))?;
+        Ok(span
+            .and_then(|p| p.value)
+            .map(|(a, b)| params::unquote(&v.slice(a..b))))
     }
 
     /// The `tag` parameter of From/To, which identifies a dialog.
@@ -103,6 +89,65 @@ impl NameAddr {
     /// The display name without quotes.
     pub fn display_name(&self) -> Option<Bytes> {
         self.display.as_ref().map(params::unquote)
+    }
+}
+
+/// Where the parts of a name-addr or addr-spec lie: what a parse and a
+/// tag scan share, so that they agree on where the parameters start.
+struct Layout {
+    /// The display name as written, quotes kept.
+    display: Option<(usize, usize)>,
+    /// The URI, without the angle brackets.
+    uri: (usize, usize),
+    /// Where the header parameters start.
+    params: usize,
+}
+
+impl Layout {
+    fn of(s: &[u8]) -> Result<Layout, TypedError> {
+        let start = grammar::skip_ws(s, 0);
+        if s.get(start) == Some(&b'"') {
+            let q_end =
+                grammar::scan_quoted(s, start).ok_or(bad("unterminated quoted display name"))?;
+            let lt = grammar::skip_ws(s, q_end);
+            if s.get(lt) != Some(&b'<') {
+                return Err(bad("display name without <address>"));
+            }
+            let gt = find_gt(s, lt)?;
+            return Ok(Layout {
+                display: Some((start, q_end)),
+                uri: (lt + 1, gt),
+                params: gt + 1,
+            });
+        }
+        if let Some(lt) = memchr::memchr(b'<', s) {
+            let (a, b) = grammar::trim(s, start, lt);
+            if !s[a..b]
+                .iter()
+                .all(|&c| grammar::is_token(c) || c == b' ' || c == b'\t')
+            {
+                return Err(bad("display name has characters that need quoting"));
+            }
+            let gt = find_gt(s, lt)?;
+            return Ok(Layout {
+                display: (a < b).then_some((a, b)),
+                uri: (lt + 1, gt),
+                params: gt + 1,
+            });
+        }
+        // addr-spec: the URI may not contain `;`, `?` or `,` (RFC 3261 §20.10).
+        let mut end = start;
+        while end < s.len() && !matches!(s[end], b';' | b' ' | b'\t') {
+            end += 1;
+        }
+        if s[start..end].iter().any(|&c| c == b'?' || c == b',') {
+            return Err(bad("address with ? or , must be enclosed in <>"));
+        }
+        Ok(Layout {
+            display: None,
+            uri: (start, end),
+            params: end,
+        })
     }
 }
 
@@ -134,6 +179,37 @@ mod tests {
         assert!(c.uri.params().is_empty());
         let d = na("\"caller\"<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(d.display_name().unwrap(), "caller");
+    }
+
+    /// The tag scan finds what the parse finds, and fails where the
+    /// layout fails.
+    #[test]
+    fn tag_of_agrees_with_parse() {
+        for text in [
+            "\"Alice \\\"A\\\"\" <sip:alice@example.com;tag=no>;tag=1928301774",
+            "Bob Smith<sip:bob@example.com>",
+            "sip:carol@example.com;tag=x",
+            "sip:carol@example.com ; TAG = y ; x=1",
+            "<sip:dave@example.com>;x=\"a;tag=no\";tag=z",
+            "<sip:erin@example.com>;tag=\"q\"",
+            "\"a <b>;tag=no\" <sip:f@example.com>",
+            "<sip:g@example.com>",
+        ] {
+            let v = Bytes::from_static(text.as_bytes());
+            let parsed = NameAddr::parse(&v).unwrap();
+            assert_eq!(NameAddr::tag_of(&v).unwrap(), parsed.tag(), "{text}");
+            assert_eq!(NameAddr::uri_of(&v).unwrap(), parsed.uri, "{text}");
+        }
+        for text in [
+            "\"Mr. J. User <sip:j.user@example.com>",
+            "<sip:a@b",
+            "Bell, A <sip:a@b>",
+        ] {
+            assert!(
+                NameAddr::tag_of(&Bytes::from_static(text.as_bytes())).is_err(),
+                "{text}"
+            );
+        }
     }
 
     #[test]
