@@ -43,12 +43,85 @@ pub struct Key {
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 enum Id {
+    /// A client transaction whose branch is the magic cookie and 17 to 32
+    /// hex digits (the shape our NOTIFYs' branches have: a keyed hash,
+    /// then a counter), held as numbers. Equal exactly when the branches
+    /// are equal ignoring case, like [`Id::Branch`], but built, hashed,
+    /// cloned and dropped without a lowercased copy on the heap: every
+    /// NOTIFY of a fan-out makes one key and clones it three times, and
+    /// every 200 makes another.
+    Compact(CompactBranch),
     /// RFC 3261 matching: the branch (a token, so compared
     /// case-insensitively, §7.3.1) and, on the server side, the sent-by of
     /// the top Via, which keeps two clients that chose the same branch apart.
     Branch { branch: Bytes, sent_by: Bytes },
     /// RFC 2543 fallback (§17.2.3), boxed to keep the common case small.
     Legacy(Box<Legacy>),
+}
+
+/// A branch `z9hG4bK` + `hash` (16 hex digits) + `counter` (`digits`
+/// hex digits, 1 to 16), cookie and digits in any case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct CompactBranch {
+    hash: u64,
+    counter: u64,
+    digits: u8,
+}
+
+impl CompactBranch {
+    /// The compact form of `branch`, when it has that shape.
+    fn of(branch: &[u8]) -> Option<CompactBranch> {
+        let (cookie, hex) = branch.split_at_checked(7)?;
+        if !cookie.eq_ignore_ascii_case(b"z9hG4bK") || !(17..=32).contains(&hex.len()) {
+            return None;
+        }
+        let (hash, counter) = hex.split_at(16);
+        Some(CompactBranch {
+            hash: hex_value(hash)?,
+            counter: hex_value(counter)?,
+            digits: counter.len() as u8,
+        })
+    }
+
+    /// The branch, lowercased (what [`Key::branch`] shows).
+    fn lowercased(&self) -> Bytes {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = Vec::with_capacity(7 + 16 + usize::from(self.digits));
+        out.extend_from_slice(b"z9hg4bk");
+        for (n, digits) in [(self.hash, 16), (self.counter, u32::from(self.digits))] {
+            out.extend(
+                (0..digits)
+                    .rev()
+                    .map(|i| HEX[((n >> (i * 4)) & 0xf) as usize]),
+            );
+        }
+        Bytes::from(out)
+    }
+}
+
+/// The value of 1 to 16 hex digits, either case.
+fn hex_value(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |n, &d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u64::from(v))
+    })
+}
+
+/// A client transaction's identity from its branch: compact when it has
+/// that shape, else the lowercased branch.
+fn client_id(branch: &[u8]) -> Id {
+    match CompactBranch::of(branch) {
+        Some(compact) => Id::Compact(compact),
+        None => Id::Branch {
+            branch: lower(branch),
+            sent_by: Bytes::new(),
+        },
+    }
 }
 
 /// The identifiers an RFC 2543 request shares with its retransmissions:
@@ -127,14 +200,11 @@ impl Key {
         if !via.has_rfc3261_branch() {
             return Err(TransactionError::MissingBranch);
         }
-        let branch = via.branch().map(|b| lower(b)).unwrap_or_default();
+        let branch = via.branch().map(|b| client_id(b));
         Ok(Key {
             role: Role::Client,
             method: key_method(&cseq.method),
-            id: Id::Branch {
-                branch,
-                sent_by: Bytes::new(),
-            },
+            id: branch.unwrap_or_else(|| client_id(b"")),
         })
     }
 
@@ -149,10 +219,7 @@ impl Key {
         Ok(Key {
             role: Role::Client,
             method: key_method(method),
-            id: Id::Branch {
-                branch: Bytes::from(branch.to_ascii_lowercase()),
-                sent_by: Bytes::new(),
-            },
+            id: client_id(branch.as_bytes()),
         })
     }
 
@@ -166,12 +233,12 @@ impl Key {
     /// does the full typed parse run. The parser has validated the Via of
     /// every message it produced, so the two agree (tested).
     pub fn for_response(resp: &Response) -> Result<Key, TransactionError> {
-        let branch = match scan_top_branch(resp) {
-            Some(branch) => lower(branch),
+        let id = match scan_top_branch(resp) {
+            Some(branch) => client_id(branch),
             None => resp
                 .top_via()?
                 .branch()
-                .map(|b| lower(b))
+                .map(|b| client_id(b))
                 .ok_or(TransactionError::MissingBranch)?,
         };
         let cseq = resp
@@ -189,10 +256,7 @@ impl Key {
                 Some(known) => known,
                 None => Method::Extension(Bytes::copy_from_slice(method)),
             },
-            id: Id::Branch {
-                branch,
-                sent_by: Bytes::new(),
-            },
+            id,
         })
     }
 
@@ -208,9 +272,10 @@ impl Key {
 
     /// The branch, lowercased, for RFC 3261 transactions; `None` for
     /// transactions matched by the RFC 2543 rules.
-    pub fn branch(&self) -> Option<&Bytes> {
+    pub fn branch(&self) -> Option<Bytes> {
         match &self.id {
-            Id::Branch { branch, .. } => Some(branch),
+            Id::Compact(compact) => Some(compact.lowercased()),
+            Id::Branch { branch, .. } => Some(branch.clone()),
             Id::Legacy(_) => None,
         }
     }
@@ -243,7 +308,7 @@ impl Key {
                     tag,
                 ))
             }
-            Id::Branch { .. } => None,
+            Id::Compact(_) | Id::Branch { .. } => None,
         }
     }
 }
@@ -352,9 +417,74 @@ mod scan_tests {
             }
             let key = Key::for_response(&resp);
             match typed {
-                Some(b) => assert_eq!(key.unwrap().branch(), Some(&lower(&b)), "{via}"),
+                Some(b) => assert_eq!(key.unwrap().branch(), Some(lower(&b)), "{via}"),
                 None => assert!(key.is_err(), "{via}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Branches near the compact shape: the cookie, then 14 to 34
+    /// characters, mostly hex digits in either case, sometimes not.
+    fn branch() -> impl Strategy<Value = String> {
+        let tail = proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::char::range('0', '9'),
+                4 => proptest::char::range('a', 'f'),
+                4 => proptest::char::range('A', 'F'),
+                1 => Just('g'),
+                1 => Just('.'),
+            ],
+            14..35,
+        );
+        tail.prop_map(|t| format!("z9hG4bK{}", t.into_iter().collect::<String>()))
+    }
+
+    proptest! {
+        /// Two client keys are equal exactly when their branches are
+        /// equal ignoring case, whichever form each took; and the branch
+        /// a key shows is the lowercased branch.
+        #[test]
+        fn compact_keys_compare_as_the_branches_do(a in branch(), b in branch()) {
+            let (ka, kb) = (
+                Key::for_client(&Method::Notify, &a).unwrap(),
+                Key::for_client(&Method::Notify, &b).unwrap(),
+            );
+            prop_assert_eq!(ka == kb, a.eq_ignore_ascii_case(&b));
+            let upper = format!("z9hG4bK{}", a[7..].to_ascii_uppercase());
+            prop_assert_eq!(&Key::for_client(&Method::Notify, &upper).unwrap(), &ka);
+            prop_assert_eq!(ka.branch(), Some(Bytes::from(a.to_ascii_lowercase())));
+        }
+    }
+
+    /// Our NOTIFYs' branches take the compact form, and a 200 that echoes
+    /// one (in any case) finds the same key.
+    #[test]
+    fn a_response_finds_the_compact_key() {
+        let branch = "z9hG4bK0123456789abcdef2a";
+        let sent = Key::for_client(&Method::Notify, branch).unwrap();
+        assert!(matches!(sent.id, Id::Compact(_)));
+        let text = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch={};rport=5060\r\n\
+             From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n\
+             CSeq: 7 NOTIFY\r\nContent-Length: 0\r\n\r\n",
+            branch
+                .to_ascii_uppercase()
+                .replacen("Z9HG4BK", "z9hG4bK", 1)
+        );
+        let resp = match crate::parse::parse_datagram(Bytes::from(text)) {
+            Ok(crate::message::Message::Response(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(Key::for_response(&resp).unwrap(), sent);
+        let other = Key::for_client(&Method::Notify, "z9hG4bK0123456789abcdef2b").unwrap();
+        assert_ne!(other, sent);
+        let longer = Key::for_client(&Method::Notify, "z9hG4bK0123456789abcdef02a").unwrap();
+        assert_ne!(longer, sent, "a leading zero makes another branch");
     }
 }
