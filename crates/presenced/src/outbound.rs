@@ -19,10 +19,17 @@ use crate::transport::{Flow, TransportKind};
 /// The Max-Forwards of requests this server originates (RFC 3261 §8.1.1.6).
 const MAX_FORWARDS: &str = "70";
 
-/// Makes Via branches: the RFC 3261 magic cookie and a keyed hash of a
-/// counter. Unique within the process by the counter, across processes by
-/// the random key, and unguessable, so a stray response cannot be forged
-/// onto a transaction (RFC 3261 §8.1.1.7 asks for global uniqueness).
+/// Makes Via branches: the RFC 3261 magic cookie, a keyed hash of a
+/// number, and the number in hex. Unique within the process by the
+/// number, across processes by the random key, and unguessable, so a
+/// stray response cannot be forged onto a transaction (RFC 3261 §8.1.1.7
+/// asks for global uniqueness).
+///
+/// A NOTIFY's branch carries its `NotifyId` as the number
+/// ([`Vias::for_notify`]), so the transaction key of its response names
+/// the NOTIFY (`sip::transaction::Key::branch_number`) and the core keeps
+/// no table from keys to NOTIFYs; every other branch numbers from a
+/// counter with the top bit set ([`OWN`]), so the two never meet.
 #[derive(Debug)]
 pub struct Branches {
     key: RandomState,
@@ -38,6 +45,14 @@ impl Default for Branches {
     }
 }
 
+/// The top bit of the numbers of branches that are not a NOTIFY's.
+pub const OWN: u64 = 1 << 63;
+
+/// The NOTIFY a branch number names, if it names one (see [`Branches`]).
+pub fn notify_of_branch(number: u64) -> Option<u64> {
+    (number & OWN == 0 && number != 0).then_some(number)
+}
+
 impl Branches {
     /// The next branch value.
     pub fn next_branch(&mut self) -> String {
@@ -51,12 +66,18 @@ impl Branches {
     /// was a tenth of the cost of a NOTIFY's Via).
     fn write_next(&mut self, out: &mut String) {
         self.next += 1;
+        self.write_numbered(self.next | OWN, out);
+    }
+
+    /// Appends the branch of `number`: the cookie, the keyed hash as 16
+    /// hex digits, `number` in hex.
+    fn write_numbered(&self, number: u64, out: &mut String) {
         let mut h = self.key.build_hasher();
-        h.write_u64(self.next);
+        h.write_u64(number);
         out.push_str("z9hG4bK");
         push_hex(out, h.finish(), 16);
-        let digits = (64 - self.next.leading_zeros()).div_ceil(4).max(1) as usize;
-        push_hex(out, self.next, digits);
+        let digits = (64 - number.leading_zeros()).div_ceil(4).max(1) as usize;
+        push_hex(out, number, digits);
     }
 }
 
@@ -90,6 +111,16 @@ impl Vias {
     /// [`stamp`] writes it) and where the branch lies in it. One
     /// allocation, for the per-NOTIFY hot path.
     pub fn next(&mut self, flow: &Flow) -> (String, std::ops::Range<usize>) {
+        self.write(flow, None)
+    }
+
+    /// [`Vias::next`] for NOTIFY `id` (never 0, below [`OWN`]): its branch
+    /// carries the id, so its response names it.
+    pub fn for_notify(&mut self, flow: &Flow, id: u64) -> (String, std::ops::Range<usize>) {
+        self.write(flow, Some(id))
+    }
+
+    fn write(&mut self, flow: &Flow, notify: Option<u64>) -> (String, std::ops::Range<usize>) {
         let listener = (flow.transport, flow.local);
         let index = match self.prefixes.iter().position(|(l, _)| *l == listener) {
             Some(i) => i,
@@ -102,7 +133,10 @@ impl Vias {
         let mut via = String::with_capacity(prefix.len() + 48);
         via.push_str(prefix);
         let start = via.len();
-        self.branches.write_next(&mut via);
+        match notify {
+            Some(id) => self.branches.write_numbered(id, &mut via),
+            None => self.branches.write_next(&mut via),
+        }
         let end = via.len();
         via.push_str(";rport");
         (via, start..end)
@@ -253,8 +287,13 @@ mod tests {
         for n in 1..=300u64 {
             let branch = b.next_branch();
             let mut h = b.key.build_hasher();
+            h.write_u64(n | OWN);
+            assert_eq!(branch, format!("z9hG4bK{:016x}{:x}", h.finish(), n | OWN));
+            let mut notify = String::new();
+            b.write_numbered(n, &mut notify);
+            let mut h = b.key.build_hasher();
             h.write_u64(n);
-            assert_eq!(branch, format!("z9hG4bK{:016x}{n:x}", h.finish()));
+            assert_eq!(notify, format!("z9hG4bK{:016x}{n:x}", h.finish()));
         }
         b.next = u64::MAX - 1;
         let branch = b.next_branch();

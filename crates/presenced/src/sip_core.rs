@@ -183,8 +183,6 @@ pub struct SipCore {
     /// Server transactions the engine has yet to answer, by engine txn id.
     txns: sip::hash::HashMap<u64, Key>,
     next_txn: u64,
-    /// NOTIFY client transactions, to report their outcome to the engine.
-    notifies: sip::hash::HashMap<Key, NotifyId>,
     /// Engine actions waiting for commits, in order.
     gate: CommitGate<Flow>,
     /// Engine actions from the current step, not yet carried out.
@@ -248,7 +246,6 @@ impl SipCore {
             vias: Vias::default(),
             txns: sip::hash::map(),
             next_txn: 0,
-            notifies: sip::hash::map(),
             gate,
             actions: VecDeque::new(),
             next_stats: Instant::now(),
@@ -409,7 +406,6 @@ impl SipCore {
         self.publish_stats();
         self.upstream_stats();
         metrics::set_sync_agents(self.sync.len());
-        shrink_after_burst(&mut self.notifies);
         // A NOTIFY the engine dropped unsent (its dialog ended while it
         // waited for a commit) leaves its origin behind: forget it.
         self.notify_origin
@@ -689,7 +685,7 @@ impl SipCore {
             self.recent.notify_latency.record(origin, Instant::now());
         }
         let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
-        let (via, branch) = self.vias.next(&flow);
+        let (via, branch) = self.vias.for_notify(&flow, id.0);
         let benotify = req.is_benotify();
         let bytes = Bytes::from(req.into_wire_with_via(via.as_bytes()));
         if benotify {
@@ -707,7 +703,6 @@ impl SipCore {
         match started {
             Ok((key, outputs)) => {
                 metrics::notify_sent();
-                self.notifies.insert(key.clone(), id);
                 self.carry_out_for(Some(key), outputs, now);
             }
             Err(e) => {
@@ -783,8 +778,16 @@ impl SipCore {
     }
 
     /// Tells the engine how a NOTIFY ended.
+    /// A NOTIFY's transaction ended with `outcome`. Its branch carries
+    /// its id (`outbound::Branches`), so the key names it; a key of any
+    /// other transaction names none.
     fn notify_done(&mut self, key: &Key, outcome: NotifyOutcome, now: Now) {
-        if let Some(id) = self.notifies.remove(key) {
+        let notify = (key.role() == sip::transaction::Role::Client
+            && *key.method() == Method::Notify)
+            .then(|| key.branch_number())
+            .flatten()
+            .and_then(crate::outbound::notify_of_branch);
+        if let Some(id) = notify.map(NotifyId) {
             if !matches!(outcome, NotifyOutcome::Response(s) if (200..300).contains(&s)) {
                 metrics::notify_failed();
             }
@@ -885,11 +888,9 @@ impl SipCore {
             Output::TransportError { key } => {
                 self.notify_done(&key, NotifyOutcome::TransportError, now)
             }
-            Output::Terminated { key } => {
-                // A client transaction that ended without a final
-                // response already reported Timeout or TransportError.
-                self.notifies.remove(&key);
-            }
+            // A client transaction that ended without a final response
+            // already reported Timeout or TransportError.
+            Output::Terminated { .. } => {}
         }
     }
 
@@ -976,7 +977,6 @@ impl SipCore {
         let stats = self.engine.stats();
         tracing::trace!(
             transactions = self.layer.len(),
-            notifies = self.notifies.len(),
             txns = self.txns.len(),
             held = self.gate.len(),
             subscriptions = stats.subscriptions_active,

@@ -280,6 +280,18 @@ impl Key {
         }
     }
 
+    /// The number a client transaction's branch ends in, when the branch
+    /// has the compact shape (the cookie, 16 hex digits, then 1 to 16 hex
+    /// digits): a TU that numbers its requests in their branches learns
+    /// from a response's key which request it answers, without a table of
+    /// keys of its own.
+    pub fn branch_number(&self) -> Option<u64> {
+        match &self.id {
+            Id::Compact(compact) => Some(compact.counter),
+            Id::Branch { .. } | Id::Legacy(_) => None,
+        }
+    }
+
     /// The same transaction identity with another method: the INVITE a
     /// CANCEL names shares everything but the method with it (§9.2).
     pub(crate) fn with_method(&self, method: Method) -> Key {
@@ -482,6 +494,9 @@ mod compact_tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(Key::for_response(&resp).unwrap(), sent);
+        assert_eq!(sent.branch_number(), Some(0x2a));
+        let plain = Key::for_client(&Method::Notify, "z9hG4bKabc").unwrap();
+        assert_eq!(plain.branch_number(), None);
         let other = Key::for_client(&Method::Notify, "z9hG4bK0123456789abcdef2b").unwrap();
         assert_ne!(other, sent);
         let longer = Key::for_client(&Method::Notify, "z9hG4bK0123456789abcdef02a").unwrap();
