@@ -246,6 +246,7 @@ pub fn build<F>(
     decimal(&mut out, body_bytes.len() as u64);
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body_bytes);
+    debug_assert_eq!(out.capacity(), capacity, "the NOTIFY outgrew its estimate");
     Notify {
         bytes: out,
         via_at,

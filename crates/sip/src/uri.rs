@@ -58,6 +58,8 @@ impl Host {
 
 /// Appends an IPv4 address in dotted-quad form, as `Display` writes it.
 pub fn write_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
+    // At most "255.255.255.255": one reservation, not a growth per push.
+    out.reserve(15);
     for (i, octet) in a.octets().into_iter().enumerate() {
         if i > 0 {
             out.push(b'.');
