@@ -391,20 +391,9 @@ impl Core {
     }
 
     fn on_notify(&mut self, req: &Request, at: Instant) {
-        let (Ok(call_id), Ok(cseq)) = (req.call_id(), req.cseq()) else {
+        let Some(notify) = Notify::of_request(req) else {
             self.counters.unparsable += 1;
             return;
-        };
-        let notify = Notify {
-            call_id,
-            cseq: cseq.seq,
-            from_tag: req.header_from().ok().and_then(|f| f.tag()),
-            terminated: req
-                .headers
-                .value(HeaderName::SubscriptionState)
-                .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated")),
-            content_type: req.headers.value(HeaderName::ContentType).cloned(),
-            body: req.body.clone(),
         };
         self.on_notify_facts(&notify, req.method.as_bytes() == b"BENOTIFY", at);
     }

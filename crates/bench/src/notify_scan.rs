@@ -16,6 +16,7 @@
 //! tests hold the scan to the parser's reading of the same bytes.
 
 use bytes::Bytes;
+use sip::{HeaderAccess, HeaderName, Request};
 
 /// What the driver needs of one NOTIFY.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,25 @@ pub struct Notify {
     pub content_type: Option<Bytes>,
     /// The body, as long as Content-Length says.
     pub body: Bytes,
+}
+
+impl Notify {
+    /// The facts as the full parser reads them (what the scan must agree
+    /// with, and what the driver reads from a NOTIFY the scan left to
+    /// the parser); `None` without a Call-ID or CSeq.
+    pub fn of_request(req: &Request) -> Option<Notify> {
+        Some(Notify {
+            call_id: req.call_id().ok()?,
+            cseq: req.cseq().ok()?.seq,
+            from_tag: req.header_from().ok().and_then(|f| f.tag()),
+            terminated: req
+                .headers
+                .value(HeaderName::SubscriptionState)
+                .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated")),
+            content_type: req.headers.value(HeaderName::ContentType).cloned(),
+            body: req.body.clone(),
+        })
+    }
 }
 
 /// A scanned NOTIFY and the 200 that answers it.
@@ -270,7 +290,7 @@ fn tag_of(buf: &Bytes, at: usize, value: &[u8]) -> Option<Bytes> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use sip::{HeaderAccess, HeaderName, Message, Request};
+    use sip::Message;
 
     const NOTIFY: &str = "NOTIFY sip:w1@127.0.0.1:40000;transport=udp SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1-2-3;rport\r\n\
@@ -296,17 +316,7 @@ Content-Length: 11\r\n\
 
     /// The facts as the full parser reads them: the oracle.
     fn oracle(req: &Request) -> Notify {
-        Notify {
-            call_id: req.call_id().unwrap(),
-            cseq: req.cseq().unwrap().seq,
-            from_tag: req.header_from().ok().and_then(|f| f.tag()),
-            terminated: req
-                .headers
-                .value(HeaderName::SubscriptionState)
-                .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"terminated")),
-            content_type: req.headers.value(HeaderName::ContentType).cloned(),
-            body: req.body.clone(),
-        }
+        Notify::of_request(req).expect("Call-ID and CSeq")
     }
 
     /// The scan agrees with the parser, and its 200 carries what the

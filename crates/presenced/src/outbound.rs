@@ -100,10 +100,15 @@ fn push_hex(out: &mut String, n: u64, digits: usize) {
 #[derive(Debug, Default)]
 pub struct Vias {
     branches: Branches,
-    /// Per listener: a server has a handful, so a scan beats hashing the
-    /// socket address for every NOTIFY.
+    /// Per local address: a server has a handful of listeners, so a scan
+    /// beats hashing the socket address for every NOTIFY. Connections we
+    /// open (a TCP/TLS upstream) get a new local port on every reconnect,
+    /// so the list is bounded ([`MAX_PREFIXES`]) and starts over when full.
     prefixes: Vec<((TransportKind, SocketAddr), Box<str>)>,
 }
+
+/// Local addresses whose Via prefix is kept: more than any listener set.
+const MAX_PREFIXES: usize = 32;
 
 impl Vias {
     /// The top Via of a request we originate on `flow`, with the next
@@ -125,6 +130,9 @@ impl Vias {
         let index = match self.prefixes.iter().position(|(l, _)| *l == listener) {
             Some(i) => i,
             None => {
+                if self.prefixes.len() >= MAX_PREFIXES {
+                    self.prefixes.clear();
+                }
                 self.prefixes.push((listener, via_prefix(flow).into()));
                 self.prefixes.len() - 1
             }
@@ -277,6 +285,44 @@ mod tests {
                 String::from_utf8(notify.encode_with_via(via.as_bytes())).unwrap(),
                 String::from_utf8(req.encode()).unwrap()
             );
+        }
+    }
+
+    /// A NOTIFY's branch names it through its transaction key; no other
+    /// branch names a NOTIFY.
+    #[test]
+    fn a_notify_branch_names_its_notify() {
+        let f = flow(TransportKind::Udp, "127.0.0.1:5060");
+        let mut vias = Vias::default();
+        let number = |vias: &mut Vias, id: Option<u64>| {
+            let (via, range) = match id {
+                Some(id) => vias.for_notify(&f, id),
+                None => vias.next(&f),
+            };
+            sip::transaction::Key::for_client(&sip::Method::Notify, &via[range])
+                .unwrap()
+                .branch_number()
+                .and_then(notify_of_branch)
+        };
+        assert_eq!(number(&mut vias, Some(7)), Some(7));
+        assert_eq!(number(&mut vias, Some(u64::MAX >> 1)), Some(u64::MAX >> 1));
+        assert_eq!(number(&mut vias, None), None);
+        assert_eq!(number(&mut vias, None), None);
+    }
+
+    /// Reconnecting uplinks bring new local ports: the prefixes stay
+    /// bounded and still right.
+    #[test]
+    fn via_prefixes_stay_bounded() {
+        let mut vias = Vias::default();
+        for port in 40_000..40_000 + 3 * MAX_PREFIXES as u16 {
+            let f = flow(TransportKind::Tcp, &format!("127.0.0.1:{port}"));
+            let (via, _) = vias.next(&f);
+            assert!(
+                via.starts_with(&format!("SIP/2.0/TCP 127.0.0.1:{port};branch=")),
+                "{via}"
+            );
+            assert!(vias.prefixes.len() <= MAX_PREFIXES);
         }
     }
 
