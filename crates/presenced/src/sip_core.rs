@@ -209,17 +209,10 @@ pub struct SipCore {
     agents: Arc<AgentRoster>,
     /// Where presentities' changes and NOTIFY latencies go.
     recent: Arc<Recent>,
-    /// When the change each NOTIFY held behind a commit carries was made
-    /// (the turn's clock), by NOTIFY id, until it is handed to the
-    /// transport (`crate::latency`). A NOTIFY the gate lets through at
-    /// once takes its origin from the turn ([`SipCore::turn_origin`]):
-    /// a map entry written and removed in one step for each NOTIFY of a
-    /// fan-out was two hash-table operations per NOTIFY for nothing.
+    /// When the change each queued or held NOTIFY carries was made (the
+    /// turn's clock), by NOTIFY id, until it is handed to the transport
+    /// (`crate::latency`).
     notify_origin: sip::hash::HashMap<u64, Instant>,
-    /// The origin of the NOTIFYs a step hands over at once, when it is not
-    /// the turn's own clock: the turn the fan-out under way began in,
-    /// while its chunk is carried out.
-    turn_origin: Option<Instant>,
     /// The turn the fan-out under way began in, if one is.
     fanout_since: Option<Instant>,
     /// Flood limits.
@@ -265,7 +258,6 @@ impl SipCore {
             agents: parts.agents,
             recent: parts.recent,
             notify_origin: Default::default(),
-            turn_origin: None,
             fanout_since: None,
             events: parts.events,
             flood: parts.flood,
@@ -388,10 +380,13 @@ impl SipCore {
                 // from the turn the fan-out began.
                 let since = *self.fanout_since.get_or_insert(now.mono);
                 let actions = self.engine.poll_fanout(now.wall, FANOUT_CHUNK);
+                for action in &actions {
+                    if let Action::Notify { id, .. } = action {
+                        self.notify_origin.insert(id.0, since);
+                    }
+                }
                 self.actions.extend(actions);
-                self.turn_origin = Some(since);
                 self.step(now);
-                self.turn_origin = None;
             } else {
                 self.fanout_since = None;
             }
@@ -564,19 +559,13 @@ impl SipCore {
             self.upstream_interest(now);
         }
         while let Some(action) = self.actions.pop_front() {
-            let notify = match &action {
-                Action::Notify { id, .. } => Some(id.0),
-                _ => None,
-            };
+            if let Action::Notify { id, .. } = &action {
+                self.notify_origin.entry(id.0).or_insert(now.mono);
+            }
             match self.gate.admit(action) {
                 Pass::Now(action) => self.carry_out_action(action, now),
                 Pass::Write(ticket, ops) => self.submit(ticket, ops, now),
-                Pass::Held => {
-                    if let Some(id) = notify {
-                        let origin = self.turn_origin.unwrap_or(now.mono);
-                        self.notify_origin.entry(id).or_insert(origin);
-                    }
-                }
+                Pass::Held => {}
             }
         }
     }
@@ -690,17 +679,11 @@ impl SipCore {
     /// subscription (RFC 6665 §4.2.2), so the watcher's next refresh gets
     /// 481 and it subscribes afresh.
     fn notify(&mut self, id: NotifyId, req: Notify, flow: Flow, reliable: bool, now: Now) {
-        // A held NOTIFY's origin was noted when it was held; any other's
-        // is the turn's. The turn's clock is the origin's; this one is
-        // read now, so a NOTIFY sent in its change's own turn counts its
-        // build.
-        let held = if self.notify_origin.is_empty() {
-            None
-        } else {
-            self.notify_origin.remove(&id.0)
-        };
-        let origin = held.or(self.turn_origin).unwrap_or(now.mono);
-        self.recent.notify_latency.record(origin, Instant::now());
+        if let Some(origin) = self.notify_origin.remove(&id.0) {
+            // The turn's clock is the origin's; this one is read now, so
+            // a NOTIFY sent in its change's own turn counts its build.
+            self.recent.notify_latency.record(origin, Instant::now());
+        }
         let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
         let (via, branch) = self.vias.for_notify(&flow, id.0);
         let benotify = req.is_benotify();
