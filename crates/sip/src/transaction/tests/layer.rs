@@ -257,6 +257,62 @@ fn one_hundred_thousand_transactions() {
     assert_eq!(h.layer.poll_timeout(), None);
 }
 
+/// A burst that drains gives its room back: the slab is compacted, and
+/// the transactions that outlived it (moved to new indices) keep their
+/// keys and fire their timers when due, exactly once.
+#[test]
+fn a_drained_burst_gives_its_room_back() {
+    let mut h = Harness::new();
+    let template = request(NOTIFY);
+    let n = 10_000;
+    for i in 0..n {
+        h.layer
+            .send_request(notify(&template, i), PEER, TCP, h.at(0))
+            .expect("accepted");
+    }
+    let peak = h.layer.capacity();
+    assert!(peak >= n);
+    // Every NOTIFY but every 1 000th is answered; over TCP that ends it.
+    let mut left = Vec::new();
+    for i in 0..n {
+        let branch = format!("z9hG4bK-n{i}");
+        if i % 1_000 == 999 {
+            left.push(Key::for_client(&crate::method::Method::Notify, &branch).unwrap());
+            continue;
+        }
+        let out = h.recv(&NOTIFY_200.replace("z9hG4bKnotify1", &branch), TCP, 10);
+        assert_eq!(kinds(&out), ["response", "terminated"]);
+    }
+    assert_eq!(h.layer.len(), left.len());
+    assert!(
+        h.layer.capacity() < peak / 8,
+        "{} of {peak}",
+        h.layer.capacity()
+    );
+    for key in &left {
+        assert_eq!(h.state(key), Some(State::Trying));
+    }
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(32_000)));
+    assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
+    let out = h.layer.handle_timeout(h.at(32_000));
+    // Equal deadlines: a moved transaction's timer counts as re-armed
+    // when it moved, so only the set is fixed, not the order.
+    let branches = |keys: &mut dyn Iterator<Item = &Key>| {
+        let mut b: Vec<_> = keys.map(|k| k.branch()).collect();
+        b.sort();
+        b
+    };
+    let timed_out = branches(&mut out.iter().filter_map(|o| match o {
+        Output::Timeout { key } => Some(key),
+        _ => None,
+    }));
+    assert_eq!(timed_out, branches(&mut left.iter()));
+    assert_eq!(kinds(&out).len(), 2 * left.len());
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+    assert_eq!(h.layer.slots(), 0);
+}
+
 /// A request the TU encoded itself starts the same transaction as the
 /// parsed one: the same key, the same bytes on the wire, its 200 matched.
 #[test]
