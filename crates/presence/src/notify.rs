@@ -175,6 +175,7 @@ pub fn build<F>(
     for route in &sub.route_set {
         line(&mut out, HeaderName::Route, &[route.as_bytes()]);
     }
+    let (call_id, local_tag, _) = sub.key.parts();
     line(
         &mut out,
         HeaderName::From,
@@ -182,15 +183,11 @@ pub fn build<F>(
             b"<",
             sub.local_party.as_bytes(),
             b">;tag=",
-            sub.key.local_tag().as_bytes(),
+            local_tag.as_bytes(),
         ],
     );
     line(&mut out, HeaderName::To, &[sub.remote_party.as_bytes()]);
-    line(
-        &mut out,
-        HeaderName::CallId,
-        &[sub.key.call_id().as_bytes()],
-    );
+    line(&mut out, HeaderName::CallId, &[call_id.as_bytes()]);
     out.extend_from_slice(HeaderName::CSeq.as_str().as_bytes());
     out.extend_from_slice(b": ");
     decimal(&mut out, u64::from(cseq));
