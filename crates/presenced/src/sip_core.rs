@@ -687,30 +687,6 @@ fn names_a_gruu(target: &[u8]) -> bool {
     })
 }
 
-#[cfg(test)]
-mod gruu_tests {
-    /// The same answers as the sliding-window scans it replaced.
-    #[test]
-    fn a_gruu_is_found_where_the_windows_found_it() {
-        let windows =
-            |t: &[u8]| t.windows(5).any(|w| w == b";gruu") || t.windows(4).any(|w| w == b";gr=");
-        for target in [
-            "sip:alice@192.0.2.1:5060",
-            "sip:alice@example.com;gruu;opaque=urn:uuid:1",
-            "sip:alice@example.com;opaque=x;gr=urn:uuid:1",
-            "sip:alice@example.com;gr",
-            "sip:alice@example.com;gru",
-            "sip:alice@example.com;grid=1;gr",
-            "sip:alice@example.com;grr=1",
-            ";gr=",
-            "",
-        ] {
-            let t = target.as_bytes();
-            assert_eq!(super::names_a_gruu(t), windows(t), "{target}");
-        }
-    }
-}
-
 impl SipCore {
     /// Sends the engine's answer in its server transaction.
     fn respond(&mut self, txn: u64, resp: Response, now: Now) {
@@ -1216,5 +1192,29 @@ async fn next_commit(commits: &mut Option<Commits>) -> Option<Committed> {
     match commits {
         Some(c) => c.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod gruu_tests {
+    /// The same answers as the sliding-window scans it replaced.
+    #[test]
+    fn a_gruu_is_found_where_the_windows_found_it() {
+        let windows =
+            |t: &[u8]| t.windows(5).any(|w| w == b";gruu") || t.windows(4).any(|w| w == b";gr=");
+        for target in [
+            "sip:alice@192.0.2.1:5060",
+            "sip:alice@example.com;gruu;opaque=urn:uuid:1",
+            "sip:alice@example.com;opaque=x;gr=urn:uuid:1",
+            "sip:alice@example.com;gr",
+            "sip:alice@example.com;gru",
+            "sip:alice@example.com;grid=1;gr",
+            "sip:alice@example.com;grr=1",
+            ";gr=",
+            "",
+        ] {
+            let t = target.as_bytes();
+            assert_eq!(super::names_a_gruu(t), windows(t), "{target}");
+        }
     }
 }
