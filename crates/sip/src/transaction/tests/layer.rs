@@ -313,6 +313,45 @@ fn a_drained_burst_gives_its_room_back() {
     assert_eq!(h.layer.slots(), 0);
 }
 
+/// A fan-out's worth of NOTIFYs over UDP, answered in one turn: every
+/// transaction waits T4 in Completed, absorbing its retransmitted 200
+/// (no output at all), then all end at T4 exactly, in one timer call, and
+/// a 200 after that is a stray (RFC 3261 §17.1.2.2, RFC 6026 §7.2). The
+/// NOTIFYs' branches have our compact shape, as in a fan-out.
+#[test]
+fn many_completed_at_once_absorb_until_timer_k() {
+    let mut h = Harness::new();
+    let wire = Bytes::from(msg(NOTIFY).encode());
+    let n = 5_000;
+    let branch = |i: usize| format!("z9hG4bK0123456789abcdef{:x}", i + 1);
+    let response = |i: usize| NOTIFY_200.replace("z9hG4bKnotify1", &branch(i));
+    let notify = crate::method::Method::Notify;
+    for i in 0..n {
+        let (key, _) = h
+            .layer
+            .send_encoded_request(&notify, &branch(i), wire.clone(), PEER, UDP, h.at(0))
+            .expect("accepted");
+        assert_eq!(key.branch_number(), Some(i as u64 + 1));
+    }
+    for i in 0..n {
+        assert_eq!(kinds(&h.recv(&response(i), UDP, 10)), ["response"]);
+    }
+    assert_eq!(h.layer.len(), n);
+    // Timer E's slots went stale with the 200s: the next timer is K.
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(5_010)));
+    assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
+    for i in (0..n).step_by(7) {
+        assert!(h.recv(&response(i), UDP, 4_000).is_empty(), "absorbed");
+    }
+    assert!(h.layer.handle_timeout(h.at(5_009)).is_empty());
+    let out = h.layer.handle_timeout(h.at(5_010));
+    assert_eq!(out.len(), n);
+    assert!(out.iter().all(|o| kind(o) == "terminated"));
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+    assert_eq!(kinds(&h.recv(&response(3), UDP, 5_011)), ["stray"]);
+}
+
 /// A request the TU encoded itself starts the same transaction as the
 /// parsed one: the same key, the same bytes on the wire, its 200 matched.
 #[test]
