@@ -72,9 +72,13 @@ impl Notify {
     /// must find another way to the watcher than the subscription's flow.
     pub fn target(&self) -> &[u8] {
         let line = &self.bytes[..self.via_at];
-        let mut parts = line.splitn(3, |b| *b == b' ');
-        parts.next();
-        parts.next().unwrap_or_default()
+        // The request line's two spaces, found by a vectorised search
+        // (the runtime reads this for every NOTIFY).
+        let Some(start) = memchr::memchr(b' ', line).map(|at| at + 1) else {
+            return &[];
+        };
+        let end = memchr::memchr(b' ', &line[start..]).map_or(line.len(), |at| start + at);
+        &line[start..end]
     }
 
     /// Whether this is a BENOTIFY, which expects no response.
@@ -175,6 +179,7 @@ pub fn build<F>(
     for route in &sub.route_set {
         line(&mut out, HeaderName::Route, &[route.as_bytes()]);
     }
+    let (call_id, local_tag, _) = sub.key.parts();
     line(
         &mut out,
         HeaderName::From,
@@ -182,15 +187,11 @@ pub fn build<F>(
             b"<",
             sub.local_party.as_bytes(),
             b">;tag=",
-            sub.key.local_tag().as_bytes(),
+            local_tag.as_bytes(),
         ],
     );
     line(&mut out, HeaderName::To, &[sub.remote_party.as_bytes()]);
-    line(
-        &mut out,
-        HeaderName::CallId,
-        &[sub.key.call_id().as_bytes()],
-    );
+    line(&mut out, HeaderName::CallId, &[call_id.as_bytes()]);
     out.extend_from_slice(HeaderName::CSeq.as_str().as_bytes());
     out.extend_from_slice(b": ");
     decimal(&mut out, u64::from(cseq));

@@ -282,10 +282,11 @@ impl DialogKey {
         joined
     }
 
-    /// The three parts. Every NOTIFY reads two of them, so they are found
-    /// with two searches for `\n` (vectorised) rather than a general
-    /// splitter.
-    fn parts(&self) -> (&str, &str, &str) {
+    /// The three parts: Call-ID, our tag, the watcher's tag. Every NOTIFY
+    /// reads two of them, so they are found with two searches for `\n`
+    /// (vectorised) rather than a general splitter, once per NOTIFY
+    /// ([`crate::notify::build`] takes both from one call).
+    pub fn parts(&self) -> (&str, &str, &str) {
         let joined = &*self.0;
         let Some((call_id, rest)) = joined.split_once('\n') else {
             return (joined, "", "");

@@ -446,6 +446,9 @@ pub fn open_store(settings: &StoreSettings) -> Result<Store, StoreError> {
 /// "off"; binding before anything runs makes an address in use a start-up
 /// error.
 pub fn bind_http(settings: &HttpSettings) -> Result<Option<HttpServer>, HttpError> {
+    if settings.listen.is_none() {
+        crate::metrics::unread();
+    }
     settings
         .listen
         .map(|addr| HttpServer::bind(addr, settings.tls.as_ref()))

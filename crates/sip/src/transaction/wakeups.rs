@@ -9,7 +9,7 @@
 //! NOTIFYs, taken in one turn, arm their Timer K for the same instant) stay
 //! in the order they were armed. Arming is a push at the back and firing a pop at the
 //! front, both O(1) and sequential in memory, where the binary heap this
-//! replaces sifted an 80-byte slot through about 17 levels of a heap that
+//! replaces sifted a slot through about 17 levels of a heap that
 //! no longer fit in the cache (a third of the layer's instructions in a
 //! 10 000-watcher fan-out). A slot that would break a lane's order (an
 //! unusual delay once every lane is busy, or a clock that went backwards)
@@ -24,11 +24,20 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::Key;
-
 /// Lanes kept at most: the RFC timers need six (T1, 2·T1, 4·T1, T2, T4,
 /// 64·T1); the rest cover a changed configuration without a heap.
 const MAX_LANES: usize = 8;
+
+/// Gives back the room a burst took (queues and heaps never shrink by
+/// themselves): `shrink_to` half the spare room once a queue of `len`
+/// slots uses less than an eighth of its `capacity`. Checked where slots
+/// leave, on the queue they left, instead of on every queue after every
+/// call.
+fn shrink_after_burst(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
+    if capacity > 1024 && len < capacity / 8 {
+        shrink_to(len * 2);
+    }
+}
 
 /// A timer slot: live while its transaction's id and wake-up still match
 /// (checked by the layer).
@@ -38,8 +47,10 @@ pub(super) struct Slot {
     pub(super) at: Instant,
     /// Its transaction's id: unique, so it orders equal deadlines by age.
     pub(super) id: u64,
-    /// Its transaction.
-    pub(super) key: Key,
+    /// Its transaction's index in the layer's slab: checking the slot is
+    /// an array access, not a hash lookup, and the slot is 32 bytes
+    /// instead of carrying a clone of the key.
+    pub(super) entry: usize,
 }
 
 impl Slot {
@@ -100,14 +111,49 @@ pub(super) struct Wakeups {
     front: Option<Front>,
     /// The earliest slot may be stale: popped past, or its timer moved.
     unsure: bool,
+    /// The lane the last slot went to (lanes are never removed).
+    last: Option<usize>,
 }
 
 impl Wakeups {
     /// Adds a slot armed at `now`: into the lane of its delay when that
     /// keeps the lane in order, else into the heap.
     pub(super) fn push(&mut self, slot: Slot, now: Instant) {
-        let delay = slot.at.saturating_duration_since(now);
-        let lane = match self.lanes.iter().position(|l| l.delay == delay) {
+        // A turn arms many timers for one instant (a chunk of NOTIFYs'
+        // Timer E, a batch of 200s' Timer K): such a slot joins the lane
+        // the last one went to, behind its twin, without working out its
+        // delay. Any lane whose back is not later keeps its order.
+        let lane = match self
+            .last
+            .filter(|&i| self.lanes[i].slots.back().is_some_and(|b| b.at == slot.at))
+        {
+            Some(i) => Some(i),
+            None => self.lane_for(slot.at.saturating_duration_since(now)),
+        };
+        let earlier = self.peek().is_none_or(|f| slot.order() < f.order());
+        let went = match lane {
+            Some(i) if self.lanes[i].slots.back().is_none_or(|b| b.at <= slot.at) => {
+                self.lanes[i].slots.push_back(slot);
+                self.last = Some(i);
+                Front::Lane(i)
+            }
+            _ => {
+                self.heap.push(slot);
+                Front::Heap
+            }
+        };
+        // A lane's new slot is its back, so the new front only when it is
+        // earlier than the old front (or the index was empty); a heap push
+        // then is the heap's top.
+        if earlier {
+            self.front = Some(went);
+        }
+    }
+
+    /// The lane for slots armed with `delay`: its own, a new one, or a
+    /// drained one that takes the delay; `None` when every lane is busy.
+    fn lane_for(&mut self, delay: Duration) -> Option<usize> {
+        match self.lanes.iter().position(|l| l.delay == delay) {
             Some(i) => Some(i),
             None if self.lanes.len() < MAX_LANES => {
                 self.lanes.push(Lane {
@@ -124,23 +170,6 @@ impl Wakeups {
                 .inspect(|&i| {
                     self.lanes[i].delay = delay;
                 }),
-        };
-        let earlier = self.peek().is_none_or(|f| slot.order() < f.order());
-        let went = match lane {
-            Some(i) if self.lanes[i].slots.back().is_none_or(|b| b.at <= slot.at) => {
-                self.lanes[i].slots.push_back(slot);
-                Front::Lane(i)
-            }
-            _ => {
-                self.heap.push(slot);
-                Front::Heap
-            }
-        };
-        // A lane's new slot is its back, so the new front only when it is
-        // earlier than the old front (or the index was empty); a heap push
-        // then is the heap's top.
-        if earlier {
-            self.front = Some(went);
         }
     }
 
@@ -155,8 +184,18 @@ impl Wakeups {
     /// Takes the earliest slot; the next one may be stale.
     pub(super) fn pop(&mut self) -> Option<Slot> {
         let slot = match self.front? {
-            Front::Lane(i) => self.lanes[i].slots.pop_front(),
-            Front::Heap => self.heap.pop(),
+            Front::Lane(i) => {
+                let slots = &mut self.lanes[i].slots;
+                let slot = slots.pop_front();
+                shrink_after_burst(slots.len(), slots.capacity(), |n| slots.shrink_to(n));
+                slot
+            }
+            Front::Heap => {
+                let slot = self.heap.pop();
+                let heap = &mut self.heap;
+                shrink_after_burst(heap.len(), heap.capacity(), |n| heap.shrink_to(n));
+                slot
+            }
         };
         self.front = self.scan_front();
         self.unsure = self.front.is_some();
@@ -187,21 +226,6 @@ impl Wakeups {
         self.heap.len() + self.lanes.iter().map(|l| l.slots.len()).sum::<usize>()
     }
 
-    /// Gives back the room a burst took: queues and heaps never shrink by
-    /// themselves.
-    pub(super) fn shrink_after_burst(&mut self) {
-        for lane in &mut self.lanes {
-            let (len, capacity) = (lane.slots.len(), lane.slots.capacity());
-            if capacity > 1024 && len < capacity / 8 {
-                lane.slots.shrink_to(len * 2);
-            }
-        }
-        let (len, capacity) = (self.heap.len(), self.heap.capacity());
-        if capacity > 1024 && len < capacity / 8 {
-            self.heap.shrink_to(len * 2);
-        }
-    }
-
     fn scan_front(&self) -> Option<Front> {
         let mut best = self.heap.peek().map(|s| (s.order(), Front::Heap));
         for (i, lane) in self.lanes.iter().enumerate() {
@@ -218,14 +242,13 @@ impl Wakeups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::method::Method;
     use proptest::prelude::*;
 
     fn slot(base: Instant, at_ms: u64, id: u64) -> Slot {
         Slot {
             at: base + Duration::from_millis(at_ms),
             id,
-            key: Key::for_client(&Method::Notify, &format!("z9hG4bK{id}")).expect("valid branch"),
+            entry: id as usize,
         }
     }
 

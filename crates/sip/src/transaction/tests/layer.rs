@@ -257,6 +257,101 @@ fn one_hundred_thousand_transactions() {
     assert_eq!(h.layer.poll_timeout(), None);
 }
 
+/// A burst that drains gives its room back: the slab is compacted, and
+/// the transactions that outlived it (moved to new indices) keep their
+/// keys and fire their timers when due, exactly once.
+#[test]
+fn a_drained_burst_gives_its_room_back() {
+    let mut h = Harness::new();
+    let template = request(NOTIFY);
+    let n = 10_000;
+    for i in 0..n {
+        h.layer
+            .send_request(notify(&template, i), PEER, TCP, h.at(0))
+            .expect("accepted");
+    }
+    let peak = h.layer.capacity();
+    assert!(peak >= n);
+    // Every NOTIFY but every 1 000th is answered; over TCP that ends it.
+    let mut left = Vec::new();
+    for i in 0..n {
+        let branch = format!("z9hG4bK-n{i}");
+        if i % 1_000 == 999 {
+            left.push(Key::for_client(&crate::method::Method::Notify, &branch).unwrap());
+            continue;
+        }
+        let out = h.recv(&NOTIFY_200.replace("z9hG4bKnotify1", &branch), TCP, 10);
+        assert_eq!(kinds(&out), ["response", "terminated"]);
+    }
+    assert_eq!(h.layer.len(), left.len());
+    assert!(
+        h.layer.capacity() < peak / 8,
+        "{} of {peak}",
+        h.layer.capacity()
+    );
+    for key in &left {
+        assert_eq!(h.state(key), Some(State::Trying));
+    }
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(32_000)));
+    assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
+    let out = h.layer.handle_timeout(h.at(32_000));
+    // Equal deadlines: a moved transaction's timer counts as re-armed
+    // when it moved, so only the set is fixed, not the order.
+    let branches = |keys: &mut dyn Iterator<Item = &Key>| {
+        let mut b: Vec<_> = keys.map(|k| k.branch()).collect();
+        b.sort();
+        b
+    };
+    let timed_out = branches(&mut out.iter().filter_map(|o| match o {
+        Output::Timeout { key } => Some(key),
+        _ => None,
+    }));
+    assert_eq!(timed_out, branches(&mut left.iter()));
+    assert_eq!(kinds(&out).len(), 2 * left.len());
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+    assert_eq!(h.layer.slots(), 0);
+}
+
+/// A fan-out's worth of NOTIFYs over UDP, answered in one turn: every
+/// transaction waits T4 in Completed, absorbing its retransmitted 200
+/// (no output at all), then all end at T4 exactly, in one timer call, and
+/// a 200 after that is a stray (RFC 3261 §17.1.2.2, RFC 6026 §7.2). The
+/// NOTIFYs' branches have our compact shape, as in a fan-out.
+#[test]
+fn many_completed_at_once_absorb_until_timer_k() {
+    let mut h = Harness::new();
+    let wire = Bytes::from(msg(NOTIFY).encode());
+    let n = 5_000;
+    let branch = |i: usize| format!("z9hG4bK0123456789abcdef{:x}", i + 1);
+    let response = |i: usize| NOTIFY_200.replace("z9hG4bKnotify1", &branch(i));
+    let notify = crate::method::Method::Notify;
+    for i in 0..n {
+        let (key, _) = h
+            .layer
+            .send_encoded_request(&notify, &branch(i), wire.clone(), PEER, UDP, h.at(0))
+            .expect("accepted");
+        assert_eq!(key.branch_number(), Some(i as u64 + 1));
+    }
+    for i in 0..n {
+        assert_eq!(kinds(&h.recv(&response(i), UDP, 10)), ["response"]);
+    }
+    assert_eq!(h.layer.len(), n);
+    // Timer E's slots went stale with the 200s: the next timer is K.
+    assert_eq!(h.layer.poll_timeout(), Some(h.at(5_010)));
+    assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
+    for i in (0..n).step_by(7) {
+        assert!(h.recv(&response(i), UDP, 4_000).is_empty(), "absorbed");
+    }
+    assert!(h.layer.handle_timeout(h.at(5_009)).is_empty());
+    let out = h.layer.handle_timeout(h.at(5_010));
+    assert_eq!(out.len(), n);
+    assert!(out.iter().all(|o| kind(o) == "terminated"));
+    assert!(h.layer.is_empty());
+    assert_eq!(h.layer.poll_timeout(), None);
+    assert_eq!(kinds(&h.recv(&response(3), UDP, 5_011)), ["stray"]);
+}
+
 /// A request the TU encoded itself starts the same transaction as the
 /// parsed one: the same key, the same bytes on the wire, its 200 matched.
 #[test]
