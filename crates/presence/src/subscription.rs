@@ -830,6 +830,23 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any three parts without a line feed, non-ASCII ones included,
+        /// come back as they went in (the split is by byte search).
+        #[test]
+        fn dialog_key_parts_are_the_joined_ones(
+            call_id in "[^\n]{0,40}",
+            local in "[^\n]{0,12}",
+            remote in "[^\n]{0,12}",
+        ) {
+            let key = DialogKey::new(&call_id, &local, &remote);
+            proptest::prop_assert_eq!(
+                (key.call_id(), key.local_tag(), key.remote_tag()),
+                (call_id.as_str(), local.as_str(), remote.as_str())
+            );
+        }
+    }
+
     use super::request::tests::{request, SUB};
 
     #[test]
