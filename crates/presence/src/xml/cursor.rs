@@ -258,13 +258,24 @@ impl<'a, K> Cursor<'a, K> {
     /// The character data of `element`, reading up to its end tag. Child
     /// elements inside (not expected in PIDF's text elements) are skipped.
     pub(crate) fn text(&mut self, element: &Element<'a, K>) -> Result<String, XmlError> {
-        let mut out = String::new();
+        self.text_borrowed(element).map(Cow::into_owned)
+    }
+
+    /// [`Cursor::text`], borrowed from the input when the content is one
+    /// run without references (the usual case), so that a value only
+    /// compared or trimmed costs no allocation.
+    pub(crate) fn text_borrowed(
+        &mut self,
+        element: &Element<'a, K>,
+    ) -> Result<Cow<'a, str>, XmlError> {
+        let mut out = Cow::Borrowed("");
         if element.empty {
             return Ok(out);
         }
         loop {
             match self.next_node()? {
-                Node::Text(text) => out.push_str(&text),
+                Node::Text(text) if out.is_empty() => out = text,
+                Node::Text(text) => out.to_mut().push_str(&text),
                 Node::Element(child) => self.skip(&child)?,
                 Node::End => return Ok(out),
             }
