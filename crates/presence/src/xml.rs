@@ -1,5 +1,5 @@
 //! XML machinery shared by the presence codecs: a bounded, namespace-aware
-//! pull reader over `quick_xml::NsReader`, character-set handling, and the
+//! pull reader over quick-xml, character-set handling, and the
 //! escaping string builder the writers use.
 //!
 //! PIDF is the first codec on it; the Microsoft category documents
@@ -11,6 +11,7 @@ mod encoding;
 mod error;
 pub(crate) mod escape;
 pub(crate) mod markup;
+mod namespaces;
 
 pub(crate) use cursor::{Cursor, Element, Node};
 pub(crate) use encoding::decode;

@@ -24,7 +24,7 @@ use super::Presentity;
 use crate::availability::{
     aggregate, render_pidf, AggregateState, Availability, Lcid, SourceState,
 };
-use crate::composition::{compose, PublicationRef};
+use crate::composition::{compose, composes_to_itself, PublicationRef};
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::msrtc::categories::{self, CategoryEntry, EntryValue};
@@ -48,10 +48,47 @@ impl<F: Flow> Presentity<F> {
         let states = self.states();
         let aggregate = aggregate(&states, now);
         let dialect = self.sources.values().any(|s| s.document().is_none());
-        let document = if self.sources.is_empty() {
+        // One publication whose composition is itself (nearly every
+        // presentity) is rendered as it is, without the composed copy.
+        let mut documents = self.sources.values().filter_map(|s| s.document());
+        let lone = match (documents.next(), documents.next()) {
+            (Some(document), None) if !dialect && composes_to_itself(key, document) => {
+                Some(document)
+            }
+            _ => None,
+        };
+        let body = match lone {
+            Some(document) => pidf::render_bytes(document),
+            None => pidf::render_bytes(&self.composed(key, dialect, &aggregate, language)),
+        };
+        let changed = body != self.body
+            || aggregate_differs(&aggregate, &self.aggregate)
+            || std::mem::take(&mut self.categories_changed);
+        self.aggregate = aggregate;
+        if !changed {
+            return false;
+        }
+        self.version += 1;
+        self.etag = state_etag(&body).into();
+        self.body = body;
+        self.categories.clear();
+        true
+    }
+
+    /// The document watchers are shown: closed without sources, the
+    /// aggregate's rendering when a dialect source takes part, else the
+    /// composition of the PIDF publications.
+    fn composed(
+        &self,
+        key: &str,
+        dialect: bool,
+        aggregate: &AggregateState,
+        language: Lcid,
+    ) -> PresenceDocument {
+        if self.sources.is_empty() {
             PresenceDocument::closed(key)
         } else if dialect {
-            render_pidf(key, &aggregate, None, language)
+            render_pidf(key, aggregate, None, language)
         } else {
             let parts: Vec<(PublicationRef, &PresenceDocument)> = self
                 .sources
@@ -65,20 +102,7 @@ impl<F: Flow> Presentity<F> {
                 })
                 .collect();
             compose(key, &parts)
-        };
-        let body = pidf::render_bytes(&document);
-        let changed = body != self.body
-            || aggregate_differs(&aggregate, &self.aggregate)
-            || std::mem::take(&mut self.categories_changed);
-        self.aggregate = aggregate;
-        if !changed {
-            return false;
         }
-        self.version += 1;
-        self.etag = state_etag(&body).into();
-        self.body = body;
-        self.categories.clear();
-        true
     }
 
     /// The availability inputs: every source's state, a state category
