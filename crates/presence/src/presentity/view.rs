@@ -16,6 +16,7 @@
 //!   published into the watcher's container, rendered lazily per container
 //!   and shared by every watcher there.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -108,7 +109,14 @@ impl<F: Flow> Presentity<F> {
     /// The availability inputs: every source's state, a state category
     /// counted once per instance however many input containers it was
     /// published into.
-    fn states(&self) -> Vec<SourceState> {
+    fn states(&self) -> Cow<'_, [SourceState]> {
+        // One source (nearly every presentity) is aggregated in place.
+        if let (1, Some(state)) = (
+            self.sources.len(),
+            self.sources.values().next().and_then(|s| s.state.as_ref()),
+        ) {
+            return Cow::Borrowed(std::slice::from_ref(state));
+        }
         let mut states: Vec<SourceState> = Vec::with_capacity(self.sources.len());
         for (key, source) in &self.sources {
             let Some(state) = &source.state else {
@@ -124,7 +132,7 @@ impl<F: Flow> Presentity<F> {
             }
             states.push(state.clone());
         }
-        states
+        Cow::Owned(states)
     }
 
     /// When the aggregate changes by itself (an idle endpoint fading to
