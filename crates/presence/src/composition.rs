@@ -79,6 +79,18 @@ pub fn compose(
 /// watchers (pjsua among them) show only the first tuple, so the first one
 /// should be the one that makes the presentity reachable, and among those
 /// the freshest.
+/// Whether [`compose`] of `document` alone for `entity` gives `document`
+/// unchanged: its entity is `entity` and it has at most one tuple, person
+/// and device, so nothing is merged, dropped or reordered. The presentity
+/// with one publication (nearly every one) then renders that document
+/// itself instead of a copy of it.
+pub fn composes_to_itself(entity: &str, document: &PresenceDocument) -> bool {
+    document.entity == entity
+        && document.tuples.len() <= 1
+        && document.persons.len() <= 1
+        && document.devices.len() <= 1
+}
+
 fn ordered_tuples(tuples: BTreeMap<&str, (usize, &Tuple)>) -> Vec<Tuple> {
     let mut ordered: Vec<(usize, &Tuple)> = tuples.into_values().collect();
     ordered.sort_by_key(|(age, tuple)| {
@@ -96,7 +108,7 @@ fn ordered_tuples(tuples: BTreeMap<&str, (usize, &Tuple)>) -> Vec<Tuple> {
 
 #[cfg(test)]
 mod tests {
-    use super::{compose, PublicationRef};
+    use super::{compose, composes_to_itself, PublicationRef};
     use crate::activity::Activity;
     use crate::document::{Basic, Device, Note, Person, PresenceDocument, Tuple};
     use crate::extension::Extension;
@@ -327,5 +339,42 @@ mod tests {
         let mut doc = with_tuples(&[("t", Basic::Open)]);
         doc.entity = "pres:alice@example.com".into();
         assert_eq!(compose(ALICE, &[(publication("a", 1), &doc)]).entity, ALICE);
+    }
+
+    #[test]
+    fn a_lone_document_with_one_of_each_composes_to_itself() {
+        let mut doc = with_tuples(&[("desk", Basic::Closed)]);
+        doc.notes.push(Note {
+            lang: Some("en".into()),
+            text: "first".into(),
+        });
+        doc.notes.push(Note {
+            lang: None,
+            text: "second".into(),
+        });
+        let mut person = Person::new("p");
+        person.activities.push(Activity::Busy);
+        doc.persons.push(person);
+        doc.devices.push(Device::new("d"));
+        doc.extensions
+            .push(Extension::parse(r#"<x:y xmlns:x="urn:x"/>"#).unwrap());
+        assert!(composes_to_itself(ALICE, &doc));
+        assert_eq!(compose(ALICE, &[(publication("e", 1), &doc)]), doc);
+        assert!(composes_to_itself(ALICE, &PresenceDocument::new(ALICE)));
+
+        // Two tuples are reordered (open first), two persons cut to one,
+        // another entity replaced: none of those is the document itself.
+        let two = with_tuples(&[("b", Basic::Closed), ("a", Basic::Open)]);
+        assert!(!composes_to_itself(ALICE, &two));
+        assert_ne!(compose(ALICE, &[(publication("e", 1), &two)]), two);
+        let mut persons = PresenceDocument::new(ALICE);
+        persons.persons.push(Person::new("p1"));
+        persons.persons.push(Person::new("p2"));
+        assert!(!composes_to_itself(ALICE, &persons));
+        let mut devices = PresenceDocument::new(ALICE);
+        devices.devices.push(Device::new("d2"));
+        devices.devices.push(Device::new("d1"));
+        assert!(!composes_to_itself(ALICE, &devices));
+        assert!(!composes_to_itself("sip:bob@example.com", &doc));
     }
 }

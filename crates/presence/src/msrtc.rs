@@ -71,7 +71,7 @@ pub mod contacts;
 pub mod container;
 mod error;
 pub mod fault;
-mod markup;
+use crate::xml::markup;
 pub mod namespace;
 pub mod provisioning;
 pub mod publish;

@@ -249,14 +249,13 @@ impl<F: Flow> Presentities<F> {
 
     /// Adds a source to the presentity and to the indexes.
     fn insert(&mut self, key: &str, source: SourceKey, value: Source<F>) {
-        let names = (key.to_string(), source);
         self.deadlines
-            .insert((value.ends(), names.0.clone(), names.1.clone()));
+            .insert((value.ends(), key.to_string(), source.clone()));
         if let Some(flow) = value.watches_flow() {
             self.flows
                 .entry(flow.clone())
                 .or_default()
-                .insert(names.clone());
+                .insert((key.to_string(), source.clone()));
         }
         let presentity = match self.presentities.get_mut(key) {
             Some(p) => p,
@@ -269,7 +268,7 @@ impl<F: Flow> Presentities<F> {
         if value.category_source().is_some() {
             presentity.categories_changed = true;
         }
-        if presentity.sources.insert(names.1, value).is_none() {
+        if presentity.sources.insert(source, value).is_none() {
             self.count += 1;
         }
         if !was_known {
@@ -289,12 +288,12 @@ impl<F: Flow> Presentities<F> {
             self.known -= 1;
         }
         self.count -= 1;
-        let names = (key.to_string(), source.clone());
-        self.deadlines
-            .remove(&(value.ends(), names.0.clone(), names.1.clone()));
+        // The entry's own strings serve the flow index's lookup below.
+        let entry = (value.ends(), key.to_string(), source.clone());
+        let (_, key, source) = self.deadlines.take(&entry).unwrap_or(entry);
         if let Some(flow) = value.watches_flow() {
             if let Some(set) = self.flows.get_mut(flow) {
-                set.remove(&names);
+                set.remove(&(key, source));
                 if set.is_empty() {
                     self.flows.remove(flow);
                 }

@@ -224,6 +224,9 @@ impl<F: Flow> Presentities<F> {
         let etag = self.new_etag(key);
         let new = SourceKey::Publication(etag.clone());
         let sequence = body.is_some().then(|| self.next_sequence());
+        // The store's record is taken while the source is in hand, not
+        // looked up again once it is filed under the new tag.
+        let mut record = None;
         let changed = self
             .rekey(
                 key,
@@ -233,7 +236,7 @@ impl<F: Flow> Presentities<F> {
                     source.expires_at = expires_at;
                     source.flow = flow;
                     source.grace_ends = None;
-                    match (body, sequence) {
+                    let modified = match (body, sequence) {
                         (Some(body), Some(sequence)) => {
                             let fresh = Source::<F>::pidf(
                                 body.document,
@@ -250,15 +253,14 @@ impl<F: Flow> Presentities<F> {
                             true
                         }
                         _ => false,
-                    }
+                    };
+                    record = Some(source.record(key, &new));
+                    modified
                 },
                 now,
             )
             .ok_or(PublishError::UnknownEtag)?;
-        let record = self
-            .source(key, &new)
-            .map(|source| source.record(key, &new))
-            .ok_or(PublishError::UnknownEtag)?;
+        let record = record.ok_or(PublishError::UnknownEtag)?;
         Ok(Done {
             etag: Some(etag),
             expires,

@@ -1,6 +1,6 @@
 //! XML machinery shared by the presence codecs: a bounded, namespace-aware
-//! pull reader over `quick_xml::NsReader`, character-set handling, and the
-//! escaping the writers use.
+//! pull reader over quick-xml, character-set handling, and the
+//! escaping string builder the writers use.
 //!
 //! PIDF is the first codec on it; the Microsoft category documents
 //! (`msrtc-event-categories+xml`) will be the second, which is why none of
@@ -10,6 +10,8 @@ mod cursor;
 mod encoding;
 mod error;
 pub(crate) mod escape;
+pub(crate) mod markup;
+mod namespaces;
 
 pub(crate) use cursor::{Cursor, Element, Node};
 pub(crate) use encoding::decode;

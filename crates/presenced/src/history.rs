@@ -67,13 +67,21 @@ impl Change {
 
     /// Whether two changes show the same (their times aside).
     fn same_as(&self, other: &Change) -> bool {
-        Change {
-            at_ms: 0,
-            ..self.clone()
-        } == Change {
-            at_ms: 0,
-            ..other.clone()
-        }
+        // Field by field, without copies; naming every field makes a new
+        // one a compile error here until it is compared too.
+        let Change {
+            at_ms: _,
+            availability,
+            class,
+            activity,
+            activity_text,
+            source,
+        } = self;
+        *availability == other.availability
+            && *class == other.class
+            && *activity == other.activity
+            && *activity_text == other.activity_text
+            && *source == other.source
     }
 }
 
@@ -140,9 +148,13 @@ impl Rings {
                 ring.pop_front();
             }
             ring.push_back(change);
-            self.order.remove(last);
+            // The presentity's name moves to its new place in the order.
+            let name = self
+                .order
+                .remove(last)
+                .unwrap_or_else(|| presentity.to_owned());
             *last = seq;
-            self.order.insert(seq, presentity.to_owned());
+            self.order.insert(seq, name);
             return;
         }
         if self.by_presentity.len() == self.max {
@@ -247,6 +259,37 @@ mod tests {
         assert!(rings.of("sip:b@x").is_empty());
         assert_eq!(rings.of("sip:a@x")[0].availability, 18000);
         assert_eq!(rings.of("sip:c@x").len(), 1);
+    }
+
+    #[test]
+    fn a_change_is_a_repeat_only_when_all_but_its_time_match() {
+        let base = change(1, 3500);
+        assert!(base.same_as(&change(2, 3500)));
+        let differs = [
+            Change {
+                availability: 6500,
+                ..base.clone()
+            },
+            Change {
+                class: "Busy",
+                ..base.clone()
+            },
+            Change {
+                activity: Some("away".into()),
+                ..base.clone()
+            },
+            Change {
+                activity_text: Some("Lunch".into()),
+                ..base.clone()
+            },
+            Change {
+                source: "user",
+                ..base.clone()
+            },
+        ];
+        for other in differs {
+            assert!(!base.same_as(&other), "{other:?}");
+        }
     }
 
     #[test]

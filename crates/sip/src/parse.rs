@@ -417,19 +417,26 @@ struct Seen {
     to: usize,
     call_id: usize,
     cseq: usize,
-    once: Vec<HeaderName>,
+    /// The headers seen that may appear at most once, one bit per name (a
+    /// set without an allocation per message).
+    once: u128,
 }
 
 impl Seen {
     /// Counts a header that may appear at most once.
     fn once(&mut self, name: HeaderName) -> Result<(), TypedError> {
-        if self.once.contains(&name) {
+        // A fieldless enum of fewer than 128 names (checked below).
+        let bit = 1u128 << (name as u32);
+        if self.once & bit != 0 {
             return Err(TypedError::Multiple(name));
         }
-        self.once.push(name);
+        self.once |= bit;
         Ok(())
     }
 }
+
+// `Seen::once` keeps one bit per header name.
+const _: () = assert!((HeaderName::Other as u32) < 128);
 
 const U32: u64 = u32::MAX as u64;
 

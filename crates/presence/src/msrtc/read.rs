@@ -179,7 +179,7 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
 
 /// The text of `element` without the indentation around it.
 pub(crate) fn trimmed<'a>(cursor: &mut Reader<'a>, element: &El<'a>) -> Result<String, XmlError> {
-    let text = cursor.text(element)?;
+    let text = cursor.text_borrowed(element)?;
     Ok(text
         .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
         .to_owned())

@@ -158,7 +158,7 @@ fn id_of(element: &El<'_>, kind: &str, index: usize) -> Result<String, XmlError>
 /// Text content for token-like elements (URIs, timestamps, ids), where the
 /// indentation of pretty-printed documents is not part of the value.
 fn trimmed<'a>(cursor: &mut Reader<'a>, element: &El<'a>) -> Result<Option<String>, XmlError> {
-    let text = cursor.text(element)?;
+    let text = cursor.text_borrowed(element)?;
     let value = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
@@ -203,7 +203,7 @@ fn status<'a>(
 ) -> Result<(), PidfError> {
     while let Some(child) = cursor.next_child(&element)? {
         if name_of(&child) == Name::Basic && tuple.basic.is_none() {
-            let value = cursor.text(&child)?;
+            let value = cursor.text_borrowed(&child)?;
             let token = value.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
             // baresip 1.0 publishes <basic>unknown</basic> until the user
             // sets a status: no information, as an absent <basic> says.
@@ -212,7 +212,7 @@ fn status<'a>(
             }
             tuple.basic = Some(Basic::from_token(token).ok_or(PidfError::InvalidValue {
                 what: "basic",
-                value: value.clone(),
+                value: value.to_string(),
                 position: child.position,
             })?);
         } else {

@@ -16,6 +16,7 @@
 //!   published into the watcher's container, rendered lazily per container
 //!   and shared by every watcher there.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -24,7 +25,7 @@ use super::Presentity;
 use crate::availability::{
     aggregate, render_pidf, AggregateState, Availability, Lcid, SourceState,
 };
-use crate::composition::{compose, PublicationRef};
+use crate::composition::{compose, composes_to_itself, PublicationRef};
 use crate::document::PresenceDocument;
 use crate::flow::Flow;
 use crate::msrtc::categories::{self, CategoryEntry, EntryValue};
@@ -48,25 +49,19 @@ impl<F: Flow> Presentity<F> {
         let states = self.states();
         let aggregate = aggregate(&states, now);
         let dialect = self.sources.values().any(|s| s.document().is_none());
-        let document = if self.sources.is_empty() {
-            PresenceDocument::closed(key)
-        } else if dialect {
-            render_pidf(key, &aggregate, None, language)
-        } else {
-            let parts: Vec<(PublicationRef, &PresenceDocument)> = self
-                .sources
-                .iter()
-                .filter_map(|(source, p)| {
-                    let reference = PublicationRef {
-                        etag: source.etag().unwrap_or_default().to_owned(),
-                        published_at: p.published_at,
-                    };
-                    Some((reference, p.document()?))
-                })
-                .collect();
-            compose(key, &parts)
+        // One publication whose composition is itself (nearly every
+        // presentity) is rendered as it is, without the composed copy.
+        let mut documents = self.sources.values().filter_map(|s| s.document());
+        let lone = match (documents.next(), documents.next()) {
+            (Some(document), None) if !dialect && composes_to_itself(key, document) => {
+                Some(document)
+            }
+            _ => None,
         };
-        let body = pidf::render_bytes(&document);
+        let body = match lone {
+            Some(document) => pidf::render_bytes(document),
+            None => pidf::render_bytes(&self.composed(key, dialect, &aggregate, language)),
+        };
         let changed = body != self.body
             || aggregate_differs(&aggregate, &self.aggregate)
             || std::mem::take(&mut self.categories_changed);
@@ -81,10 +76,47 @@ impl<F: Flow> Presentity<F> {
         true
     }
 
+    /// The document watchers are shown: closed without sources, the
+    /// aggregate's rendering when a dialect source takes part, else the
+    /// composition of the PIDF publications.
+    fn composed(
+        &self,
+        key: &str,
+        dialect: bool,
+        aggregate: &AggregateState,
+        language: Lcid,
+    ) -> PresenceDocument {
+        if self.sources.is_empty() {
+            PresenceDocument::closed(key)
+        } else if dialect {
+            render_pidf(key, aggregate, None, language)
+        } else {
+            let parts: Vec<(PublicationRef, &PresenceDocument)> = self
+                .sources
+                .iter()
+                .filter_map(|(source, p)| {
+                    let reference = PublicationRef {
+                        etag: source.etag().unwrap_or_default().to_owned(),
+                        published_at: p.published_at,
+                    };
+                    Some((reference, p.document()?))
+                })
+                .collect();
+            compose(key, &parts)
+        }
+    }
+
     /// The availability inputs: every source's state, a state category
     /// counted once per instance however many input containers it was
     /// published into.
-    fn states(&self) -> Vec<SourceState> {
+    fn states(&self) -> Cow<'_, [SourceState]> {
+        // One source (nearly every presentity) is aggregated in place.
+        if let (1, Some(state)) = (
+            self.sources.len(),
+            self.sources.values().next().and_then(|s| s.state.as_ref()),
+        ) {
+            return Cow::Borrowed(std::slice::from_ref(state));
+        }
         let mut states: Vec<SourceState> = Vec::with_capacity(self.sources.len());
         for (key, source) in &self.sources {
             let Some(state) = &source.state else {
@@ -100,7 +132,7 @@ impl<F: Flow> Presentity<F> {
             }
             states.push(state.clone());
         }
-        states
+        Cow::Owned(states)
     }
 
     /// When the aggregate changes by itself (an idle endpoint fading to

@@ -1,5 +1,6 @@
-//! A bounded, namespace-aware pull reader: quick-xml's `NsReader` plus the
-//! limits and refusals a server facing the internet needs.
+//! A bounded, namespace-aware pull reader: quick-xml's `Reader` with the
+//! namespace scopes of [`Namespaces`], plus the limits and refusals a
+//! server facing the internet needs.
 //!
 //! Every event goes through [`Cursor::event`], which is where the limits of
 //! [`XmlLimits`] are enforced and a DOCTYPE is refused, so no reading path
@@ -11,9 +12,10 @@ use std::borrow::Cow;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesRef, BytesStart, BytesText, Event};
 use quick_xml::name::{PrefixDeclaration, QName, ResolveResult};
-use quick_xml::{NsReader, XmlVersion};
+use quick_xml::{Reader, XmlVersion};
 
 use super::escape::{is_ncname, is_xml_char};
+use super::namespaces::Namespaces;
 use super::XmlError;
 use crate::extension::Extension;
 use crate::XmlLimits;
@@ -74,7 +76,8 @@ pub(crate) enum Node<'a, K> {
 /// The reader state: quick-xml's reader, the input, and the counters the
 /// limits are checked against.
 pub(crate) struct Cursor<'a, K> {
-    reader: NsReader<&'a [u8]>,
+    reader: Reader<&'a [u8]>,
+    namespaces: Namespaces,
     input: &'a str,
     /// Bytes dropped before `input` (a BOM), added to every offset.
     base: u64,
@@ -94,18 +97,15 @@ impl<'a, K> Cursor<'a, K> {
         limits: XmlLimits,
         classify: fn(Option<&[u8]>) -> K,
     ) -> Self {
-        let mut reader = NsReader::from_str(input);
+        let mut reader = Reader::from_str(input);
         // pjsua 2.15 writes notes without escaping them ("Lunch & Learn").
         // A lone `&` that starts no reference can only mean itself, so it is
         // read as text instead of failing the whole PUBLISH; it is escaped
         // again whenever the text is written out.
         reader.config_mut().allow_dangling_amp = true;
-        // Each element's declarations make every later name lookup longer;
-        // PIDF roots declare a handful, so 64 is generous and bounds the
-        // cost of lookups to 64 × max_depth bindings.
-        reader.resolver_mut().set_max_declarations_per_element(64);
         Cursor {
             reader,
+            namespaces: Namespaces::new(),
             input,
             base,
             limits,
@@ -118,15 +118,21 @@ impl<'a, K> Cursor<'a, K> {
     /// The next raw event, after the limits and refusals.
     fn event(&mut self) -> Result<(u64, Event<'a>), XmlError> {
         let position = self.base + self.reader.buffer_position();
+        self.namespaces.before_event();
         let event = self.reader.read_event().map_err(|e| XmlError::Malformed {
-            // quick-xml leaves the error position at 0 for namespace errors;
-            // the start of the event is then the best answer.
             position: match self.reader.error_position() {
                 0 => position,
                 at => self.base + at,
             },
             reason: e.to_string(),
         })?;
+        // A bad declaration is reported at the start of its tag.
+        self.namespaces
+            .after_event(&event)
+            .map_err(|e| XmlError::Malformed {
+                position,
+                reason: e.to_string(),
+            })?;
         match &event {
             Event::DocType(_) => return Err(XmlError::Doctype { position }),
             Event::Start(_) | Event::Empty(_) => {
@@ -159,7 +165,7 @@ impl<'a, K> Cursor<'a, K> {
         empty: bool,
         position: u64,
     ) -> Result<Element<'a, K>, XmlError> {
-        let ns = match self.reader.resolver().resolve_element(start.name()).0 {
+        let ns = match self.namespaces.resolver().resolve_element(start.name()).0 {
             ResolveResult::Bound(ns) => (self.classify)(Some(ns.0)),
             ResolveResult::Unbound => (self.classify)(None),
             ResolveResult::Unknown(prefix) => return Err(unbound(&prefix, position)),
@@ -258,13 +264,24 @@ impl<'a, K> Cursor<'a, K> {
     /// The character data of `element`, reading up to its end tag. Child
     /// elements inside (not expected in PIDF's text elements) are skipped.
     pub(crate) fn text(&mut self, element: &Element<'a, K>) -> Result<String, XmlError> {
-        let mut out = String::new();
+        self.text_borrowed(element).map(Cow::into_owned)
+    }
+
+    /// [`Cursor::text`], borrowed from the input when the content is one
+    /// run without references (the usual case), so that a value only
+    /// compared or trimmed costs no allocation.
+    pub(crate) fn text_borrowed(
+        &mut self,
+        element: &Element<'a, K>,
+    ) -> Result<Cow<'a, str>, XmlError> {
+        let mut out = Cow::Borrowed("");
         if element.empty {
             return Ok(out);
         }
         loop {
             match self.next_node()? {
-                Node::Text(text) => out.push_str(&text),
+                Node::Text(text) if out.is_empty() => out = text,
+                Node::Text(text) => out.to_mut().push_str(&text),
                 Node::Element(child) => self.skip(&child)?,
                 Node::End => return Ok(out),
             }
@@ -286,7 +303,7 @@ impl<'a, K> Cursor<'a, K> {
             if attribute.key.as_namespace_binding().is_some() {
                 continue;
             }
-            let (resolved, name) = self.reader.resolver().resolve_attribute(attribute.key);
+            let (resolved, name) = self.namespaces.resolver().resolve_attribute(attribute.key);
             if matches!(resolved, ResolveResult::Bound(bound) if bound.0 == ns)
                 && name.into_inner() == local
             {
@@ -317,7 +334,12 @@ impl<'a, K> Cursor<'a, K> {
     /// tag for every prefix it uses that was declared outside it, so that
     /// the fragment means the same thing wherever it is written again.
     pub(crate) fn capture(&mut self, root: Element<'a, K>) -> Result<Extension, XmlError> {
-        let namespace = match self.reader.resolver().resolve_element(root.start.name()).0 {
+        let namespace = match self
+            .namespaces
+            .resolver()
+            .resolve_element(root.start.name())
+            .0
+        {
             ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.0).into_owned(),
             _ => String::new(),
         };
@@ -374,7 +396,7 @@ impl<'a, K> Cursor<'a, K> {
                 Some(p) => [p.as_slice(), b":_"].concat(),
                 None => b"_".to_vec(),
             };
-            match self.reader.resolver().resolve_element(QName(&qname)).0 {
+            match self.namespaces.resolver().resolve_element(QName(&qname)).0 {
                 ResolveResult::Bound(ns) => push_declaration(&mut xml, prefix.as_deref(), ns.0),
                 ResolveResult::Unbound => xml.push_str(" xmlns=\"\""),
                 // Declared inside the fragment itself (checked where used).
@@ -400,7 +422,11 @@ impl<'a, K> Cursor<'a, K> {
             if attribute.key.as_namespace_binding().is_some() {
                 continue;
             }
-            let resolved = self.reader.resolver().resolve_attribute(attribute.key).0;
+            let resolved = self
+                .namespaces
+                .resolver()
+                .resolve_attribute(attribute.key)
+                .0;
             if let ResolveResult::Unknown(prefix) = resolved {
                 return Err(unbound(&prefix, element.position));
             }

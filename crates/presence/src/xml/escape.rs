@@ -42,7 +42,15 @@ pub(crate) fn attribute(s: &str) -> Cow<'_, str> {
 
 fn escape(s: &str, replacement: impl Fn(char) -> Option<&'static str>) -> Cow<'_, str> {
     let needs = |c: char| replacement(c).is_some() || !is_xml_char(c);
-    let Some(first) = s.find(needs) else {
+    // Most values are plain ASCII (namespaces, ids, tokens): a byte scan
+    // finds the first byte that may need care (a replaced character, a
+    // control, or anything non-ASCII), and only from there are characters
+    // decoded. Every character that needs escaping starts with such a byte.
+    let suspect = |b: &u8| *b >= 0x80 || *b < 0x20 || replacement(char::from(*b)).is_some();
+    let Some(ascii) = s.as_bytes().iter().position(suspect) else {
+        return Cow::Borrowed(s);
+    };
+    let Some(first) = s[ascii..].find(needs).map(|i| ascii + i) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 16);
@@ -83,6 +91,14 @@ mod tests {
     #[test]
     fn attribute_escapes_quotes_and_whitespace_controls() {
         assert_eq!(attribute("a\"b\tc\nd'"), "a&quot;b&#9;c&#10;d'");
+    }
+
+    #[test]
+    fn non_ascii_is_kept_and_characters_xml_cannot_carry_are_replaced() {
+        assert_eq!(text("é€😀"), "é€😀");
+        assert!(matches!(text("é€😀"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(text("é<\u{FFFE}"), "é&lt;\u{FFFD}");
+        assert_eq!(attribute("x\u{FFFF}\u{7f}"), "x\u{FFFD}\u{7f}");
     }
 
     #[test]

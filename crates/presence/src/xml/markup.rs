@@ -91,6 +91,14 @@ impl Markup {
         self
     }
 
+    /// A line break and `depth` spaces: the indentation of the PIDF
+    /// writer's canonical form.
+    pub(crate) fn line(&mut self, depth: usize) -> &mut Self {
+        self.out.push('\n');
+        self.out.extend(std::iter::repeat_n(' ', depth));
+        self
+    }
+
     /// The document so far.
     pub(crate) fn finish(self) -> String {
         self.out
