@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use udp_batch::{Datagram, RecvBatch};
+use udp_batch::RecvBatch;
 
 use crate::notify_scan::{self, Notify};
 use crate::scenario::{Engine, Poll};
@@ -286,15 +286,14 @@ async fn deliver(
 const RECEIVE_BATCH: usize = 16;
 
 async fn udp_reader(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>) {
-    let server = match sock.peer_addr() {
-        Ok(server) => server,
-        Err(e) => {
-            let _ = tx.send(Inbound::Closed(link, e.to_string())).await;
-            return;
-        }
-    };
+    // The socket is connected to the server: the answers go there without
+    // an address, by the route cached at `connect`.
+    if let Err(e) = sock.peer_addr() {
+        let _ = tx.send(Inbound::Closed(link, e.to_string())).await;
+        return;
+    }
     let mut batch = RecvBatch::new(RECEIVE_BATCH);
-    let mut answers: Vec<Datagram> = Vec::with_capacity(RECEIVE_BATCH);
+    let mut answers: Vec<Bytes> = Vec::with_capacity(RECEIVE_BATCH);
     loop {
         if let Err(e) = sock.readable().await {
             let _ = tx.send(Inbound::Closed(link, e.to_string())).await;
@@ -326,12 +325,7 @@ async fn udp_reader(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>
                 // work — work that competed with the server under test
                 // for the same cores.
                 let bytes = Bytes::copy_from_slice(datagram);
-                let mut answer = |bytes: Vec<u8>| {
-                    answers.push(Datagram {
-                        to: server,
-                        bytes: Bytes::from(bytes),
-                    })
-                };
+                let mut answer = |bytes: Vec<u8>| answers.push(Bytes::from(bytes));
                 // A plain NOTIFY is scanned and answered here; anything
                 // the scan is unsure of takes the parser.
                 if let Some(scanned) = notify_scan::scan(&bytes) {
@@ -352,7 +346,7 @@ async fn udp_reader(sock: Arc<UdpSocket>, link: usize, tx: mpsc::Sender<Inbound>
             }
             // A full socket buffer drops a 200; the server retransmits
             // the NOTIFY and we answer again.
-            udp_batch::send_all(sock.as_fd(), &answers, |_, _| {});
+            udp_batch::send_all_connected(sock.as_fd(), &answers, |_, _| {});
             answers.clear();
         }
     }
