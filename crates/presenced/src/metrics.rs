@@ -428,13 +428,6 @@ pub fn notify_sent() {
     }
 }
 
-/// A metric's handle, registered once with the installed recorder: the
-/// per-message metrics (a message received, a NOTIFY sent and its
-/// latency) otherwise build their key and look it up in the registry on
-/// every call, a few hundred instructions each of a NOTIFY exchange's
-/// budget. `None` until [`install`] has run, so a handle is never taken
-/// from the no-op recorder that precedes it (the caller then uses the
-/// macro, which is what it did before).
 /// Set when this process serves no HTTP (`[http] listen = "off"`) and
 /// no recorder was installed: nothing can read a metric, so the
 /// per-message metrics skip their work (building a key for the no-op
@@ -455,6 +448,13 @@ fn unread_now() -> bool {
     UNREAD.load(Ordering::Relaxed)
 }
 
+/// A metric's handle, registered once with the installed recorder: the
+/// per-message metrics (a message received, a NOTIFY sent and its
+/// latency) otherwise build their key and look it up in the registry on
+/// every call, a few hundred instructions each of a NOTIFY exchange's
+/// budget. `None` until [`install`] has run, so a handle is never taken
+/// from the no-op recorder that precedes it (the caller then uses the
+/// macro, which is what it did before).
 fn handle<T: Clone>(
     slot: &'static OnceLock<T>,
     register: impl FnOnce() -> T,
@@ -649,6 +649,9 @@ mod tests {
     #[test]
     fn cached_handles_reach_the_scrape() {
         let handle = install().expect("our recorder");
+        // A recorder is installed: saying the metrics go unread changes
+        // nothing (the HTTP listener of another server may read them).
+        unread();
         let udp = "presenced_messages_received_total{transport=\"udp\"}";
         let tls = "presenced_messages_received_total{transport=\"tls\"}";
         let sent = "presenced_notify_sent_total";

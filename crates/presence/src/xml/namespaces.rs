@@ -26,8 +26,9 @@ thread_local! {
 
 /// The bindings in scope at the current event.
 pub(crate) struct Namespaces {
-    /// Always there; `drop` takes it back to the thread's spare.
-    resolver: Option<NamespaceResolver>,
+    /// Given back to the thread's spare on drop (an empty default takes
+    /// its place, which allocates nothing).
+    resolver: NamespaceResolver,
     /// The last event was an end tag or an empty element: its scope ends
     /// before the next event is read (not at once, so that the names of
     /// the element just closed still resolve, as `capture` needs).
@@ -44,7 +45,7 @@ impl Namespaces {
             resolver
         });
         Namespaces {
-            resolver: Some(resolver),
+            resolver,
             pending_pop: false,
         }
     }
@@ -52,7 +53,7 @@ impl Namespaces {
     /// Before reading an event: ends the scope of the element that closed.
     pub(crate) fn before_event(&mut self) {
         if std::mem::take(&mut self.pending_pop) {
-            self.resolver_mut().pop();
+            self.resolver.pop();
         }
     }
 
@@ -60,9 +61,9 @@ impl Namespaces {
     /// declarations), or marks the scope to end before the next event.
     pub(crate) fn after_event(&mut self, event: &Event<'_>) -> Result<(), quick_xml::Error> {
         match event {
-            Event::Start(start) => self.resolver_mut().push(start)?,
+            Event::Start(start) => self.resolver.push(start)?,
             Event::Empty(start) => {
-                self.resolver_mut().push(start)?;
+                self.resolver.push(start)?;
                 self.pending_pop = true;
             }
             Event::End(_) => self.pending_pop = true,
@@ -73,24 +74,15 @@ impl Namespaces {
 
     /// The bindings in scope.
     pub(crate) fn resolver(&self) -> &NamespaceResolver {
-        self.resolver
-            .as_ref()
-            .expect("the resolver is taken only on drop")
-    }
-
-    fn resolver_mut(&mut self) -> &mut NamespaceResolver {
-        self.resolver
-            .as_mut()
-            .expect("the resolver is taken only on drop")
+        &self.resolver
     }
 }
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        if let Some(mut resolver) = self.resolver.take() {
-            resolver.set_level(0);
-            SPARE.set(Some(resolver));
-        }
+        let mut resolver = std::mem::take(&mut self.resolver);
+        resolver.set_level(0);
+        SPARE.set(Some(resolver));
     }
 }
 
