@@ -152,10 +152,18 @@ impl Vias {
 }
 
 fn via_prefix(flow: &Flow) -> String {
+    own_via_prefix(flow.transport, flow.local)
+}
+
+/// The start of the Via values of the requests we send from `local` over
+/// `transport`, up to the branch: what [`Vias`] writes, and what a
+/// transport recognises in the responses to them
+/// (`sip::parse::plain_response::OwnVia`).
+pub fn own_via_prefix(transport: TransportKind, local: SocketAddr) -> String {
     format!(
         "SIP/2.0/{} {};branch=",
-        flow.transport.as_str().to_ascii_uppercase(),
-        host_port(flow.local)
+        transport.as_str().to_ascii_uppercase(),
+        host_port(local)
     )
 }
 

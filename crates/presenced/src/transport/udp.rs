@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sip::parse::{self, plain_response, Framing};
+use sip::parse::plain_response::{self, OwnVia};
+use sip::parse::{self, Framing};
 use sip::{Limits, Message, Method, ParseError};
 use std::os::fd::AsFd;
 
@@ -63,6 +64,9 @@ pub async fn serve(
             return;
         }
     };
+    // The responses to our NOTIFYs carry our own Via back: the scan need
+    // not check its grammar again.
+    let own = OwnVia::new(&crate::outbound::own_via_prefix(TransportKind::Udp, local));
     let mut batch = RecvBatch::new(RECEIVE_BATCH);
     loop {
         tokio::select! {
@@ -92,7 +96,10 @@ pub async fn serve(
                 let Some((datagram, source)) = batch.get(i) else {
                     continue;
                 };
-                if let Some((to, bytes)) = take(datagram, source, conn, local, &intake, &limits) {
+                let own = own.as_ref();
+                if let Some((to, bytes)) =
+                    take(datagram, source, conn, local, &intake, &limits, own)
+                {
                     if let Err(e) = socket.send_to(&bytes, to).await {
                         log_drop(
                             TransportKind::Udp,
@@ -116,6 +123,7 @@ fn take(
     local: SocketAddr,
     intake: &Intake,
     limits: &Limits,
+    own: Option<&OwnVia>,
 ) -> Option<(SocketAddr, Bytes)> {
     if datagram.iter().all(|&b| b == b'\r' || b == b'\n') {
         // A CRLF keep-alive (RFC 5626 §3.5.1 style) over UDP: no answer.
@@ -127,7 +135,7 @@ fn take(
         return None;
     }
     let raw = Bytes::copy_from_slice(datagram);
-    let parsed = read(&raw, limits);
+    let parsed = read(&raw, limits, own);
     match intake.admit(
         screened,
         parsed,
@@ -150,8 +158,8 @@ fn take(
 /// per header. Everything else keeps the full parse: requests, responses
 /// to our upstream SUBSCRIBEs (their From, To and Contact are read), and
 /// any response the scan is unsure of.
-fn read(raw: &Bytes, limits: &Limits) -> Result<Message, ParseError> {
-    match plain_response::scan(raw, limits) {
+fn read(raw: &Bytes, limits: &Limits, own: Option<&OwnVia>) -> Result<Message, ParseError> {
+    match plain_response::scan_own(raw, limits, own) {
         Some(plain) if plain.cseq.method == Method::Notify => Ok(Message::Response(plain.response)),
         _ => parse::parse(raw.clone(), Framing::Datagram, limits),
     }
@@ -171,7 +179,7 @@ CSeq: 7 NOTIFY\r\n\
 Content-Length: 0\r\n\r\n";
 
     fn response(text: &str) -> sip::Response {
-        match read(&Bytes::from(text.to_string()), &Limits::DEFAULT) {
+        match read(&Bytes::from(text.to_string()), &Limits::DEFAULT, None) {
             Ok(Message::Response(resp)) => resp,
             other => panic!("{other:?}"),
         }
@@ -190,6 +198,24 @@ Content-Length: 0\r\n\r\n";
             resp.top_via().expect("via").branch().map(|b| &b[..]),
             Some(&b"z9hG4bK-n1"[..])
         );
+    }
+
+    /// With our Via prefix known, the 200 to our NOTIFY reads the same:
+    /// the listener's prefix is one the scan vouches for.
+    #[test]
+    fn our_own_via_reads_the_same() {
+        let local: SocketAddr = "127.0.0.1:5060".parse().expect("addr");
+        let prefix = crate::outbound::own_via_prefix(TransportKind::Udp, local);
+        let own = OwnVia::new(&prefix).expect("our prefix is plain");
+        let ok =
+            Bytes::from(OK.replace(";branch=z9hG4bK-n1;rport=5070", ";branch=z9hG4bK-n1;rport"));
+        let with = read(&ok, &Limits::DEFAULT, Some(&own)).expect("reads");
+        let without = read(&ok, &Limits::DEFAULT, None).expect("reads");
+        assert_eq!(format!("{with:?}"), format!("{without:?}"));
+        match with {
+            Message::Response(resp) => assert_eq!(resp.headers.len(), 3, "the scan's reading"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -211,12 +237,12 @@ Content-Length: 0\r\n\r\n";
                 "7 NOTIFY\r\nEvent: presence\r\nMax-Forwards: 70",
             );
         assert!(matches!(
-            read(&Bytes::from(request), &Limits::DEFAULT),
+            read(&Bytes::from(request), &Limits::DEFAULT, None),
             Ok(Message::Request(_))
         ));
         let no_to = OK.replace("To: <sip:bob@example.com>;tag=b1\r\n", "");
         assert_eq!(
-            read(&Bytes::from(no_to), &Limits::DEFAULT).expect_err("no To"),
+            read(&Bytes::from(no_to), &Limits::DEFAULT, None).expect_err("no To"),
             ParseError::Header(sip::typed::TypedError::Missing(HeaderName::To))
         );
     }

@@ -61,6 +61,13 @@ impl ClientNonInvite {
         self.state
     }
 
+    /// Timer K, once in Completed: from then on the transaction only
+    /// absorbs retransmitted final responses, which is all the layer keeps
+    /// of it (see `super::completed`).
+    pub(crate) fn absorbing_until(&self) -> Option<Instant> {
+        self.k.filter(|_| self.state == State::Completed)
+    }
+
     /// The earliest armed timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         earliest(&[self.e.map(|e| e.at), self.f, self.k])

@@ -47,6 +47,7 @@ use slab::Slab;
 
 use super::client_invite::ClientInvite;
 use super::client_non_invite::ClientNonInvite;
+use super::completed::Completed;
 use super::server_invite::{AckFate, ServerInvite};
 use super::server_non_invite::ServerNonInvite;
 use super::wakeups::{Slot, Wakeups};
@@ -81,6 +82,9 @@ pub struct Layer<A> {
     /// The transactions a [`Layer::handle_timeout`] call fires, kept for
     /// the same reason.
     due: Vec<(usize, u64)>,
+    /// Client non-INVITE transactions in Completed, waiting for Timer K:
+    /// out of the slab, as their keys only (see `super::completed`).
+    completed: Completed,
 }
 
 /// One transaction. Held inline in the slab: the machines of the common
@@ -101,6 +105,19 @@ struct Entry<A> {
     machine: Machine,
     /// This transaction's slot in the timer index, if any.
     wake: Option<Instant>,
+}
+
+/// What became of a transaction after its machine ran (see
+/// [`Layer::advance`]).
+enum Fate {
+    /// It goes on, with its earliest timer in the index.
+    Live,
+    /// It ended; its [`Output::Terminated`] goes at this place in the
+    /// outputs.
+    Ended(usize),
+    /// A client non-INVITE transaction in Completed: from now on it only
+    /// absorbs retransmitted final responses, until this Timer K.
+    Absorbing(Instant),
 }
 
 impl Slot {
@@ -161,6 +178,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             next_id: 0,
             events: Vec::new(),
             due: Vec::new(),
+            completed: Completed::default(),
         }
     }
 
@@ -228,7 +246,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         // Most fire one output (a retransmission, Timer K's end): one
         // allocation, where growing by doubling copied a burst's outputs
         // about twice.
-        let mut out = Vec::with_capacity(due.len());
+        let mut out = Vec::with_capacity(due.len() + self.completed.due(now));
         for (at, id) in due.drain(..) {
             // Only timers end transactions here, each its own, so the
             // entry is still there; the id check costs nothing.
@@ -239,23 +257,31 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             }
         }
         self.due = due;
+        while let Some(key) = self.completed.pop_due(now) {
+            out.push(Output::Terminated { key });
+        }
         self.settle(now);
         out
     }
 
     /// The earliest instant at which [`Layer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|top| top.at)
+        let timer = self.timers.peek().map(|top| top.at);
+        match (timer, self.completed.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Number of live transactions.
+    /// Number of live transactions, the completed ones waiting for Timer
+    /// K included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.completed.len()
     }
 
     /// True when no transaction is alive.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.completed.is_empty()
     }
 
     /// Starts a client transaction, returning its key (to correlate the
@@ -277,7 +303,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         }
         let key = Key::for_client_request(&req)?;
         let (hash, found) = self.find_hashed(&key);
-        if found.is_some() {
+        if found.is_some() || self.completed.contains(&key, hash) {
             return Err(TransactionError::Duplicate(key));
         }
         let cseq = req.cseq()?.seq;
@@ -330,6 +356,12 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             _ => {}
         }
         let key = Key::for_client(method, branch)?;
+        // Only live transactions are searched, not the completed ones
+        // waiting for Timer K: a branch is unique to its request (§8.1.1.7;
+        // the notifier numbers its NOTIFYs), and the probe into a table of
+        // a fan-out's recent NOTIFYs cost one cache miss per NOTIFY. A
+        // reused branch would only absorb a stray response a little
+        // longer.
         let (hash, found) = self.find_hashed(&key);
         if found.is_some() {
             return Err(TransactionError::Duplicate(key));
@@ -455,10 +487,19 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
 
     /// The state of a live transaction.
     pub fn state(&self, key: &Key) -> Option<State> {
-        self.find(key).map(|at| self.entries[at].machine.state())
+        let (hash, found) = self.find_hashed(key);
+        match found {
+            Some(at) => Some(self.entries[at].machine.state()),
+            None => self
+                .completed
+                .contains(key, hash)
+                .then_some(State::Completed),
+        }
     }
 
-    /// The peer of a live transaction: where its messages go.
+    /// The peer of a live transaction: where its messages go. A client
+    /// non-INVITE transaction in Completed sends nothing more, and has
+    /// none.
     pub fn peer(&self, key: &Key) -> Option<&A> {
         self.find(key).map(|at| &self.entries[at].peer)
     }
@@ -536,9 +577,9 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 });
             }
         }
-        let ended = Self::advance(&mut self.timers, at, tx, &mut events, &mut out, now);
+        let fate = Self::advance(&mut self.timers, at, tx, &mut events, &mut out, now);
         self.events = events;
-        self.finish(at, ended, &mut out);
+        self.finish(at, fate, &mut out);
         out
     }
 
@@ -560,7 +601,13 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
 
     fn received_response(&mut self, resp: Response, from: A, now: Instant) -> Vec<Output<A>> {
         let found = match Key::for_response(&resp) {
-            Ok(key) => self.find(&key),
+            Ok(key) => match self.find_hashed(&key) {
+                (_, Some(at)) => Some(at),
+                // A retransmitted final response, absorbed in Completed
+                // (§17.1.2.2).
+                (hash, None) if self.completed.contains(&key, hash) => return Vec::new(),
+                (_, None) => None,
+            },
             Err(_) => None,
         };
         let Some(at) = found else {
@@ -621,8 +668,8 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         self.index
             .insert_unique(hash, at, |&i| entries.get(i).map_or(0, |tx| tx.hash));
         let tx = &mut self.entries[at];
-        let ended = Self::advance(&mut self.timers, at, tx, events, out, now);
-        self.finish(at, ended, out);
+        let fate = Self::advance(&mut self.timers, at, tx, events, out, now);
+        self.finish(at, fate, out);
     }
 
     /// Lets `step` feed the machine of the transaction at `at` and carries
@@ -639,17 +686,18 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         };
         let mut events = std::mem::take(&mut self.events);
         step(&mut tx.machine, &self.config, &mut events);
-        let ended = Self::advance(&mut self.timers, at, tx, &mut events, out, now);
+        let fate = Self::advance(&mut self.timers, at, tx, &mut events, out, now);
         self.events = events;
-        self.finish(at, ended, out);
+        self.finish(at, fate, out);
     }
 
-    /// Turns a machine's events into outputs and, unless it ended, puts
-    /// its earliest timer into the index. When the transaction ended,
-    /// returns where in `out` its [`Output::Terminated`] goes: the caller
-    /// removes the entry ([`Layer::finish`]) and moves its key there.
-    /// Takes the fields rather than `self`, so that callers can hold the
-    /// entry.
+    /// Turns a machine's events into outputs and, unless it ended or only
+    /// absorbs now, puts its earliest timer into the index. Says what the
+    /// caller ([`Layer::finish`]) does with the entry: when the
+    /// transaction ended, where in `out` its [`Output::Terminated`] goes
+    /// (the key moves there); when it is a client non-INVITE transaction
+    /// gone to Completed, until when its key absorbs responses. Takes the
+    /// fields rather than `self`, so that callers can hold the entry.
     fn advance(
         timers: &mut Wakeups,
         at: usize,
@@ -657,7 +705,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         events: &mut Vec<Event>,
         out: &mut Vec<Output<A>>,
         now: Instant,
-    ) -> Option<usize> {
+    ) -> Fate {
         let mut ended = None;
         for event in events.drain(..) {
             out.push(match event {
@@ -678,11 +726,19 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 }
             });
         }
-        if ended.is_some() {
-            if let Some(wake) = tx.wake {
+        let absorbing = match &tx.machine {
+            Machine::NonInviteClient(m) => m.absorbing_until(),
+            _ => None,
+        };
+        if ended.is_some() || absorbing.is_some() {
+            if let Some(wake) = tx.wake.take() {
                 timers.disarmed(wake, tx.id);
             }
-            return ended;
+            return match (ended, absorbing) {
+                (Some(place), _) => Fate::Ended(place),
+                (None, Some(until)) => Fate::Absorbing(until),
+                (None, None) => Fate::Live,
+            };
         }
         let next = tx.machine.next_deadline();
         if next != tx.wake {
@@ -701,20 +757,29 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 );
             }
         }
-        None
+        Fate::Live
     }
 
-    /// Removes the transaction at `at` if [`Layer::advance`] said it
-    /// ended, reporting it at the place it gave.
-    fn finish(&mut self, at: usize, ended: Option<usize>, out: &mut Vec<Output<A>>) {
-        let Some(place) = ended else {
+    /// Does what [`Layer::advance`] said: removes an ended transaction,
+    /// reporting it at the place it gave, or moves a completed client
+    /// non-INVITE transaction's key to the table that absorbs
+    /// retransmitted responses until Timer K.
+    fn finish(&mut self, at: usize, fate: Fate, out: &mut Vec<Output<A>>) {
+        if matches!(fate, Fate::Live) {
+            return;
+        }
+        let Some(tx) = self.entries.try_remove(at) else {
             return;
         };
-        if let Some(tx) = self.entries.try_remove(at) {
-            if let Ok(bucket) = self.index.find_entry(tx.hash, |&i| i == at) {
-                bucket.remove();
+        if let Ok(bucket) = self.index.find_entry(tx.hash, |&i| i == at) {
+            bucket.remove();
+        }
+        match fate {
+            Fate::Ended(place) => {
+                out.insert(place.min(out.len()), Output::Terminated { key: tx.key })
             }
-            out.insert(place.min(out.len()), Output::Terminated { key: tx.key });
+            Fate::Absorbing(until) => self.completed.insert(tx.key, tx.hash, until),
+            Fate::Live => {}
         }
     }
 
@@ -753,6 +818,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// as the index it names is empty or holds another id): a moved timer
     /// counts as armed when it moved, for the order of equal deadlines.
     fn shrink_after_burst(&mut self, now: Instant) {
+        self.completed.shrink_after_burst();
         let (len, capacity) = (self.entries.len(), self.entries.capacity());
         if capacity > 1024 && len < capacity / 8 {
             let index = &mut self.index;
@@ -796,17 +862,26 @@ impl<A: Clone + Eq + Hash + Debug> Default for Layer<A> {
 #[cfg(test)]
 impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// The earliest deadline of any live transaction, found by scanning
-    /// them all: the oracle the heap's top is checked against.
+    /// them all (and the oldest completed one, whose Timer K is the
+    /// earliest of its table): the oracle the heap's top is checked
+    /// against.
     pub(crate) fn earliest_by_scan(&self) -> Option<Instant> {
         self.entries
             .iter()
             .filter_map(|(_, tx)| tx.machine.next_deadline())
+            .chain(self.completed.next_deadline())
             .min()
     }
 
     /// Slots in the timer index, stale ones included.
     pub(crate) fn slots(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Transactions held whole in the slab (the completed client
+    /// non-INVITE ones are not).
+    pub(crate) fn in_slab(&self) -> usize {
+        self.entries.len()
     }
 
     /// Entries the slab has room for.

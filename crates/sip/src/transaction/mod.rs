@@ -57,6 +57,7 @@
 
 mod client_invite;
 mod client_non_invite;
+mod completed;
 mod key;
 mod layer;
 mod server_invite;

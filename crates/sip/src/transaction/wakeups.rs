@@ -33,7 +33,7 @@ const MAX_LANES: usize = 8;
 /// slots uses less than an eighth of its `capacity`. Checked where slots
 /// leave, on the queue they left, instead of on every queue after every
 /// call.
-fn shrink_after_burst(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
+pub(super) fn shrink_after_burst(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
     if capacity > 1024 && len < capacity / 8 {
         shrink_to(len * 2);
     }

@@ -473,3 +473,96 @@ fn the_generated_responses_exercise_both_paths() {
         "{parsed_only} of 1000 left to the parser"
     );
 }
+
+/// Our own Via prefix is one the shortcut can vouch for, for IPv4, IPv6
+/// and names; a prefix with another parameter, no `branch=` at its end or
+/// a broken host is not.
+#[test]
+fn only_a_plain_prefix_ending_in_the_branch_is_our_own_via() {
+    for good in [
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=",
+        "SIP/2.0/UDP [::1]:5060;branch=",
+        "SIP/2.0/TCP pres.example.com;branch=",
+    ] {
+        assert!(OwnVia::new(good).is_some(), "{good}");
+    }
+    for bad in [
+        "SIP/2.0/UDP 127.0.0.1:5060;rport;branch=",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch",
+        "SIP/2.0/UDP 127.0.0.1:5060",
+        "SIP/2.0/UDP <h>;branch=",
+        "SIP/2.0/UDP h:99999;branch=",
+        "SIP/2.0 UDP h;branch=",
+        "",
+    ] {
+        assert_eq!(OwnVia::new(bad), None, "{bad}");
+    }
+}
+
+const OWN: &str = "SIP/2.0/UDP 127.0.0.1:5060;branch=";
+
+/// A top Via after our prefix: mostly a branch of our shape with the
+/// tails a peer may leave, sometimes anything.
+fn own_via_value() -> impl Strategy<Value = String> {
+    let branch = prop_oneof![
+        4 => "z9hG4bK[0-9a-f]{16,32}",
+        1 => "[a-zA-Z0-9;=, \"<.!%*_+`'~-]{0,12}",
+    ];
+    let tail = proptest::sample::select(vec![
+        "",
+        ";rport",
+        ";rport=5061",
+        ";rport=0050",
+        ";rport=65535",
+        ";rport=65536",
+        ";rport=99999",
+        ";rport=",
+        ";rport;x",
+        ";RPORT",
+        ";received=127.0.0.1",
+        " ",
+        ",SIP/2.0/UDP h",
+    ]);
+    (branch, tail).prop_map(|(b, t)| format!("{OWN}{b}{t}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// What the shortcut vouches for, the full Via check accepts; and a
+    /// response read with our prefix known reads exactly as without it.
+    #[test]
+    fn our_own_via_is_read_as_the_full_check_reads_it(value in own_via_value()) {
+        let own = OwnVia::new(OWN).expect("a plain prefix");
+        if own.vouches_for(value.as_bytes()) {
+            prop_assert!(plain_via(value.as_bytes()).is_some(), "{}", value);
+        }
+        let text = format!(
+            "SIP/2.0 200 OK\r\nVia: {value}\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\n\
+Call-ID: c1\r\nCSeq: 3 NOTIFY\r\nContent-Length: 0\r\n\r\n"
+        );
+        let buf = Bytes::from(text);
+        prop_assert_eq!(
+            scan_own(&buf, &Limits::DEFAULT, Some(&own)),
+            scan(&buf, &Limits::DEFAULT)
+        );
+    }
+}
+
+/// The shortcut is taken for the 200s a fan-out gets back: our prefix, a
+/// branch of our shape and `;rport`.
+#[test]
+fn our_notifys_200s_take_the_shortcut() {
+    let own = OwnVia::new(OWN).expect("a plain prefix");
+    for tail in ["", ";rport", ";rport=5061"] {
+        let value = format!("{OWN}z9hG4bK0123456789abcdef2a{tail}");
+        assert!(own.vouches_for(value.as_bytes()), "{value}");
+    }
+    for other in [
+        "SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK1;rport",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;received=127.0.0.1",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=;rport",
+    ] {
+        assert!(!own.vouches_for(other.as_bytes()), "{other}");
+    }
+}

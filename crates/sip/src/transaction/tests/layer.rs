@@ -314,7 +314,8 @@ fn a_drained_burst_gives_its_room_back() {
 }
 
 /// A fan-out's worth of NOTIFYs over UDP, answered in one turn: every
-/// transaction waits T4 in Completed, absorbing its retransmitted 200
+/// transaction waits T4 in Completed (as its key only, out of the slab),
+/// absorbing its retransmitted 200
 /// (no output at all), then all end at T4 exactly, in one timer call, and
 /// a 200 after that is a stray (RFC 3261 §17.1.2.2, RFC 6026 §7.2). The
 /// NOTIFYs' branches have our compact shape, as in a fan-out.
@@ -337,6 +338,10 @@ fn many_completed_at_once_absorb_until_timer_k() {
         assert_eq!(kinds(&h.recv(&response(i), UDP, 10)), ["response"]);
     }
     assert_eq!(h.layer.len(), n);
+    // Completed, they are keys in their own table: the slab holds none,
+    // and no Timer K slot was pushed for them.
+    assert_eq!(h.layer.in_slab(), 0);
+    assert!(h.layer.slots() <= n, "at most the stale Timer E slots");
     // Timer E's slots went stale with the 200s: the next timer is K.
     assert_eq!(h.layer.poll_timeout(), Some(h.at(5_010)));
     assert_eq!(h.layer.poll_timeout(), h.layer.earliest_by_scan());
