@@ -409,6 +409,9 @@ proptest! {
         bytes in proptest::collection::vec(
             prop_oneof![
                 8 => proptest::sample::select(b"a \t\n:".to_vec()),
+                // The edges of the word-at-a-time test: CR, the last
+                // control byte, DEL and its neighbours, high bytes.
+                2 => proptest::sample::select(b"\r\x1f\x20\x7e\x7f\x80\x9f\xff\x00".to_vec()),
                 1 => any::<u8>(),
             ],
             0..5000,
