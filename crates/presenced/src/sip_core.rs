@@ -1166,14 +1166,13 @@ fn secs_until(at_ms: u64, now: SystemTime) -> u64 {
 }
 
 /// Gives back a table's spare room once a burst (a fan-out, a login
-/// storm) has drained; hash tables never shrink by themselves.
+/// storm) has drained, by the rule the transaction layer's tables follow
+/// (`sip::burst`); hash tables never shrink by themselves.
 fn shrink_after_burst<K: std::hash::Hash + Eq, V, S: std::hash::BuildHasher>(
     table: &mut HashMap<K, V, S>,
 ) {
     let (len, capacity) = (table.len(), table.capacity());
-    if capacity > 1024 && len < capacity / 8 {
-        table.shrink_to(len * 2);
-    }
+    sip::burst::give_back(len, capacity, |to| table.shrink_to(to));
 }
 
 /// The next store acknowledgement; pends forever without a store.

@@ -15,6 +15,7 @@
 //! - [`transaction`]: client and server transactions with timers A–K;
 //! - [`digest`]: digest authentication (MD5, SHA-256), both ends.
 
+pub mod burst;
 pub mod digest;
 pub mod encode;
 pub mod error;

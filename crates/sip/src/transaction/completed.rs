@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use hashbrown::HashTable;
 
-use super::wakeups::shrink_after_burst;
 use super::Key;
+use crate::burst::{drained, give_back};
 
 /// The completed transactions, oldest first, with an index by key.
 #[derive(Debug, Default)]
@@ -119,20 +119,17 @@ impl Completed {
         self.queue.is_empty()
     }
 
-    /// Gives back the room a burst took, by the same rule as the slab's.
+    /// Gives back the room a burst took (`crate::burst`).
     pub(super) fn shrink_after_burst(&mut self) {
-        if self.index.len() > self.queue.len()
-            && self.queue.len() < self.index.capacity() / 8
-            && self.index.capacity() > 1024
-        {
+        if self.index.len() > self.queue.len() && drained(self.queue.len(), self.index.capacity()) {
             // Only live entries may be rehashed into a smaller table.
             self.sweep();
         }
         let queue = &mut self.queue;
-        shrink_after_burst(queue.len(), queue.capacity(), |to| queue.shrink_to(to));
+        give_back(queue.len(), queue.capacity(), |to| queue.shrink_to(to));
         let (queue, base) = (&self.queue, self.base);
         let index = &mut self.index;
-        shrink_after_burst(index.len(), index.capacity(), |to| {
+        give_back(index.len(), index.capacity(), |to| {
             index.shrink_to(to, |&s| {
                 queue.get(offset(s, base)).map_or(0, |entry| entry.hash)
             });

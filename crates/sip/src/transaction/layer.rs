@@ -52,6 +52,7 @@ use super::server_invite::{AckFate, ServerInvite};
 use super::server_non_invite::ServerNonInvite;
 use super::wakeups::{Slot, Wakeups};
 use super::{Config, Event, Input, Key, Output, Role, State, TransactionError};
+use crate::burst;
 use crate::hash;
 use crate::message::{HeaderAccess, Message, Request, Response};
 use crate::method::Method;
@@ -809,18 +810,16 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         }
     }
 
-    /// Gives back the room a burst took: neither a slab nor a hash table
-    /// shrinks by itself, so after a login storm they would keep the
-    /// capacity of its peak (over UDP, every SUBSCRIBE's transaction lives
-    /// 32 s) for the life of the process. The slab is compacted: entries
+    /// Gives back the room a burst took, by the rule of `crate::burst`
+    /// (neither a slab nor a hash table shrinks by itself). The slab is
+    /// compacted: entries
     /// from its end move into the holes, their buckets are renumbered and
     /// their timers get a slot at the new index (the old slot goes stale,
     /// as the index it names is empty or holds another id): a moved timer
     /// counts as armed when it moved, for the order of equal deadlines.
     fn shrink_after_burst(&mut self, now: Instant) {
         self.completed.shrink_after_burst();
-        let (len, capacity) = (self.entries.len(), self.entries.capacity());
-        if capacity > 1024 && len < capacity / 8 {
+        if burst::drained(self.entries.len(), self.entries.capacity()) {
             let index = &mut self.index;
             let mut moved = Vec::new();
             self.entries.compact(|tx, from, to| {
@@ -844,12 +843,10 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
                 self.timers.push(slot, now);
             }
         }
-        let (len, capacity) = (self.index.len(), self.index.capacity());
-        if capacity > 1024 && len < capacity / 8 {
-            let entries = &self.entries;
-            self.index
-                .shrink_to(len * 2, |&i| entries.get(i).map_or(0, |tx| tx.hash));
-        }
+        let (entries, index) = (&self.entries, &mut self.index);
+        burst::give_back(index.len(), index.capacity(), |to| {
+            index.shrink_to(to, |&i| entries.get(i).map_or(0, |tx| tx.hash));
+        });
     }
 }
 

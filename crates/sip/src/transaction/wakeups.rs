@@ -24,20 +24,11 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::burst::give_back;
+
 /// Lanes kept at most: the RFC timers need six (T1, 2·T1, 4·T1, T2, T4,
 /// 64·T1); the rest cover a changed configuration without a heap.
 const MAX_LANES: usize = 8;
-
-/// Gives back the room a burst took (queues and heaps never shrink by
-/// themselves): `shrink_to` half the spare room once a queue of `len`
-/// slots uses less than an eighth of its `capacity`. Checked where slots
-/// leave, on the queue they left, instead of on every queue after every
-/// call.
-pub(super) fn shrink_after_burst(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
-    if capacity > 1024 && len < capacity / 8 {
-        shrink_to(len * 2);
-    }
-}
 
 /// A timer slot: live while its transaction's id and wake-up still match
 /// (checked by the layer).
@@ -187,13 +178,15 @@ impl Wakeups {
             Front::Lane(i) => {
                 let slots = &mut self.lanes[i].slots;
                 let slot = slots.pop_front();
-                shrink_after_burst(slots.len(), slots.capacity(), |n| slots.shrink_to(n));
+                // Room is given back (`crate::burst`) where slots leave, on the
+                // queue they left, instead of on every queue after every call.
+                give_back(slots.len(), slots.capacity(), |n| slots.shrink_to(n));
                 slot
             }
             Front::Heap => {
                 let slot = self.heap.pop();
                 let heap = &mut self.heap;
-                shrink_after_burst(heap.len(), heap.capacity(), |n| heap.shrink_to(n));
+                give_back(heap.len(), heap.capacity(), |n| heap.shrink_to(n));
                 slot
             }
         };
