@@ -184,8 +184,64 @@ impl NotifyLatency {
     }
 }
 
+/// The NOTIFYs of one fan-out chunk (the ids one `poll_fanout` call
+/// numbered, consecutive) and the turn the fan-out began in: by the
+/// definition above, their latency counts from that turn, not from the
+/// turn that built them. The core keeps the chunk only while it steps it,
+/// so a chunk's NOTIFYs that leave at once need no entry in its table of
+/// origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    ids: std::ops::RangeInclusive<u64>,
+    since: Instant,
+}
+
+impl Chunk {
+    /// The chunk of the NOTIFY ids `ids`, in the order they were numbered;
+    /// `None` when the call built no NOTIFY.
+    pub fn of(mut ids: impl Iterator<Item = u64>, since: Instant) -> Option<Chunk> {
+        let first = ids.next()?;
+        let last = ids.last().unwrap_or(first);
+        Some(Chunk {
+            ids: first..=last,
+            since,
+        })
+    }
+
+    /// When the change NOTIFY `id` carries was made, for a NOTIFY queued
+    /// in the step under way: the fan-out's first turn when `id` is one of
+    /// `chunk`'s, else the step's own clock `now`.
+    pub fn origin(chunk: Option<&Chunk>, id: u64, now: Instant) -> Instant {
+        match chunk {
+            Some(chunk) if chunk.ids.contains(&id) => chunk.since,
+            _ => now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// A chunk's NOTIFYs, first to last, count from the fan-out's first
+    /// turn; any other NOTIFY of the step, and every NOTIFY of a step
+    /// with no chunk, from the step's clock.
+    #[test]
+    fn a_chunks_notifys_count_from_the_fan_outs_first_turn() {
+        let since = Instant::now();
+        let now = since + Duration::from_millis(40);
+        let chunk = Chunk::of([7, 8, 9, 263].into_iter(), since).expect("ids");
+        for id in [7, 100, 263] {
+            assert_eq!(Chunk::origin(Some(&chunk), id, now), since, "{id}");
+        }
+        for id in [6, 264, 0] {
+            assert_eq!(Chunk::origin(Some(&chunk), id, now), now, "{id}");
+        }
+        assert_eq!(Chunk::origin(None, 7, now), now);
+        let one = Chunk::of(std::iter::once(5), since).expect("one id");
+        assert_eq!(Chunk::origin(Some(&one), 5, now), since);
+        assert_eq!(Chunk::origin(Some(&one), 6, now), now);
+        assert_eq!(Chunk::of(std::iter::empty(), since), None);
+    }
+
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);

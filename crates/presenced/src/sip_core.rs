@@ -57,6 +57,7 @@ use crate::directory::AgentRoster;
 use crate::endpoint::{Context, DialogId, Dialogs, Dispatch, Endpoint};
 use crate::flood::Limiter;
 use crate::history::{Change, Recent};
+use crate::latency::Chunk;
 use crate::metrics::{self, DropReason};
 use crate::outbound::{self, Vias};
 use crate::refusal_log::Refusals;
@@ -213,13 +214,14 @@ pub struct SipCore {
     /// clock), by NOTIFY id, until it is handed to the transport
     /// (`crate::latency`). A NOTIFY sent in the step that queued it is not
     /// entered: its origin is that step's clock, or the fan-out's
-    /// ([`SipCore::chunk`]), which saves two lookups per NOTIFY.
+    /// ([`SipCore::chunk`], [`Chunk::origin`]), which saves two lookups per
+    /// NOTIFY.
     notify_origin: sip::hash::HashMap<u64, Instant>,
     /// The turn the fan-out under way began in, if one is.
     fanout_since: Option<Instant>,
-    /// The NOTIFY ids of the fan-out chunk being stepped (consecutive:
-    /// one `poll_fanout` call numbers them) and the fan-out's origin.
-    chunk: Option<(std::ops::RangeInclusive<u64>, Instant)>,
+    /// The fan-out chunk being stepped, whose NOTIFYs count from the
+    /// fan-out's first turn.
+    chunk: Option<Chunk>,
     /// Flood limits.
     flood: Flood,
 }
@@ -386,12 +388,11 @@ impl SipCore {
                 // from the turn the fan-out began.
                 let since = *self.fanout_since.get_or_insert(now.mono);
                 let actions = self.engine.poll_fanout(now.wall, FANOUT_CHUNK);
-                let mut ids = actions.iter().filter_map(|action| match action {
+                let ids = actions.iter().filter_map(|action| match action {
                     Action::Notify { id, .. } => Some(id.0),
                     _ => None,
                 });
-                let first = ids.next();
-                self.chunk = first.map(|first| (first..=ids.last().unwrap_or(first), since));
+                self.chunk = Chunk::of(ids, since);
                 self.actions.extend(actions);
                 self.step(now);
                 self.chunk = None;
@@ -578,20 +579,11 @@ impl SipCore {
                     // It leaves at a commit, in a later turn: keep when
                     // its change was made.
                     if let Some(id) = notify {
-                        let origin = self.origin_in_step(id, now);
+                        let origin = Chunk::origin(self.chunk.as_ref(), id, now.mono);
                         self.notify_origin.entry(id).or_insert(origin);
                     }
                 }
             }
-        }
-    }
-
-    /// When NOTIFY `id`, queued in the step under way, had its change
-    /// made: the fan-out's first turn for the chunk's NOTIFYs, else now.
-    fn origin_in_step(&self, id: u64, now: Now) -> Instant {
-        match &self.chunk {
-            Some((ids, since)) if ids.contains(&id) => *since,
-            _ => now.mono,
         }
     }
 
@@ -721,7 +713,7 @@ impl SipCore {
         // counts its build.
         let origin = match self.notify_origin.remove(&id.0) {
             Some(origin) => origin,
-            None => self.origin_in_step(id.0, now),
+            None => Chunk::origin(self.chunk.as_ref(), id.0, now.mono),
         };
         self.recent.notify_latency.record(origin, Instant::now());
         let (flow, reliable) = self.deliverable(&req, flow, reliable, now);
