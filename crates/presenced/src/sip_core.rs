@@ -222,6 +222,10 @@ pub struct SipCore {
     /// The fan-out chunk being stepped, whose NOTIFYs count from the
     /// fan-out's first turn.
     chunk: Option<Chunk>,
+    /// An empty vector the transaction layer's outputs are collected in
+    /// on the hot paths (see [`SipCore::carry_out_from`]); a nested call
+    /// finds it taken and starts a new one.
+    spare_outputs: Vec<Output<Flow>>,
     /// Flood limits.
     flood: Flood,
 }
@@ -267,6 +271,7 @@ impl SipCore {
             notify_origin: Default::default(),
             fanout_since: None,
             chunk: None,
+            spare_outputs: Vec::new(),
             events: parts.events,
             flood: parts.flood,
         }
@@ -368,8 +373,9 @@ impl SipCore {
                     for Inbound { msg, flow } in received.drain(..) {
                         metrics::message_received(flow.transport);
                         let input = Input::Received { msg, from: flow, reliable: flow.is_reliable() };
-                        let outputs = self.layer.handle(input, now.mono);
-                        self.carry_out(outputs, now);
+                        let mut outputs = std::mem::take(&mut self.spare_outputs);
+                        self.layer.handle_into(input, now.mono, &mut outputs);
+                        self.spare_outputs = self.carry_out_from(None, outputs, now);
                         // Each message's consequences in order, as before
                         // batching: a response may wait on a commit.
                         self.step(now);
@@ -724,20 +730,22 @@ impl SipCore {
             self.benotify(id, bytes, flow, now);
             return;
         }
-        let started = self.layer.send_encoded_request(
+        let mut outputs = std::mem::take(&mut self.spare_outputs);
+        let started = self.layer.send_encoded_request_into(
             &Method::Notify,
             &via[branch],
             bytes,
-            flow,
-            reliable,
+            (flow, reliable),
             now.mono,
+            &mut outputs,
         );
         match started {
-            Ok((key, outputs)) => {
+            Ok(key) => {
                 metrics::notify_sent();
-                self.carry_out_for(Some(key), outputs, now);
+                self.spare_outputs = self.carry_out_from(Some(key), outputs, now);
             }
             Err(e) => {
+                self.spare_outputs = outputs;
                 tracing::error!(error = %e, "NOTIFY refused by the transaction layer");
                 metrics::notify_failed();
                 self.feed(
@@ -837,10 +845,23 @@ impl SipCore {
     /// (RFC 3261 §17.2.4, §17.1.4). `Output::Transmit` does not name its
     /// transaction, so failed retransmissions from timers are only logged.
     fn carry_out_for(&mut self, origin: Option<Key>, outputs: Vec<Output<Flow>>, now: Now) {
+        self.carry_out_from(origin, outputs, now);
+    }
+
+    /// [`SipCore::carry_out_for`], giving back the emptied vector: the hot
+    /// paths (a 200 to a NOTIFY, a NOTIFY's first transmission) hand the
+    /// layer the same one again ([`SipCore::spare_outputs`]) instead of
+    /// allocating one per message.
+    fn carry_out_from(
+        &mut self,
+        origin: Option<Key>,
+        mut buffer: Vec<Output<Flow>>,
+        now: Now,
+    ) -> Vec<Output<Flow>> {
         // The outputs in order, then what a failed send adds (in the order
         // of the failures). Nearly every call is one or two outputs and no
         // failure, so the outputs are not copied into a queue up front.
-        let mut outputs = outputs.into_iter();
+        let mut outputs = buffer.drain(..);
         let mut failures: VecDeque<(Key, Output<Flow>)> = VecDeque::new();
         loop {
             let (origin, output) = match outputs.next() {
@@ -855,6 +876,8 @@ impl SipCore {
             };
             self.carry_out_one(origin, output, &mut failures, now);
         }
+        drop(outputs);
+        buffer
     }
 
     /// One output of the transaction layer; a send that fails queues the

@@ -504,7 +504,7 @@ impl<F: Flow> Engine<F> {
             return;
         };
         sub.in_flight = None;
-        let dirty = sub.dirty;
+        let (dirty, terminated) = (sub.dirty, sub.is_terminated());
         let failed = match outcome {
             NotifyOutcome::Response(status) => status >= 300,
             NotifyOutcome::Timeout | NotifyOutcome::TransportError => true,
@@ -517,7 +517,9 @@ impl<F: Flow> Engine<F> {
             self.remove(&key);
         } else if dirty {
             self.send_next(&key, now, out);
-        } else if self.subs.get(&key).is_some_and(|s| s.is_terminated()) {
+        } else if terminated {
+            // Read with the lookup above: a second one per NOTIFY cost a
+            // hash of the dialog key and a probe.
             self.remove(&key);
         }
     }

@@ -493,3 +493,48 @@ proptest::proptest! {
         proptest::prop_assert_eq!(h.layer.slots(), 0);
     }
 }
+
+/// The `_into` entry points append to the caller's vector what the plain
+/// ones return, leaving what it held: a notifier can keep one vector for
+/// every NOTIFY and every 200.
+#[test]
+fn outputs_can_be_collected_in_the_callers_vector() {
+    let mut h = Harness::new();
+    let wire = Bytes::from(msg(NOTIFY).encode());
+    let notify = crate::method::Method::Notify;
+    let branch = "z9hG4bK0123456789abcdef1";
+    let mut out = Vec::new();
+    let key = h
+        .layer
+        .send_encoded_request_into(
+            &notify,
+            branch,
+            wire.clone(),
+            (PEER, UDP),
+            h.at(0),
+            &mut out,
+        )
+        .expect("accepted");
+    assert_eq!(kinds(&out), ["transmit"]);
+    let duplicate =
+        h.layer
+            .send_encoded_request_into(&notify, branch, wire, (PEER, UDP), h.at(1), &mut out);
+    assert!(duplicate.is_err(), "a live branch is refused");
+    assert_eq!(kinds(&out), ["transmit"], "and adds nothing");
+    let response = NOTIFY_200.replace("z9hG4bKnotify1", branch);
+    let input = || Input::Received {
+        msg: msg(&response),
+        from: PEER,
+        reliable: UDP,
+    };
+    h.layer.handle_into(input(), h.at(10), &mut out);
+    assert_eq!(kinds(&out), ["transmit", "response"]);
+    match &out[1] {
+        Output::Response { key: k, resp } => assert_eq!((k, resp.status), (&key, 200)),
+        other => panic!("{other:?}"),
+    }
+    // A retransmitted 200 is absorbed in Completed: nothing is appended.
+    h.layer.handle_into(input(), h.at(20), &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(h.layer.state(&key), Some(State::Completed));
+}
