@@ -125,7 +125,31 @@ impl Vias {
         self.write(flow, Some(id))
     }
 
+    /// [`Vias::for_notify`] into `via`, which is cleared first: the core
+    /// keeps one string for every NOTIFY's Via instead of allocating one
+    /// per NOTIFY. Returns where the branch lies in it.
+    pub fn write_for_notify(
+        &mut self,
+        flow: &Flow,
+        id: u64,
+        via: &mut String,
+    ) -> std::ops::Range<usize> {
+        via.clear();
+        self.write_into(flow, Some(id), via)
+    }
+
     fn write(&mut self, flow: &Flow, notify: Option<u64>) -> (String, std::ops::Range<usize>) {
+        let mut via = String::new();
+        let branch = self.write_into(flow, notify, &mut via);
+        (via, branch)
+    }
+
+    fn write_into(
+        &mut self,
+        flow: &Flow,
+        notify: Option<u64>,
+        via: &mut String,
+    ) -> std::ops::Range<usize> {
         let listener = (flow.transport, flow.local);
         let index = match self.prefixes.iter().position(|(l, _)| *l == listener) {
             Some(i) => i,
@@ -138,16 +162,16 @@ impl Vias {
             }
         };
         let prefix = &self.prefixes[index].1;
-        let mut via = String::with_capacity(prefix.len() + 48);
+        via.reserve(prefix.len() + 48);
         via.push_str(prefix);
         let start = via.len();
         match notify {
-            Some(id) => self.branches.write_numbered(id, &mut via),
-            None => self.branches.write_next(&mut via),
+            Some(id) => self.branches.write_numbered(id, via),
+            None => self.branches.write_next(via),
         }
         let end = via.len();
         via.push_str(";rport");
-        (via, start..end)
+        start..end
     }
 }
 
@@ -316,6 +340,22 @@ mod tests {
         assert_eq!(number(&mut vias, Some(u64::MAX >> 1)), Some(u64::MAX >> 1));
         assert_eq!(number(&mut vias, None), None);
         assert_eq!(number(&mut vias, None), None);
+    }
+
+    /// Written into a kept string, a NOTIFY's Via is the one
+    /// `for_notify` returns, whatever the string held before, and it
+    /// starts with the prefix the UDP listener vouches for.
+    #[test]
+    fn a_notify_via_written_into_a_kept_string_is_the_same() {
+        let f = flow(TransportKind::Udp, "127.0.0.1:5060");
+        let mut vias = Vias::default();
+        let mut kept = String::from("left over from the last NOTIFY;branch=z9hG4bKold");
+        for id in [1, 2, 0xffff, u64::MAX >> 1] {
+            let range = vias.write_for_notify(&f, id, &mut kept);
+            let (fresh, fresh_range) = vias.for_notify(&f, id);
+            assert_eq!((kept.as_str(), range), (fresh.as_str(), fresh_range));
+            assert!(kept.starts_with(&own_via_prefix(TransportKind::Udp, f.local)));
+        }
     }
 
     /// Reconnecting uplinks bring new local ports: the prefixes stay
