@@ -658,8 +658,8 @@ impl<F: Flow> Engine<F> {
             let Some(key) = self.fanout.pop_front() else {
                 break;
             };
-            if self.has_news(&key) {
-                self.send_now(&key, now, &mut out);
+            // One lookup asks for news and reads the body.
+            if self.send_now(&key, now, &mut out) {
                 built += 1;
             }
         }
@@ -727,9 +727,7 @@ impl<F: Flow> Engine<F> {
         // Those whose NOTIFY was waiting for room get theirs too.
         let waiting: Vec<DialogKey> = self.fanout.drain(..).collect();
         for key in waiting {
-            if self.has_news(&key) {
-                self.send_now(&key, now, &mut out);
-            }
+            self.send_now(&key, now, &mut out);
         }
         self.unlimited = false;
         out

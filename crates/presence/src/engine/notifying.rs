@@ -324,12 +324,21 @@ impl<F: Flow> Engine<F> {
             .is_some_and(|sub| sub.dirty && sub.in_flight.is_none())
     }
 
-    /// Builds and sends the dialog's next NOTIFY (the caller checked
-    /// [`Engine::has_news`] and that there is room).
-    pub(super) fn send_now(&mut self, key: &DialogKey, now: SystemTime, out: &mut Vec<Action<F>>) {
-        let (body, etag) = self.notify_body(key, now);
+    /// Builds and sends the dialog's next NOTIFY if it has news
+    /// ([`Engine::has_news`], asked with the lookup that reads the body:
+    /// the fan-out asks every dialog it pops); whether it did. The caller
+    /// checked that there is room.
+    pub(super) fn send_now(
+        &mut self,
+        key: &DialogKey,
+        now: SystemTime,
+        out: &mut Vec<Action<F>>,
+    ) -> bool {
+        let Some((body, etag)) = self.next_body(key, now, true) else {
+            return false;
+        };
         let Some(sub) = self.subs.get_mut(key) else {
-            return;
+            return true;
         };
         let quiet_batch = body.is_none() && sub.batch().is_some() && !sub.is_terminated();
         let benotify = Self::benotify(sub);
@@ -341,7 +350,7 @@ impl<F: Flow> Engine<F> {
         if quiet_batch {
             // Nothing changed for this watcher (its resources' news went
             // out with an earlier NOTIFY).
-            return;
+            return true;
         }
         if !sub.is_terminated() && sub.cseq_needs_persist() {
             out.push(Action::Store(vec![StoreOp::PutSubscription(
@@ -361,6 +370,7 @@ impl<F: Flow> Engine<F> {
             reliable: sub.reliable,
         });
         self.in_flight.insert(id, key.clone());
+        true
     }
 
     /// The body and SIP-ETag of the subscription's next NOTIFY.
@@ -369,20 +379,34 @@ impl<F: Flow> Engine<F> {
         key: &DialogKey,
         now: SystemTime,
     ) -> (Option<Body>, Option<Arc<str>>) {
+        self.next_body(key, now, false).unwrap_or((None, None))
+    }
+
+    /// [`Engine::notify_body`]; with `news_only`, `None` when the dialog
+    /// has no news ([`Engine::has_news`]) and nothing is read or changed.
+    fn next_body(
+        &mut self,
+        key: &DialogKey,
+        now: SystemTime,
+        news_only: bool,
+    ) -> Option<(Option<Body>, Option<Arc<str>>)> {
         // Looked up once, mutably: the PIDF case (every NOTIFY of a
         // fan-out) writes its etag back without a second lookup.
         let Some(sub) = self.subs.get_mut(key) else {
-            return (None, None);
+            return (!news_only).then_some((None, None));
         };
+        if news_only && !(sub.dirty && sub.in_flight.is_none()) {
+            return None;
+        }
         let carries_state = match sub.state {
             SubState::Active => true,
             SubState::Pending => false,
             SubState::Terminated(_) => sub.final_with_body,
         };
         if !carries_state {
-            return (None, None);
+            return Some((None, None));
         }
-        match sub.package {
+        let body = match sub.package {
             Package::Presence if sub.batch().is_some() => (self.batch_body(key), None),
             Package::Presence if sub.format == Format::Categories => {
                 let (presentity, watcher) = (sub.presentity.clone(), sub.watcher.clone());
@@ -408,7 +432,7 @@ impl<F: Flow> Engine<F> {
                         state.body = body;
                     }
                     let Some(sub) = self.subs.get_mut(key) else {
-                        return (None, None);
+                        return Some((None, None));
                     };
                     sub
                 };
@@ -430,7 +454,8 @@ impl<F: Flow> Engine<F> {
                 (self.self_body(key, package), None)
             }
             Package::RoamingContacts => (self.contacts_body(key), None),
-        }
+        };
+        Some(body)
     }
 
     /// The next watcherinfo document: full the first time (and when there
