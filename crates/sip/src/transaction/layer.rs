@@ -236,7 +236,9 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     /// they were armed, or of the transactions' age when armed with
     /// different delays). Each due transaction fires once per
     /// call, so no timer arithmetic can trap the caller in a loop; a timer
-    /// that came due again meanwhile shows in [`Layer::poll_timeout`].
+    /// that came due again meanwhile shows in [`Layer::poll_timeout`]. The
+    /// ends of completed client non-INVITE transactions (their Timer K,
+    /// kept apart in `super::completed`) come last, oldest first.
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output<A>> {
         let mut due = std::mem::take(&mut self.due);
         while self.timers.peek().is_some_and(|top| top.at <= now) {
@@ -763,15 +765,17 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             Machine::NonInviteClient(m) => m.absorbing_until(),
             _ => None,
         };
-        if ended.is_some() || absorbing.is_some() {
+        let fate = match (ended, absorbing) {
+            (Some(place), _) => Fate::Ended(place),
+            (None, Some(until)) => Fate::Absorbing(until),
+            (None, None) => Fate::Live,
+        };
+        if !matches!(fate, Fate::Live) {
+            // The entry leaves the slab: its slot goes stale.
             if let Some(wake) = tx.wake.take() {
                 timers.disarmed(wake, tx.id);
             }
-            return match (ended, absorbing) {
-                (Some(place), _) => Fate::Ended(place),
-                (None, Some(until)) => Fate::Absorbing(until),
-                (None, None) => Fate::Live,
-            };
+            return fate;
         }
         let next = tx.machine.next_deadline();
         if next != tx.wake {

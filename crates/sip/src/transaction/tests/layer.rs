@@ -537,4 +537,14 @@ fn outputs_can_be_collected_in_the_callers_vector() {
     h.layer.handle_into(input(), h.at(20), &mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(h.layer.state(&key), Some(State::Completed));
+    // A request of the general entry point with the branch of a completed
+    // transaction is still a duplicate until Timer K.
+    let again = request(&NOTIFY.replace("z9hG4bKnotify1", branch));
+    assert!(matches!(
+        h.layer.send_request(again.clone(), PEER, UDP, h.at(30)),
+        Err(TransactionError::Duplicate(_))
+    ));
+    let ended = h.layer.handle_timeout(h.at(10 + 5_000));
+    assert_eq!(kinds(&ended), ["terminated"]);
+    assert!(h.layer.send_request(again, PEER, UDP, h.at(5_011)).is_ok());
 }
