@@ -598,9 +598,17 @@ impl<F: Flow> Engine<F> {
         vec![Action::Respond { txn, resp }]
     }
 
-    /// The actions of a publication's outcome: its writes, then its
-    /// response (and the report of a refusal by policy), then the NOTIFYs
-    /// of the change.
+    /// The actions of a publication's outcome: its writes, then the
+    /// NOTIFYs of the change, then its response (and the report of a
+    /// refusal by policy).
+    ///
+    /// The watchers go first because the change is what they wait for,
+    /// while the publisher waits only to learn it was taken: sent in one
+    /// batch behind the 200, a NOTIFY waited for the publisher's wake-up
+    /// (on a shared host the woken publisher preempts the sender inside
+    /// the system call), which put the 200's delivery into every
+    /// watcher's latency. The commit gate holds both behind the writes
+    /// alike, and RFC 3903 sets no order between the two.
     fn published(
         &mut self,
         txn: u64,
@@ -612,6 +620,9 @@ impl<F: Flow> Engine<F> {
         if !outcome.store.is_empty() {
             out.push(Action::Store(outcome.store));
         }
+        if let Some(presentity) = outcome.changed {
+            self.presentity_changed(&presentity, now, &mut out);
+        }
         out.push(Action::Respond {
             txn,
             resp: outcome.response,
@@ -622,9 +633,6 @@ impl<F: Flow> Engine<F> {
                 flow: flow.clone(),
                 subject: crate::presentity::presentity_key(&req.uri),
             });
-        }
-        if let Some(presentity) = outcome.changed {
-            self.presentity_changed(&presentity, now, &mut out);
         }
         out
     }

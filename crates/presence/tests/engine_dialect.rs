@@ -101,9 +101,9 @@ fn category_publication_reaches_dialect_and_pidf_watchers() {
 
     let actions = h.request(service(ALICE, &sipe_publish(ALICE, 15500, 0, 0), 1), at(1));
     assert_eq!(
-        kinds(&actions)[..2],
-        ["store", "respond"],
-        "stored before the 200"
+        kinds(&actions),
+        ["store", "notify", "notify", "respond"],
+        "stored before the NOTIFYs and the 200"
     );
     assert_eq!(status(&actions), 200);
     let puts = stores(&actions)
