@@ -84,14 +84,10 @@ impl Branches {
 /// Appends the low `digits` (at most 16) hex digits of `n`, most
 /// significant first, in one `push_str`.
 fn push_hex(out: &mut String, n: u64, digits: usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digits = digits.min(16);
-    let mut buf = [0u8; 16];
-    for (i, b) in buf[..digits].iter_mut().rev().enumerate() {
-        *b = HEX[((n >> (i * 4)) & 0xf) as usize];
-    }
+    let all = sip::encode::hex_digits(n);
+    let digits = &all[16 - digits.min(16)..];
     // Only ASCII hex digits were written.
-    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// The Vias of the requests we originate: the branch generator and, per

@@ -912,7 +912,7 @@ impl SipCore {
                     }
                 }
             }
-            Output::Request { key, req, from } => self.request(key, req, from, now),
+            Output::Request { key, req, from } => self.request(key, *req, from, now),
             Output::Response { key, resp } => {
                 if resp.status >= 200 {
                     if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) {
@@ -922,21 +922,18 @@ impl SipCore {
                     }
                 }
             }
-            Output::Stray {
-                msg: sip::Message::Response(resp),
-                from,
-            } => {
-                metrics::message_dropped(DropReason::StrayResponse);
-                let reason = format_args!("stray {} response matches no transaction", resp.status);
-                log_drop(from.transport, from.remote, reason, None);
-            }
-            Output::Stray {
-                msg: sip::Message::Request(req),
-                from,
-            } => {
-                // The ACK for a 2xx (we send none) or a late ACK.
-                tracing::debug!(%from, method = %req.method, "stray request absorbed");
-            }
+            Output::Stray { msg, from } => match *msg {
+                sip::Message::Response(resp) => {
+                    metrics::message_dropped(DropReason::StrayResponse);
+                    let reason =
+                        format_args!("stray {} response matches no transaction", resp.status);
+                    log_drop(from.transport, from.remote, reason, None);
+                }
+                sip::Message::Request(req) => {
+                    // The ACK for a 2xx (we send none) or a late ACK.
+                    tracing::debug!(%from, method = %req.method, "stray request absorbed");
+                }
+            },
             Output::Timeout { key } if self.upstream.as_ref().is_some_and(|u| u.owns(&key)) => {
                 self.upstream_response(&key, None, 408, now)
             }

@@ -31,12 +31,40 @@ pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
 /// `format!("{n:016x}")` without `fmt`: the To tags, entity-tags and
 /// state tags a server makes for every request are sixteen hex digits.
 pub fn hex16(n: u64) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(16);
-    for i in (0..16).rev() {
-        out.push(char::from(DIGITS[((n >> (i * 4)) & 0xf) as usize]));
-    }
+    let digits = hex_digits(n);
+    // Only ASCII hex digits were written.
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// The sixteen lowercase hex digits of `n`, most significant first, made
+/// eight at a time in a word (each nibble spread into its own byte, then
+/// moved to its digit's code) instead of one at a time: every NOTIFY's
+/// branch carries sixteen and a counter, every PUBLISH's entity-tag
+/// sixteen.
+pub fn hex_digits(n: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let (high, low) = out.split_at_mut(8);
+    high.copy_from_slice(&eight_digits((n >> 32) as u32));
+    low.copy_from_slice(&eight_digits(n as u32));
     out
+}
+
+/// The eight hex digits of `x`, most significant first.
+fn eight_digits(x: u32) -> [u8; 8] {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let x = u64::from(x);
+    // Nibble i (from the least significant) into byte i.
+    let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    let x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in each byte whose nibble is 10 or more (adding 6 carries it
+    // into bit 4, and no byte overflows into the next).
+    let letters = ((x + 6 * ONES) >> 4) & ONES;
+    // '0' + d for a digit, 'a' + (d - 10) = '0' + d + 39 for a letter.
+    let ascii = x + u64::from(b'0') * ONES + 39 * letters;
+    // Byte 0 holds the least significant digit: big-endian order puts
+    // the most significant first.
+    ascii.to_be_bytes()
 }
 
 impl Request {
@@ -161,6 +189,21 @@ mod tests {
             let mut out = b"x".to_vec();
             super::decimal(&mut out, n);
             assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time digits are `format!`'s, for any value and
+        /// for every nibble at the 9/10 boundary the letters start at.
+        #[test]
+        fn hex_digits_are_format_s(n: u64, shift in 0u32..16) {
+            let want = format!("{n:016x}");
+            proptest::prop_assert_eq!(&super::hex_digits(n)[..], want.as_bytes());
+            for d in [9u64, 10, 15] {
+                let m = (n & !(0xf << (shift * 4))) | d << (shift * 4);
+                let want = format!("{m:016x}");
+                proptest::prop_assert_eq!(&super::hex_digits(m)[..], want.as_bytes());
+            }
         }
     }
 

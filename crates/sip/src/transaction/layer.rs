@@ -543,7 +543,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     ) -> Vec<Output<A>> {
         let Ok(key) = Key::for_server_request(&req) else {
             return vec![Output::Stray {
-                msg: Message::Request(req),
+                msg: Box::new(Message::Request(req)),
                 from,
             }];
         };
@@ -582,7 +582,11 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             now,
         );
         self.events = events;
-        out.push(Output::Request { key, req, from });
+        out.push(Output::Request {
+            key,
+            req: Box::new(req),
+            from,
+        });
         out
     }
 
@@ -591,7 +595,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
     fn received_ack(&mut self, ack: Request, key: Key, from: A, now: Instant) -> Vec<Output<A>> {
         let Some(at) = self.ack_target(&key) else {
             return vec![Output::Stray {
-                msg: Message::Request(ack),
+                msg: Box::new(Message::Request(ack)),
                 from,
             }];
         };
@@ -602,7 +606,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
             if m.on_ack(&self.config, now, &mut events) == AckFate::ToTu {
                 out.push(Output::Request {
                     key: tx.key.clone(),
-                    req: ack,
+                    req: Box::new(ack),
                     from,
                 });
             }
@@ -648,7 +652,7 @@ impl<A: Clone + Eq + Hash + Debug> Layer<A> {
         };
         let Some(at) = found else {
             out.push(Output::Stray {
-                msg: Message::Response(resp),
+                msg: Box::new(Message::Response(resp)),
                 from,
             });
             return;

@@ -137,8 +137,11 @@ pub enum Output<A> {
     Request {
         /// The server transaction to answer through [`Input::SendResponse`].
         key: Key,
-        /// The request.
-        req: Request,
+        /// The request, boxed: an `Output` is moved several times on its
+        /// way to the runtime, and the hot variants (a 200 to our NOTIFY,
+        /// a NOTIFY to send) are under half the size of a `Request`, so
+        /// unboxed every one of them was moved at the size of this one.
+        req: Box<Request>,
         /// Where it came from.
         from: A,
     },
@@ -174,8 +177,8 @@ pub enum Output<A> {
     /// to the TU's dialog, §17.2.3), or a request so broken that it names
     /// no transaction (only possible for hand-built messages).
     Stray {
-        /// The message.
-        msg: Message,
+        /// The message, boxed for the reason [`Output::Request`]'s is.
+        msg: Box<Message>,
         /// Where it came from.
         from: A,
     },
