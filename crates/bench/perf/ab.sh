@@ -6,8 +6,10 @@
 #   and each fan-out read against the mean of the two; ROUNDS (default 9)
 #   rounds per fan-out, the p50 of the last NOTIFY's arrival taken. Then
 #   paced loopback round trips and one-watcher runs, alternated the same
-#   way. Ends with each build's median ratio.
+#   way. Ends with each build's median ratio. ONLY=fan or ONLY=one runs
+#   only that half.
 set -u
+ONLY=${ONLY:-}
 BIN=${BIN:-$(git rev-parse --show-toplevel)/target/perf-bin}
 O=$1; N=$2; R=$3; ROUNDS=${4:-9}
 P=${PORT0:-27600}
@@ -34,8 +36,9 @@ paced() {
     echo "paced $(grep -oE 'p50 [0-9]+ µs, p99 [0-9]+ µs' "$OUT/paced.out")"
 }
 uptime
-before=$(ceiling)
+[ "$ONLY" != one ] && before=$(ceiling)
 for i in $(seq "$R"); do
+    [ "$ONLY" = one ] && break
     if [ $((i % 2)) -eq 1 ]; then first=$O; second=$N; else first=$N; second=$O; fi
     a=$(fan "$first"); b=$(fan "$second"); after=$(ceiling)
     mean=$(( (before + after) / 2 ))
@@ -45,13 +48,15 @@ for i in $(seq "$R"); do
     before=$after
 done
 for t in "$O" "$N"; do
+    [ "$ONLY" = one ] && break
     echo "fan $t median $(awk -v t="$t" '$1 == t {print $2}' "$OUT/ratios" | sort -n \
         | awk '{v[NR]=$1} END {if (NR % 2) m=v[(NR+1)/2]; else m=(v[NR/2]+v[NR/2+1])/2; printf "%.1f %% of the ceiling over %d pairs", m, NR}')"
 done
 for i in $(seq "$R"); do
+    [ "$ONLY" = fan ] && break
     if [ $((i % 2)) -eq 1 ]; then first=$O; second=$N; else first=$N; second=$O; fi
     paced; one "$first"; one "$second"
 done
-paced
+[ "$ONLY" != fan ] && paced
 uptime
 rm -rf "$OUT"

@@ -323,22 +323,38 @@ impl SipCore {
         let mut commits = self.commits.take();
         let mut uplink = self.upstream.as_mut().and_then(|u| u.take_events());
         let mut received = Vec::with_capacity(INBOUND_BATCH);
+        // One timer for the life of the loop, moved only when the next
+        // wake-up moves: a new `sleep_until` per turn registered and
+        // removed an entry in the runtime's timer wheel every turn, for a
+        // deadline that rarely changes.
+        let sleep = tokio::time::sleep_until(self.next_wake(Now::read()));
+        tokio::pin!(sleep);
+        // Likewise the cancellation: a fresh `cancelled()` per turn joined
+        // and left the token's list of waiters (a lock each way). The
+        // commit and uplink branches are off when there is nothing to
+        // wait for (the memory store, no upstream), instead of a future
+        // that never finishes being made and polled every turn.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let wake = self.next_wake(Now::read());
+            if sleep.deadline() != wake {
+                sleep.as_mut().reset(wake);
+            }
             tokio::select! {
                 // Commits and timers before new work, so a flood of
                 // requests cannot starve retransmissions, expiries and the
                 // responses waiting on the disk.
                 biased;
-                _ = cancel.cancelled() => break,
-                done = next_commit(&mut commits) => {
+                _ = &mut cancelled => break,
+                done = next_commit(&mut commits), if commits.is_some() => {
                     match done {
                         Some(done) => self.committed(done, Now::read()),
                         None => commits = None,
                     }
                 }
-                _ = tokio::time::sleep_until(wake) => self.timers(Now::read()),
-                event = next_uplink(&mut uplink) => {
+                _ = &mut sleep => self.timers(Now::read()),
+                event = next_uplink(&mut uplink), if uplink.is_some() => {
                     let now = Now::read();
                     match event {
                         Some(UplinkEvent::Up(flow)) => self.upstream_up(flow, now),
