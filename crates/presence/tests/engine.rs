@@ -289,7 +289,7 @@ fn publish_is_stored_answered_and_notified() {
     let mut h = harness();
     let tag = h.subscribed(&Sub::new(BOB, ALICE, "c1"), at(0));
     let actions = h.request(publish(ALICE, None, &pidf(ALICE, "open", "hi"), 1), at(1));
-    // The watchers' NOTIFYs go before the publisher's 200.
+    // The first watcher's NOTIFY goes before the publisher's 200.
     assert_eq!(kinds(&actions), ["store", "notify", "respond"]);
     let etag = header(&responses(&actions)[0].headers, HeaderName::SipEtag);
     assert!(!etag.is_empty());

@@ -102,8 +102,8 @@ fn category_publication_reaches_dialect_and_pidf_watchers() {
     let actions = h.request(service(ALICE, &sipe_publish(ALICE, 15500, 0, 0), 1), at(1));
     assert_eq!(
         kinds(&actions),
-        ["store", "notify", "notify", "respond"],
-        "stored before the NOTIFYs and the 200"
+        ["store", "notify", "respond", "notify"],
+        "stored before the NOTIFYs and the 200, which follows the first NOTIFY"
     );
     assert_eq!(status(&actions), 200);
     let puts = stores(&actions)
