@@ -48,7 +48,7 @@ mod sipp;
 #[path = "bench-compare/table.rs"]
 mod table;
 
-use figures::{MemoryDelta, Row, Run};
+use figures::{Loopback, MemoryDelta, Row, Run};
 use servers::{durability, KamailioDb, Mode, Server, Setup, Which};
 use table::{fmt_num, print_sipp, print_table};
 
@@ -65,8 +65,10 @@ struct Opts {
     /// A tiny run (seconds, a few hundred watchers) to see that all works.
     #[arg(long)]
     quick: bool,
-    /// Scenarios, in order: subscribe, publish, fanout, hold, usermodel
-    /// (not by default: minutes per server).
+    /// Scenarios, in order: subscribe, publish, fanout, one, hold,
+    /// usermodel (one and usermodel are not run by default). `one` is one
+    /// watcher and a PUBLISH every 2 ms, read against the paced loopback
+    /// round trip measured in the same run.
     #[arg(
         long,
         value_delimiter = ',',
@@ -110,6 +112,9 @@ struct Opts {
     fanout_watchers: u32,
     #[arg(long, default_value_t = 5)]
     fanout_rounds: u32,
+    /// one: PUBLISH rounds, 2 ms apart.
+    #[arg(long, default_value_t = 1000)]
+    one_rounds: u32,
     /// hold: live subscriptions whose memory is measured.
     #[arg(long, default_value_t = 20_000)]
     hold_subscriptions: u32,
@@ -215,6 +220,7 @@ fn main() -> anyhow::Result<()> {
         o.publish_presentities = o.publish_presentities.min(100);
         o.fanout_watchers = o.fanout_watchers.min(200);
         o.fanout_rounds = o.fanout_rounds.min(3);
+        o.one_rounds = o.one_rounds.min(200);
         o.hold_subscriptions = o.hold_subscriptions.min(2000);
         o.hold_settle = o.hold_settle.min(6.0);
         o.ceiling_duration = o.ceiling_duration.min(1.0);
@@ -291,6 +297,7 @@ fn main() -> anyhow::Result<()> {
     let mut sipp_results = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     let mut ceiling = Value::Null;
+    let mut paced = Value::Null;
     let mut durability_check = Value::Null;
     if on_postgres && !o.sipp_only {
         println!("Kamailio on PostgreSQL: SUBSCRIBE, PUBLISH, SIGKILL, rows left? ...");
@@ -336,6 +343,10 @@ fn main() -> anyhow::Result<()> {
                 String::from_utf8_lossy(&status.stderr)
             );
         }
+        if o.scenarios.iter().any(|s| s == "one") {
+            println!("paced loopback round trip ({} s) ...", o.ceiling_duration);
+            paced = paced_round_trip(&bench_bin, o.ceiling_duration, &raw);
+        }
         for round in 1..=o.rounds {
             for scenario in &o.scenarios {
                 for which in [Which::Kamailio, Which::Presenced] {
@@ -366,14 +377,24 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let pps = ceiling.get("packets_per_s").and_then(Value::as_f64);
+    let paced_us = |pct: &str| {
+        paced
+            .get("round_trip_us")
+            .and_then(|l| l.get(pct))
+            .and_then(Value::as_f64)
+    };
+    let loopback = Loopback {
+        packets_per_s: ceiling.get("packets_per_s").and_then(Value::as_f64),
+        paced_p50_us: paced_us("p50"),
+        paced_p99_us: paced_us("p99"),
+    };
     let mut rows: Vec<Row> = Vec::new();
     for scenario in &o.scenarios {
         let mine: Vec<&Run> = runs.iter().filter(|r| &r.scenario == scenario).collect();
-        rows.extend(figures::rows(scenario, &mine, pps));
+        rows.extend(figures::rows(scenario, &mine, &loopback));
     }
     if !o.sipp_only {
-        print_table(&o, &ceiling, &rows);
+        print_table(&o, &loopback, &rows);
     }
     for s in &sipp_results {
         print_sipp(s);
@@ -391,6 +412,7 @@ fn main() -> anyhow::Result<()> {
         },
         "kamailio_durability_check": durability_check,
         "ceiling": ceiling,
+        "ceiling_paced": paced,
         "rows": rows,
         "sipp_check": sipp_results,
         "runs": runs,
@@ -492,6 +514,14 @@ fn scenario_args(o: &Opts, scenario: &str) -> anyhow::Result<Vec<String>> {
             "--gap-ms".into(),
             "500".into(),
         ],
+        "one" => vec![
+            "--watchers".into(),
+            "1".into(),
+            "--rounds".into(),
+            o.one_rounds.to_string(),
+            "--gap-ms".into(),
+            ONE_GAP_MS.to_string(),
+        ],
         "hold" => vec![
             "--subscriptions".into(),
             o.hold_subscriptions.to_string(),
@@ -519,8 +549,42 @@ fn scenario_args(o: &Opts, scenario: &str) -> anyhow::Result<Vec<String>> {
             }
             v
         }
-        other => bail!("unknown scenario {other} (subscribe, publish, fanout, hold, usermodel)"),
+        other => {
+            bail!("unknown scenario {other} (subscribe, publish, fanout, one, hold, usermodel)")
+        }
     })
+}
+
+/// Milliseconds between the `one` scenario's PUBLISHes, and between the
+/// paced loopback round trips it is read against.
+const ONE_GAP_MS: u32 = 2;
+
+/// The loopback's own round trip paced as the `one` scenario is (one at a
+/// time, `ONE_GAP_MS` idle between): its report, or null when it failed.
+fn paced_round_trip(bench: &Path, seconds: f64, raw: &Path) -> Value {
+    let path = raw.join("ceiling-paced.json");
+    let output = Command::new(bench)
+        .args(["ceiling", "--window", "1", "--pairs", "1", "--gap-ms"])
+        .arg(ONE_GAP_MS.to_string())
+        .arg("--duration")
+        .arg(seconds.to_string())
+        .arg("--json")
+        .arg(&path)
+        .output();
+    match output {
+        Ok(out) if out.status.success() => read_json(&path).unwrap_or(Value::Null),
+        Ok(out) => {
+            eprintln!(
+                "paced ceiling failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Value::Null
+        }
+        Err(e) => {
+            eprintln!("paced ceiling failed: {e}");
+            Value::Null
+        }
+    }
 }
 
 /// One scenario against one freshly started server.
@@ -538,7 +602,13 @@ fn measure(
     let stem = format!("{scenario}-{}-r{round}", which.name());
     let json_path = raw.join(format!("{stem}.json"));
     let _ = fs::remove_file(&json_path);
-    let mut args = vec![scenario.to_owned()];
+    // `one` is presenced-bench's fan-out with one watcher.
+    let command = if scenario == "one" {
+        "fanout"
+    } else {
+        scenario
+    };
+    let mut args = vec![command.to_owned()];
     args.extend(common_args(o, &server));
     args.extend(extra);
     if matches!(scenario, "hold" | "usermodel") && which == Which::Presenced {
@@ -591,7 +661,7 @@ fn measure(
             memory: memory.clone(),
             exit_code: code,
         }],
-        None,
+        &Loopback::default(),
     );
     // The first figure this run has (a usermodel search fills other rows
     // than a single run).
@@ -796,6 +866,7 @@ fn options_json(o: &Opts) -> Value {
         "subscribe_watchers": o.subscribe_watchers, "subscribe_presentities": o.subscribe_presentities,
         "publish_watchers": o.publish_watchers, "publish_presentities": o.publish_presentities,
         "fanout_watchers": o.fanout_watchers, "fanout_rounds": o.fanout_rounds,
+        "one_rounds": o.one_rounds,
         "hold_subscriptions": o.hold_subscriptions, "hold_settle_s": o.hold_settle,
         "usermodel_users": o.usermodel_users, "usermodel_contacts": o.usermodel_contacts,
         "usermodel_compression": o.usermodel_compression,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::figures::Row;
+use crate::figures::{Loopback, Row};
 use crate::servers::{durability, Which};
 use crate::Opts;
 
@@ -20,8 +20,7 @@ pub fn cell(v: Option<f64>) -> String {
     v.map(fmt_num).unwrap_or_else(|| "-".into())
 }
 
-pub fn print_table(o: &Opts, ceiling: &Value, rows: &[Row]) {
-    let pps = ceiling.get("packets_per_s").and_then(Value::as_f64);
+pub fn print_table(o: &Opts, loopback: &Loopback, rows: &[Row]) {
     println!(
         "\npresenced vs Kamailio 5.6, {} over 127.0.0.1, {:?} mode, window {}, {} round(s); \
          loopback ceiling {} datagrams/s",
@@ -29,8 +28,15 @@ pub fn print_table(o: &Opts, ceiling: &Value, rows: &[Row]) {
         o.mode,
         o.window,
         o.rounds,
-        cell(pps)
+        cell(loopback.packets_per_s)
     );
+    if loopback.paced_p50_us.is_some() {
+        println!(
+            "  paced loopback round trip (2 ms apart): p50 {} µs, p99 {} µs",
+            cell(loopback.paced_p50_us),
+            cell(loopback.paced_p99_us)
+        );
+    }
     for which in [Which::Kamailio, Which::Presenced] {
         println!(
             "  {:<9}  {}",
@@ -75,7 +81,7 @@ pub fn print_table(o: &Opts, ceiling: &Value, rows: &[Row]) {
     }
     println!(
         "ratio: how many times better presenced is (rates P/K, times and memory K/P); \
-         ceiling: the loopback's datagram rate in the figure's unit"
+         ceiling: the loopback's datagram rate in the figure's unit (one: the paced round trip)"
     );
 }
 
