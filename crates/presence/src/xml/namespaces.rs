@@ -26,9 +26,11 @@ thread_local! {
 
 /// The bindings in scope at the current event.
 pub(crate) struct Namespaces {
-    /// Given back to the thread's spare on drop (an empty default takes
-    /// its place, which allocates nothing).
-    resolver: NamespaceResolver,
+    /// Given back to the thread's spare on drop; `None` only then. (Taking
+    /// it with `mem::take` left a `NamespaceResolver::default()` behind,
+    /// which allocates its two reserved bindings: two allocations and two
+    /// frees for every document read.)
+    resolver: Option<NamespaceResolver>,
     /// The last event was an end tag or an empty element: its scope ends
     /// before the next event is read (not at once, so that the names of
     /// the element just closed still resolve, as `capture` needs).
@@ -45,7 +47,7 @@ impl Namespaces {
             resolver
         });
         Namespaces {
-            resolver,
+            resolver: Some(resolver),
             pending_pop: false,
         }
     }
@@ -53,17 +55,22 @@ impl Namespaces {
     /// Before reading an event: ends the scope of the element that closed.
     pub(crate) fn before_event(&mut self) {
         if std::mem::take(&mut self.pending_pop) {
-            self.resolver.pop();
+            if let Some(resolver) = self.resolver.as_mut() {
+                resolver.pop();
+            }
         }
     }
 
     /// After reading `event`: opens the scope of a start tag (its
     /// declarations), or marks the scope to end before the next event.
     pub(crate) fn after_event(&mut self, event: &Event<'_>) -> Result<(), quick_xml::Error> {
+        let Some(resolver) = self.resolver.as_mut() else {
+            return Ok(());
+        };
         match event {
-            Event::Start(start) => self.resolver.push(start)?,
+            Event::Start(start) => resolver.push(start)?,
             Event::Empty(start) => {
-                self.resolver.push(start)?;
+                resolver.push(start)?;
                 self.pending_pop = true;
             }
             Event::End(_) => self.pending_pop = true,
@@ -74,15 +81,18 @@ impl Namespaces {
 
     /// The bindings in scope.
     pub(crate) fn resolver(&self) -> &NamespaceResolver {
-        &self.resolver
+        self.resolver
+            .as_ref()
+            .expect("the resolver is only taken when the scopes are dropped")
     }
 }
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
-        let mut resolver = std::mem::take(&mut self.resolver);
-        resolver.set_level(0);
-        SPARE.set(Some(resolver));
+        if let Some(mut resolver) = self.resolver.take() {
+            resolver.set_level(0);
+            SPARE.set(Some(resolver));
+        }
     }
 }
 
