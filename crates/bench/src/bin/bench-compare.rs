@@ -324,28 +324,19 @@ fn main() -> anyhow::Result<()> {
     }
     if !o.sipp_only {
         println!("loopback ceiling ({} s) ...", o.ceiling_duration);
-        let path = raw.join("ceiling.json");
-        let status = Command::new(&bench_bin)
-            .args([
-                "ceiling",
-                "--duration",
-                &o.ceiling_duration.to_string(),
-                "--json",
-            ])
-            .arg(&path)
-            .output()
-            .context("run presenced-bench ceiling")?;
-        if status.status.success() {
-            ceiling = read_json(&path).unwrap_or(Value::Null);
-        } else {
-            eprintln!(
-                "ceiling failed: {}",
-                String::from_utf8_lossy(&status.stderr)
-            );
-        }
+        ceiling = run_ceiling(
+            &bench_bin,
+            &[],
+            o.ceiling_duration,
+            &raw.join("ceiling.json"),
+        );
         if o.scenarios.iter().any(|s| s == "one") {
             println!("paced loopback round trip ({} s) ...", o.ceiling_duration);
-            paced = paced_round_trip(&bench_bin, o.ceiling_duration, &raw);
+            // One round trip at a time, idle between, as `one` is paced.
+            let gap = ONE_GAP_MS.to_string();
+            let paced_args = ["--window", "1", "--pairs", "1", "--gap-ms", gap.as_str()];
+            let path = raw.join("ceiling-paced.json");
+            paced = run_ceiling(&bench_bin, &paced_args, o.ceiling_duration, &path);
         }
         for round in 1..=o.rounds {
             for scenario in &o.scenarios {
@@ -559,29 +550,30 @@ fn scenario_args(o: &Opts, scenario: &str) -> anyhow::Result<Vec<String>> {
 /// paced loopback round trips it is read against.
 const ONE_GAP_MS: u32 = 2;
 
-/// The loopback's own round trip paced as the `one` scenario is (one at a
-/// time, `ONE_GAP_MS` idle between): its report, or null when it failed.
-fn paced_round_trip(bench: &Path, seconds: f64, raw: &Path) -> Value {
-    let path = raw.join("ceiling-paced.json");
+/// `presenced-bench ceiling` with `args` for `seconds`: its JSON report
+/// (written to `path`), or null when it failed (said on stderr; the rows
+/// it would have bounded are left without a ceiling).
+fn run_ceiling(bench: &Path, args: &[&str], seconds: f64, path: &Path) -> Value {
     let output = Command::new(bench)
-        .args(["ceiling", "--window", "1", "--pairs", "1", "--gap-ms"])
-        .arg(ONE_GAP_MS.to_string())
+        .arg("ceiling")
+        .args(args)
         .arg("--duration")
         .arg(seconds.to_string())
         .arg("--json")
-        .arg(&path)
+        .arg(path)
         .output();
     match output {
-        Ok(out) if out.status.success() => read_json(&path).unwrap_or(Value::Null),
+        Ok(out) if out.status.success() => read_json(path).unwrap_or(Value::Null),
         Ok(out) => {
             eprintln!(
-                "paced ceiling failed: {}",
+                "presenced-bench ceiling {} failed: {}",
+                args.join(" "),
                 String::from_utf8_lossy(&out.stderr)
             );
             Value::Null
         }
         Err(e) => {
-            eprintln!("paced ceiling failed: {e}");
+            eprintln!("cannot run presenced-bench ceiling: {e}");
             Value::Null
         }
     }
